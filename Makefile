@@ -1,0 +1,40 @@
+# The project's two front doors: `make run` and `make test`. Both bootstrap the virtualenv from
+# the pinned requirements on first use, so a fresh machine needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run demo sim test test-fast lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: the exchange simulator on 127.0.0.1:9900 (synthetic BTCUSDT and ETHUSDT); Ctrl+C stops it
+run: $(STAMP)
+	$(PY) -m exchangesim --host 127.0.0.1 --port 9900
+
+demo: run
+
+## test: the whole suite (slow end-to-end tests included)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## test-fast: skip tests marked slow
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/exchangesim_throughput.py
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,75 @@
+"""``python -m exchangesim``: run the exchange simulator until Ctrl+C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .config import SimConfig
+from .engine.replay import ReplayFormatError
+from .server import Simulator
+from .symbols import UnknownSymbolError
+
+
+def parse_args(argv: list[str] | None = None) -> SimConfig:
+    p = argparse.ArgumentParser(prog="python -m exchangesim", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9900, help="0 picks a free port")
+    p.add_argument("--symbols", default=None, help="comma-separated, default BTCUSDT,ETHUSDT")
+    p.add_argument("--rate", type=float, default=50.0, help="synthetic trades/s per symbol")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--replay", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="capture (.gz) or data.binance.vision CSV/zip files to replay instead of synthetic")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (2.0 = twice real time)")
+    p.add_argument("--api-key", default=os.environ.get("SIM_API_KEY"))
+    p.add_argument("--api-secret", default=os.environ.get("SIM_API_SECRET"))
+    p.add_argument("--history-days", type=float, default=7.0)
+    p.add_argument("--ping-interval", type=float, default=20.0)
+    p.add_argument("--pong-timeout", type=float, default=60.0)
+    p.add_argument("--max-connection-age", type=float, default=24 * 3600.0)
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    if bool(a.api_key) != bool(a.api_secret):
+        p.error("--api-key and --api-secret go together")
+    if a.rate < 0 or a.speed <= 0 or a.history_days < 0:
+        p.error("--rate and --history-days must be >= 0 and --speed > 0")
+    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    symbols = tuple(s.strip().upper() for s in (a.symbols or "BTCUSDT,ETHUSDT").split(",") if s.strip())
+    return SimConfig(
+        host=a.host, port=a.port, symbols=symbols, rate=a.rate, seed=a.seed, replay=tuple(a.replay),
+        speed=a.speed, api_keys={a.api_key: a.api_secret} if a.api_key else {}, history_days=a.history_days,
+        ping_interval=a.ping_interval, pong_timeout=a.pong_timeout, max_connection_age=a.max_connection_age,
+        explicit_symbols=a.symbols is not None,
+    )
+
+
+async def serve(config: SimConfig) -> None:
+    sim = Simulator(config)
+    await sim.start()
+    print(f"exchange simulator on {sim.url} (REST {sim.url}/api/v3, streams {sim.ws_url}/ws, "
+          f"control {sim.url}/_sim/status); Ctrl+C stops it", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await sim.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        asyncio.run(serve(config))
+    except (ReplayFormatError, UnknownSymbolError, OSError) as exc:
+        print(f"exchangesim: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

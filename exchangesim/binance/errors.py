@@ -1,0 +1,42 @@
+"""Binance's error shape ``{"code": -1121, "msg": "Invalid symbol."}`` and the codes we answer with."""
+
+from __future__ import annotations
+
+
+class BinanceError(Exception):
+    """An error answered to the client as Binance would: an HTTP status and a JSON code/msg."""
+
+    def __init__(self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, object]:
+        return {"code": self.code, "msg": self.msg}
+
+
+def mandatory(name: str) -> BinanceError:
+    return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def illegal_chars(name: str, legal: str = "^[0-9]{1,20}$") -> BinanceError:
+    return BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.")
+
+
+def invalid_param(name: str) -> BinanceError:
+    return BinanceError(-1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+BAD_SYMBOL = (-1121, "Invalid symbol.")
+BAD_INTERVAL = (-1120, "Invalid interval.")
+BAD_SIGNATURE = (-1022, "Signature for this request is not valid.")
+BAD_API_KEY_FMT = (-2014, "API-key format invalid.")
+REJECTED_KEY = (-2015, "Invalid API-key, IP, or permissions for action.")
+OPTIONAL_COMBINATION = (-1128, "Combination of optional parameters invalid.")
+START_AFTER_END = (-1023, "Start time is greater than end time.")
+INSUFFICIENT_BALANCE = (-2010, "Account has insufficient balance for requested action.")
+DUPLICATE_ORDER = (-2010, "Duplicate order sent.")
+NO_SUCH_ORDER = (-2013, "Order does not exist.")
+UNKNOWN_ORDER = (-2011, "Unknown order sent.")

@@ -1,0 +1,219 @@
+"""Signed endpoints: order (POST/GET/DELETE), order/test, account, openOrders.
+
+The signature is checked over the raw bytes received (query string then body, ``signature``
+removed), as Binance does, because clients order and encode their parameters differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import wire
+from .accounts import ORDER_TYPES, STOP_TYPES, Account, Order
+from .errors import BAD_API_KEY_FMT, BAD_SIGNATURE, NO_SUCH_ORDER, REJECTED_KEY, BinanceError, mandatory
+from .params import Params
+from .rest import json_response, read_params
+
+if TYPE_CHECKING:
+    from .venue import BinanceVenue
+
+_CLIENT_ID = re.compile(r"[a-zA-Z0-9-_]{1,36}")
+
+
+def _strip_signature(raw: str) -> tuple[str, str | None]:
+    """``raw`` without its ``signature=`` parameter, and that signature."""
+    parts = raw.split("&") if raw else []
+    sigs = [p.split("=", 1)[1] for p in parts if p.startswith("signature=")]
+    return "&".join(p for p in parts if not p.startswith("signature=")), (sigs[0] if sigs else None)
+
+
+class SignedRest:
+    """Handlers of the TRADE/USER_DATA endpoints."""
+
+    def __init__(self, venue: BinanceVenue) -> None:
+        self.venue = venue
+        self.book = venue.orders
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/v3/order", self.new_order), web.post("/api/v3/order/test", self.test_order),
+            web.get("/api/v3/order", self.query_order), web.delete("/api/v3/order", self.cancel_order),
+            web.get("/api/v3/account", self.account), web.get("/api/v3/openOrders", self.open_orders),
+        ]
+
+    async def authenticate(self, request: web.Request) -> tuple[Account, Params]:
+        """API key, mandatory parameters, signature and recvWindow, in Binance's order."""
+        key = request.headers.get("X-MBX-APIKEY", "")
+        if not key or not re.fullmatch(r"[A-Za-z0-9_\-]{1,128}", key):
+            raise BinanceError(*BAD_API_KEY_FMT, status=401)
+        account = self.book.accounts.get(key)
+        if account is None:
+            raise BinanceError(*REJECTED_KEY, status=401)
+        params = await read_params(request)
+        body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
+        query, q_sig = _strip_signature(request.query_string)
+        body, b_sig = _strip_signature(body)
+        signature = q_sig or b_sig
+        timestamp = params.time("timestamp", required=True)
+        if not signature:
+            raise mandatory("signature")
+        expected = hmac.new(account.secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise BinanceError(*BAD_SIGNATURE)
+        recv_window = params.decimal("recvWindow") or Decimal(5000)
+        if recv_window > 60000:
+            raise BinanceError(-1131, "recvWindow must be less than 60000")
+        server = self.venue.server_time()
+        assert timestamp is not None
+        if timestamp >= server + 1000:
+            raise BinanceError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if server - timestamp > recv_window:
+            raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+        return account, params
+
+    def _order_args(self, p: Params) -> dict[str, object]:
+        spec = p.symbol(self.venue.market.specs)
+        side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
+        type_ = p.enum("type", ORDER_TYPES, (-1116, "Invalid orderType."))
+        tif = p.enum("timeInForce", ("GTC", "IOC", "FOK"), (-1115, "Invalid timeInForce."), required=False)
+        qty = p.decimal("quantity")
+        quote_qty = p.decimal("quoteOrderQty")
+        price = p.decimal("price")
+        stop = p.decimal("stopPrice")
+        market_price = wire.dec(self.venue.market.tapes[spec.symbol].last_price(), spec.price_dp)
+        if type_ in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and tif is None:
+            raise mandatory("timeInForce")
+        if type_ in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and price is None:
+            raise mandatory("price")
+        if type_ in STOP_TYPES and stop is None:
+            raise mandatory("stopPrice")
+        if type_ == "MARKET" and qty is None and quote_qty is not None:
+            if quote_qty <= 0:
+                raise BinanceError(-1013, "Filter failure: NOTIONAL")
+            qty = (quote_qty / market_price).quantize(spec.step_size, rounding="ROUND_DOWN")
+        if qty is None:
+            raise mandatory("quantity")
+        for name, value in (("quantity", qty), ("price", price), ("stopPrice", stop)):
+            if value is not None and value.as_tuple().exponent < -8:  # type: ignore[operator]
+                raise BinanceError(-1111, f"Parameter '{name}' has too much precision.")
+        client_id = p.raw("newClientOrderId")
+        if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
+            raise BinanceError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                               "'^[a-zA-Z0-9-_]{1,36}$'.")
+        resp_type = p.enum("newOrderRespType", ("ACK", "RESULT", "FULL"), (-1100, "Illegal characters found in "
+                           "parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."), required=False)
+        return {"spec": spec, "side": side, "type_": type_, "tif": tif, "qty": qty,
+                "price": None if type_ in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") else price, "stop_price": stop,
+                "client_id": client_id, "market_price": market_price,
+                "resp_type": resp_type or ("FULL" if type_ in ("MARKET", "LIMIT") else "ACK")}
+
+    async def new_order(self, request: web.Request) -> web.Response:
+        account, p = await self.authenticate(request)
+        args = self._order_args(p)
+        resp_type = args.pop("resp_type")
+        if args["client_id"] is None:
+            args["client_id"] = "sim" + hashlib.sha1(str(self.venue.server_time()).encode()).hexdigest()[:19]
+        order = self.book.place(account, now=self.venue.server_time(), **args)  # type: ignore[arg-type]
+        return json_response(self._order_response(order, str(resp_type)),
+                             headers={"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": str(order.order_id)})
+
+    async def test_order(self, request: web.Request) -> web.Response:
+        _account, p = await self.authenticate(request)
+        args = self._order_args(p)
+        self.book.check_filters(args["spec"], args["price"], args["qty"], args["market_price"])  # type: ignore[arg-type]
+        return json_response({})
+
+    def _find(self, account: Account, p: Params) -> Order:
+        spec = p.symbol(self.venue.market.specs)
+        order_id = p.int("orderId")
+        client_id = p.raw("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        order = account.orders.get(order_id) if order_id is not None else account.by_client_id(spec.symbol,
+                                                                                                  client_id or "")
+        if order is None or order.symbol != spec.symbol:
+            raise BinanceError(*NO_SUCH_ORDER)
+        return order
+
+    async def query_order(self, request: web.Request) -> web.Response:
+        account, p = await self.authenticate(request)
+        order = self._find(account, p)
+        return json_response(self._order_status(order))
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        account, p = await self.authenticate(request)
+        try:
+            order = self._find(account, p)
+        except BinanceError as err:
+            raise BinanceError(-2011, "Unknown order sent.") from err
+        spec = self.venue.market.specs[order.symbol]
+        self.book.cancel(account, spec, order, self.venue.server_time())
+        body = self._order_result(order)
+        body["origClientOrderId"] = body.pop("clientOrderId")
+        body["clientOrderId"] = "cancel" + str(order.order_id)
+        return json_response(body)
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        account, p = await self.authenticate(request)
+        symbol = p.symbol(self.venue.market.specs).symbol if p.raw("symbol") else None
+        return json_response([self._order_status(o) for o in account.orders.values()
+                              if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)])
+
+    async def account(self, request: web.Request) -> web.Response:
+        account, _ = await self.authenticate(request)
+        assets = sorted(set(account.free) | set(account.locked))
+        return json_response({
+            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
+                                "seller": "0.00000000"},
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.venue.server_time(),
+            "accountType": "SPOT",
+            "balances": [{"asset": a, "free": _d8(account.free.get(a, Decimal(0))),
+                          "locked": _d8(account.locked.get(a, Decimal(0)))} for a in assets],
+            "permissions": ["SPOT"], "uid": abs(hash(account.api_key)) % 10**9,
+        })
+
+    # -- response shapes ------------------------------------------------------------------------
+    def _order_result(self, o: Order) -> dict[str, object]:
+        body: dict[str, object] = {
+            "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
+            "transactTime": o.update_time, "price": _d8(o.price), "origQty": _d8(o.orig_qty),
+            "executedQty": _d8(o.executed_qty), "origQuoteOrderQty": "0.00000000",
+            "cummulativeQuoteQty": _d8(o.cumm_quote), "status": o.status, "timeInForce": o.time_in_force or "GTC",
+            "type": o.type, "side": o.side, "workingTime": o.time, "selfTradePreventionMode": "NONE",
+        }
+        if o.stop_price is not None:
+            body["stopPrice"] = _d8(o.stop_price)
+        return body
+
+    def _order_response(self, o: Order, resp_type: str) -> dict[str, object]:
+        ack = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
+               "transactTime": o.time}
+        if resp_type == "ACK":
+            return ack
+        body = self._order_result(o)
+        if resp_type == "FULL":
+            body["fills"] = [{"price": _d8(f.price), "qty": _d8(f.qty), "commission": _d8(f.commission),
+                              "commissionAsset": f.commission_asset, "tradeId": f.trade_id} for f in o.fills]
+        return body
+
+    def _order_status(self, o: Order) -> dict[str, object]:
+        body = self._order_result(o)
+        body.pop("transactTime")
+        body.update({"icebergQty": "0.00000000", "time": o.time, "updateTime": o.update_time,
+                     "isWorking": o.status in ("NEW", "PARTIALLY_FILLED") or o.status == "FILLED",
+                     "origQuoteOrderQty": "0.00000000"})
+        if "stopPrice" not in body:
+            body["stopPrice"] = "0.00000000"
+        return body
+
+
+def _d8(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.00000001')):f}"

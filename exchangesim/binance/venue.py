@@ -1,0 +1,91 @@
+"""BinanceVenue: Binance's protocol (REST, signed REST, streams) over the shared market engine."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from aiohttp import web
+
+from ..config import SimConfig
+from ..engine.market import Emission, Market, now_ms
+from ..faults import Faults
+from .accounts import ORDER_TYPES, OrderBook, symbol_filters
+from .limits import WeightLimiter
+from .rest import PublicRest, make_middleware
+from .signed import SignedRest
+from .ws import StreamServer
+
+RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000},
+]
+
+
+class BinanceVenue:
+    """One Binance lookalike: its routes, middleware, accounts, weight limits and streams."""
+
+    name = "binance"
+
+    def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
+        self.market = market
+        self.config = config
+        self.faults = faults
+        self.clock_offset_ms = 0
+        self.requests: Counter[str] = Counter()
+        self.limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
+        self.orders = OrderBook(config.api_keys, config.balances)
+        self.public = PublicRest(self)
+        self.signed = SignedRest(self)
+        self.streams = StreamServer(self)
+        market.listeners.append(self._match_orders)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [*self.public.routes(), *self.signed.routes(), *self.streams.routes()]
+
+    def middleware(self):
+        return make_middleware(self)
+
+    def server_time(self) -> int:
+        return now_ms() + self.clock_offset_ms
+
+    def count_request(self, path: str) -> None:
+        self.requests[path] += 1
+
+    def exchange_info(self, symbols: list[str]) -> dict[str, object]:
+        limits = [dict(r) for r in RATE_LIMITS]
+        limits[0]["limit"] = self.limiter.limit
+        specs = self.market.specs
+        return {
+            "timezone": "UTC", "serverTime": self.server_time(), "rateLimits": limits, "exchangeFilters": [],
+            "symbols": [{
+                "symbol": s, "status": "TRADING", "baseAsset": specs[s].base, "baseAssetPrecision": 8,
+                "quoteAsset": specs[s].quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8, "orderTypes": list(ORDER_TYPES),
+                "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "opoAllowed": True,
+                "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False, "cancelReplaceAllowed": False,
+                "amendAllowed": False, "pegInstructionsAllowed": True, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False, "filters": symbol_filters(specs[s]), "permissions": [],
+                "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "NONE",
+                "allowedSelfTradePreventionModes": ["NONE"],
+            } for s in symbols],
+        }
+
+    def _match_orders(self, t_ms: int, emissions: list[Emission]) -> None:
+        if not any(a.orders for a in self.orders.accounts.values()):
+            return
+        for e in emissions:
+            dp = self.market.specs[e.symbol].price_dp
+            self.orders.on_trades(self.market.specs, e.symbol, Decimal(int(e.trades.prices.min())).scaleb(-dp),
+                                  Decimal(int(e.trades.prices.max())).scaleb(-dp),
+                                  Decimal(int(e.trades.prices[-1])).scaleb(-dp), self.server_time())
+
+    def status(self) -> dict[str, object]:
+        return {
+            "requests": dict(self.requests),
+            "weight_used": {c: self.limiter.used(c, now_ms()) for c in self.limiter.clients},
+            "open_sockets": len(self.streams.conns),
+            "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
+        }

@@ -1,0 +1,1 @@
+"""The market engine shared by every venue: trade tapes, generation, replay and aggregation."""

@@ -1,0 +1,161 @@
+"""Market: the tapes of every symbol, the clock that makes trades public, and market controls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..symbols import SymbolSpec, synthetic_spec
+from .aggregate import DAY, MINUTE
+from .batch import AggBatch, TradeBatch, aggregate_trades
+from .blocks import Block
+from .replay import ReplayProducer, load_replay
+from .synthetic import SyntheticProducer
+from .tape import Tape
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms since the epoch (UTC)."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """What one symbol made public in one tick."""
+
+    symbol: str
+    trades: TradeBatch
+    aggs: AggBatch
+    now_ms: int
+
+
+Listener = Callable[[int, list[Emission]], None]
+
+
+class Market:
+    """Every symbol's tape and the loop that advances them in real time."""
+
+    LIVE_BLOCK_MS = 1000
+    HISTORY_BLOCK_MS = MINUTE
+
+    def __init__(self, *, symbols: tuple[str, ...], rate: float, seed: int, replay: tuple[Path, ...] = (),
+                 speed: float = 1.0, history_days: float = 7.0, start_ms: int | None = None) -> None:
+        self.rate = float(rate)
+        self.paused = False
+        self.started_ms = now_ms() if start_ms is None else start_ms
+        self.tapes: dict[str, Tape] = {}
+        self.kinds: dict[str, str] = {}
+        self.replays: dict[str, ReplayProducer] = {}
+        self._synth: dict[str, SyntheticProducer] = {}
+        for path in replay:
+            for rec in load_replay(Path(path), seed):
+                self._add_replay(ReplayProducer(rec, self.started_ms, speed))
+        for sym in symbols:
+            if sym.upper() not in self.tapes:
+                self._add_synthetic(synthetic_spec(sym), seed, history_days)
+        self.listeners: list[Listener] = []
+        self.emitted: dict[str, int] = dict.fromkeys(self.tapes, 0)  # trades made public since start
+        self._next_agg: dict[str, int] = {}
+        for sym, tape in self.tapes.items():
+            tape.advance(self.started_ms)
+            last = tape.last_agg_id()
+            self._next_agg[sym] = tape.spec.agg_id_base if last is None else last + 1
+        self._task: asyncio.Task | None = None
+
+    # -- construction ---------------------------------------------------------------------------
+    def _add_synthetic(self, spec: SymbolSpec, seed: int, history_days: float) -> None:
+        prod = SyntheticProducer(spec, seed)
+        live_from = self.started_ms // MINUTE * MINUTE
+        # History is anchored to the UTC day, so runs started on the same day share it.
+        hist_from = (self.started_ms // DAY * DAY - round(history_days * DAY)) // MINUTE * MINUTE
+        blocks = prod.history(hist_from, live_from, self.HISTORY_BLOCK_MS, self.rate) if history_days > 0 else []
+        if history_days <= 0:
+            prod._start(live_from)
+
+        def next_block(prev: Block | None, _t: int) -> Block:
+            start = prev.t_end if prev else live_from
+            end = (start // self.LIVE_BLOCK_MS + 1) * self.LIVE_BLOCK_MS
+            return prod.next_block(prev, start, end, 0.0 if self.paused else self.rate)
+
+        self.tapes[spec.symbol] = Tape(spec, prod, blocks, live_from, next_block)
+        self.kinds[spec.symbol] = "synthetic"
+        self._synth[spec.symbol] = prod
+
+    def _add_replay(self, prod: ReplayProducer) -> None:
+        def next_block(prev: Block | None, _t: int) -> Block:
+            return prod.block(0 if prev is None else prev.gen + 1)
+
+        self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [], self.started_ms, next_block)
+        self.kinds[prod.spec.symbol] = "replay"
+        self.replays[prod.spec.symbol] = prod
+
+    @property
+    def specs(self) -> dict[str, SymbolSpec]:
+        return {s: t.spec for s, t in self.tapes.items()}
+
+    # -- running --------------------------------------------------------------------------------
+    def tick(self, t_ms: int | None = None) -> list[Emission]:
+        """Make public everything that happened up to ``t_ms`` and tell the listeners."""
+        t_ms = now_ms() if t_ms is None else t_ms
+        out = []
+        for sym, tape in self.tapes.items():
+            trades = tape.advance(t_ms)
+            if len(trades):
+                self.emitted[sym] += len(trades)
+                aggs = aggregate_trades(trades, self._next_agg[sym])
+                self._next_agg[sym] += len(aggs)
+                out.append(Emission(sym, trades, aggs, t_ms))
+        for listener in self.listeners:
+            try:
+                listener(t_ms, out)
+            except Exception:  # a broken listener must not stop the market
+                log.exception("market listener failed")
+        return out
+
+    async def run(self, tick_ms: int) -> None:
+        """Tick every ``tick_ms`` until cancelled."""
+        while True:
+            self.tick()
+            await asyncio.sleep(tick_ms / 1000)
+
+    def start(self, tick_ms: int) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run(tick_ms))
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- controls -------------------------------------------------------------------------------
+    def set_flow(self, *, rate: float | None = None, paused: bool | None = None) -> None:
+        """Change the synthetic trade rate or pause; takes effect now (the current block is cut)."""
+        t = now_ms()
+        for sym, prod in self._synth.items():
+            tape = self.tapes[sym]
+            self._emit_before_cut(tape, t)
+            block = tape.truncate(t)
+            if block is not None:
+                prod.truncated(block, tape.price_before(t + 1))
+        if rate is not None:
+            self.rate = float(rate)
+        if paused is not None:
+            self.paused = bool(paused)
+
+    def _emit_before_cut(self, tape: Tape, t: int) -> None:
+        trades = tape.advance(t)
+        if len(trades):
+            sym = tape.spec.symbol
+            self.emitted[sym] += len(trades)
+            aggs = aggregate_trades(trades, self._next_agg[sym])
+            self._next_agg[sym] += len(aggs)
+            for listener in self.listeners:
+                listener(t, [Emission(sym, trades, aggs, t)])

@@ -1,0 +1,323 @@
+"""Tape: the ground truth of one symbol, as blocks that are (re)generated on demand.
+
+The tape knows every trade it has made public (``emitted_ms``: every trade with a time at or before
+it has been emitted) and answers every query from the same blocks, so REST, WebSocket and the
+truth endpoint can never disagree.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from ..symbols import SymbolSpec
+from .aggregate import MINUTE, Agg, aggregate, combine, interval_ceil, interval_floor, interval_next
+from .batch import AggBatch, TradeBatch, aggregate_trades, group_starts
+from .blocks import Block, Producer
+
+NextBlock = Callable[[Block | None, int], Block]
+
+
+class Tape:
+    """Blocks of one symbol, oldest first, plus the emission watermark."""
+
+    CACHE_BLOCKS = 64
+
+    def __init__(self, spec: SymbolSpec, producer: Producer, blocks: list[Block], live_from: int,
+                 next_block: NextBlock) -> None:
+        self.spec = spec
+        self.producer = producer
+        self.next_block = next_block
+        self.blocks: list[Block] = []
+        self.starts: list[int] = []
+        self.first_ids: list[int] = []
+        self.first_aggs: list[int] = []
+        for b in blocks:
+            self._append(b)
+        self.emitted_ms = live_from - 1
+        self._cache: OrderedDict[int, TradeBatch] = OrderedDict()
+        self._minutes: dict[int, Agg | None] = {}
+
+    # -- structure ------------------------------------------------------------------------------
+    def _append(self, block: Block) -> None:
+        self.blocks.append(block)
+        self.starts.append(block.t_start)
+        self.first_ids.append(block.first_id)
+        self.first_aggs.append(block.first_agg)
+
+    def _ensure(self, t_ms: int) -> None:
+        """Create blocks until one covers ``t_ms``."""
+        while not self.blocks or self.blocks[-1].t_end <= t_ms:
+            prev = self.blocks[-1] if self.blocks else None
+            self._append(self.next_block(prev, t_ms))
+
+    def trades_of(self, block: Block) -> TradeBatch:
+        """The kept trades of a block (generated, or from the small LRU cache)."""
+        full = self._cache.get(block.t_start)
+        if full is None:
+            full = self.producer.generate(block)
+            self._cache[block.t_start] = full
+            if len(self._cache) > self.CACHE_BLOCKS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(block.t_start)
+        return full[: block.n]
+
+    def _public(self, block: Block) -> TradeBatch:
+        """The emitted part of a block."""
+        trades = self.trades_of(block)
+        if block.t_end - 1 <= self.emitted_ms:
+            return trades
+        return trades[: int(np.searchsorted(trades.times, self.emitted_ms, side="right"))]
+
+    def _block_index_at(self, t_ms: int) -> int:
+        return max(0, bisect_right(self.starts, t_ms) - 1)
+
+    @property
+    def first_time(self) -> int:
+        return self.blocks[0].t_start if self.blocks else self.emitted_ms + 1
+
+    # -- emission -------------------------------------------------------------------------------
+    def advance(self, now_ms: int) -> TradeBatch:
+        """Make public every trade with a time in ``(emitted_ms, now_ms]`` and return them."""
+        if now_ms <= self.emitted_ms:
+            return TradeBatch.empty()
+        self._ensure(now_ms)
+        out = []
+        i = self._block_index_at(self.emitted_ms + 1)
+        while i < len(self.blocks) and self.blocks[i].t_start <= now_ms:
+            b = self.blocks[i]
+            if b.t_end - 1 > self.emitted_ms and b.n:
+                t = self.trades_of(b)
+                lo = int(np.searchsorted(t.times, self.emitted_ms, side="right"))
+                hi = int(np.searchsorted(t.times, now_ms, side="right"))
+                out.append(t[lo:hi])
+            i += 1
+        self.emitted_ms = now_ms
+        return TradeBatch.concat(out)
+
+    def truncate(self, now_ms: int) -> Block | None:
+        """Cut the block holding ``now_ms`` right after it (a rate change or a pause starts now)."""
+        self.advance(now_ms)
+        b = self.blocks[self._block_index_at(now_ms)]
+        if not b.t_start <= now_ms < b.t_end - 1:
+            return None
+        t = self.trades_of(b)
+        kept = int(np.searchsorted(t.times, now_ms, side="right"))
+        b.k = len(group_starts(t[:kept]))
+        b.n = kept
+        b.t_end = now_ms + 1
+        b.agg, b.agg_ready = None, False
+        return b
+
+    def last_trade_id(self) -> int | None:
+        """Id of the newest emitted trade."""
+        b = self._last_nonempty_before(self.emitted_ms + 1)
+        return None if b is None else int(b.ids[-1])
+
+    def last_agg_id(self) -> int | None:
+        """Id of the newest emitted aggregate trade."""
+        i = self._block_index_at(self.emitted_ms)
+        while i >= 0:
+            b = self.blocks[i]
+            t = self._public(b)
+            if len(t):
+                return b.first_agg + len(group_starts(t)) - 1
+            i -= 1
+        return None
+
+    def _last_nonempty_before(self, t_ms: int) -> TradeBatch | None:
+        """The public trades of the newest block with a trade before ``t_ms``, cut at ``t_ms``."""
+        i = self._block_index_at(t_ms - 1)
+        while i >= 0 and self.blocks:
+            t = self._public(self.blocks[i])
+            t = t[: int(np.searchsorted(t.times, t_ms, side="left"))]
+            if len(t):
+                return t
+            i -= 1
+        return None
+
+    def price_before(self, t_ms: int) -> int | None:
+        """Price of the last trade before ``t_ms`` (ticks)."""
+        t = self._last_nonempty_before(t_ms)
+        return None if t is None else int(t.prices[-1])
+
+    def last_price(self) -> int:
+        """Price of the newest emitted trade, or the start price when nothing traded yet (ticks)."""
+        p = self.price_before(self.emitted_ms + 1)
+        return p if p is not None else round(self.spec.start_price * self.spec.price_scale)
+
+    # -- trades ---------------------------------------------------------------------------------
+    def trades_from_id(self, from_id: int, limit: int) -> TradeBatch:
+        """Up to ``limit`` public trades from id ``from_id`` on."""
+        out, got = [], 0
+        i = max(0, bisect_right(self.first_ids, from_id) - 1)
+        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= self.emitted_ms:
+            t = self._public(self.blocks[i])
+            t = t[int(np.searchsorted(t.ids, from_id, side="left")) :][: limit - got]
+            out.append(t)
+            got += len(t)
+            i += 1
+        return TradeBatch.concat(out)
+
+    def trades_between(self, start_ms: int, end_ms: int, limit: int) -> TradeBatch:
+        """Up to ``limit`` public trades with ``start_ms <= time <= end_ms``, oldest first."""
+        end_ms = min(end_ms, self.emitted_ms)
+        out, got = [], 0
+        i = self._block_index_at(start_ms)
+        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= end_ms:
+            t = self._public(self.blocks[i])
+            lo = int(np.searchsorted(t.times, start_ms, side="left"))
+            hi = int(np.searchsorted(t.times, end_ms, side="right"))
+            t = t[lo:hi][: limit - got]
+            out.append(t)
+            got += len(t)
+            i += 1
+        return TradeBatch.concat(out)
+
+    def trades_recent(self, limit: int, end_ms: int | None = None) -> TradeBatch:
+        """The newest ``limit`` public trades at or before ``end_ms`` (default: now), oldest first."""
+        end_ms = self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
+        out, got = [], 0
+        i = self._block_index_at(end_ms)
+        while i >= 0 and got < limit and self.blocks:
+            t = self._public(self.blocks[i])
+            t = t[: int(np.searchsorted(t.times, end_ms, side="right"))]
+            t = t[max(0, len(t) - (limit - got)) :]
+            out.append(t)
+            got += len(t)
+            i -= 1
+        return TradeBatch.concat(out[::-1])
+
+    # -- aggregate trades -----------------------------------------------------------------------
+    def _aggs_of(self, block: Block) -> AggBatch:
+        return aggregate_trades(self._public(block), block.first_agg)
+
+    def aggs_from_id(self, from_agg: int, limit: int) -> AggBatch:
+        """Up to ``limit`` public aggregate trades from aggregate id ``from_agg`` on."""
+        out, got = [], 0
+        i = max(0, bisect_right(self.first_aggs, from_agg) - 1)
+        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= self.emitted_ms:
+            a = self._aggs_of(self.blocks[i])
+            a = a[int(np.searchsorted(a.agg_ids, from_agg, side="left")) :][: limit - got]
+            out.append(a)
+            got += len(a)
+            i += 1
+        return AggBatch.concat(out)
+
+    def aggs_between(self, start_ms: int, end_ms: int, limit: int) -> AggBatch:
+        """Up to ``limit`` public aggregate trades with ``start_ms <= time <= end_ms``, oldest first."""
+        end_ms = min(end_ms, self.emitted_ms)
+        out, got = [], 0
+        i = self._block_index_at(start_ms)
+        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= end_ms:
+            a = self._aggs_of(self.blocks[i])
+            lo = int(np.searchsorted(a.times, start_ms, side="left"))
+            hi = int(np.searchsorted(a.times, end_ms, side="right"))
+            a = a[lo:hi][: limit - got]
+            out.append(a)
+            got += len(a)
+            i += 1
+        return AggBatch.concat(out)
+
+    def aggs_recent(self, limit: int, end_ms: int | None = None) -> AggBatch:
+        """The newest ``limit`` public aggregate trades at or before ``end_ms``, oldest first."""
+        end_ms = self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
+        out, got = [], 0
+        i = self._block_index_at(end_ms)
+        while i >= 0 and got < limit and self.blocks:
+            a = self._aggs_of(self.blocks[i])
+            a = a[: int(np.searchsorted(a.times, end_ms, side="right"))]
+            a = a[max(0, len(a) - (limit - got)) :]
+            out.append(a)
+            got += len(a)
+            i -= 1
+        return AggBatch.concat(out[::-1])
+
+    # -- klines ---------------------------------------------------------------------------------
+    def _block_agg(self, block: Block) -> Agg | None:
+        if block.agg_ready:
+            return block.agg
+        agg = aggregate(self._public(block))
+        if block.t_end - 1 <= self.emitted_ms:
+            block.agg, block.agg_ready = agg, True
+        return agg
+
+    def agg_range(self, a: int, b: int) -> Agg | None:
+        """Aggregate of the public trades with ``a <= time < b``."""
+        parts: list[Agg | None] = []
+        i = self._block_index_at(a)
+        while i < len(self.blocks) and self.blocks[i].t_start < b and self.blocks[i].t_start <= self.emitted_ms:
+            blk = self.blocks[i]
+            if a <= blk.t_start and blk.t_end <= b:
+                parts.append(self._block_agg(blk))
+            else:
+                t = self._public(blk)
+                lo = int(np.searchsorted(t.times, a, side="left"))
+                hi = int(np.searchsorted(t.times, b, side="left"))
+                parts.append(aggregate(t[lo:hi]))
+            i += 1
+        return combine(parts)
+
+    def minute_agg(self, m: int) -> Agg | None:
+        """Aggregate of one minute, cached once the minute is over."""
+        if m in self._minutes:
+            return self._minutes[m]
+        agg = self.agg_range(m, m + MINUTE)
+        if m + MINUTE - 1 <= self.emitted_ms:
+            self._minutes[m] = agg
+        return agg
+
+    def kline_agg(self, open_ms: int, interval: str) -> Agg | None:
+        """Aggregate of the kline opening at ``open_ms``."""
+        end = interval_next(open_ms, interval)
+        if interval == "1s":
+            return self.agg_range(open_ms, end)
+        last = min(end, self.emitted_ms + 1)
+        return combine([self.minute_agg(m) for m in range(open_ms, last, MINUTE)])
+
+    def rolling_agg(self, start_ms: int, end_ms: int) -> Agg | None:
+        """Aggregate of ``start_ms <= time < end_ms`` using whole cached minutes where possible."""
+        m0 = interval_ceil(start_ms, "1m")
+        m1 = interval_floor(end_ms, "1m")
+        if m1 <= m0:
+            return self.agg_range(start_ms, end_ms)
+        return combine([self.agg_range(start_ms, m0), *(self.minute_agg(m) for m in range(m0, m1, MINUTE)),
+                        self.agg_range(m1, end_ms)])
+
+    def kline_opens(self, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[int]:
+        """Open times of the klines a klines request returns (Binance's start/end/limit rules)."""
+        first = interval_floor(self.first_time, interval)
+        last = interval_floor(self.emitted_ms, interval)
+        if end_ms is not None:
+            last = min(last, interval_floor(end_ms, interval))
+        opens: list[int] = []
+        if start_ms is not None:
+            o = max(first, interval_ceil(start_ms, interval))
+            while o <= last and len(opens) < limit:
+                opens.append(o)
+                o = interval_next(o, interval)
+            return opens
+        o = last
+        while o >= first and len(opens) < limit:
+            opens.append(o)
+            o = interval_floor(o - 1, interval)
+        return opens[::-1]
+
+    def klines(self, interval: str, opens: list[int]) -> list[tuple[int, Agg | None, int]]:
+        """``(open time, aggregate or None, previous close)`` for each kline; empty klines are flat."""
+        rows = []
+        prev = None
+        for o in opens:
+            agg = self.kline_agg(o, interval)
+            if agg is None and prev is None:
+                prev = self.price_before(o)
+                if prev is None:
+                    prev = round(self.spec.start_price * self.spec.price_scale)
+            rows.append((o, agg, prev or 0))
+            if agg is not None:
+                prev = agg.close
+        return rows

@@ -1,0 +1,119 @@
+"""Simulator: the aiohttp application on one port, startable in-process (tests) or from the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from .binance.venue import BinanceVenue
+from .config import SimConfig
+from .control import Control
+from .engine.market import Market
+from .faults import Faults
+
+log = logging.getLogger(__name__)
+
+
+class Simulator:
+    """A running exchange simulator: market engine, venues and control API on one port."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.market = Market(symbols=config.symbols if (not config.replay or config.explicit_symbols) else (),
+                             rate=config.rate, seed=config.seed, replay=config.replay, speed=config.speed,
+                             history_days=config.history_days)
+        self.faults = Faults()
+        self.venues: dict[str, BinanceVenue] = {"binance": BinanceVenue(self.market, config, self.faults)}
+        self.control = Control(self)
+        self.app = web.Application(
+            middlewares=[self.control.middleware, *(v.middleware() for v in self.venues.values())],
+            client_max_size=1 << 20,
+        )
+        for venue in self.venues.values():
+            self.app.add_routes(venue.routes())
+        self.app.add_routes(self.control.routes())
+        self._runner: web.AppRunner | None = None
+        self.port = config.port
+
+    @property
+    def binance(self) -> BinanceVenue:
+        return self.venues["binance"]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind (port 0 picks a free one) and start the market clock."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        if server is not None and server.sockets:  # the real port when 0 was asked for
+            self.port = server.sockets[0].getsockname()[1]
+        self.market.start(self.config.tick_ms)
+        log.info("exchange simulator listening on %s (%s)", self.url, ", ".join(
+            f"{s}: {k}" for s, k in self.market.kinds.items()))
+
+    async def stop(self) -> None:
+        """Stop the clock, close every socket, release the port."""
+        await self.market.stop()
+        for venue in self.venues.values():
+            for conn in list(venue.streams.conns):
+                await conn.ws.close(code=1001, message=b"Simulator stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+@contextlib.contextmanager
+def running_in_thread(config: SimConfig) -> Iterator[Simulator]:
+    """A simulator on its own event loop in a background thread, for synchronous callers."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            sim = Simulator(config)
+            loop.run_until_complete(sim.start())
+            holder["sim"] = sim
+        except BaseException as exc:  # report start-up failures to the caller
+            holder["error"] = exc
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(sim.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="exchangesim", daemon=True)
+    thread.start()
+    ready.wait(60)
+    if "error" in holder:
+        raise holder["error"]  # type: ignore[misc]
+    sim = holder["sim"]
+    assert isinstance(sim, Simulator)
+    try:
+        yield sim
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
