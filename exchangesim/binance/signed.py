@@ -56,7 +56,7 @@ class SignedRest:
         if account is None:
             raise BinanceError(*REJECTED_KEY, status=401)
         params = await read_params(request)
-        body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
+        body = (await request.read()).decode("utf-8", "replace")  # cached by read_params: no double read
         query, q_sig = _strip_signature(request.query_string)
         body, b_sig = _strip_signature(body)
         signature = q_sig or b_sig
