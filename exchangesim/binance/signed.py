@@ -57,7 +57,7 @@ class SignedRest:
             raise BinanceError(*REJECTED_KEY, status=401)
         params = await read_params(request)
         body = (await request.read()).decode("utf-8", "replace")  # cached by read_params: no double read
-        query, q_sig = _strip_signature(request.query_string)
+        query, q_sig = _strip_signature(request.raw_path.partition("?")[2])  # as sent, not decoded
         body, b_sig = _strip_signature(body)
         signature = q_sig or b_sig
         timestamp = params.time("timestamp", required=True)
