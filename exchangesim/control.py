@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 TRUTH_PAGE = 5000
 TRUTH_MAX = 5_000_000
+TRUTH_PARAMS = ("venue", "symbol", "kind", "from_id", "to_id", "start_ms", "end_ms")
 
 
 class ControlError(Exception):
@@ -64,20 +65,25 @@ class Control:
         except ControlError as err:
             return web.json_response({"error": str(err)}, status=400)
 
-    async def _body(self, request: web.Request) -> dict[str, Any]:
+    async def _body(self, request: web.Request, *fields: str) -> dict[str, Any]:
+        """The JSON object of a control request; a field other than ``venue`` and ``fields`` is an error
+        (a misspelt option would otherwise be silently ignored)."""
         try:
             body = await request.json(loads=json.loads) if request.can_read_body else {}
         except ValueError as exc:
             raise ControlError(f"the body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise ControlError("the body must be a JSON object")
+        unknown = [k for k in body if k != "venue" and k not in fields]
+        if unknown:
+            raise ControlError(f"unknown field {unknown[0]!r}; expected one of {['venue', *fields]}")
         venue = body.get("venue", "binance")
         if venue not in self.sim.venues:
             raise ControlError(f"unknown venue {venue!r}; known: {sorted(self.sim.venues)}")
         return body
 
     async def ws_drop(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await self._body(request, "mode", "seconds", "reject_seconds")
         venue = body.get("venue", "binance")
         mode = _field(body, "mode", str, "close", lambda m: m in ("close", "reset", "stall"),
                       "one of 'close', 'reset', 'stall'")
@@ -99,7 +105,7 @@ class Control:
                                   "reject_seconds": reject})
 
     async def rest_fault(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await self._body(request, "path_prefix", "status", "count", "retry_after", "delay_ms")
         prefix = _field(body, "path_prefix", str, "/", lambda p: p.startswith("/"), "a path starting with '/'")
         status = _field(body, "status", (int, type(None)), None, lambda s: s is None or 400 <= s <= 599,
                         "an HTTP error status (400-599)")
@@ -109,13 +115,15 @@ class Control:
         delay = _field(body, "delay_ms", int, 0, lambda d: 0 <= d <= 600_000, "milliseconds (0-600000)")
         if status is None and not delay:
             raise ControlError("give 'status' or 'delay_ms' (or both)")
+        if retry is None and status in (418, 429):
+            retry = 1  # Binance always sends Retry-After with 418 and 429
         self.sim.faults.rest.append(RestFault(body.get("venue", "binance"), prefix, status, count, retry, delay))
         pending = [{"path_prefix": f.path_prefix, "status": f.status, "count": f.count,
                     "retry_after": f.retry_after, "delay_ms": f.delay_ms} for f in self.sim.faults.rest]
         return web.json_response({"ok": True, "pending": pending})
 
     async def ws_corrupt(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await self._body(request, "kind", "count")
         kind = _field(body, "kind", str, check=lambda k: k in ("malformed", "duplicate", "reorder"),
                       hint="one of 'malformed', 'duplicate', 'reorder'")
         count = _field(body, "count", int, 1, lambda c: 1 <= c <= 100_000, "a count from 1 to 100000")
@@ -123,7 +131,7 @@ class Control:
         return web.json_response({"ok": True, "kind": kind, "count": count})
 
     async def market(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await self._body(request, "rate", "paused")
         rate = _field(body, "rate", (int, float), None, lambda r: 0 <= r <= 200_000, "trades/s from 0 to 200000")
         paused = _field(body, "paused", bool, None, hint="true or false")
         self.sim.market.set_flow(rate=rate, paused=paused)
@@ -131,7 +139,7 @@ class Control:
 
     async def config(self, request: web.Request) -> web.Response:
         """Live settings: weight limit and server clock offset (for clock-skew tests)."""
-        body = await self._body(request)
+        body = await self._body(request, "weight_limit", "clock_offset_ms")
         venue = self.sim.venues[body.get("venue", "binance")]
         limit = _field(body, "weight_limit", int, None, lambda v: v >= 1, "a positive integer")
         offset = _field(body, "clock_offset_ms", int, None, lambda v: abs(v) <= 86_400_000, "ms within a day")
@@ -152,6 +160,9 @@ class Control:
     async def truth(self, request: web.Request) -> web.StreamResponse:
         """What was emitted, one JSON object a line, in the venue's REST shape."""
         q = request.query
+        unknown = [k for k in q if k not in TRUTH_PARAMS]
+        if unknown:  # a misspelt bound would otherwise stream the whole tape
+            raise ControlError(f"unknown parameter {unknown[0]!r}; expected one of {list(TRUTH_PARAMS)}")
         if q.get("venue", "binance") not in self.sim.venues:
             raise ControlError(f"unknown venue {q.get('venue')!r}")
         symbol = q.get("symbol", "")
