@@ -217,7 +217,7 @@ class Control:
                 "kind": market.kinds[sym], "trades_emitted": market.emitted[sym],
                 "last_trade_id": tape.last_trade_id(), "last_agg_id": tape.last_agg_id(),
                 "last_price": wire.fmt(tape.last_price(), tape.spec.price_dp),
-                "first_trade_id": tape.spec.trade_id_base, "history_from_ms": tape.first_time,
+                "first_trade_id": tape.blocks[0].first_id if tape.blocks else None, "history_from_ms": tape.first_time,
             }
             if sym in market.replays:
                 r = market.replays[sym]

@@ -54,7 +54,9 @@ class Simulator:
 
     async def start(self) -> None:
         """Bind (port 0 picks a free one) and start the market clock."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1)
+        # Long Binance-style queries (symbols=[...]) must reach the middleware, not aiohttp's plain 400.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1,
+                                     max_line_size=65536, max_field_size=65536)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()

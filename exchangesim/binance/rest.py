@@ -71,7 +71,7 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if request.path != "/api" and not request.path.startswith("/api/"):
             return await handler(request)
         venue.count_request(request.path)
         client = request.remote or "?"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,7 @@ class SignedRest:
         if not signature:
             raise mandatory("signature")
         expected = hmac.new(account.secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature.lower()):
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", signature) or not hmac.compare_digest(expected, signature.lower()):
             raise BinanceError(*BAD_SIGNATURE)
         recv_window = params.decimal("recvWindow") or Decimal(5000)
         if recv_window > 60000:
@@ -118,7 +119,7 @@ class SignedRest:
         args = self._order_args(p)
         resp_type = args.pop("resp_type")
         if args["client_id"] is None:
-            args["client_id"] = "sim" + hashlib.sha1(str(self.venue.server_time()).encode()).hexdigest()[:19]
+            args["client_id"] = "sim" + secrets.token_hex(11)  # Binance generates one too
         order = self.book.place(account, now=self.venue.server_time(), **args)  # type: ignore[arg-type]
         return json_response(self._order_response(order, str(resp_type)),
                              headers={"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": str(order.order_id)})

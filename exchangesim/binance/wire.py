@@ -18,7 +18,8 @@ def fmt(units: int, dp: int) -> str:
         if dp == 0:
             return s + ".00000000"
         return f"{s[:-dp]}.{s[-dp:]}{'0' * (8 - dp)}"
-    return str(Decimal(units).scaleb(-dp).quantize(_Q8, rounding=ROUND_HALF_EVEN))
+    # Fixed-point text: str() of a small Decimal would use exponent notation ("2E-8").
+    return format(Decimal(units).scaleb(-dp).quantize(_Q8, rounding=ROUND_HALF_EVEN), "f")
 
 
 def dec(units: int, dp: int) -> Decimal:

@@ -92,7 +92,8 @@ class Market:
         def next_block(prev: Block | None, _t: int) -> Block:
             return prod.block(0 if prev is None else prev.gen + 1)
 
-        self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [], self.started_ms, next_block)
+        # The loop before the start is history; the clock starts where loop 0 does.
+        self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [prod.block(-1)], prod.t0, next_block)
         self.kinds[prod.spec.symbol] = "replay"
         self.replays[prod.spec.symbol] = prod
 

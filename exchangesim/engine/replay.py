@@ -10,7 +10,11 @@ Supported inputs:
   per kline, seeded, so that open, high, low, close, volume, trade count and taker-buy volume match.
 
 A replay plays at ``speed`` times real time from the simulator's start and loops forever; each loop
-continues the ids and times, so ids stay contiguous and times monotonic.
+continues the ids and times, so ids stay contiguous and times monotonic. Loop 0 starts at the
+simulator's start with the recorded ids; the loop before it (ids just below the recorded ones) is
+the tape's history, so REST history requests have data from the first moment. A data.binance.vision
+file is replayed on its own grid (its klines' interval, or the minute for trades), so at speed 1 the
+replayed klines line up with the file's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..symbols import SymbolSpec, id_bases, split_symbol
-from .aggregate import INTERVAL_MS
+from .aggregate import DAY, INTERVAL_MS, MINUTE
 from .batch import TradeBatch, group_starts
 from .blocks import Block
 
@@ -44,6 +49,9 @@ class Recording:
     spec: SymbolSpec
     trades: TradeBatch
     source: str
+    origin_ms: int | None = None  # recorded time the recording starts at (default: its first trade)
+    end_ms: int | None = None  # recorded time it ends at, exclusive (default: last trade + a typical gap)
+    grid_ms: int = 1  # the replay starts on a multiple of this, so klines keep the file's alignment
 
 
 def _decimals(values: list[str]) -> int:
@@ -83,21 +91,25 @@ def load_capture(path: Path) -> list[Recording]:
     """Trades of every symbol in a Binance combined-stream capture."""
     opener = gzip.open if path.suffix == ".gz" else open
     cols: dict[str, tuple[list, list, list, list, list]] = {}
-    with opener(path, "rt") as fh:
-        for lineno, line in enumerate(fh, 1):
-            _, _, raw = line.partition(" ")
-            if "@trade" not in raw:
-                continue
-            try:
-                data = json.loads(raw)["data"]
-                c = cols.setdefault(data["s"], ([], [], [], [], []))
-                c[0].append(int(data["t"]))
-                c[1].append(int(data["T"]))
-                c[2].append(data["p"])
-                c[3].append(data["q"])
-                c[4].append(bool(data["m"]))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ReplayFormatError(f"{path}:{lineno}: not a trade frame ({exc})") from exc
+    lineno = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                _, _, raw = line.partition(" ")
+                if "@trade" not in raw:
+                    continue
+                try:
+                    data = json.loads(raw)["data"]
+                    c = cols.setdefault(data["s"], ([], [], [], [], []))
+                    c[0].append(int(data["t"]))
+                    c[1].append(int(data["T"]))
+                    c[2].append(str(Decimal(data["p"])))
+                    c[3].append(str(Decimal(data["q"])))
+                    c[4].append(bool(data["m"]))
+                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                    raise ReplayFormatError(f"{path}:{lineno}: not a trade frame ({exc!r})") from exc
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # not gzip, truncated, not text
+        raise ReplayFormatError(f"{path}:{lineno + 1}: cannot read the capture ({exc!r})") from exc
     if not cols:
         raise ReplayFormatError(f"{path}: no @trade frames found")
     return [_recording(sym, *c, source=str(path)) for sym, c in sorted(cols.items())]
@@ -107,14 +119,17 @@ _VISION_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>trades|aggTrades|\w+
 
 
 def _csv_rows(path: Path) -> list[list[str]]:
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.endswith(".csv")]
-            if not names:
-                raise ReplayFormatError(f"{path}: the zip holds no .csv file")
-            text = zf.read(names[0]).decode()
-    else:
-        text = path.read_text()
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith(".csv")]
+                if not names:
+                    raise ReplayFormatError(f"{path}: the zip holds no .csv file")
+                text = zf.read(names[0]).decode()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        raise ReplayFormatError(f"{path}: cannot read the file ({exc!r})") from exc
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
     if rows and not rows[0][0].lstrip("-").isdigit():
         rows = rows[1:]  # newer files have a header line
@@ -139,9 +154,9 @@ def load_vision(path: Path, seed: int = 1) -> list[Recording]:
     rows = _csv_rows(path)
     try:
         if kind == "trades":
-            return [_recording(symbol, [int(r[0]) for r in rows], [_ms(r[4]) for r in rows],
-                               [r[1] for r in rows], [r[2] for r in rows], [_bool(r[5]) for r in rows],
-                               str(path))]
+            rec = _recording(symbol, [int(r[0]) for r in rows], [_ms(r[4]) for r in rows],
+                             [r[1] for r in rows], [r[2] for r in rows], [_bool(r[5]) for r in rows], str(path))
+            return [_on_grid(rec, MINUTE)]
         if kind == "aggTrades":
             ids, times, prices, qtys, bms = [], [], [], [], []
             for r in rows:
@@ -153,12 +168,19 @@ def load_vision(path: Path, seed: int = 1) -> list[Recording]:
                 prices.extend([r[1]] * count)
                 qtys.extend(parts)
                 bms.extend([_bool(r[6])] * count)
-            return [_recording(symbol, ids, times, prices, qtys, bms, str(path), agg_base=int(rows[0][0]))]
+            rec = _recording(symbol, ids, times, prices, qtys, bms, str(path), agg_base=int(rows[0][0]))
+            return [_on_grid(rec, MINUTE)]
         if kind in INTERVAL_MS:
-            return [_klines_recording(symbol, rows, seed, str(path))]
-    except (IndexError, ValueError) as exc:
+            return [_klines_recording(symbol, rows, seed, str(path), kind)]
+    except (IndexError, ValueError, ArithmeticError) as exc:
         raise ReplayFormatError(f"{path}: malformed {kind} row ({exc})") from exc
     raise ReplayFormatError(f"{path}: unknown file kind {kind!r}")
+
+
+def _on_grid(rec: Recording, grid_ms: int) -> Recording:
+    """The recording replayed from the start of the ``grid_ms`` interval holding its first trade."""
+    first = int(rec.trades.times[0])
+    return Recording(rec.spec, rec.trades, rec.source, first // grid_ms * grid_ms, None, grid_ms)
 
 
 def _split_decimal(total: Decimal, parts: int) -> list[str]:
@@ -172,8 +194,14 @@ def _split_decimal(total: Decimal, parts: int) -> list[str]:
     return [str(Decimal(p).scaleb(-exp)) for p in pieces]
 
 
-def _klines_recording(symbol: str, rows: list[list[str]], seed: int, source: str) -> Recording:
-    """Made-up trades reproducing each kline's OHLC, volume, trade count and taker-buy volume."""
+def _klines_recording(symbol: str, rows: list[list[str]], seed: int, source: str, interval: str = "1m") -> Recording:
+    """Made-up trades reproducing each kline's OHLC, volume, trade count and taker-buy volume.
+
+    The quote volumes are not reproduced: they follow from the made-up prices. A kline whose volume
+    has fewer lot steps than its trade count gets one trade per step; a kline with both buy and
+    sell volume gets at least two trades; OHLC needs up to four trades, so a kline with fewer
+    trades than distinct OHLC prices cannot be reproduced exactly (Binance's own rows always can).
+    """
     rng = np.random.default_rng([seed, 7])
     pdp = _decimals([v for r in rows for v in r[1:5]])
     qdp = _decimals([v for r in rows for v in (r[5], r[9])])
@@ -204,12 +232,10 @@ def _klines_recording(symbol: str, rows: list[list[str]], seed: int, source: str
         qtys[~sides], qtys[sides] = buy_q, sell_q
         prices = rng.integers(lo, h + 1, n)
         prices[0], prices[-1] = o, c
-        if n >= 2:
-            inner = rng.permutation(np.arange(1, n - 1)) if n > 2 else np.array([], dtype=np.int64)
-            if len(inner) >= 2:
-                prices[inner[0]], prices[inner[1]] = h, lo
-            elif h not in (o, c) or lo not in (o, c):
-                prices[-1] = c  # two trades cannot carry four distinct prices: keep open and close
+        inner = rng.permutation(np.arange(1, n - 1)) if n > 2 else np.array([], dtype=np.int64)
+        missing = [x for x in (h, lo) if x not in (o, c)]  # extremes the open and close do not carry
+        for slot, x in zip(inner.tolist(), missing, strict=False):
+            prices[slot] = x
         open_t, close_t = int(r[0]), int(r[6])
         times = np.sort(rng.integers(open_t, close_t + 1, n))
         t_ids.extend(range(next_id, next_id + n))
@@ -224,7 +250,8 @@ def _klines_recording(symbol: str, rows: list[list[str]], seed: int, source: str
     batch = TradeBatch(np.asarray(t_ids, dtype=np.int64), np.asarray(t_times, dtype=np.int64),
                        np.asarray(t_prices, dtype=np.int64), np.asarray(t_qtys, dtype=np.int64),
                        np.asarray(t_bm, dtype=bool))
-    return Recording(spec, batch, source)
+    grid = INTERVAL_MS.get(interval) or DAY  # "1M" has no fixed length: keep the day grid
+    return Recording(spec, batch, source, int(rows[0][0]), int(rows[-1][6]) + 1, grid)
 
 
 def _split_int(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
@@ -246,17 +273,27 @@ class ReplayProducer:
     """Loops a recording from ``t0`` at ``speed`` times real time; loop ``j`` is block ``j``."""
 
     def __init__(self, recording: Recording, t0: int, speed: float) -> None:
+        """Loop 0 starts at ``t0`` rounded down to the recording's grid; loop ``-1`` is history.
+
+        A recorded time ``T`` of loop ``j`` plays at ``t0 + (T - origin) // speed + j * loop_ms``;
+        at speed 1 that is ``T + time_shift + j * loop_ms``.
+        """
         if speed <= 0:
             raise ValueError(f"replay speed must be positive, got {speed}")
         self.spec = recording.spec
         rec = recording.trades
-        rel = ((rec.times - rec.times[0]) / speed).astype(np.int64)
-        gaps = np.diff(rel)
-        pause = max(1, int(np.median(gaps[gaps > 0]))) if np.any(gaps > 0) else 1
-        self.loop_ms = int(rel[-1]) + pause
+        origin = int(rec.times[0]) if recording.origin_ms is None else recording.origin_ms
+        rel = ((rec.times - origin) / speed).astype(np.int64)
+        if recording.end_ms is not None:
+            self.loop_ms = max(int(rel[-1]) + 1, math.ceil((recording.end_ms - origin) / speed))
+        else:
+            gaps = np.diff(rel)
+            pause = max(1, int(np.median(gaps[gaps > 0]))) if np.any(gaps > 0) else 1
+            self.loop_ms = int(rel[-1]) + pause
         self.id_span = int(rec.ids[-1] - rec.ids[0] + 1)
+        t0 = t0 // recording.grid_ms * recording.grid_ms
         self.t0 = t0
-        self.time_shift = t0 - int(rec.times[0])  # for speed 1: recorded time + shift = replayed time
+        self.time_shift = t0 - origin  # for speed 1: recorded time + shift = replayed time (loop 0)
         self.base = TradeBatch(rec.ids, rel + t0, rec.prices, rec.qtys, rec.buyer_maker)
         self.k = len(group_starts(self.base))
         self.source = recording.source

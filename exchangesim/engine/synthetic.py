@@ -57,11 +57,16 @@ class SynthGen:
 
 @dataclass(slots=True)
 class SkeletonState:
-    """Where the market stands between blocks."""
+    """Where the market stands between blocks.
+
+    Each random quantity has its own stream (``rngs``), drawn one value per block in block order, so
+    the skeleton of the first ``m`` blocks does not depend on how many blocks are generated in one
+    call: two simulators started at different times on the same day share their history.
+    """
 
     lp: float  # log price
     lvol: float  # log of volatility per sqrt(ms)
-    rng: np.random.Generator
+    rngs: tuple[np.random.Generator, ...]
 
 
 class SyntheticProducer:
@@ -77,8 +82,9 @@ class SyntheticProducer:
 
     # -- skeleton ------------------------------------------------------------------------------
     def _start(self, t0: int) -> None:
-        rng = np.random.default_rng([self.seed, self.sym_key, t0])
-        self.state = SkeletonState(math.log(self.spec.start_price), math.log(self.sigma_bar), rng)
+        streams = np.random.SeedSequence([self.seed, self.sym_key, t0]).spawn(7)
+        rngs = tuple(np.random.default_rng(s) for s in streams)
+        self.state = SkeletonState(math.log(self.spec.start_price), math.log(self.sigma_bar), rngs)
 
     def skeleton(self, starts: np.ndarray, ends: np.ndarray, rates: np.ndarray) -> list[SynthGen]:
         """Advance the skeleton over consecutive blocks ``[starts[i], ends[i])`` at ``rates`` trades/s."""
@@ -86,9 +92,9 @@ class SyntheticProducer:
         p, st = self.params, self.state
         m = len(starts)
         dur = (ends - starts).astype(np.float64)
-        rng = st.rng
-        eps_v, eps_r, u_burst = rng.standard_normal(m), rng.standard_normal(m), rng.random(m)
-        n_jumps, jump_sizes = rng.poisson(p.jumps_per_hour * dur / 3_600_000), rng.normal(0, p.jump_sigma, m)
+        r_v, r_r, r_b, r_j, r_js, r_k, r_x = st.rngs
+        eps_v, eps_r, u_burst = r_v.standard_normal(m), r_r.standard_normal(m), r_b.random(m)
+        n_jumps, jump_sizes = r_j.poisson(p.jumps_per_hour * dur / 3_600_000), r_js.normal(0, p.jump_sigma, m)
         mu = math.log(self.sigma_bar)
         kappa = math.log(2) / p.vol_half_life_ms
         decay = np.exp(-kappa * dur)
@@ -105,8 +111,8 @@ class SyntheticProducer:
         # Normalised so the long-run mean is ``rates`` trades/s: E[(s/s_bar)^0.7] for lognormal s.
         vol_factor = (sigma / self.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * p.vol_of_vol) ** 2)
         intensity = rates * dur / 1000 * vol_factor * burst / (1 + p.extra_per_group)
-        k = rng.poisson(intensity)
-        extra = rng.poisson(k * p.extra_per_group)
+        k = r_k.poisson(intensity)
+        extra = r_x.poisson(k * p.extra_per_group)
         sig = sigma * np.sqrt(dur)
         ret = np.where(active, sig * eps_r + np.where(n_jumps > 0, jump_sizes, 0.0), 0.0)
         lp_close = st.lp + np.cumsum(ret)

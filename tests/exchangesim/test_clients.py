@@ -97,7 +97,8 @@ async def test_python_binance_signed_market_order(sim: Simulator) -> None:
         before = {b["asset"]: Decimal(b["free"]) for b in (await client.get_account())["balances"]}
         order = await client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
         assert order["status"] == "FILLED"
-        assert order["type"] == "MARKET" and order["side"] == "BUY"
+        assert order["type"] == "MARKET"
+        assert order["side"] == "BUY"
         assert order["clientOrderId"].startswith("x-HNA2TXFJ")  # python-binance's own id prefix, kept
         assert order["fills"], "a FULL response lists its fills"
         fill = order["fills"][0]
@@ -108,7 +109,8 @@ async def test_python_binance_signed_market_order(sim: Simulator) -> None:
         assert after["USDT"] == before["USDT"] - Decimal(order["cummulativeQuoteQty"])
         assert after["BTC"] == before["BTC"] + Decimal("0.01") - Decimal(fill["commission"])
         looked_up = await client.get_order(symbol="BTCUSDT", origClientOrderId=order["clientOrderId"])
-        assert looked_up["orderId"] == order["orderId"] and looked_up["status"] == "FILLED"
+        assert looked_up["orderId"] == order["orderId"]
+        assert looked_up["status"] == "FILLED"
     finally:
         await client.close_connection()
 
@@ -131,17 +133,22 @@ async def test_ccxt_rest(sim: Simulator) -> None:
     ex = ccxt_exchange(ccxt_async.binance, sim)
     try:
         markets = await ex.load_markets()
-        assert "BTC/USDT" in markets and markets["BTC/USDT"]["id"] == "BTCUSDT"
+        assert "BTC/USDT" in markets
+        assert markets["BTC/USDT"]["id"] == "BTCUSDT"
         assert markets["BTC/USDT"]["precision"]["price"] == pytest.approx(0.01)
         ohlcv = await ex.fetch_ohlcv("BTC/USDT", "1m", limit=10)
-        assert len(ohlcv) == 10 and all(len(c) == 6 for c in ohlcv)
+        assert len(ohlcv) == 10
+        assert all(len(c) == 6 for c in ohlcv)
         assert all(c[3] <= c[1] <= c[2] and c[3] <= c[4] <= c[2] for c in ohlcv)
         trades = await ex.fetch_trades("BTC/USDT", limit=20)
-        assert len(trades) == 20 and {t["side"] for t in trades} <= {"buy", "sell"}
+        assert len(trades) == 20
+        assert {t["side"] for t in trades} <= {"buy", "sell"}
         assert all(t["symbol"] == "BTC/USDT" and t["price"] > 0 for t in trades)
         order = await ex.create_order("BTC/USDT", "market", "buy", 0.01)
-        assert order["status"] == "closed" and order["filled"] == pytest.approx(0.01)
-        assert order["trades"] and order["clientOrderId"]
+        assert order["status"] == "closed"
+        assert order["filled"] == pytest.approx(0.01)
+        assert order["trades"]
+        assert order["clientOrderId"]
         balance = await ex.fetch_balance()
         assert balance["BTC"]["free"] > 2.0
     finally:

@@ -61,12 +61,14 @@ async def test_limit_order_rests_then_fills_when_market_crosses(sim: Simulator) 
         status, taker = await call(s, sim, "POST", "/api/v3/order", {
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
             "price": str((px * Decimal("1.05")).quantize(Decimal("0.01")))}, in_body=True)
-        assert status == 200 and taker["status"] == "FILLED", taker
+        assert status == 200, taker
+        assert taker["status"] == "FILLED", taker
         low = (px * Decimal("0.5")).quantize(Decimal("0.01"))
         status, resting = await call(s, sim, "POST", "/api/v3/order", {
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
             "price": str(low), "newClientOrderId": "rest-1"})
-        assert status == 200 and resting["status"] == "NEW"
+        assert status == 200
+        assert resting["status"] == "NEW"
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
         usdt = next(b for b in account["balances"] if b["asset"] == "USDT")
         assert Decimal(usdt["locked"]) == low * Decimal("0.01")
@@ -78,7 +80,8 @@ async def test_limit_order_rests_then_fills_when_market_crosses(sim: Simulator) 
         assert (status, dup) == (400, {"code": -2010, "msg": "Duplicate order sent."})
         status, cancelled = await call(s, sim, "DELETE", "/api/v3/order",
                                        {"symbol": "BTCUSDT", "origClientOrderId": "rest-1"})
-        assert status == 200 and cancelled["status"] == "CANCELED"
+        assert status == 200
+        assert cancelled["status"] == "CANCELED"
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
         usdt = next(b for b in account["balances"] if b["asset"] == "USDT")
         assert Decimal(usdt["locked"]) == 0
@@ -103,7 +106,8 @@ async def test_resting_sell_fills_when_the_market_trades_through(sim: Simulator)
             status = got["status"]
         if status == "NEW":
             pytest.skip("the random walk did not come back up within 20 s (seeded, so this should not happen)")
-        assert status == "FILLED" and Decimal(got["executedQty"]) == Decimal("0.001")
+        assert status == "FILLED"
+        assert Decimal(got["executedQty"]) == Decimal("0.001")
         assert Decimal(got["cummulativeQuoteQty"]) == price * Decimal("0.001")
 
 
@@ -139,7 +143,8 @@ async def test_order_rejections(sim: Simulator, params: dict, code: int, msg: st
     if msg is not None:
         assert body["msg"] == msg
     account = sim.binance.orders.accounts[API_KEY]
-    assert not account.orders and account.free["USDT"] == Decimal(100_000)
+    assert not account.orders
+    assert account.free["USDT"] == Decimal(100_000)
 
 
 async def test_timing_rules(sim: Simulator) -> None:
@@ -152,7 +157,8 @@ async def test_timing_rules(sim: Simulator) -> None:
         status, old = await call(s, sim, "GET", "/api/v3/account", {}, timestamp=now - 6000)
         assert (status, old["msg"]) == (400, "Timestamp for this request is outside of the recvWindow.")
         status, ok = await call(s, sim, "GET", "/api/v3/account", {"recvWindow": 10000}, timestamp=now - 6000)
-        assert status == 200 and ok["accountType"] == "SPOT"
+        assert status == 200
+        assert ok["accountType"] == "SPOT"
         status, big = await call(s, sim, "GET", "/api/v3/account", {"recvWindow": 70000})
         assert (status, big["code"]) == (400, -1131)
         async with s.post(f"{sim.url}/_sim/config", json={"clock_offset_ms": -3000}) as r:
@@ -162,7 +168,7 @@ async def test_timing_rules(sim: Simulator) -> None:
         async with s.get(f"{sim.url}/api/v3/time") as r:
             server = (await r.json())["serverTime"]
         assert int(time.time() * 1000) - server >= 2900
-        status, fixed = await call(s, sim, "GET", "/api/v3/account", {}, timestamp=server)
+        status, _fixed = await call(s, sim, "GET", "/api/v3/account", {}, timestamp=server)
         assert status == 200
 
 
@@ -178,7 +184,8 @@ async def test_key_and_signature_errors(sim: Simulator) -> None:
         async with s.get(f"{sim.url}/api/v3/account", params={"timestamp": int(time.time() * 1000)},
                          headers={"X-MBX-APIKEY": API_KEY}) as r:
             body = await r.json()
-            assert (r.status, body["code"]) == (400, -1102) and "'signature'" in body["msg"]
+            assert (r.status, body["code"]) == (400, -1102)
+            assert "'signature'" in body["msg"]
 
 
 async def test_test_order_and_protective_orders(sim: Simulator) -> None:
@@ -199,7 +206,8 @@ async def test_test_order_and_protective_orders(sim: Simulator) -> None:
             "quantity": "0.01", "price": str(take), "stopPrice": str(take)})
         assert list(sl) == ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]  # ACK default
         _, got = await call(s, sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": tp["orderId"]})
-        assert got["status"] == "NEW" and Decimal(got["stopPrice"]) == take
+        assert got["status"] == "NEW"
+        assert Decimal(got["stopPrice"]) == take
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
         btc = next(b for b in account["balances"] if b["asset"] == "BTC")
         assert Decimal(btc["locked"]) == Decimal("0.02")
