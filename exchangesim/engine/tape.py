@@ -19,6 +19,8 @@ from .batch import AggBatch, TradeBatch, aggregate_trades, group_starts
 from .blocks import Block, Producer
 
 NextBlock = Callable[[Block | None, int], Block]
+Rows = TradeBatch | AggBatch
+View = Callable[[Block], Rows]
 
 
 class Tape:
@@ -150,92 +152,75 @@ class Tape:
         p = self.price_before(self.emitted_ms + 1)
         return p if p is not None else round(self.spec.start_price * self.spec.price_scale)
 
-    # -- trades ---------------------------------------------------------------------------------
-    def trades_from_id(self, from_id: int, limit: int) -> TradeBatch:
-        """Up to ``limit`` public trades from id ``from_id`` on."""
-        out, got = [], 0
-        i = max(0, bisect_right(self.first_ids, from_id) - 1)
-        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= self.emitted_ms:
-            t = self._public(self.blocks[i])
-            t = t[int(np.searchsorted(t.ids, from_id, side="left")) :][: limit - got]
-            out.append(t)
-            got += len(t)
-            i += 1
-        return TradeBatch.concat(out)
-
-    def trades_between(self, start_ms: int, end_ms: int, limit: int) -> TradeBatch:
-        """Up to ``limit`` public trades with ``start_ms <= time <= end_ms``, oldest first."""
-        end_ms = min(end_ms, self.emitted_ms)
-        out, got = [], 0
-        i = self._block_index_at(start_ms)
-        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= end_ms:
-            t = self._public(self.blocks[i])
-            lo = int(np.searchsorted(t.times, start_ms, side="left"))
-            hi = int(np.searchsorted(t.times, end_ms, side="right"))
-            t = t[lo:hi][: limit - got]
-            out.append(t)
-            got += len(t)
-            i += 1
-        return TradeBatch.concat(out)
-
-    def trades_recent(self, limit: int, end_ms: int | None = None) -> TradeBatch:
-        """The newest ``limit`` public trades at or before ``end_ms`` (default: now), oldest first."""
-        end_ms = self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
-        out, got = [], 0
-        i = self._block_index_at(end_ms)
-        while i >= 0 and got < limit and self.blocks:
-            t = self._public(self.blocks[i])
-            t = t[: int(np.searchsorted(t.times, end_ms, side="right"))]
-            t = t[max(0, len(t) - (limit - got)) :]
-            out.append(t)
-            got += len(t)
-            i -= 1
-        return TradeBatch.concat(out[::-1])
-
-    # -- aggregate trades -----------------------------------------------------------------------
+    # -- trades and aggregate trades ---------------------------------------------------------------
+    # Both are read the same way from a per-block view: forward from an id or a time, or backward
+    # from a time. ``_trades`` and ``_aggs`` name the view and the id array each query searches.
     def _aggs_of(self, block: Block) -> AggBatch:
         return aggregate_trades(self._public(block), block.first_agg)
 
-    def aggs_from_id(self, from_agg: int, limit: int) -> AggBatch:
-        """Up to ``limit`` public aggregate trades from aggregate id ``from_agg`` on."""
+    def _forward(self, view: View, i: int, stop_ms: int, limit: int, cut: Callable[[Rows], tuple[int, int]]) -> list:
+        """Rows of ``view`` from block ``i`` on (blocks starting at or before ``stop_ms``), each cut to
+        ``cut(rows)``, until ``limit`` rows."""
         out, got = [], 0
-        i = max(0, bisect_right(self.first_aggs, from_agg) - 1)
-        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= self.emitted_ms:
-            a = self._aggs_of(self.blocks[i])
-            a = a[int(np.searchsorted(a.agg_ids, from_agg, side="left")) :][: limit - got]
-            out.append(a)
-            got += len(a)
+        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= stop_ms:
+            rows = view(self.blocks[i])
+            lo, hi = cut(rows)
+            rows = rows[lo:hi][: limit - got]
+            out.append(rows)
+            got += len(rows)
             i += 1
-        return AggBatch.concat(out)
+        return out
 
-    def aggs_between(self, start_ms: int, end_ms: int, limit: int) -> AggBatch:
-        """Up to ``limit`` public aggregate trades with ``start_ms <= time <= end_ms``, oldest first."""
-        end_ms = min(end_ms, self.emitted_ms)
-        out, got = [], 0
-        i = self._block_index_at(start_ms)
-        while i < len(self.blocks) and got < limit and self.blocks[i].t_start <= end_ms:
-            a = self._aggs_of(self.blocks[i])
-            lo = int(np.searchsorted(a.times, start_ms, side="left"))
-            hi = int(np.searchsorted(a.times, end_ms, side="right"))
-            a = a[lo:hi][: limit - got]
-            out.append(a)
-            got += len(a)
-            i += 1
-        return AggBatch.concat(out)
-
-    def aggs_recent(self, limit: int, end_ms: int | None = None) -> AggBatch:
-        """The newest ``limit`` public aggregate trades at or before ``end_ms``, oldest first."""
-        end_ms = self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
+    def _backward(self, view: View, end_ms: int, limit: int) -> list:
+        """The newest ``limit`` rows of ``view`` at or before ``end_ms``, oldest first."""
         out, got = [], 0
         i = self._block_index_at(end_ms)
         while i >= 0 and got < limit and self.blocks:
-            a = self._aggs_of(self.blocks[i])
-            a = a[: int(np.searchsorted(a.times, end_ms, side="right"))]
-            a = a[max(0, len(a) - (limit - got)) :]
-            out.append(a)
-            got += len(a)
+            rows = view(self.blocks[i])
+            rows = rows[: int(np.searchsorted(rows.times, end_ms, side="right"))]
+            rows = rows[max(0, len(rows) - (limit - got)) :]
+            out.append(rows)
+            got += len(rows)
             i -= 1
-        return AggBatch.concat(out[::-1])
+        return out[::-1]
+
+    def _from_id(self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], from_id: int,
+                 limit: int) -> list:
+        i = max(0, bisect_right(firsts, from_id) - 1)
+        return self._forward(view, i, self.emitted_ms, limit,
+                             lambda r: (int(np.searchsorted(ids(r), from_id, side="left")), len(r)))
+
+    def _between(self, view: View, start_ms: int, end_ms: int, limit: int) -> list:
+        end_ms = min(end_ms, self.emitted_ms)
+        return self._forward(view, self._block_index_at(start_ms), end_ms, limit, lambda r: (
+            int(np.searchsorted(r.times, start_ms, side="left")), int(np.searchsorted(r.times, end_ms, side="right"))))
+
+    def _end(self, end_ms: int | None) -> int:
+        return self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
+
+    def trades_from_id(self, from_id: int, limit: int) -> TradeBatch:
+        """Up to ``limit`` public trades from id ``from_id`` on."""
+        return TradeBatch.concat(self._from_id(self._public, self.first_ids, lambda r: r.ids, from_id, limit))
+
+    def trades_between(self, start_ms: int, end_ms: int, limit: int) -> TradeBatch:
+        """Up to ``limit`` public trades with ``start_ms <= time <= end_ms``, oldest first."""
+        return TradeBatch.concat(self._between(self._public, start_ms, end_ms, limit))
+
+    def trades_recent(self, limit: int, end_ms: int | None = None) -> TradeBatch:
+        """The newest ``limit`` public trades at or before ``end_ms`` (default: now), oldest first."""
+        return TradeBatch.concat(self._backward(self._public, self._end(end_ms), limit))
+
+    def aggs_from_id(self, from_agg: int, limit: int) -> AggBatch:
+        """Up to ``limit`` public aggregate trades from aggregate id ``from_agg`` on."""
+        return AggBatch.concat(self._from_id(self._aggs_of, self.first_aggs, lambda r: r.agg_ids, from_agg, limit))
+
+    def aggs_between(self, start_ms: int, end_ms: int, limit: int) -> AggBatch:
+        """Up to ``limit`` public aggregate trades with ``start_ms <= time <= end_ms``, oldest first."""
+        return AggBatch.concat(self._between(self._aggs_of, start_ms, end_ms, limit))
+
+    def aggs_recent(self, limit: int, end_ms: int | None = None) -> AggBatch:
+        """The newest ``limit`` public aggregate trades at or before ``end_ms``, oldest first."""
+        return AggBatch.concat(self._backward(self._aggs_of, self._end(end_ms), limit))
 
     # -- klines ---------------------------------------------------------------------------------
     def _block_agg(self, block: Block) -> Agg | None:
