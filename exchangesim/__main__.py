@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--ping-interval", type=float, default=20.0)
     p.add_argument("--pong-timeout", type=float, default=60.0)
     p.add_argument("--max-connection-age", type=float, default=24 * 3600.0)
+    p.add_argument("--no-warm-history", action="store_true",
+                   help="do not aggregate the synthetic history in the background at start")
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
     if bool(a.api_key) != bool(a.api_secret):
@@ -44,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         host=a.host, port=a.port, symbols=symbols, rate=a.rate, seed=a.seed, replay=tuple(a.replay),
         speed=a.speed, api_keys={a.api_key: a.api_secret} if a.api_key else {}, history_days=a.history_days,
         ping_interval=a.ping_interval, pong_timeout=a.pong_timeout, max_connection_age=a.max_connection_age,
-        explicit_symbols=a.symbols is not None,
+        explicit_symbols=a.symbols is not None, warm_history=not a.no_warm_history,
     )
 
 

@@ -36,4 +36,5 @@ class SimConfig:
     ban_after: int = 5  # requests past a 429 (within the window) before the 418 ban
     ban_seconds: int = 120
     kline_push_ms: int = 2000
+    warm_history: bool = False  # aggregate the synthetic history in the background at start (the CLI does)
     explicit_symbols: bool = False  # --symbols given with --replay: add them as synthetic

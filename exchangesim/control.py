@@ -92,8 +92,10 @@ class Control:
                         "seconds between 0 and 3600")
         faults = self.sim.faults
         t = now_ms()
-        if reject:
-            faults.reject_until_ms[venue] = t + int(reject * 1000)
+        # A close or reset "for N seconds" keeps the venue unreachable that long: reconnects are refused.
+        refuse = max(reject, seconds if mode != "stall" else 0)
+        if refuse:
+            faults.reject_until_ms[venue] = t + int(refuse * 1000)
         dropped = 0
         if mode == "stall":
             faults.stall_until_ms[venue] = t + int(seconds * 1000)

@@ -63,7 +63,7 @@ class Simulator:
         server = site._server
         if server is not None and server.sockets:  # the real port when 0 was asked for
             self.port = server.sockets[0].getsockname()[1]
-        self.market.start(self.config.tick_ms)
+        self.market.start(self.config.tick_ms, warm_history=self.config.warm_history)
         log.info("exchange simulator listening on %s (%s)", self.url, ", ".join(
             f"{s}: {k}" for s, k in self.market.kinds.items()))
 

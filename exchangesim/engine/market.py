@@ -68,6 +68,7 @@ class Market:
             last = tape.last_agg_id()
             self._next_agg[sym] = tape.spec.agg_id_base if last is None else last + 1
         self._task: asyncio.Task | None = None
+        self._warm_task: asyncio.Task | None = None
 
     # -- construction ---------------------------------------------------------------------------
     def _add_synthetic(self, spec: SymbolSpec, seed: int, history_days: float) -> None:
@@ -126,15 +127,36 @@ class Market:
             self.tick()
             await asyncio.sleep(tick_ms / 1000)
 
-    def start(self, tick_ms: int) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run(tick_ms))
+    def start(self, tick_ms: int, *, warm_history: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.run(tick_ms))
+        self._warm_task = loop.create_task(self.warm_history()) if warm_history else None
+
+    async def warm_history(self, slice_minutes: int = 8) -> None:
+        """Aggregate every minute of history in small slices between ticks, newest first.
+
+        A cold request for long-interval klines must otherwise generate the whole history at once
+        (seconds per symbol); warmed, it reads cached minute aggregates.
+        """
+        for sym, tape in self.tapes.items():
+            if self.kinds[sym] != "synthetic":
+                continue
+            started = time.monotonic()
+            first = tape.first_time // MINUTE * MINUTE
+            minutes = range(self.started_ms // MINUTE * MINUTE - MINUTE, first - 1, -MINUTE)
+            for n, m in enumerate(minutes):
+                tape.minute_agg(m)
+                if n % slice_minutes == 0:
+                    await asyncio.sleep(0)
+            log.info("history of %s warmed: %d minutes in %.1f s", sym, len(minutes), time.monotonic() - started)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._warm_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._warm_task = None
 
     # -- controls -------------------------------------------------------------------------------
     def set_flow(self, *, rate: float | None = None, paused: bool | None = None) -> None:

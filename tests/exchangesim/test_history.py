@@ -311,3 +311,22 @@ async def test_load_mode_rate() -> None:
         assert 20000 / 3 < made / seconds < 20000 * 3, (sym, made, seconds)
         ids = after["symbols"][sym]["last_trade_id"] - before["symbols"][sym]["last_trade_id"]
         assert ids == made, "every trade emitted is a new contiguous id"
+
+
+async def test_warmed_history_serves_the_same_klines() -> None:
+    """Warming the history in the background caches every past minute and changes no answer."""
+    from exchangesim.server import Simulator as Sim
+
+    async with Sim(sim_config(history_days=0.05, warm_history=True)) as warm, \
+            Sim(sim_config(history_days=0.05)) as cold:
+        task = warm.market._warm_task
+        assert task is not None
+        await asyncio.wait_for(task, 60)
+        tape = warm.market.tapes["BTCUSDT"]
+        first = tape.first_time
+        assert all(m in tape._minutes for m in range(first, warm.market.started_ms // 60_000 * 60_000, 60_000))
+        params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": str(first), "endTime": str(first + 3_600_000)}
+        async with aiohttp.ClientSession() as http:
+            got = [await (await http.get(f"{s.url}/api/v3/klines", params=params)).json() for s in (warm, cold)]
+        assert got[0] == got[1]
+        assert got[0]
