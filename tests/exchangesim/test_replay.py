@@ -231,3 +231,61 @@ def test_bad_replay_file_names_the_file(tmp_path: Path, name: str, content: byte
         Simulator(sim_config(replay=(path,)))
     assert str(path) in str(info.value)
     assert fragment in str(info.value)
+
+
+def _write_vision_files(tmp_path: Path) -> tuple[Path, Path, list[list[str]], list[list[str]]]:
+    """A small trades CSV (old format: no header, ms) and an aggTrades zip (new format: header, µs)."""
+    trades = []
+    for i in range(120):
+        trades.append([str(5_000_000 + i), f"{61000 + (i * 7) % 23}.{i % 100:02d}", f"0.{(i * 37) % 900 + 10:05d}",
+                       "0", str(1_723_161_255_000 + i * 250), "true" if i % 3 else "false", "true"])
+    trades_path = tmp_path / "BTCUSDT-trades-2024-08-08.csv"
+    trades_path.write_text("\n".join(",".join(r) for r in trades) + "\n")
+    aggs, first = [], 900_000
+    for a in range(60):
+        count = 1 + a % 3
+        aggs.append([str(400_000 + a), f"2600.{a:02d}", f"{0.25 * count:.4f}", str(first), str(first + count - 1),
+                     str((1_723_161_255_000 + a * 500) * 1000), "true" if a % 2 else "false", "true"])
+        first += count
+    agg_path = tmp_path / "ETHUSDT-aggTrades-2024-08-08.zip"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(
+        [["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "transact_time", "is_buyer_maker",
+          "is_best_match"], *aggs])
+    with zipfile.ZipFile(agg_path, "w") as zf:
+        zf.writestr("ETHUSDT-aggTrades-2024-08-08.csv", buf.getvalue())
+    return trades_path, agg_path, trades, aggs
+
+
+async def test_vision_trades_and_agg_trades_files_replay(tmp_path: Path) -> None:
+    """data.binance.vision trades and aggTrades files replay with their ids, prices, quantities and sides:
+    REST trades equal the trades file row for row; REST aggTrades keep the recorded aggregate ids,
+    first/last trade ids and quantities (µs times in the newer format are read as ms)."""
+    trades_path, agg_path, trades, aggs = _write_vision_files(tmp_path)
+    async with Simulator(sim_config(replay=(trades_path, agg_path), speed=100.0)) as sim, \
+            aiohttp.ClientSession() as s:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = await _status(s, sim)
+            done = status["symbols"]["ETHUSDT"]["last_agg_id"] >= 400_059 and \
+                status["symbols"]["BTCUSDT"]["last_trade_id"] >= 5_000_119
+            if done:
+                break
+            await asyncio.sleep(0.05)
+        assert done, status
+        async with s.get(f"{sim.url}/api/v3/historicalTrades",
+                         params={"symbol": "BTCUSDT", "fromId": "5000000", "limit": "120"}) as r:
+            got = await r.json()
+        async with s.get(f"{sim.url}/api/v3/aggTrades",
+                         params={"symbol": "ETHUSDT", "fromId": "400000", "limit": "60"}) as r:
+            got_aggs = await r.json()
+    assert [g["id"] for g in got] == [int(t[0]) for t in trades]
+    assert [Decimal(g["price"]) for g in got] == [Decimal(t[1]) for t in trades]
+    assert [Decimal(g["qty"]) for g in got] == [Decimal(t[2]) for t in trades]
+    assert [g["isBuyerMaker"] for g in got] == [t[5] == "true" for t in trades]
+    gaps = {b["time"] - a["time"] for a, b in itertools.pairwise(got)}
+    assert gaps <= {2, 3}, "250 ms apart at speed 100"
+    assert [(g["a"], g["f"], g["l"]) for g in got_aggs] == [(int(a[0]), int(a[3]), int(a[4])) for a in aggs]
+    assert [Decimal(g["q"]) for g in got_aggs] == [Decimal(a[2]) for a in aggs]
+    assert [Decimal(g["p"]) for g in got_aggs] == [Decimal(a[1]) for a in aggs]
+    assert [g["m"] for g in got_aggs] == [a[6] == "true" for a in aggs]
