@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +180,7 @@ class Control:
         for name in ("from_id", "to_id", "start_ms", "end_ms"):
             raw = q.get(name)
             if raw not in (None, ""):
-                if not raw.isdigit():
+                if not re.fullmatch(r"[0-9]{1,18}", raw):
                     raise ControlError(f"'{name}' must be a non-negative integer, got {raw!r}")
                 nums[name] = int(raw)
         if ("from_id" in nums or "to_id" in nums) and ("start_ms" in nums or "end_ms" in nums):

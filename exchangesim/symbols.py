@@ -54,20 +54,6 @@ class SymbolSpec:
     def qty_scale(self) -> int:
         return 10**self.qty_dp
 
-    def price_ticks(self, price: Decimal) -> int:
-        """Ticks of a Decimal price; raises ValueError when it is not a whole number of ticks."""
-        ticks = price.scaleb(self.price_dp)
-        if ticks != ticks.to_integral_value():
-            raise ValueError(f"price {price} is not a multiple of tick size {self.tick_size}")
-        return int(ticks)
-
-    def qty_steps(self, qty: Decimal) -> int:
-        """Steps of a Decimal quantity; raises ValueError when it is not a whole number of steps."""
-        steps = qty.scaleb(self.qty_dp)
-        if steps != steps.to_integral_value():
-            raise ValueError(f"quantity {qty} is not a multiple of step size {self.step_size}")
-        return int(steps)
-
 
 def split_symbol(symbol: str) -> tuple[str, str]:
     """``"BTCUSDT"`` -> ``("BTC", "USDT")``; the longest known quote asset wins."""

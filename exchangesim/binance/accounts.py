@@ -9,8 +9,9 @@ import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..symbols import SymbolSpec
-from .errors import DUPLICATE_ORDER, INSUFFICIENT_BALANCE, BinanceError
+from ..symbols import USD_PRICES, SymbolSpec
+from .errors import DUPLICATE_ORDER, INSUFFICIENT_BALANCE, UNKNOWN_ORDER, BinanceError
+from .wire import fmt
 
 COMMISSION = Decimal("0.001")
 MAX_PRICE_FACTOR = 1000
@@ -23,16 +24,12 @@ ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
 
 def min_notional(spec: SymbolSpec) -> Decimal:
     """Five dollars' worth of the quote asset, Binance's usual NOTIONAL minimum."""
-    from ..symbols import USD_PRICES
-
     usd = USD_PRICES.get(spec.quote, 1.0)
     return Decimal(str(round(5 / usd, 8))).normalize()
 
 
 def symbol_filters(spec: SymbolSpec) -> list[dict[str, object]]:
     """PRICE_FILTER, LOT_SIZE, NOTIONAL (and MARKET_LOT_SIZE) for exchangeInfo and order checks."""
-    from .wire import fmt
-
     max_price = max(1, int(spec.start_price * MAX_PRICE_FACTOR)) * spec.price_scale
     return [
         {"filterType": "PRICE_FILTER", "minPrice": fmt(1, spec.price_dp), "maxPrice": fmt(max_price, spec.price_dp),
@@ -89,6 +86,7 @@ class Account:
     free: dict[str, Decimal]
     locked: dict[str, Decimal] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    open: dict[int, Order] = field(default_factory=dict)  # the resting subset of ``orders``
 
     def balance(self, asset: str) -> Decimal:
         return self.free.get(asset, Decimal(0))
@@ -98,7 +96,8 @@ class Account:
         self.locked[asset] = self.locked.get(asset, Decimal(0)) + delta_locked
 
     def by_client_id(self, symbol: str, client_id: str) -> Order | None:
-        for o in self.orders.values():
+        """The newest order with this client id (ids may be reused once an order is done)."""
+        for o in reversed(self.orders.values()):
             if o.symbol == symbol and o.client_order_id == client_id:
                 return o
         return None
@@ -127,14 +126,17 @@ class OrderBook:
               price: Decimal | None, stop_price: Decimal | None, tif: str | None, client_id: str,
               market_price: Decimal, now: int) -> Order:
         """Validate, reserve funds, and fill what can fill now. Raises BinanceError when rejected."""
-        existing = account.by_client_id(spec.symbol, client_id)
-        if existing is not None and existing.status in OPEN_STATUSES:
+        if any(o.symbol == spec.symbol and o.client_order_id == client_id for o in account.open.values()):
             raise BinanceError(*DUPLICATE_ORDER)
         self.check_filters(spec, price, qty, market_price)
         if type_ == "LIMIT_MAKER" and price is not None and (
                 (side == "BUY" and price >= market_price) or (side == "SELL" and price <= market_price)):
             raise BinanceError(-2010, "Order would immediately match and take.")
-        reserve_px = price if price is not None else market_price
+        if type_ in STOP_TYPES and stop_price is not None and self._triggers(type_, side, market_price, market_price,
+                                                                              stop_price):
+            raise BinanceError(-2010, "Stop price would trigger immediately.")
+        # A stop-market order fills at its stop: reserve for the dearer of the stop and the market.
+        reserve_px = price if price is not None else max(market_price, stop_price or market_price)
         need_asset, need = (spec.quote, reserve_px * qty) if side == "BUY" else (spec.base, qty)
         if account.balance(need_asset) < need:
             raise BinanceError(*INSUFFICIENT_BALANCE)
@@ -152,7 +154,14 @@ class OrderBook:
             return order
         account.move(need_asset, -need, need)
         order.reserved_asset, order.reserved = need_asset, need
+        account.open[order.order_id] = order
         return order
+
+    @staticmethod
+    def _triggers(type_: str, side: str, low: Decimal, high: Decimal, stop: Decimal) -> bool:
+        """Stop-loss sells and take-profit buys trigger on a fall to the stop; the others on a rise."""
+        falls = type_.startswith("STOP_LOSS") == (side == "SELL")
+        return low <= stop if falls else high >= stop
 
     @staticmethod
     def _crosses(side: str, limit: Decimal | None, trade_price: Decimal) -> bool:
@@ -179,13 +188,16 @@ class OrderBook:
         order.cumm_quote = quote
         order.status = "FILLED"
         order.update_time = now
+        account.open.pop(order.order_id, None)
 
     def cancel(self, account: Account, spec: SymbolSpec, order: Order, now: int) -> None:
+        """Cancel a resting order and release what it reserved; -2011 when it is not open."""
         if order.status not in OPEN_STATUSES:
-            raise BinanceError(-2011, "Unknown order sent.")
+            raise BinanceError(*UNKNOWN_ORDER)
         self._release(account, spec, order)
         order.status = "CANCELED"
         order.update_time = now
+        account.open.pop(order.order_id, None)
 
     @staticmethod
     def _release(account: Account, spec: SymbolSpec, order: Order) -> None:
@@ -197,13 +209,12 @@ class OrderBook:
         """Fill resting orders that the market's prints (``low``..``high``) crossed."""
         spec = specs[symbol]
         for account in self.accounts.values():
-            for order in list(account.orders.values()):
-                if order.symbol != symbol or order.status not in OPEN_STATUSES:
+            for order in list(account.open.values()):
+                if order.symbol != symbol:
                     continue
                 if order.type in STOP_TYPES and not order.triggered:
                     stop = order.stop_price or Decimal(0)
-                    below = order.type.startswith("STOP_LOSS") == (order.side == "SELL")
-                    if (below and low <= stop) or (not below and high >= stop):
+                    if self._triggers(order.type, order.side, low, high, stop):
                         order.triggered = True
                         if not order.type.endswith("_LIMIT"):
                             self._fill(account, spec, order, stop, now, reserved=order.reserved)

@@ -10,6 +10,7 @@ from ..symbols import SymbolSpec
 from .errors import BAD_SYMBOL, BinanceError, illegal_chars, invalid_param, mandatory
 
 _INT = re.compile(r"[0-9]{1,20}")
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later times mean "no bound", not an overflow
 _DEC = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?")
 _DEC_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 _SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
@@ -71,7 +72,7 @@ class Params:
         value = self.int(name, required=required)
         if value is not None and value > 10**14:
             value //= 1000
-        return value
+        return None if value is None else min(value, MAX_TIME_MS)
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
         raw = self.raw(name)

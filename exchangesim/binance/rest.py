@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -41,7 +42,7 @@ def request_weight(request: web.Request) -> int:
     path = request.path
     if path == "/api/v3/depth":
         raw = request.query.get("limit", "100")
-        return _depth_weight(int(raw) if raw.isdigit() else 100)
+        return _depth_weight(int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 100)
     if path == "/api/v3/ticker/price":
         return 2 if "symbol" in request.query else 4
     return WEIGHTS.get((request.method, path), 1)
@@ -237,9 +238,10 @@ class PublicRest:
 def book(last: int, levels: int, symbol: str, update_id: int, qty_scale: int) -> tuple[list, list]:
     """A plausible order book around ``last``: one-tick spread, thinning steps, heavy-tailed sizes."""
     rng = np.random.default_rng([update_id % 2**63, sum(symbol.encode())])
-    gaps = 1 + rng.geometric(0.6, size=(2, levels)) - 1
+    gaps = rng.geometric(0.6, size=(2, levels))
+    gaps[:, 0] = 1  # best bid at the last price, best ask one tick above: bookTicker shows the same
     depth_ticks = np.cumsum(gaps, axis=1)
     sizes = np.maximum(1, (rng.pareto(1.3, size=(2, levels)) + 0.05) * qty_scale * 0.2).astype(np.int64)
-    bids = [(max(1, last - int(d) + 1), int(q)) for d, q in zip(depth_ticks[0], sizes[0], strict=True)]
+    bids = [(last - int(d) + 1, int(q)) for d, q in zip(depth_ticks[0], sizes[0], strict=True)]
     asks = [(last + int(d), int(q)) for d, q in zip(depth_ticks[1], sizes[1], strict=True)]
     return [b for b in bids if b[0] > 0], asks

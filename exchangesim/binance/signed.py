@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,15 @@ from aiohttp import web
 
 from . import wire
 from .accounts import ORDER_TYPES, STOP_TYPES, Account, Order
-from .errors import BAD_API_KEY_FMT, BAD_SIGNATURE, NO_SUCH_ORDER, REJECTED_KEY, BinanceError, mandatory
+from .errors import (
+    BAD_API_KEY_FMT,
+    BAD_SIGNATURE,
+    NO_SUCH_ORDER,
+    REJECTED_KEY,
+    UNKNOWN_ORDER,
+    BinanceError,
+    mandatory,
+)
 from .params import Params
 from .rest import json_response, read_params
 
@@ -67,7 +76,9 @@ class SignedRest:
         expected = hmac.new(account.secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
         if not re.fullmatch(r"[0-9a-fA-F]{64}", signature) or not hmac.compare_digest(expected, signature.lower()):
             raise BinanceError(*BAD_SIGNATURE)
-        recv_window = params.decimal("recvWindow") or Decimal(5000)
+        recv_window = params.decimal("recvWindow")
+        if recv_window is None:
+            recv_window = Decimal(5000)
         if recv_window > 60000:
             raise BinanceError(-1131, "recvWindow must be less than 60000")
         server = self.venue.server_time()
@@ -98,6 +109,8 @@ class SignedRest:
             if quote_qty <= 0:
                 raise BinanceError(-1013, "Filter failure: NOTIONAL")
             qty = (quote_qty / market_price).quantize(spec.step_size, rounding="ROUND_DOWN")
+        if qty is None and type_ == "MARKET":
+            raise BinanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
         if qty is None:
             raise mandatory("quantity")
         for name, value in (("quantity", qty), ("price", price), ("stopPrice", stop)):
@@ -122,7 +135,15 @@ class SignedRest:
             args["client_id"] = "sim" + secrets.token_hex(11)  # Binance generates one too
         order = self.book.place(account, now=self.venue.server_time(), **args)  # type: ignore[arg-type]
         return json_response(self._order_response(order, str(resp_type)),
-                             headers={"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": str(order.order_id)})
+                             headers=self._order_counts(account, order.time))
+
+    @staticmethod
+    def _order_counts(account: Account, now: int) -> dict[str, str]:
+        """``X-MBX-ORDER-COUNT-10S`` / ``-1D``: this key's orders in the last 10 s and this UTC day."""
+        times = [o.time for o in account.orders.values()]
+        day = now // 86_400_000 * 86_400_000
+        return {"X-MBX-ORDER-COUNT-10S": str(sum(t > now - 10_000 for t in times)),
+                "X-MBX-ORDER-COUNT-1D": str(sum(t >= day for t in times))}
 
     async def test_order(self, request: web.Request) -> web.Response:
         _account, p = await self.authenticate(request)
@@ -152,7 +173,9 @@ class SignedRest:
         try:
             order = self._find(account, p)
         except BinanceError as err:
-            raise BinanceError(-2011, "Unknown order sent.") from err
+            if err.code != NO_SUCH_ORDER[0]:
+                raise
+            raise BinanceError(*UNKNOWN_ORDER) from err
         spec = self.venue.market.specs[order.symbol]
         self.book.cancel(account, spec, order, self.venue.server_time())
         body = self._order_result(order)
@@ -178,7 +201,7 @@ class SignedRest:
             "accountType": "SPOT",
             "balances": [{"asset": a, "free": _d8(account.free.get(a, Decimal(0))),
                           "locked": _d8(account.locked.get(a, Decimal(0)))} for a in assets],
-            "permissions": ["SPOT"], "uid": abs(hash(account.api_key)) % 10**9,
+            "permissions": ["SPOT"], "uid": zlib.crc32(account.api_key.encode()),
         })
 
     # -- response shapes ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 _STREAM = re.compile(r"([a-z0-9]+)@(trade|aggTrade|bookTicker|miniTicker|kline_(\w+))")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
-MAX_QUEUED_TICKS = 3000  # a client this far behind is cut off, as Binance does with slow readers
+MAX_QUEUED_FRAMES = 200_000  # a client this far behind (~40 MB) is cut off, as Binance does with slow readers
 # Python's json error messages in the words of Binance's parser (serde_json), for code 3 replies
 _JSON_ERRORS = {
     "Expecting value": "expected value",
@@ -68,7 +68,7 @@ class Conn:
     ping_payloads: deque[bytes] = field(default_factory=lambda: deque(maxlen=8))
     incoming: deque[float] = field(default_factory=deque)
     queue: asyncio.Queue[list[tuple[str, str]] | None] = field(default_factory=asyncio.Queue)
-    frames_sent: int = 0
+    queued_frames: int = 0
 
 
 @dataclass(slots=True)
@@ -87,7 +87,6 @@ class StreamServer:
         self.conns: set[Conn] = set()
         self._klines: dict[str, _KlineState] = {}
         self._last_mini_ms = 0
-        self._book_ids: dict[str, int] = {}
         self.market.listeners.append(self.on_tick)
 
     def routes(self) -> list[web.RouteDef]:
@@ -108,7 +107,10 @@ class StreamServer:
             tail = request.match_info.get("tail", "")
             names = [n for n in tail.split("/") if n] if tail else []
         streams = [s for s in (normalize_stream(n) for n in names) if s]
-        if request.path == "/stream" and (not streams or len(streams) != len(names)):
+        # /ws/<anything> without a stream name is an empty connection (ccxt opens /ws/0); a name that
+        # looks like a stream but is not one is refused, as on /stream.
+        named = names if request.path == "/stream" else [n for n in names if "@" in n or n.startswith("!")]
+        if (request.path == "/stream" and not streams) or any(normalize_stream(n) is None for n in named):
             return web.json_response({"code": 2, "msg": "Invalid request: invalid stream name"}, status=400)
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
@@ -196,12 +198,12 @@ class StreamServer:
             batch = await conn.queue.get()
             if batch is None or conn.ws.closed:
                 return
+            conn.queued_frames -= len(batch)
             if self._stalled():
                 continue
             frames = self._corrupt([self._frame(conn, s, p) for s, p in batch])
             for f in frames:
                 await conn.ws.send_str(f)
-            conn.frames_sent += len(frames)
 
     def _corrupt(self, frames: list[str]) -> list[str]:
         faults = self.venue.faults
@@ -293,6 +295,7 @@ class StreamServer:
     def on_tick(self, t_ms: int, emissions: list[Emission]) -> None:
         """Turn one market tick into frames for every subscriber."""
         if not self.conns:
+            self._klines.clear()  # a kline stream subscribed later starts at its current kline
             return
         wanted = {s for c in self.conns for s in c.subs}
         payloads: dict[str, list[str]] = {}
@@ -305,8 +308,8 @@ class StreamServer:
             if f"{sym}@aggTrade" in wanted:
                 payloads[f"{sym}@aggTrade"] = wire.ws_aggs(spec, e.aggs, t_ms)
             if f"{sym}@bookTicker" in wanted:
-                uid = self._book_ids.get(sym, int(e.trades.ids[-1])) + 1
-                self._book_ids[sym] = uid
+                # The update id is the last trade id, as depth's lastUpdateId, so the two can be matched.
+                uid = int(e.trades.ids[-1])
                 last = int(e.trades.prices[-1])
                 payloads[f"{sym}@bookTicker"] = [wire.ws_book_ticker(spec, uid, last, last + 1,
                                                                      int(e.trades.qtys[-1]), int(e.trades.qtys[0]))]
@@ -326,12 +329,13 @@ class StreamServer:
             batch = [(s, p) for s in conn.subs for p in payloads.get(s, ())]
             if not batch:
                 continue
-            if conn.queue.qsize() > MAX_QUEUED_TICKS:
-                log.warning("dropping a client that fell %s ticks behind", MAX_QUEUED_TICKS)
+            if conn.queued_frames > MAX_QUEUED_FRAMES:
+                log.warning("dropping a client that fell %s frames behind", MAX_QUEUED_FRAMES)
                 self.conns.discard(conn)
                 asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
                 continue
             conn.queue.put_nowait(batch)
+            conn.queued_frames += len(batch)
 
     def _kline_payloads(self, t_ms: int, wanted: set[str], payloads: dict[str, list[str]]) -> None:
         for stream in [s for s in self._klines if s not in wanted]:

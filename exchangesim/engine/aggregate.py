@@ -107,12 +107,3 @@ def interval_ceil(t_ms: int, interval: str) -> int:
     """Open time of the first kline opening at or after ``t_ms``."""
     start = interval_floor(t_ms, interval)
     return start if start == t_ms else interval_next(start, interval)
-
-
-def bucket_aggregates(trades: TradeBatch, opens: list[int], interval: str) -> list[Agg | None]:
-    """Aggregates of ``trades`` per kline opening at each of ``opens`` (consecutive intervals)."""
-    if not opens:
-        return []
-    edges = [*opens, interval_next(opens[-1], interval)]
-    cuts = np.searchsorted(trades.times, np.asarray(edges, dtype=np.int64), side="left")
-    return [aggregate(trades[int(cuts[i]) : int(cuts[i + 1])]) for i in range(len(opens))]

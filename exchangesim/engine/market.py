@@ -14,7 +14,7 @@ from ..symbols import SymbolSpec, synthetic_spec
 from .aggregate import DAY, MINUTE
 from .batch import AggBatch, TradeBatch, aggregate_trades
 from .blocks import Block
-from .replay import ReplayProducer, load_replay
+from .replay import ReplayFormatError, ReplayProducer, load_replay
 from .synthetic import SyntheticProducer
 from .tape import Tape
 
@@ -42,7 +42,10 @@ Listener = Callable[[int, list[Emission]], None]
 class Market:
     """Every symbol's tape and the loop that advances them in real time."""
 
-    LIVE_BLOCK_MS = 1000
+    # Live blocks hold about BLOCK_TRADES trades: a minute at the default rate (memory grows by one
+    # small record a minute), down to a second in load mode (no big generation stall).
+    BLOCK_TRADES = 3000
+    LIVE_BLOCK_CHOICES = (1000, 2000, 5000, 10_000, 15_000, 20_000, 30_000, MINUTE)
     HISTORY_BLOCK_MS = MINUTE
 
     def __init__(self, *, symbols: tuple[str, ...], rate: float, seed: int, replay: tuple[Path, ...] = (),
@@ -56,6 +59,9 @@ class Market:
         self._synth: dict[str, SyntheticProducer] = {}
         for path in replay:
             for rec in load_replay(Path(path), seed):
+                if rec.spec.symbol in self.tapes:
+                    raise ReplayFormatError(f"{path}: {rec.spec.symbol} is already replayed from "
+                                            f"{self.replays[rec.spec.symbol].source}; give one file per symbol")
                 self._add_replay(ReplayProducer(rec, self.started_ms, speed))
         for sym in symbols:
             if sym.upper() not in self.tapes:
@@ -82,7 +88,8 @@ class Market:
 
         def next_block(prev: Block | None, _t: int) -> Block:
             start = prev.t_end if prev else live_from
-            end = (start // self.LIVE_BLOCK_MS + 1) * self.LIVE_BLOCK_MS
+            size = self.live_block_ms(0.0 if self.paused else self.rate)
+            end = (start // size + 1) * size
             return prod.next_block(prev, start, end, 0.0 if self.paused else self.rate)
 
         self.tapes[spec.symbol] = Tape(spec, prod, blocks, live_from, next_block)
@@ -97,6 +104,11 @@ class Market:
         self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [prod.block(-1)], prod.t0, next_block)
         self.kinds[prod.spec.symbol] = "replay"
         self.replays[prod.spec.symbol] = prod
+
+    def live_block_ms(self, rate: float) -> int:
+        """Length of the next live block at ``rate`` trades/s (it divides a minute)."""
+        wanted = self.BLOCK_TRADES / rate * 1000 if rate > 0 else MINUTE
+        return next((ms for ms in self.LIVE_BLOCK_CHOICES if ms >= wanted), MINUTE)
 
     @property
     def specs(self) -> dict[str, SymbolSpec]:
@@ -181,4 +193,7 @@ class Market:
             aggs = aggregate_trades(trades, self._next_agg[sym])
             self._next_agg[sym] += len(aggs)
             for listener in self.listeners:
-                listener(t, [Emission(sym, trades, aggs, t)])
+                try:
+                    listener(t, [Emission(sym, trades, aggs, t)])
+                except Exception:  # as in tick(): a broken listener must not stop the market
+                    log.exception("market listener failed")

@@ -77,7 +77,8 @@ def _recording(symbol: str, ids: list[int], times: list[int], prices: list[str],
     p = _scaled(prices, pdp)
     spec = SymbolSpec(symbol, base, quote, pdp, qdp, float(p[0]) / 10**pdp, ids[0],
                       default_agg if agg_base is None else agg_base)
-    order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+    # By id, each id once: a capture that overlaps itself after a reconnect holds some frames twice.
+    _, order = np.unique(np.asarray(ids, dtype=np.int64), return_index=True)
     batch = TradeBatch(
         np.asarray(ids, dtype=np.int64)[order], np.asarray(times, dtype=np.int64)[order], p[order],
         _scaled(qtys, qdp)[order], np.asarray(buyer_maker, dtype=bool)[order],

@@ -1,6 +1,7 @@
 """The synthetic market: a seeded, deterministic generator of trades.
 
-Time is cut into blocks (one minute in the history, one second live). A *skeleton* step decides, for
+Time is cut into blocks (a minute in the history; live, a minute down to a second as the rate
+rises). A *skeleton* step decides, for
 each block in order, how many trades and aggregate trades it holds and where the price goes
 (stochastic volatility, so calm and hectic stretches cluster; occasional jumps; bursts of
 arrivals). The trades inside a block are then generated from the block's own seed, so any block

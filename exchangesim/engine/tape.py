@@ -281,6 +281,8 @@ class Tape:
             last = min(last, interval_floor(end_ms, interval))
         opens: list[int] = []
         if start_ms is not None:
+            if start_ms > last:  # nothing yet (and no calendar arithmetic near year 9999)
+                return []
             o = max(first, interval_ceil(start_ms, interval))
             while o <= last and len(opens) < limit:
                 opens.append(o)

@@ -289,3 +289,25 @@ async def test_vision_trades_and_agg_trades_files_replay(tmp_path: Path) -> None
     assert [Decimal(g["q"]) for g in got_aggs] == [Decimal(a[2]) for a in aggs]
     assert [Decimal(g["p"]) for g in got_aggs] == [Decimal(a[1]) for a in aggs]
     assert [g["m"] for g in got_aggs] == [a[6] == "true" for a in aggs]
+
+
+def _capture_line(trade_id: int, t_ms: int) -> str:
+    frame = {"stream": "btcusdt@trade", "data": {"e": "trade", "E": t_ms, "s": "BTCUSDT", "t": trade_id,
+                                                 "p": "61000.10000000", "q": "0.01000000", "T": t_ms, "m": True,
+                                                 "M": True}}
+    return f"{t_ms * 1_000_000} {json.dumps(frame)}\n"
+
+
+def test_capture_overlap_is_deduplicated_and_one_file_per_symbol(tmp_path: Path) -> None:
+    """A capture holding some frames twice (a recorder reconnect) replays each id once; two files for the
+    same symbol are refused with a message naming both."""
+    from exchangesim.engine.market import Market
+    from exchangesim.engine.replay import load_capture
+
+    path = tmp_path / "overlap.txt"
+    ids = [*range(100, 110), *range(105, 115)]
+    path.write_text("".join(_capture_line(i, 1_723_161_255_000 + (i - 100) * 10) for i in ids))
+    (rec,) = load_capture(path)
+    assert rec.trades.ids.tolist() == list(range(100, 115))
+    with pytest.raises(ReplayFormatError, match=r"BTCUSDT is already replayed from .*overlap\.txt"):
+        Market(symbols=(), rate=1, seed=1, replay=(path, path))

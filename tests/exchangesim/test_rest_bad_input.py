@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+import yarl
 
 from exchangesim.server import Simulator
 from tests.conftest import API_KEY, sim_config
@@ -246,3 +247,25 @@ async def test_weight_limit_from_config() -> None:
                     assert "Retry-After" in r.headers
                     break
         assert got_429
+
+
+FUZZ_ENDPOINTS = ["klines", "uiKlines", "aggTrades", "trades", "historicalTrades", "depth", "ticker/price",
+                  "exchangeInfo"]
+FUZZ_PARAMS = ["limit", "fromId", "startTime", "endTime", "interval", "symbols"]
+FUZZ_VALUES = ["%C2%B2", "%D9%A3", "99999999999999999999", "999999999999999999999", "0", "-0", "1e3", "%205",
+               "%00", "%5B%5D", "%5B1%5D", "253402300800000", "18446744073709551616"]
+
+
+@pytest.mark.parametrize("endpoint", FUZZ_ENDPOINTS)
+async def test_odd_values_never_give_a_500(shared_sim: Simulator, http: aiohttp.ClientSession, endpoint: str) -> None:
+    """Unicode digits, far-future times and overflowing numbers in any parameter of any public endpoint give
+    an answer (a result or Binance's error shape), never a 500."""
+    for interval in ("1m", "1M", "1w"):
+        for param in FUZZ_PARAMS:
+            for value in FUZZ_VALUES:
+                query = f"symbol=BTCUSDT&interval={interval}&{param}={value}"
+                async with http.get(yarl.URL(f"{shared_sim.url}/api/v3/{endpoint}?{query}", encoded=True)) as r:
+                    text = await r.text()
+                    assert r.status < 500, (endpoint, query, text)
+                    if r.status >= 400:
+                        _check_error(r.status, r.headers, text)

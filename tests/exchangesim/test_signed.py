@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -104,6 +105,7 @@ async def test_resting_sell_fills_when_the_market_trades_through(sim: Simulator)
         while status == "NEW" and time.monotonic() < deadline:
             _, got = await call(s, sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": order["orderId"]})
             status = got["status"]
+            await asyncio.sleep(0.05)  # each poll weighs 4: a tight loop would run into the weight limit
         if status == "NEW":
             pytest.skip("the random walk did not come back up within 20 s (seeded, so this should not happen)")
         assert status == "FILLED"
@@ -125,7 +127,9 @@ async def sim_market(s: aiohttp.ClientSession, sim: Simulator, **body: object) -
     ({"quantity": "abc"}, -1100, None),
     ({"side": "HOLD", "quantity": "0.01"}, -1117, "Invalid side."),
     ({"type": "ICEBERG", "quantity": "0.01"}, -1116, "Invalid orderType."),
-    ({}, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."),
+    ({}, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
+    ({"type": "LIMIT", "timeInForce": "GTC", "price": "100"}, -1102,
+     "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."),
     ({"symbol": "NOPE", "quantity": "0.01"}, -1121, "Invalid symbol."),
     ({"type": "LIMIT", "quantity": "0.01", "price": "1.001", "timeInForce": "GTC"}, -1013,
      "Filter failure: PRICE_FILTER"),
@@ -211,3 +215,49 @@ async def test_test_order_and_protective_orders(sim: Simulator) -> None:
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
         btc = next(b for b in account["balances"] if b["asset"] == "BTC")
         assert Decimal(btc["locked"]) == Decimal("0.02")
+
+
+async def test_client_order_id_reuse_after_cancel(sim: Simulator) -> None:
+    """A client order id may be reused once its order is done; the open one is the one found and the only
+    one a duplicate is checked against."""
+    async with aiohttp.ClientSession() as s:
+        px = await last_price(s, sim)
+        order = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
+                 "price": str((px * 2).quantize(Decimal("0.01"))), "newClientOrderId": "dupS"}
+        _, first = await call(s, sim, "POST", "/api/v3/order", order)
+        await call(s, sim, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
+        status, second = await call(s, sim, "POST", "/api/v3/order", order)
+        assert status == 200
+        assert second["orderId"] != first["orderId"]
+        status, third = await call(s, sim, "POST", "/api/v3/order", order)
+        assert (status, third) == (400, {"code": -2010, "msg": "Duplicate order sent."})
+        _, found = await call(s, sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
+        assert (found["orderId"], found["status"]) == (second["orderId"], "NEW")
+        status, cancelled = await call(s, sim, "DELETE", "/api/v3/order",
+                                       {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
+        assert (status, cancelled["orderId"], cancelled["status"]) == (200, second["orderId"], "CANCELED")
+        status, body = await call(s, sim, "DELETE", "/api/v3/order", {"symbol": "NOPE", "orderId": 1})
+        assert (status, body["code"]) == (400, -1121)
+
+
+async def test_stop_market_buy_reserves_for_its_stop(sim: Simulator) -> None:
+    """A STOP_LOSS BUY reserves quote at its stop price (it fills there), so a trigger can never drive the
+    free balance negative; a stop that would trigger at once is rejected."""
+    async with aiohttp.ClientSession() as s:
+        px = await last_price(s, sim)
+        status, body = await call(s, sim, "POST", "/api/v3/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.01",
+            "stopPrice": str((px * Decimal("0.99")).quantize(Decimal("0.01")))})
+        assert (status, body["code"]) == (400, -2010)
+        stop = (px * Decimal("1.5")).quantize(Decimal("0.01"))
+        qty = (Decimal(100_000) / px).quantize(Decimal("0.00001"))  # affordable at the market, not at the stop
+        status, body = await call(s, sim, "POST", "/api/v3/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": str(qty), "stopPrice": str(stop)})
+        assert (status, body["code"]) == (400, -2010)
+        assert body["msg"] == "Account has insufficient balance for requested action."
+        status, ok = await call(s, sim, "POST", "/api/v3/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.01", "stopPrice": str(stop)})
+        assert status == 200
+        account = sim.binance.orders.accounts[API_KEY]
+        assert account.locked["USDT"] == stop * Decimal("0.01")
+        assert list(account.open) == [ok["orderId"]]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
@@ -400,3 +401,52 @@ async def test_too_many_incoming_messages_closes_the_socket() -> None:
         assert isinstance(closed, ConnectionClosedError)
         assert replies == [{"result": [], "id": 10 + i} for i in range(5)]
         assert ws.close_code == 1008
+
+
+async def test_book_ticker_matches_depth() -> None:
+    """bookTicker's u is the id depth reports as lastUpdateId at the same moment, with the same best
+    bid and ask, so a client can join the two the way it does on Binance."""
+    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
+        sim.market.set_flow(paused=True)  # hold the book still
+        async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@bookTicker") as ws:
+            sim.market.set_flow(paused=False)
+            ticker = await _recv(ws)
+            sim.market.set_flow(paused=True)
+            while True:  # the last frame before the pause
+                try:
+                    ticker = json.loads(await asyncio.wait_for(ws.recv(), 0.3))
+                except TimeoutError:
+                    break
+        async with http.get(f"{sim.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "5"}) as r:
+            depth = await r.json()
+    assert depth["lastUpdateId"] == ticker["u"]
+    assert depth["bids"][0][0] == ticker["b"]
+    assert depth["asks"][0][0] == ticker["a"]
+
+
+async def test_kline_stream_starts_fresh_after_idle() -> None:
+    """A kline stream subscribed again after every socket closed starts at the current kline, without a
+    burst of stale closed klines from the idle time."""
+    async with Simulator(sim_config()) as sim:
+        async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@kline_1s") as ws:
+            await _recv(ws)
+        await asyncio.sleep(2.5)  # idle: no socket open for a few 1 s klines
+        async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@kline_1s") as ws:
+            frames = await _collect(ws, lambda fs: any(f["k"]["x"] for f in fs), within=4)
+    closed = [f for f in frames if f["k"]["x"]]
+    assert len(closed) == 1
+    assert closed[0]["E"] - closed[0]["k"]["T"] < 1000
+
+
+async def test_ws_path_with_a_bad_stream_name_is_refused() -> None:
+    """/ws/<name> with something that looks like a stream but is not one is refused (400, code 2);
+    /ws/<anything else> is an empty connection waiting for SUBSCRIBE (ccxt opens /ws/0)."""
+    async with Simulator(sim_config()) as sim:
+        for bad in ("btcusdt@nonsense", "!miniTicker@arr@1000ms", "btcusdt@kline_7m"):
+            with pytest.raises(websockets.InvalidStatus) as info:
+                async with websockets.connect(f"{sim.ws_url}/ws/{bad}"):
+                    pass
+            assert info.value.response.status_code == 400
+            assert json.loads(info.value.response.body)["code"] == 2
+        async with websockets.connect(f"{sim.ws_url}/ws/0") as ws:
+            assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1}) == {"result": [], "id": 1}
