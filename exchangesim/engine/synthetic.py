@@ -39,6 +39,7 @@ class SynthParams:
     jump_sigma: float = 0.004
     burst_every_ms: float = 45_000  # mean time between bursts of arrivals
     burst_factor: float = 4.0
+    burst_ms: float = 4_000  # how long a burst lasts
     extra_per_group: float = 0.35  # mean extra trades in an aggregate trade beyond the first
     median_notional_usd: float = 150.0
     size_sigma: float = 1.3
@@ -107,8 +108,13 @@ class SyntheticProducer:
             lvol[i] = x
         sigma = np.exp(lvol)
         active = rates > 0
-        p_burst = 1 - np.exp(-dur / p.burst_every_ms)
-        burst = np.where(u_burst < p_burst, p.burst_factor, 1.0) / (1 + (p.burst_factor - 1) * p_burst)
+        # Bursts (Poisson, burst_every_ms apart on average, burst_ms long) lift the part of the block they
+        # cover, whatever the block's length; normalised so the long-run mean stays ``rates``.
+        covered = np.minimum(p.burst_ms, dur) / dur
+        expected = dur / p.burst_every_ms
+        n_bursts = _poisson_from_uniform(u_burst, expected)
+        burst = (1 + np.minimum(n_bursts * covered, 1) * (p.burst_factor - 1)) / (
+            1 + np.minimum(expected * covered, 1) * (p.burst_factor - 1))
         # Normalised so the long-run mean is ``rates`` trades/s: E[(s/s_bar)^0.7] for lognormal s.
         vol_factor = (sigma / self.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * p.vol_of_vol) ** 2)
         intensity = rates * dur / 1000 * vol_factor * burst / (1 + p.extra_per_group)
@@ -204,3 +210,19 @@ def _separate_groups(times: np.ndarray, prices: np.ndarray, buyer_maker: np.ndar
     for i in np.flatnonzero(same) + 1:  # sequential: a flip can create or remove the next clash
         if buyer_maker[i] == buyer_maker[i - 1]:
             buyer_maker[i] = not buyer_maker[i]
+
+
+def _poisson_from_uniform(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(lam) draws by inverting the CDF at ``u`` (keeps one uniform per block, so a block's other
+    draws do not depend on how many bursts it had)."""
+    k = np.zeros(len(u), dtype=np.int64)
+    pmf = np.exp(-lam)
+    cdf = pmf.copy()
+    for i in range(1, 64):
+        more = u > cdf
+        if not more.any():
+            break
+        k += more
+        pmf = pmf * lam / i
+        cdf = cdf + pmf
+    return k
