@@ -9,6 +9,7 @@ import pytest
 
 from exchangesim.config import SimConfig
 from exchangesim.server import Simulator, running_in_thread
+from tradingsite.devstack import Service, start_mongod, start_redis
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 API_KEY = "simKey123"
@@ -42,3 +43,31 @@ def sim_thread() -> Iterator[Simulator]:
     """A simulator on its own loop in a thread, for synchronous clients."""
     with running_in_thread(sim_config()) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Service]]:
+    """A real mongod (single-node replica set) and redis-server on free ports in a temporary folder,
+    once per test session; whatever MONGODB_URI/REDIS_URL the environment has is not used."""
+    root = tmp_path_factory.mktemp("devstack")
+    mongo = start_mongod(root / "mongo")
+    try:
+        redis = start_redis(root / "redis")
+    except BaseException:
+        mongo.stop()
+        raise
+    try:
+        yield {"mongo": mongo, "redis": redis}
+    finally:
+        redis.stop()
+        mongo.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(dev_stack: dict[str, Service]) -> None:
+    """Point Django at the session's mongod (and Redis) before pytest-django creates the test database."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["HOST"] = dev_stack["mongo"].uri
+    settings.MONGODB_URI = dev_stack["mongo"].uri
+    settings.REDIS_URL = dev_stack["redis"].uri

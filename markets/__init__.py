@@ -1,0 +1,1 @@
+"""Market data: instruments, ticks, candles, gaps and feeds."""

@@ -1,0 +1,1 @@
+"""Risk checks, orders, fills and positions (a later issue)."""

@@ -1,0 +1,1 @@
+"""Indicators and BUY/SELL/HOLD signals on closed candles (a later issue)."""

@@ -1,0 +1,1 @@
+"""The Django project: settings, ASGI entry point, URLs and the local development stack."""
