@@ -1,0 +1,88 @@
+"""Writes to market data. Idempotent: a duplicate is ignored, never stored twice, never an error.
+
+Bulk writes go through pymongo on the models' collections (django-mongodb-backend has no
+``ignore_conflicts``). The unique indexes the backend creates are *partial*, filtered on BSON type
+(``long`` for a BigIntegerField): an id sent as a plain int below 2**31 would be stored as ``int``
+and escape the index, so every id is sent as ``bson.Int64`` here (ARCHITECTURE §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from bson import Decimal128, Int64
+from django.db import connection
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from .exchanges.base import CandleBar, TradeTick
+from .models import Candle, Tick
+
+DUPLICATE_KEY = 11000
+BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """How many records were new, and how many were already stored (or repeated in the input)."""
+
+    written: int
+    duplicates: int
+
+
+def _tick_doc(t: TradeTick) -> dict[str, object]:
+    return {
+        "exchange": t.exchange, "symbol": t.symbol, "trade_id": Int64(t.trade_id),
+        "price": Decimal128(t.price), "qty": Decimal128(t.qty), "taker_side": t.taker_side, "ts": t.ts,
+        "received_at": t.received_at, "source": str(t.source), "first_trade_id": Int64(t.first_trade_id),
+        "last_trade_id": Int64(t.last_trade_id),
+    }
+
+
+def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
+    """Insert ticks in unordered batches; duplicates of stored ticks (or within the input) are skipped."""
+    coll = connection.database[Tick._meta.db_table]
+    written = duplicates = 0
+    batch: list[dict[str, object]] = []
+
+    def flush() -> None:
+        nonlocal written, duplicates
+        if not batch:
+            return
+        try:
+            written += len(coll.insert_many(batch, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others:
+                raise
+            written += exc.details.get("nInserted", 0)
+            duplicates += len(errors)
+        batch.clear()
+
+    for t in ticks:
+        batch.append(_tick_doc(t))
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    return WriteResult(written, duplicates)
+
+
+def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
+    """Insert or replace candles by (exchange, symbol, interval, open_time); returns new vs updated."""
+    coll = connection.database[Candle._meta.db_table]
+    ops = []
+    for c in candles:
+        doc = {k: (Decimal128(v) if k in _DECIMAL_CANDLE_FIELDS else v) for k, v in asdict(c).items()}
+        doc["trades"] = Int64(c.trades)
+        key = {"exchange": c.exchange, "symbol": c.symbol, "interval": c.interval, "open_time": c.open_time}
+        ops.append(UpdateOne(key, {"$set": doc}, upsert=True))
+    if not ops:
+        return WriteResult(0, 0)
+    result = coll.bulk_write(ops, ordered=False)
+    return WriteResult(result.upserted_count, len(ops) - result.upserted_count)
+
+
+_DECIMAL_CANDLE_FIELDS = frozenset({"open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
+                                    "taker_buy_quote_volume"})
