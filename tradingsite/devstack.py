@@ -101,6 +101,21 @@ def _wait(what: str, check: Callable[[], object], process: subprocess.Popen, log
     raise DevStackError(f"{what} did not become ready within {timeout:.0f} s (last error: {last}); see {log_path}")
 
 
+def _launch(name: str, argv: list[str], uri: str, data_dir: Path, log_path: Path,
+            ready: Callable[[subprocess.Popen], None]) -> Service:
+    """Start ``argv`` in its own session, registered to stop at exit; ``ready(process)`` waits for it
+    (and may configure it). The process is stopped again if that fails."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(name, uri, process, data_dir, log_path)
+    atexit.register(service.stop)
+    try:
+        ready(process)
+    except BaseException:
+        service.stop()
+        raise
+    return service
+
+
 def start_mongod(data_dir: Path, port: int | None = None, timeout: float = 60.0) -> Service:
     """mongod as a single-node replica set under ``data_dir``; returns once it is primary."""
     from pymongo import MongoClient
@@ -111,39 +126,34 @@ def start_mongod(data_dir: Path, port: int | None = None, timeout: float = 60.0)
     db_path = data_dir / "db"
     db_path.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "mongod.log"
-    process = subprocess.Popen(
-        [str(binary), "--dbpath", str(db_path), "--port", str(port), "--bind_ip", "127.0.0.1",
-         "--replSet", REPLICA_SET, "--logpath", str(log_path), "--wiredTigerCacheSizeGB", "0.5",
-         "--setParameter", "diagnosticDataCollectionEnabled=false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    argv = [str(binary), "--dbpath", str(db_path), "--port", str(port), "--bind_ip", "127.0.0.1",
+            "--replSet", REPLICA_SET, "--logpath", str(log_path), "--wiredTigerCacheSizeGB", "0.5",
+            "--setParameter", "diagnosticDataCollectionEnabled=false"]
     uri = f"mongodb://127.0.0.1:{port}/?replicaSet={REPLICA_SET}&directConnection=true"
-    service = Service("mongod", uri, process, data_dir, log_path)
-    atexit.register(service.stop)
-    client: MongoClient = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true",
-                                      serverSelectionTimeoutMS=500)
-    try:
-        _wait("mongod", lambda: client.admin.command("ping")["ok"] == 1, process, log_path, timeout)
+
+    def ready(process: subprocess.Popen) -> None:
+        client: MongoClient = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true",
+                                          serverSelectionTimeoutMS=500)
         try:
-            client.admin.command("replSetInitiate", {"_id": REPLICA_SET,
-                                                     "members": [{"_id": 0, "host": f"127.0.0.1:{port}"}]})
-        except OperationFailure as exc:
-            if exc.code != 23:  # AlreadyInitialized: a data folder from an earlier run
-                raise
-            # That run listened on another port: point the one-member set at this one.
-            config = client.admin.command("replSetGetConfig")["config"]
-            if config["members"][0]["host"] != f"127.0.0.1:{port}":
-                config["members"] = [{**config["members"][0], "host": f"127.0.0.1:{port}"}]
-                config["version"] += 1
-                client.admin.command("replSetReconfig", config, force=True)
-        _wait("mongod (replica set primary)", lambda: client.admin.command("hello").get("isWritablePrimary"),
-              process, log_path, timeout)
-    except BaseException:
-        service.stop()
-        raise
-    finally:
-        client.close()
-    return service
+            _wait("mongod", lambda: client.admin.command("ping")["ok"] == 1, process, log_path, timeout)
+            try:
+                client.admin.command("replSetInitiate", {"_id": REPLICA_SET,
+                                                         "members": [{"_id": 0, "host": f"127.0.0.1:{port}"}]})
+            except OperationFailure as exc:
+                if exc.code != 23:  # AlreadyInitialized: a data folder from an earlier run
+                    raise
+                # That run listened on another port: point the one-member set at this one.
+                config = client.admin.command("replSetGetConfig")["config"]
+                if config["members"][0]["host"] != f"127.0.0.1:{port}":
+                    config["members"] = [{**config["members"][0], "host": f"127.0.0.1:{port}"}]
+                    config["version"] += 1
+                    client.admin.command("replSetReconfig", config, force=True)
+            _wait("mongod (replica set primary)", lambda: client.admin.command("hello").get("isWritablePrimary"),
+                  process, log_path, timeout)
+        finally:
+            client.close()
+
+    return _launch("mongod", argv, uri, data_dir, log_path, ready)
 
 
 def start_redis(data_dir: Path, port: int | None = None, timeout: float = 30.0) -> Service:
@@ -154,22 +164,17 @@ def start_redis(data_dir: Path, port: int | None = None, timeout: float = 30.0) 
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "redis.log"
-    process = subprocess.Popen(
-        [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(data_dir), "--logfile", str(log_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    service = Service("redis", f"redis://127.0.0.1:{port}/0", process, data_dir, log_path)
-    atexit.register(service.stop)
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
-    try:
-        _wait("redis-server", client.ping, process, log_path, timeout)
-    except BaseException:
-        service.stop()
-        raise
-    finally:
-        client.close()
-    return service
+    argv = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(data_dir), "--logfile", str(log_path)]
+
+    def ready(process: subprocess.Popen) -> None:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        try:
+            _wait("redis-server", client.ping, process, log_path, timeout)
+        finally:
+            client.close()
+
+    return _launch("redis", argv, f"redis://127.0.0.1:{port}/0", data_dir, log_path, ready)
 
 
 @contextlib.contextmanager

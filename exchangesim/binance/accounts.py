@@ -194,13 +194,13 @@ class OrderBook:
         """Cancel a resting order and release what it reserved; -2011 when it is not open."""
         if order.status not in OPEN_STATUSES:
             raise BinanceError(*UNKNOWN_ORDER)
-        self._release(account, spec, order)
+        self._release(account, order)
         order.status = "CANCELED"
         order.update_time = now
         account.open.pop(order.order_id, None)
 
     @staticmethod
-    def _release(account: Account, spec: SymbolSpec, order: Order) -> None:
+    def _release(account: Account, order: Order) -> None:
         account.move(order.reserved_asset, order.reserved, -order.reserved)
         order.reserved = Decimal(0)
 

@@ -118,20 +118,27 @@ class Market:
     def tick(self, t_ms: int | None = None) -> list[Emission]:
         """Make public everything that happened up to ``t_ms`` and tell the listeners."""
         t_ms = now_ms() if t_ms is None else t_ms
-        out = []
-        for sym, tape in self.tapes.items():
-            trades = tape.advance(t_ms)
-            if len(trades):
-                self.emitted[sym] += len(trades)
-                aggs = aggregate_trades(trades, self._next_agg[sym])
-                self._next_agg[sym] += len(aggs)
-                out.append(Emission(sym, trades, aggs, t_ms))
+        out = [e for e in (self._advance(tape, t_ms) for tape in self.tapes.values()) if e is not None]
+        self._notify(t_ms, out)
+        return out
+
+    def _advance(self, tape: Tape, t_ms: int) -> Emission | None:
+        """Advance one tape to ``t_ms``: its new trades and their aggregate trades, or None."""
+        trades = tape.advance(t_ms)
+        if not len(trades):
+            return None
+        sym = tape.spec.symbol
+        self.emitted[sym] += len(trades)
+        aggs = aggregate_trades(trades, self._next_agg[sym])
+        self._next_agg[sym] += len(aggs)
+        return Emission(sym, trades, aggs, t_ms)
+
+    def _notify(self, t_ms: int, emissions: list[Emission]) -> None:
         for listener in self.listeners:
             try:
-                listener(t_ms, out)
+                listener(t_ms, emissions)
             except Exception:  # a broken listener must not stop the market
                 log.exception("market listener failed")
-        return out
 
     async def run(self, tick_ms: int) -> None:
         """Tick every ``tick_ms`` until cancelled."""
@@ -186,14 +193,6 @@ class Market:
             self.paused = bool(paused)
 
     def _emit_before_cut(self, tape: Tape, t: int) -> None:
-        trades = tape.advance(t)
-        if len(trades):
-            sym = tape.spec.symbol
-            self.emitted[sym] += len(trades)
-            aggs = aggregate_trades(trades, self._next_agg[sym])
-            self._next_agg[sym] += len(aggs)
-            for listener in self.listeners:
-                try:
-                    listener(t, [Emission(sym, trades, aggs, t)])
-                except Exception:  # as in tick(): a broken listener must not stop the market
-                    log.exception("market listener failed")
+        emission = self._advance(tape, t)
+        if emission is not None:
+            self._notify(t, [emission])
