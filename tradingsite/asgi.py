@@ -1,8 +1,21 @@
-"""ASGI entry point (Daphne serves it; Channels routing joins with the live feed)."""
+"""ASGI entry point, served by Daphne: Django over HTTP (static files included) and Channels over WebSocket."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
-application = get_asgi_application()
+django_asgi_app = get_asgi_application()  # before importing anything that touches models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+websocket_urlpatterns: list = []  # the live market consumers join here
+
+application = ProtocolTypeRouter({
+    # Daphne serves no static files itself; this handler serves the admin's and the pages' assets.
+    "http": ASGIStaticFilesHandler(django_asgi_app),
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+})

@@ -34,12 +34,17 @@ BINANCE_API_KEY = os.environ.get("BINANCE_API_KEY", "")
 BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
 
 INSTALLED_APPS = [
+    "daphne",  # first, so `runserver` serves ASGI (HTTP and WebSocket) too
     "tradingsite.apps.MongoAdminConfig",
     "tradingsite.apps.MongoAuthConfig",
     "tradingsite.apps.MongoContentTypesConfig",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
     "markets",
     "signals",
     "orders",
@@ -76,6 +81,28 @@ MIGRATION_MODULES = {
     "admin": "mongo_migrations.admin",
     "auth": "mongo_migrations.auth",
     "contenttypes": "mongo_migrations.contenttypes",
+}
+
+# The channel layer joins the stream process, Daphne and the admin; always Redis (the dev stack
+# starts one when REDIS_URL is unset).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                              "CONFIG": {"hosts": [REDIS_URL or "redis://127.0.0.1:6379/0"]}}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "EXCEPTION_HANDLER": "markets.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tradingsite market data API",
+    "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks and gaps.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 AUTH_PASSWORD_VALIDATORS = [
