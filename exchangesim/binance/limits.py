@@ -1,4 +1,10 @@
-"""Request-weight accounting per client address, as Binance does per IP."""
+"""Request-weight accounting per client address, as Binance does per IP, and the ban of clients that do
+not back off.
+
+A 429 (from the weight limit or an injected fault) or an injected 418 carries Retry-After R: the client must
+send nothing for R seconds. Every request it sends before then is a violation; more than ``ban_after``
+violations and it is banned (418 on every request) for ``ban_seconds``. A client that waits is never banned.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ WINDOW_MS = 60_000
 class _Client:
     window: int = 0
     used: int = 0
-    over: int = 0  # requests answered 429 in this window
+    backoff_until: int = 0  # ms: a 429/418 told the client to send nothing before this
+    violations: int = 0  # requests that came before backoff_until
     banned_until: int = 0
 
 
 class WeightLimiter:
-    """``X-MBX-USED-WEIGHT-1M`` bookkeeping; 429 past the limit, 418 when a client keeps going."""
+    """``X-MBX-USED-WEIGHT-1M`` bookkeeping; 429 past the limit, 418 when a client ignores Retry-After."""
 
     def __init__(self, limit: int, ban_after: int, ban_seconds: int) -> None:
         self.limit = limit
@@ -27,32 +34,49 @@ class WeightLimiter:
         self.ban_seconds = ban_seconds
         self.clients: dict[str, _Client] = {}
 
+    def admit(self, client: str, now_ms: int) -> bool:
+        """Before anything else is done for a request: raise the 418 of a ban (which this request may start);
+        return True when the request is a violation (it came before a Retry-After had passed)."""
+        c = self.clients.setdefault(client, _Client())
+        if c.banned_until <= now_ms:
+            if now_ms >= c.backoff_until:
+                c.violations = 0  # the client waited as told
+                return False
+            c.violations += 1
+            if c.violations <= self.ban_after:
+                return True
+            c.banned_until = c.backoff_until = now_ms + self.ban_seconds * 1000
+            c.violations = 0
+        retry = math.ceil((c.banned_until - now_ms) / 1000)
+        raise BinanceError(
+            -1003,
+            f"Way too much request weight used; IP banned until {c.banned_until}. "
+            "Please use WebSocket Streams for live updates to avoid bans.",
+            418,
+            {"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self.used(client, now_ms))},
+        )
+
+    def told_to_wait(self, client: str, seconds: int, now_ms: int) -> None:
+        """The client was answered 429/418 with Retry-After ``seconds``: nothing from it before then."""
+        c = self.clients.setdefault(client, _Client())
+        c.backoff_until = max(c.backoff_until, now_ms + seconds * 1000)
+
     def charge(self, client: str, weight: int, now_ms: int) -> int:
-        """Add ``weight``; return the weight used this minute, or raise 429/418 as Binance would."""
+        """Add ``weight``; return the weight used this minute, or raise 429 past the limit as Binance would."""
         c = self.clients.setdefault(client, _Client())
         window = now_ms // WINDOW_MS
         if c.window != window:
-            c.window, c.used, c.over = window, 0, 0
-        if c.banned_until > now_ms:
-            retry = math.ceil((c.banned_until - now_ms) / 1000)
-            raise BinanceError(
-                -1003,
-                f"Way too much request weight used; IP banned until {c.banned_until}. "
-                "Please use WebSocket Streams for live updates to avoid bans.",
-                418, {"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(c.used)},
-            )
+            c.window, c.used = window, 0
         c.used += weight
         if c.used > self.limit:
-            c.over += 1
-            if c.over > self.ban_after:
-                c.banned_until = now_ms + self.ban_seconds * 1000
-                return self.charge(client, 0, now_ms)
             retry = math.ceil(((window + 1) * WINDOW_MS - now_ms) / 1000)
+            self.told_to_wait(client, retry, now_ms)
             raise BinanceError(
                 -1003,
                 f"Too much request weight used; current limit is {self.limit} request weight per 1 MINUTE. "
                 "Please use WebSocket Streams for live updates to avoid polling the API.",
-                429, {"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(c.used)},
+                429,
+                {"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(c.used)},
             )
         return c.used
 

@@ -78,12 +78,19 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
         client = request.remote or "?"
         headers: dict[str, str] = {}
         try:
+            _admit(venue, client)
             fault = venue.faults.take_rest("binance", request.path)
             if fault and fault.status:
                 if fault.delay_ms:
                     await asyncio.sleep(fault.delay_ms / 1000)
+                if fault.status in (418, 429) and fault.retry_after is not None:
+                    venue.limiter.told_to_wait(client, fault.retry_after, now_ms())
                 raise _fault_error(fault.status, fault.retry_after)
-            used = venue.limiter.charge(client, request_weight(request), now_ms())
+            try:
+                used = venue.limiter.charge(client, request_weight(request), now_ms())
+            except BinanceError:
+                venue.faults.count("weight_429")
+                raise
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             if request.match_info.http_exception is not None:
                 exc = request.match_info.http_exception
@@ -106,6 +113,22 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
         return response
 
     return middleware
+
+
+def _admit(venue: BinanceVenue, client: str) -> None:
+    """Refuse a banned client (418); count a request sent before a 429/418's Retry-After had passed.
+
+    Counted in ``/_sim/status`` ``faults_injected``: ``backoff_violation`` per early request let through and
+    ``ban_418`` per 418 answered because of a ban (an injected 418 is ``rest_418``; a weight-limit 429 is
+    ``weight_429``). No 418 was ever sent when neither ``ban_418`` nor ``rest_418`` is there.
+    """
+    try:
+        early = venue.limiter.admit(client, now_ms())
+    except BinanceError:
+        venue.faults.count("ban_418")
+        raise
+    if early:
+        venue.faults.count("backoff_violation")
 
 
 def _fault_error(status: int, retry_after: int | None) -> BinanceError:

@@ -1,15 +1,28 @@
-"""What every exchange adapter produces: normalized, frozen records with Decimal prices and UTC times.
+"""What every exchange adapter is and produces. No Django here.
 
-Adapters (one module per exchange) turn raw payloads into these at the boundary; nothing downstream
-reads raw payloads. The Protocol every adapter implements joins with the REST adapter.
+Adapters (one module per exchange) turn raw payloads into the frozen records below at the
+boundary (Decimal prices, UTC times); nothing downstream reads raw payloads. Every exchange's REST
+adapter implements :class:`RestAdapter`:
+
+- ``name`` and ``capabilities`` (differences between exchanges declared as data);
+- ``instruments(symbols)`` → :class:`InstrumentInfo` with the exchange's filters;
+- ``klines(symbol, interval, start, end, limit)`` → :class:`CandleBar` whose open time is in [start, end);
+- ``trades_from_id(symbol, from_id, limit)`` → :class:`TradeTick` with ids from ``from_id`` up;
+- ``trades_by_time(symbol, start, end, limit)`` → ticks with exchange time in [start, end);
+- ``latest_trades(symbol, limit)`` → the most recent ticks;
+- ``requests`` (HTTP requests made) and ``used_weight`` (the exchange's last reported weight).
+
+Errors are :mod:`markets.exchanges.errors`; retries and back-off are :mod:`markets.exchanges.retry`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Protocol
 
 
 class Source(StrEnum):
@@ -63,3 +76,51 @@ class CandleBar:
     source: str
     closed: bool = True
     synthetic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """A venue symbol with its canonical ``BASE-QUOTE`` name and trading filters (raw filters kept)."""
+
+    exchange: str
+    symbol: str
+    canonical: str
+    base: str
+    quote: str
+    status: str
+    tick_size: Decimal | None = None
+    step_size: Decimal | None = None
+    min_notional: Decimal | None = None
+    filters: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an exchange's REST API does, declared as data rather than branches in callers."""
+
+    ids_contiguous: bool  # trade ids have no holes, so an id gap is missed data
+    max_klines: int  # candles one request returns at most
+    max_trades: int  # trades one request returns at most
+    klines_omit_quiet: bool  # a minute without trades has no candle
+    trades_time_window: timedelta | None = None  # the widest start..end a trades-by-time request accepts
+    intervals: tuple[str, ...] = field(default=("1m", "5m", "15m", "1h", "4h", "1d"))
+
+
+class RestAdapter(Protocol):
+    """One exchange's REST market data (see the module docstring for the contract)."""
+
+    name: str
+    capabilities: Capabilities
+    requests: int
+    used_weight: int | None
+
+    def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]: ...
+
+    def klines(self, symbol: str, interval: str, start: datetime, end: datetime,
+               limit: int = 1000) -> list[CandleBar]: ...
+
+    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000) -> list[TradeTick]: ...
+
+    def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]: ...
+
+    def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]: ...
