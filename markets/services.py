@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 
 from bson import Decimal128, Int64
 from django.db import connection
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from .exchanges.base import CandleBar, TradeTick
-from .models import Candle, Tick
+from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
+from .models import Candle, Instrument, Tick
 
 DUPLICATE_KEY = 11000
 BATCH = 5000
@@ -31,10 +32,26 @@ class WriteResult:
     duplicates: int
 
 
+_D128: dict[str, Decimal128] = {}
+_D128_MAX = 200_000
+
+
+def _d128(d: Decimal) -> Decimal128:
+    """``Decimal128(d)``, memoised by the exact text (so 1.0 and 1.00 stay distinct): bson's conversion is
+    pure Python and was most of the ingest time, while prices and quantities of a market repeat a lot."""
+    key = str(d)
+    got = _D128.get(key)
+    if got is None:
+        if len(_D128) >= _D128_MAX:
+            _D128.clear()
+        got = _D128[key] = Decimal128(d)
+    return got
+
+
 def _tick_doc(t: TradeTick) -> dict[str, object]:
     return {
         "exchange": t.exchange, "symbol": t.symbol, "trade_id": Int64(t.trade_id),
-        "price": Decimal128(t.price), "qty": Decimal128(t.qty), "taker_side": t.taker_side, "ts": t.ts,
+        "price": _d128(t.price), "qty": _d128(t.qty), "taker_side": t.taker_side, "ts": t.ts,
         "received_at": t.received_at, "source": str(t.source), "first_trade_id": Int64(t.first_trade_id),
         "last_trade_id": Int64(t.last_trade_id),
     }
@@ -74,7 +91,7 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     coll = connection.database[Candle._meta.db_table]
     ops = []
     for c in candles:
-        doc = {k: (Decimal128(v) if k in _DECIMAL_CANDLE_FIELDS else v) for k, v in asdict(c).items()}
+        doc = {k: (_d128(v) if k in _DECIMAL_CANDLE_FIELDS else v) for k, v in asdict(c).items()}
         doc["trades"] = Int64(c.trades)
         key = {"exchange": c.exchange, "symbol": c.symbol, "interval": c.interval, "open_time": c.open_time}
         ops.append(UpdateOne(key, {"$set": doc}, upsert=True))
@@ -86,3 +103,18 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
 
 _DECIMAL_CANDLE_FIELDS = frozenset({"open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
                                     "taker_buy_quote_volume"})
+
+
+def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
+    """Create or update instruments by (exchange, symbol), keeping the exchange's filters."""
+    created = updated = 0
+    for info in instruments:
+        _, new = Instrument.objects.update_or_create(
+            exchange=info.exchange, symbol=info.symbol,
+            defaults={"canonical": info.canonical, "base": info.base, "quote": info.quote, "status": info.status,
+                      "tick_size": info.tick_size, "step_size": info.step_size, "min_notional": info.min_notional,
+                      "filters": list(info.filters)},
+        )
+        created += new
+        updated += not new
+    return WriteResult(created, updated)

@@ -1,0 +1,270 @@
+"""Price history: MongoDB first; what is missing is fetched from the exchange, stored and returned.
+
+``get_price_history`` is the one entry point (the API and ``manage.py backfill --what candles`` call it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from bson import Int64
+from django.db import connection
+
+from . import intervals as iv
+from .exchanges.base import CandleBar, RestAdapter
+from .models import Candle, Gap, Instrument
+from .services import candles_upsert, instruments_store
+from .venues import KNOWN_EXCHANGES, rest_adapter
+
+
+class InvalidRequest(ValueError):
+    """A bad argument, named: ``field`` is the parameter, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A part of the requested range and where its candles came from: "mongodb", "exchange" (fetched by
+    this call), "missing" (the exchange has none) or "future"."""
+
+    start: datetime
+    end: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceHistory:
+    """Candles of ``[start, end)`` in open-time order, with their provenance and completeness.
+
+    ``complete`` is true when every candle of the range is stored and closed (a range reaching into
+    the future is never complete). ``missing`` lists the sub-ranges that could exist but are not
+    stored; ``spans`` cut the range by source ("mongodb", "exchange" for fetched by this call,
+    "missing", "future"); ``exchange_requests`` counts the requests this call sent to the exchange.
+    """
+
+    exchange: str
+    symbol: str
+    interval: str
+    start: datetime
+    end: datetime
+    candles: list[CandleBar]
+    spans: list[Span]
+    complete: bool
+    missing: list[tuple[datetime, datetime]] = field(default_factory=list)
+    exchange_requests: int = 0
+
+
+def get_price_history(symbol: str, start: datetime, end: datetime, interval: str = "1m",
+                      exchange: str = "binance", *, fetch: bool = True, adapter: RestAdapter | None = None,
+                      progress: Callable[[int], None] | None = None) -> PriceHistory:
+    """Candles of ``symbol`` on ``exchange`` for ``[start, end)``; see the module docstring.
+
+    Raises :class:`InvalidRequest` for a bad argument (unknown exchange/symbol/interval, naive or
+    reversed times, a range over ``MAX_CANDLES``/``MAX_SPAN``), and
+    :class:`markets.exchanges.errors.ExchangeError` when the exchange cannot be reached in time.
+    With ``fetch=False`` only stored candles are returned. ``progress(n)`` is told of every ``n``
+    one-minute candles fetched; ``adapter`` replaces the configured one (the caller keeps its counters).
+    """
+    _check(symbol, start, end, interval, exchange)
+    if fetch and adapter is None:
+        adapter = rest_adapter(exchange)
+    if not Instrument.objects.filter(exchange=exchange, symbol=symbol).exists():
+        _learn_instrument(exchange, symbol, adapter if fetch else None)
+
+    # Stored and fetched data is one-minute candles; the range widens to whole candles of `interval`.
+    lo, hi = iv.ceil(start, interval), iv.ceil(end, interval)
+    now = datetime.now(UTC)
+    reachable_hi = min(hi, iv.floor(now, iv.BASE_INTERVAL) + iv.INTERVALS[iv.BASE_INTERVAL])
+    # A stored candle that was still open when fetched is fetched again; the rest is never asked twice.
+    to_fetch = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, _stored_opens(exchange, symbol, lo, hi))
+    fetched: list[tuple[datetime, datetime]] = []
+    requests_before = adapter.requests if adapter else 0
+    if fetch and adapter and to_fetch:
+        known_holes = _unrecoverable(exchange, symbol, lo, hi)
+        for r0, r1 in iv.subtract(to_fetch, known_holes):
+            for p0, p1 in iv.pages(r0, r1, iv.BASE_INTERVAL, adapter.capabilities.max_klines):
+                bars = adapter.klines(symbol, iv.BASE_INTERVAL, p0, p1, limit=adapter.capabilities.max_klines)
+                candles_upsert(candles=bars)
+                if progress:
+                    progress(len(bars))
+            fetched.append((r0, r1))
+    stored = _stored_opens(exchange, symbol, lo, hi, closed_only=False)
+    missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
+    if fetched:
+        _record_unrecoverable(exchange, symbol, missing, now)
+
+    spans = _spans(lo, reachable_hi, missing, fetched)
+    if reachable_hi < hi:
+        spans.append(Span(reachable_hi, hi, "future"))
+    candles = _read(exchange, symbol, interval, lo, hi)
+    return PriceHistory(
+        exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, candles=candles, spans=spans,
+        complete=not missing and reachable_hi == hi and all(c.closed for c in candles), missing=missing,
+        exchange_requests=(adapter.requests - requests_before) if adapter else 0,
+    )
+
+
+def _check(symbol: str, start: datetime, end: datetime, interval: str, exchange: str) -> None:
+    if exchange not in KNOWN_EXCHANGES:
+        raise InvalidRequest("exchange", f"unknown exchange {exchange!r}; known: {', '.join(KNOWN_EXCHANGES)}")
+    if not symbol or not symbol.isalnum() or not symbol.isupper():
+        raise InvalidRequest("symbol", f"{symbol!r} is not an exchange symbol such as BTCUSDT")
+    if interval not in iv.INTERVALS:
+        raise InvalidRequest("interval", f"unknown interval {interval!r}; use one of {', '.join(iv.INTERVALS)}")
+    for name, t in (("start", start), ("end", end)):
+        if t.tzinfo is None or t.utcoffset() is None:
+            raise InvalidRequest(name, f"{t.isoformat()} has no timezone; give UTC times")
+    if start >= end:
+        raise InvalidRequest("start", f"must be before end (start={start.isoformat()}, end={end.isoformat()})")
+    if end - start > iv.MAX_SPAN:
+        raise InvalidRequest("end", f"the range may cover at most {iv.MAX_SPAN.days} days")
+    n = iv.count(start, end, interval)
+    if n > iv.MAX_CANDLES:
+        raise InvalidRequest("end", f"the range holds {n} {interval} candles; at most {iv.MAX_CANDLES} per request")
+
+
+def _learn_instrument(exchange: str, symbol: str, adapter: RestAdapter | None) -> None:
+    """Store the instrument from the exchange, or say the symbol is unknown."""
+    from .exchanges.errors import BadRequest
+
+    if adapter is None:
+        raise InvalidRequest("symbol", f"{symbol} is not a known {exchange} instrument")
+    try:
+        infos = adapter.instruments([symbol])
+    except BadRequest as exc:
+        raise InvalidRequest("symbol", f"{exchange} does not list {symbol}: {exc}") from exc
+    if not infos:
+        raise InvalidRequest("symbol", f"{exchange} does not list {symbol}")
+    instruments_store(instruments=infos)
+
+
+def _collection() -> Any:
+    return connection.database[Candle._meta.db_table]
+
+
+def _stored_opens(exchange: str, symbol: str, lo: datetime, hi: datetime, *,
+                  closed_only: bool = True) -> list[datetime]:
+    """Open times of the stored one-minute candles in ``[lo, hi)`` (by default only the closed ones)."""
+    query: dict[str, Any] = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL,
+                             "open_time": {"$gte": lo, "$lt": hi}}
+    if closed_only:
+        query["closed"] = True
+    cursor = _collection().find(query, {"open_time": 1, "_id": 0})
+    return [_utc(d["open_time"]) for d in cursor]
+
+
+def _unrecoverable(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+    """Candle ranges the exchange already answered empty (not asked again)."""
+    gaps = Gap.objects.filter(exchange=exchange, symbol=symbol, kind=GAP_KIND, state=Gap.State.UNRECOVERABLE,
+                              start__lt=_ms(hi), end__gt=_ms(lo))
+    return [(_from_ms(g.start), _from_ms(g.end)) for g in gaps]
+
+
+def _record_unrecoverable(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]],
+                          now: datetime) -> None:
+    """A range still missing after asking the exchange, and old enough to be final, becomes a Gap."""
+    settled = now - UNRECOVERABLE_AFTER
+    for r0, r1 in missing:
+        if r1 > settled:
+            continue
+        Gap.objects.update_or_create(
+            exchange=exchange, symbol=symbol, kind=GAP_KIND, start=_ms(r0),
+            defaults={"end": _ms(r1), "state": Gap.State.UNRECOVERABLE,
+                      "missing": iv.count(r0, r1, iv.BASE_INTERVAL),
+                      "reason": f"{exchange} returned no {iv.BASE_INTERVAL} candles for this range"},
+        )
+
+
+def _spans(lo: datetime, hi: datetime, missing: list[tuple[datetime, datetime]],
+           fetched: list[tuple[datetime, datetime]]) -> list[Span]:
+    """Cut ``[lo, hi)`` into runs by source: missing, fetched from the exchange in this call, or MongoDB."""
+    cuts = sorted({lo, hi, *(t for r in missing + fetched for t in r if lo <= t <= hi)})
+    spans: list[Span] = []
+    for a, b in pairwise(cuts):
+        if any(r0 <= a and b <= r1 for r0, r1 in missing):
+            source = "missing"
+        elif any(r0 <= a and b <= r1 for r0, r1 in fetched):
+            source = "exchange"
+        else:
+            source = "mongodb"
+        if spans and spans[-1].source == source and spans[-1].end == a:
+            spans[-1] = Span(spans[-1].start, b, source)
+        else:
+            spans.append(Span(a, b, source))
+    return spans
+
+
+_DECIMALS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
+
+
+def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[CandleBar]:
+    """Stored one-minute candles of ``[lo, hi)``, aggregated in MongoDB when ``interval`` is wider."""
+    match = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi}}
+    if interval == iv.BASE_INTERVAL:
+        docs = list(_collection().find(match, {"_id": 0}).sort("open_time", 1))
+        return [_bar(d, interval) for d in docs]
+    unit, size = _TRUNC[interval]
+    pipeline = [
+        {"$match": match},
+        {"$sort": {"open_time": 1}},
+        {"$group": {
+            "_id": {"$dateTrunc": {"date": "$open_time", "unit": unit, "binSize": size}},
+            "open": {"$first": "$open"}, "high": {"$max": "$high"}, "low": {"$min": "$low"},
+            "close": {"$last": "$close"}, "volume": {"$sum": "$volume"}, "quote_volume": {"$sum": "$quote_volume"},
+            "trades": {"$sum": "$trades"}, "taker_buy_volume": {"$sum": "$taker_buy_volume"},
+            "taker_buy_quote_volume": {"$sum": "$taker_buy_quote_volume"}, "sources": {"$addToSet": "$source"},
+            "all_closed": {"$min": "$closed"}, "all_synthetic": {"$min": "$synthetic"}, "minutes": {"$sum": 1},
+        }},
+        {"$sort": {"_id": 1}},
+    ]
+    width = iv.INTERVALS[interval]
+    per = width // iv.INTERVALS[iv.BASE_INTERVAL]
+    out = []
+    for g in _collection().aggregate(pipeline):
+        open_time = _utc(g["_id"])
+        complete = bool(g["all_closed"]) and g["minutes"] == per
+        out.append(CandleBar(
+            exchange=exchange, symbol=symbol, interval=interval, open_time=open_time,
+            close_time=open_time + width - timedelta(milliseconds=1),
+            **{k: _dec(g[k]) for k in _DECIMALS}, trades=int(g["trades"]),
+            source="+".join(sorted(g["sources"])), closed=complete, synthetic=bool(g["all_synthetic"]),
+        ))
+    return out
+
+
+_TRUNC = {"5m": ("minute", 5), "15m": ("minute", 15), "1h": ("hour", 1), "4h": ("hour", 4), "1d": ("day", 1)}
+GAP_KIND = "candles"
+UNRECOVERABLE_AFTER = timedelta(minutes=5)  # a range this old that the exchange answers empty stays empty
+
+
+def _bar(d: dict[str, Any], interval: str) -> CandleBar:
+    return CandleBar(
+        exchange=d["exchange"], symbol=d["symbol"], interval=interval, open_time=_utc(d["open_time"]),
+        close_time=_utc(d["close_time"]), **{k: _dec(d[k]) for k in _DECIMALS}, trades=int(d["trades"]),
+        source=d["source"], closed=bool(d["closed"]), synthetic=bool(d.get("synthetic", False)),
+    )
+
+
+def _dec(v: Any) -> Decimal:
+    return v.to_decimal() if hasattr(v, "to_decimal") else Decimal(v)
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _ms(t: datetime) -> Int64:
+    return Int64((t - iv.EPOCH) // timedelta(milliseconds=1))
+
+
+def _from_ms(ms: int) -> datetime:
+    return iv.EPOCH + timedelta(milliseconds=ms)
