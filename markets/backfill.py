@@ -1,0 +1,174 @@
+"""Backfill: fetch from the exchange what MongoDB lacks for a time range, and nothing else.
+
+Resumable and idempotent by construction: what is missing is worked out from what is stored, each
+page is stored as it arrives, and storage ignores duplicates; an interrupted run loses at most the
+page in flight and a rerun starts where the data stops. The live stream's gap recovery and the
+Celery safety net fill trade-id holes through :func:`trade_ids_fill`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bson import Int64
+from django.db import connection
+
+from . import intervals as iv
+from .exchanges.base import RestAdapter, TradeTick
+from .gaps import hole_size, id_holes
+from .history import get_price_history
+from .models import Candle, Tick
+from .services import ticks_ingest
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillSummary:
+    """What a backfill found and did. ``expected`` counts trade ids (or one-minute candles) in the range."""
+
+    what: str
+    exchange: str
+    symbol: str
+    start: datetime
+    end: datetime
+    expected: int
+    already_present: int
+    fetched: int
+    written: int
+    still_missing: int
+    requests: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    """Trades fetched for an id range, how many were new, and the ids the exchange did not return."""
+
+    fetched: int
+    written: int
+    unreturned: list[tuple[int, int]]
+
+
+def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: int, last_id: int,
+                   progress: Progress | None = None) -> FillResult:
+    """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported."""
+    fetched = written = 0
+    got: list[int] = []
+    next_id = first_id
+    while next_id <= last_id:
+        page = [t for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades)
+                if t.trade_id <= last_id]
+        if not page:
+            break
+        result = ticks_ingest(ticks=page)
+        fetched += len(page)
+        written += result.written
+        got.extend(t.trade_id for t in page)
+        next_id = page[-1].trade_id + 1
+        if progress:
+            progress(len(page))
+    return FillResult(fetched, written, id_holes(sorted(got), first_id, last_id))
+
+
+def trades_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: datetime, end: datetime,
+                    progress: Progress | None = None, on_plan: Callable[[int], None] | None = None) -> BackfillSummary:
+    """Every trade of ``[start, end)`` stored once: the id range is found from the exchange, the ids
+    already stored are skipped, and each hole is fetched by id pages. ``on_plan(n)`` is told how many
+    trades will be fetched before the first page."""
+    began, requests_before = time.monotonic(), adapter.requests
+    bounds = _id_bounds(adapter, symbol, start, end)
+    if bounds is None:
+        return BackfillSummary("trades", exchange, symbol, start, end, 0, 0, 0, 0, 0,
+                               adapter.requests - requests_before, time.monotonic() - began)
+    first, last = bounds
+    holes = id_holes(_stored_ids(exchange, symbol, first, last), first, last)
+    expected, missing = last - first + 1, hole_size(holes)
+    if on_plan:
+        on_plan(missing)
+    fetched = written = 0
+    for a, b in holes:
+        fill = trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b,
+                              progress=progress)
+        fetched += fill.fetched
+        written += fill.written
+    still = hole_size(id_holes(_stored_ids(exchange, symbol, first, last), first, last))
+    return BackfillSummary("trades", exchange, symbol, start, end, expected, expected - missing, fetched, written,
+                           still, adapter.requests - requests_before, time.monotonic() - began)
+
+
+def candles_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: datetime, end: datetime,
+                     progress: Progress | None = None, on_plan: Callable[[int], None] | None = None) -> BackfillSummary:
+    """Every one-minute candle of ``[start, end)`` stored, through :func:`get_price_history` in chunks."""
+    began, requests_before = time.monotonic(), adapter.requests
+    lo = iv.ceil(start, iv.BASE_INTERVAL)
+    hi = min(iv.ceil(end, iv.BASE_INTERVAL), iv.floor(datetime.now(UTC), iv.BASE_INTERVAL))
+    present = _stored_candles(exchange, symbol, lo, hi) if lo < hi else 0
+    expected = iv.count(lo, hi, iv.BASE_INTERVAL) if lo < hi else 0
+    if on_plan:
+        on_plan(expected - present)
+    fetched = 0
+
+    def counted(n: int) -> None:
+        nonlocal fetched
+        fetched += n
+        if progress:
+            progress(n)
+
+    still = 0
+    for c0, c1 in iv.pages(lo, hi, iv.BASE_INTERVAL, iv.MAX_CANDLES):
+        got = get_price_history(symbol, c0, c1, iv.BASE_INTERVAL, exchange, adapter=adapter, progress=counted)
+        still += iv.count(c0, c1, iv.BASE_INTERVAL) - sum(1 for c in got.candles if c.closed)
+    written = (_stored_candles(exchange, symbol, lo, hi) if lo < hi else 0) - present
+    return BackfillSummary("candles", exchange, symbol, start, end, expected, present, fetched, written, still,
+                           adapter.requests - requests_before, time.monotonic() - began)
+
+
+def _id_bounds(adapter: RestAdapter, symbol: str, start: datetime, end: datetime) -> tuple[int, int] | None:
+    """The first and last trade id with exchange time in ``[start, end)``, or None when there is none."""
+    first = _first_at_or_after(adapter, symbol, start, end)
+    if first is None:
+        return None
+    after = _first_at_or_after(adapter, symbol, end, datetime.now(UTC) + timedelta(minutes=1))
+    if after is not None:
+        last = after.trade_id - 1
+    else:  # nothing after `end` yet: the last trade before it is among the latest ones
+        before_end = [t.trade_id for t in adapter.latest_trades(symbol, limit=adapter.capabilities.max_trades)
+                      if t.ts < end]
+        last = max(before_end, default=first.trade_id)
+    return (first.trade_id, last) if last >= first.trade_id else None
+
+
+def _first_at_or_after(adapter: RestAdapter, symbol: str, start: datetime, end: datetime) -> TradeTick | None:
+    """The first trade in ``[start, end)``, searched one allowed window at a time."""
+    window = adapter.capabilities.trades_time_window or (end - start)
+    for w0, w1 in _windows(start, end, window):
+        page = adapter.trades_by_time(symbol, w0, w1, limit=1)
+        if page:
+            return page[0]
+    return None
+
+
+def _windows(start: datetime, end: datetime, width: timedelta) -> Iterator[tuple[datetime, datetime]]:
+    t = start
+    while t < end:
+        yield t, min(t + width, end)
+        t += width
+
+
+def _stored_ids(exchange: str, symbol: str, first: int, last: int) -> Iterator[int]:
+    """Stored trade ids in ``[first, last]``, ascending, read in batches from the unique index."""
+    cursor = connection.database[Tick._meta.db_table].find(
+        {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": Int64(first), "$lte": Int64(last)}},
+        {"trade_id": 1, "_id": 0},
+    ).sort("trade_id", 1).batch_size(50_000)
+    return (int(d["trade_id"]) for d in cursor)
+
+
+def _stored_candles(exchange: str, symbol: str, lo: datetime, hi: datetime) -> int:
+    return connection.database[Candle._meta.db_table].count_documents(
+        {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi},
+         "closed": True})

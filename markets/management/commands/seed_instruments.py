@@ -1,0 +1,42 @@
+"""``manage.py seed_instruments``: the default instruments, with the exchange's filters when it answers."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from markets.exchanges.base import InstrumentInfo
+from markets.exchanges.errors import ExchangeError
+from markets.services import instruments_store
+from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter
+
+
+class Command(BaseCommand):
+    help = ("Store the default instruments (BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT on Binance) from the exchange's "
+            "exchangeInfo; if the exchange cannot be reached, store them without filters and say so.")
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--exchange", default="binance", choices=KNOWN_EXCHANGES)
+        parser.add_argument("--symbols", help="comma-separated, instead of the defaults")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        exchange = opts["exchange"]
+        defaults = {s: (b, q) for s, b, q in DEFAULT_INSTRUMENTS[exchange]}
+        symbols = [s.strip().upper() for s in (opts["symbols"] or ",".join(defaults)).split(",") if s.strip()]
+        try:
+            infos = rest_adapter(exchange).instruments(symbols)
+        except ExchangeError as exc:
+            unknown = [s for s in symbols if s not in defaults]
+            if unknown:
+                raise CommandError(f"{exc}; cannot seed {', '.join(unknown)} without it") from None
+            self.stderr.write(f"{exchange} at {settings.BINANCE_REST_URL} did not answer ({exc}); seeding "
+                              f"{', '.join(symbols)} without exchange filters")
+            infos = [InstrumentInfo(exchange, s, f"{defaults[s][0]}-{defaults[s][1]}", *defaults[s], "TRADING")
+                     for s in symbols]
+        result = instruments_store(instruments=infos)
+        missing = sorted(set(symbols) - {i.symbol for i in infos})
+        self.stdout.write(f"{exchange}: {result.written} instruments created, {result.duplicates} updated"
+                          + (f"; not listed by the exchange: {', '.join(missing)}" if missing else ""))
