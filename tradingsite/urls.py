@@ -1,8 +1,22 @@
-"""URL configuration."""
+"""URL configuration: the admin, the history API (``/api/v1/``), its OpenAPI schema and Swagger UI.
+
+Anything else under ``/api/`` is a JSON 404 (the catch-all stays last); ``handler404``/``handler500``
+answer JSON under ``/api/`` and Django's pages elsewhere.
+"""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from markets.api.errors import not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("markets.api.urls")),
+    re_path(r"^api/", not_found),
 ]
+
+handler404 = "markets.api.errors.not_found"
+handler500 = "markets.api.errors.server_error"

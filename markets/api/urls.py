@@ -1,0 +1,14 @@
+"""Routes of the history API, mounted at ``/api/v1/`` (no trailing slash)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("instruments", views.InstrumentsView.as_view(), name="api-instruments"),
+    path("candles", views.CandlesView.as_view(), name="api-candles"),
+    path("ticks", views.TicksView.as_view(), name="api-ticks"),
+    path("gaps", views.GapsView.as_view(), name="api-gaps"),
+]

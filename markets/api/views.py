@@ -1,0 +1,131 @@
+"""The history API's views: parse the query with a ``params`` serializer, call one selector or service,
+shape the answer with a ``serializers`` class. Errors are shaped by ``errors.exception_handler``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from .. import selectors
+from ..history import get_price_history
+from .params import CandlesParams, GapsParams, InstrumentsParams, TicksParams
+from .serializers import ErrorOut, GapOut, InstrumentOut, PriceHistoryOut, TickOut, TickPageOut
+
+BAD_INPUT = OpenApiResponse(
+    ErrorOut,
+    description="a parameter is bad: `fields` names each one and says why",
+    examples=[
+        OpenApiExample(
+            "bad start",
+            value={
+                "error": "invalid request",
+                "fields": {
+                    "start": ["must be before end (start=2026-11-24T01:00:00.000Z, end=2026-11-24T00:00:00.000Z)"]
+                },
+            },
+        ),
+    ],
+)
+EXCHANGE_DOWN = OpenApiResponse(ErrorOut, description="the exchange failed or answered unusably")
+RATE_LIMITED = OpenApiResponse(
+    ErrorOut, description="the exchange is rate limiting us; `Retry-After` says when to try again"
+)
+
+
+def parse(params: type[Serializer], request: Request) -> dict[str, Any]:
+    """The validated query parameters, or a ValidationError (→ 400 naming each bad field)."""
+    serializer = params(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class PublicView(APIView):
+    """Market data is public and read-only: no authentication, no CSRF."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+
+class InstrumentsView(PublicView):
+    @extend_schema(
+        operation_id="instruments_list",
+        parameters=[InstrumentsParams],
+        tags=["market data"],
+        summary="Stored instruments",
+        responses={200: InstrumentOut(many=True), 400: BAD_INPUT},
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(InstrumentsParams, request)
+        return Response(InstrumentOut(selectors.instrument_list(exchange=p.get("exchange")), many=True).data)
+
+
+class CandlesView(PublicView):
+    @extend_schema(
+        operation_id="candles_get",
+        parameters=[CandlesParams],
+        tags=["market data"],
+        summary="Price history",
+        description="Candles of [start, end): MongoDB first; with fetch=true the ranges missing from MongoDB "
+        "are fetched from the exchange, stored and returned. `spans` says where each part came from, "
+        "`complete` whether every candle is there.",
+        responses={200: PriceHistoryOut, 400: BAD_INPUT, 502: EXCHANGE_DOWN, 503: RATE_LIMITED},
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(CandlesParams, request)
+        history = get_price_history(p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"])
+        return Response(PriceHistoryOut(history).data)
+
+
+class TicksView(PublicView):
+    @extend_schema(
+        operation_id="ticks_list",
+        parameters=[TicksParams],
+        tags=["market data"],
+        summary="Stored ticks",
+        description="Ticks in trade-id order, a page at a time: follow `next` (the same query with "
+        "from_id = last trade id + 1) until it is null.",
+        responses={200: TickPageOut, 400: BAD_INPUT},
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(TicksParams, request)
+        page = selectors.tick_page(
+            exchange=p["exchange"],
+            symbol=p["symbol"],
+            limit=p["limit"],
+            from_id=p.get("from_id"),
+            to_id=p.get("to_id"),
+            start=p.get("start"),
+            end=p.get("end"),
+        )
+        url = None
+        if page.next_from_id is not None:
+            url = replace_query_param(request.build_absolute_uri(), "from_id", page.next_from_id)
+        return Response({"results": TickOut(page.ticks, many=True).data, "next": url})
+
+
+class GapsView(PublicView):
+    @extend_schema(
+        operation_id="gaps_list",
+        parameters=[GapsParams],
+        tags=["market data"],
+        summary="Detected gaps",
+        description="Gaps newest first, at most `limit` (500).",
+        responses={200: GapOut(many=True), 400: BAD_INPUT},
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(GapsParams, request)
+        gaps = selectors.gap_list(
+            exchange=p.get("exchange"),
+            symbol=p.get("symbol"),
+            state=p.get("state"),
+            kind=p.get("kind"),
+            limit=p["limit"],
+        )
+        return Response(GapOut(gaps, many=True).data)

@@ -1,0 +1,130 @@
+"""Reads of market data: instruments, pages of ticks by trade id, gaps.
+
+Ticks are read through pymongo, not the ORM: the unique index on (exchange, symbol, trade_id) is *partial*
+(filtered on BSON type, ARCHITECTURE §5), and MongoDB only uses a partial index for a query that restates
+its filter. The ORM's query does not, so it would sort every tick of the symbol in memory; the query here
+adds the ``$type`` conditions and walks the index in trade-id order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bson import Int64
+from django.db import connection
+
+from .exchanges.base import Source, TradeTick
+from .models import Gap, Instrument, Tick
+
+TICK_INDEX = "tick_identity"  # the unique constraint's index on Tick
+
+
+def instrument_list(*, exchange: str | None = None) -> list[Instrument]:
+    """Stored instruments, by exchange and symbol; only ``exchange``'s when given."""
+    qs = Instrument.objects.all()
+    if exchange is not None:
+        qs = qs.filter(exchange=exchange)
+    return list(qs.order_by("exchange", "symbol"))
+
+
+def instrument_exists(*, exchange: str | None, symbol: str) -> bool:
+    """Whether ``symbol`` is a stored instrument of ``exchange`` (of any exchange when it is None)."""
+    qs = Instrument.objects.filter(symbol=symbol)
+    if exchange is not None:
+        qs = qs.filter(exchange=exchange)
+    return qs.exists()
+
+
+def instrument_symbol_of(*, exchange: str | None, canonical: str) -> str | None:
+    """The venue symbol whose canonical name is ``canonical`` (``BTC-USDT`` → ``BTCUSDT``), if one is stored."""
+    qs = Instrument.objects.filter(canonical=canonical)
+    if exchange is not None:
+        qs = qs.filter(exchange=exchange)
+    found = qs.order_by("exchange", "symbol").first()
+    return found.symbol if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class TickPage:
+    """Ticks in trade-id order, and the id the next page starts from (None when there is no more)."""
+
+    ticks: list[TradeTick]
+    next_from_id: int | None
+
+
+def tick_page(
+    *,
+    exchange: str,
+    symbol: str,
+    limit: int,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> TickPage:
+    """Up to ``limit`` ticks with ``from_id <= trade_id <= to_id`` and exchange time in ``[start, end)``,
+    ordered by trade id. The ids bound the index walk; the times filter the ticks it meets."""
+    trade_id: dict[str, Any] = {"$type": "long"}
+    if from_id is not None:
+        trade_id["$gte"] = Int64(from_id)
+    if to_id is not None:
+        trade_id["$lte"] = Int64(to_id)
+    query: dict[str, Any] = {
+        "exchange": {"$eq": exchange, "$type": "string"},
+        "symbol": {"$eq": symbol, "$type": "string"},
+        "trade_id": trade_id,
+    }
+    ts: dict[str, datetime] = {}
+    if start is not None:
+        ts["$gte"] = start
+    if end is not None:
+        ts["$lt"] = end
+    if ts:
+        query["ts"] = ts
+    coll = connection.database[Tick._meta.db_table]
+    docs = list(coll.find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
+    ticks = [_tick(d) for d in docs[:limit]]
+    more = len(docs) > limit
+    return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
+
+
+def gap_list(
+    *,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    limit: int = 500,
+) -> list[Gap]:
+    """Gaps matching the given filters, newest first, at most ``limit``."""
+    filters = {
+        k: v for k, v in {"exchange": exchange, "symbol": symbol, "state": state, "kind": kind}.items() if v is not None
+    }
+    return list(Gap.objects.filter(**filters).order_by("-detected_at", "-start")[:limit])
+
+
+def _tick(d: dict[str, Any]) -> TradeTick:
+    return TradeTick(
+        exchange=d["exchange"],
+        symbol=d["symbol"],
+        trade_id=int(d["trade_id"]),
+        price=_dec(d["price"]),
+        qty=_dec(d["qty"]),
+        taker_side=d["taker_side"],
+        ts=_utc(d["ts"]),
+        received_at=_utc(d["received_at"]),
+        source=Source(d["source"]),
+        first_trade_id=int(d["first_trade_id"]),
+        last_trade_id=int(d["last_trade_id"]),
+    )
+
+
+def _dec(v: Any) -> Decimal:
+    return v.to_decimal() if hasattr(v, "to_decimal") else Decimal(v)
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
