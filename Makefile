@@ -15,11 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-## run: the exchange simulator on 127.0.0.1:9900 (synthetic BTCUSDT and ETHUSDT); Ctrl+C stops it
+## run: MongoDB + Redis (started locally when MONGODB_URI/REDIS_URL are unset), migrations, default
+## instruments, and the site on http://127.0.0.1:8000 against live Binance (the simulator if unreachable)
 run: $(STAMP)
-	$(PY) -m exchangesim --host 127.0.0.1 --port 9900
+	$(PY) -m tradingsite.run
 
-demo: run
+## demo: the same against the local exchange simulator (simulated data)
+demo: $(STAMP)
+	$(PY) -m tradingsite.run --demo
+
+## sim: the exchange simulator alone on 127.0.0.1:9900
+sim: $(STAMP)
+	$(PY) -m exchangesim --host 127.0.0.1 --port 9900
 
 ## test: the whole suite (slow end-to-end tests included)
 test: $(STAMP)
@@ -35,6 +42,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/exchangesim_throughput.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis
