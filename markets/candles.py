@@ -94,21 +94,7 @@ class CandleAccumulator:
                 f"trade {tick.trade_id} of {tick.symbol} at {tick.ts.isoformat()} is not in the candle "
                 f"{self.key} {self.interval}"
             )
-        if tick.trade_id < self.open_id:
-            self.open_id, self.open = tick.trade_id, tick.price
-        if tick.trade_id > self.close_id:
-            self.close_id, self.close = tick.trade_id, tick.price
-        if tick.price > self.high:
-            self.high = tick.price
-        elif tick.price < self.low:
-            self.low = tick.price
-        quote = EXACT.multiply(tick.price, tick.qty)
-        self.volume = EXACT.add(self.volume, tick.qty)
-        self.quote_volume = EXACT.add(self.quote_volume, quote)
-        self.trades += _raw_trades(tick)
-        if tick.taker_side == "buy":
-            self.taker_buy_volume = EXACT.add(self.taker_buy_volume, tick.qty)
-            self.taker_buy_quote_volume = EXACT.add(self.taker_buy_quote_volume, quote)
+        self.merge(CandleAccumulator.start(tick, self.interval))
 
     def merge(self, other: CandleAccumulator) -> None:
         """Take in ``other``, the same candle built from ticks disjoint from this one's."""

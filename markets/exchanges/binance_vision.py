@@ -187,19 +187,7 @@ def read_agg_trades(file: BulkFile, *, received_at: datetime | None = None) -> I
     for row in _rows(file):
         agg_id, price, qty = row.integer(0), row.decimal(1), row.decimal(2)
         first_id, last_id, ts, buyer_maker = row.integer(3), row.integer(4), row.time(5), row.flag(6)
-        yield TradeTick(
-            exchange=EXCHANGE,
-            symbol=file.symbol,
-            trade_id=agg_id,
-            price=price,
-            qty=qty,
-            taker_side="sell" if buyer_maker else "buy",
-            ts=ts,
-            received_at=received_at,
-            source=Source.IMPORT,
-            first_trade_id=first_id,
-            last_trade_id=last_id,
-        )
+        yield _tick(file, agg_id, price, qty, ts, buyer_maker, received_at, first_id, last_id)
 
 
 def read_trades(file: BulkFile, *, received_at: datetime | None = None) -> Iterator[TradeTick]:
@@ -214,19 +202,15 @@ def read_trades(file: BulkFile, *, received_at: datetime | None = None) -> Itera
     received_at = received_at or datetime.now(UTC)
     for row in _rows(file):
         trade_id, price, qty, ts, buyer_maker = row.integer(0), row.decimal(1), row.decimal(2), row.time(4), row.flag(5)
-        yield TradeTick(
-            exchange=EXCHANGE,
-            symbol=file.symbol,
-            trade_id=trade_id,
-            price=price,
-            qty=qty,
-            taker_side="sell" if buyer_maker else "buy",
-            ts=ts,
-            received_at=received_at,
-            source=Source.IMPORT,
-            first_trade_id=trade_id,
-            last_trade_id=trade_id,
-        )
+        yield _tick(file, trade_id, price, qty, ts, buyer_maker, received_at, trade_id, trade_id)
+
+
+def _tick(file: BulkFile, trade_id: int, price: Decimal, qty: Decimal, ts: datetime, buyer_maker: bool,
+          received_at: datetime, first_id: int, last_id: int) -> TradeTick:
+    """A row as a tick: Binance's ``is_buyer_maker`` means the taker sold."""
+    return TradeTick(exchange=EXCHANGE, symbol=file.symbol, trade_id=trade_id, price=price, qty=qty,
+                     taker_side="sell" if buyer_maker else "buy", ts=ts, received_at=received_at,
+                     source=Source.IMPORT, first_trade_id=first_id, last_trade_id=last_id)
 
 
 class _Row:
