@@ -57,7 +57,7 @@ def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id
                    progress: Progress | None = None) -> FillResult:
     """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported."""
     fetched = written = 0
-    got: list[int] = []
+    unreturned: list[tuple[int, int]] = []
     next_id = first_id
     while next_id <= last_id:
         page = [t for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades)
@@ -67,11 +67,13 @@ def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id
         result = ticks_ingest(ticks=page)
         fetched += len(page)
         written += result.written
-        got.extend(t.trade_id for t in page)
+        unreturned += id_holes((t.trade_id for t in page), next_id, page[-1].trade_id)
         next_id = page[-1].trade_id + 1
         if progress:
             progress(len(page))
-    return FillResult(fetched, written, id_holes(sorted(got), first_id, last_id))
+    if next_id <= last_id:
+        unreturned.append((next_id, last_id))
+    return FillResult(fetched, written, unreturned)
 
 
 def trades_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: datetime, end: datetime,
@@ -89,13 +91,13 @@ def trades_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: 
     expected, missing = last - first + 1, hole_size(holes)
     if on_plan:
         on_plan(missing)
-    fetched = written = 0
+    fetched = written = still = 0
     for a, b in holes:
         fill = trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b,
                               progress=progress)
         fetched += fill.fetched
         written += fill.written
-    still = hole_size(id_holes(_stored_ids(exchange, symbol, first, last), first, last))
+        still += hole_size(fill.unreturned)
     return BackfillSummary("trades", exchange, symbol, start, end, expected, expected - missing, fetched, written,
                            still, adapter.requests - requests_before, time.monotonic() - began)
 

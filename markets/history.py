@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from django.db import connection
 
 from . import intervals as iv
 from .exchanges.base import CandleBar, RestAdapter
+from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
 from .services import candles_upsert, instruments_store
 from .venues import KNOWN_EXCHANGES, rest_adapter
@@ -65,6 +67,7 @@ class PriceHistory:
 
 def get_price_history(symbol: str, start: datetime, end: datetime, interval: str = "1m",
                       exchange: str = "binance", *, fetch: bool = True, adapter: RestAdapter | None = None,
+                      policy: RetryPolicy | None = None,
                       progress: Callable[[int], None] | None = None) -> PriceHistory:
     """Candles of ``symbol`` on ``exchange`` for ``[start, end)``; see the module docstring.
 
@@ -72,35 +75,47 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
     reversed times, a range over ``MAX_CANDLES``/``MAX_SPAN``), and
     :class:`markets.exchanges.errors.ExchangeError` when the exchange cannot be reached in time.
     With ``fetch=False`` only stored candles are returned. ``progress(n)`` is told of every ``n``
-    one-minute candles fetched; ``adapter`` replaces the configured one (the caller keeps its counters).
+    one-minute candles fetched. ``adapter`` replaces the configured one (the caller keeps its counters
+    and closes it); otherwise one is made, with ``policy`` for its retries, only if something is missing.
     """
     _check(symbol, start, end, interval, exchange)
-    if fetch and adapter is None:
-        adapter = rest_adapter(exchange)
-    if not Instrument.objects.filter(exchange=exchange, symbol=symbol).exists():
-        _learn_instrument(exchange, symbol, adapter if fetch else None)
+    with contextlib.ExitStack() as owned:
 
-    # Stored and fetched data is one-minute candles; the range widens to whole candles of `interval`.
-    lo, hi = iv.ceil(start, interval), iv.ceil(end, interval)
-    now = datetime.now(UTC)
-    reachable_hi = min(hi, iv.floor(now, iv.BASE_INTERVAL) + iv.INTERVALS[iv.BASE_INTERVAL])
-    # A stored candle that was still open when fetched is fetched again; the rest is never asked twice.
-    to_fetch = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, _stored_opens(exchange, symbol, lo, hi))
-    fetched: list[tuple[datetime, datetime]] = []
-    requests_before = adapter.requests if adapter else 0
-    if fetch and adapter and to_fetch:
-        known_holes = _unrecoverable(exchange, symbol, lo, hi)
-        for r0, r1 in iv.subtract(to_fetch, known_holes):
-            for p0, p1 in iv.pages(r0, r1, iv.BASE_INTERVAL, adapter.capabilities.max_klines):
-                bars = adapter.klines(symbol, iv.BASE_INTERVAL, p0, p1, limit=adapter.capabilities.max_klines)
-                candles_upsert(candles=bars)
-                if progress:
-                    progress(len(bars))
-            fetched.append((r0, r1))
+        def exchange_adapter() -> RestAdapter:
+            nonlocal adapter
+            if adapter is None:
+                adapter = rest_adapter(exchange, policy=policy)
+                owned.callback(adapter.close)
+            return adapter
+
+        if not Instrument.objects.filter(exchange=exchange, symbol=symbol).exists():
+            _learn_instrument(exchange, symbol, exchange_adapter() if fetch else None)
+
+        # Stored and fetched data is one-minute candles; the range widens to whole candles of `interval`.
+        lo, hi = iv.ceil(start, interval), iv.ceil(end, interval)
+        now = datetime.now(UTC)
+        reachable_hi = max(lo, min(hi, iv.floor(now, iv.BASE_INTERVAL) + iv.INTERVALS[iv.BASE_INTERVAL]))
+        # A stored candle that was still open when fetched is fetched again; the rest is never asked twice.
+        to_fetch = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, _stored_opens(exchange, symbol, lo, hi))
+        fetched: list[tuple[datetime, datetime]] = []
+        known_holes: list[tuple[datetime, datetime]] = []
+        requests = 0
+        if fetch and to_fetch:
+            known_holes = _unrecoverable(exchange, symbol, lo, hi)
+            for r0, r1 in iv.subtract(to_fetch, known_holes):
+                rest = exchange_adapter()
+                before = rest.requests
+                for p0, p1 in iv.pages(r0, r1, iv.BASE_INTERVAL, rest.capabilities.max_klines):
+                    bars = rest.klines(symbol, iv.BASE_INTERVAL, p0, p1, limit=rest.capabilities.max_klines)
+                    candles_upsert(candles=bars)
+                    if progress:
+                        progress(len(bars))
+                requests += rest.requests - before
+                fetched.append((r0, r1))
     stored = _stored_opens(exchange, symbol, lo, hi, closed_only=False)
     missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
     if fetched:
-        _record_unrecoverable(exchange, symbol, missing, now)
+        _record_unrecoverable(exchange, symbol, iv.subtract(missing, known_holes), now)
 
     spans = _spans(lo, reachable_hi, missing, fetched)
     if reachable_hi < hi:
@@ -109,7 +124,7 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
     return PriceHistory(
         exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, candles=candles, spans=spans,
         complete=not missing and reachable_hi == hi and all(c.closed for c in candles), missing=missing,
-        exchange_requests=(adapter.requests - requests_before) if adapter else 0,
+        exchange_requests=requests,
     )
 
 

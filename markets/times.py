@@ -31,7 +31,10 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
             t = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is neither ISO-8601 (2024-08-08T23:54:00Z) nor epoch milliseconds") from None
-        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        try:
+            t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00
+            raise ValueError(f"{value!r} is outside {EARLIEST.date()} .. {LATEST.date()}") from None
     if not EARLIEST <= t < LATEST:
         raise ValueError(f"{t.isoformat()} is outside {EARLIEST.date()} .. {LATEST.date()}")
     return t

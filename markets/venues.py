@@ -10,17 +10,20 @@ from collections.abc import Callable
 from django.conf import settings
 
 from .exchanges.base import RestAdapter
+from .exchanges.retry import RetryPolicy
 
 KNOWN_EXCHANGES = ("binance",)
 
 
-def rest_adapter(exchange: str, *, on_wait: Callable[[float, str], None] | None = None) -> RestAdapter:
-    """A REST adapter for ``exchange`` pointed at the configured base URL; ValueError if unknown."""
+def rest_adapter(exchange: str, *, on_wait: Callable[[float, str], None] | None = None,
+                 policy: RetryPolicy | None = None) -> RestAdapter:
+    """A REST adapter for ``exchange`` pointed at the configured base URL (``policy``: its retries, the
+    default when None); ValueError if unknown. The caller closes it."""
     if exchange == "binance":
         from .exchanges.binance import BinanceRest
 
         return BinanceRest(settings.BINANCE_REST_URL, api_key=settings.BINANCE_API_KEY,
-                           api_secret=settings.BINANCE_API_SECRET, on_wait=on_wait)
+                           api_secret=settings.BINANCE_API_SECRET, on_wait=on_wait, policy=policy)
     raise ValueError(f"unknown exchange {exchange!r}; known: {', '.join(KNOWN_EXCHANGES)}")
 
 # Seeded by `make run` (manage.py seed_instruments): (symbol, base, quote) per exchange.

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -35,6 +36,13 @@ _EXCHANGE_ERRORS: tuple[tuple[type[ExchangeError], int, str], ...] = (
     (BadRequest, status.HTTP_502_BAD_GATEWAY, "exchange rejected the request"),
     (ExchangeError, status.HTTP_502_BAD_GATEWAY, "exchange error"),
 )
+log = logging.getLogger(__name__)
+_PUBLIC = {
+    "exchange rate limited": "the exchange is rate limiting our requests",
+    "exchange unavailable": "the exchange could not be reached; try again later",
+    "exchange rejected the request": "the exchange refused the request",
+    "exchange error": "the exchange answered with an error",
+}
 _NAMES = {
     status.HTTP_401_UNAUTHORIZED: "not authenticated",
     status.HTTP_403_FORBIDDEN: "forbidden",
@@ -70,7 +78,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def _exchange_error(exc: ExchangeError) -> Response:
     """502 for an exchange that failed or refused; 503 with Retry-After while it rate limits us."""
     code, name = next((code, name) for cls, code, name in _EXCHANGE_ERRORS if isinstance(exc, cls))
-    body: dict[str, Any] = {"error": name, "detail": str(exc)}
+    # The full error (base URL, request parameters) goes to the log, not to anonymous clients.
+    log.warning("exchange error answered %s: %s", code, exc)
+    body: dict[str, Any] = {"error": name, "detail": f"{exc.exchange}: {_PUBLIC[name]}"}
     headers = {}
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         seconds = max(1, math.ceil(exc.retry_after))

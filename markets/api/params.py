@@ -69,7 +69,10 @@ class TimeParam(serializers.Field):
             self.fail("invalid", value=text[:64] + "...")
         if _EPOCH.fullmatch(text):
             return self._from_epoch(text)
-        return self._from_iso(text)
+        # MongoDB keeps milliseconds: a bound with microseconds is rounded up to the next whole ms, so
+        # that [start, end) means the same on stored times as on the request.
+        t = self._from_iso(text)
+        return t if t.microsecond % 1000 == 0 else t + timedelta(microseconds=1000 - t.microsecond % 1000)
 
     def to_representation(self, value: datetime) -> str:
         return utc_iso(value)

@@ -14,9 +14,13 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from .. import selectors
+from ..exchanges.retry import RetryPolicy
 from ..history import get_price_history
 from .params import CandlesParams, GapsParams, InstrumentsParams, TicksParams
 from .serializers import ErrorOut, GapOut, InstrumentOut, PriceHistoryOut, TickOut, TickPageOut
+
+# A web request does not sit out long rate-limit waits: a short policy turns them into a prompt 503.
+API_RETRY = RetryPolicy(attempts=2, max_wait=5.0)
 
 BAD_INPUT = OpenApiResponse(
     ErrorOut,
@@ -79,7 +83,8 @@ class CandlesView(PublicView):
     )
     def get(self, request: Request) -> Response:
         p = parse(CandlesParams, request)
-        history = get_price_history(p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"])
+        history = get_price_history(p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"],
+                                    policy=API_RETRY)
         return Response(PriceHistoryOut(history).data)
 
 

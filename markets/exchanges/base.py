@@ -10,7 +10,8 @@ adapter implements :class:`RestAdapter`:
 - ``trades_from_id(symbol, from_id, limit)`` → :class:`TradeTick` with ids from ``from_id`` up;
 - ``trades_by_time(symbol, start, end, limit)`` → ticks with exchange time in [start, end);
 - ``latest_trades(symbol, limit)`` → the most recent ticks;
-- ``requests`` (HTTP requests made) and ``used_weight`` (the exchange's last reported weight).
+- ``requests`` (HTTP requests made) and ``used_weight`` (the exchange's last reported weight);
+- ``close()`` releases its connections.
 
 Errors are :mod:`markets.exchanges.errors`; retries and back-off are :mod:`markets.exchanges.retry`.
 """
@@ -124,3 +125,5 @@ class RestAdapter(Protocol):
     def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]: ...
 
     def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]: ...
+
+    def close(self) -> None: ...

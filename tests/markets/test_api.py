@@ -382,7 +382,7 @@ def test_candles_partly_stored_without_fetch(client: Client) -> None:
 
 def test_history_and_exchange_errors_are_shaped() -> None:
     """InvalidRequest from the service is a 400 naming its field; exchange failures are 502, rate limits 503
-    with Retry-After; all JSON bodies with a message."""
+    with Retry-After; all JSON bodies with a public message (the internal one, with URLs, is only logged)."""
     response = exception_handler(InvalidRequest("symbol", "BTCUSDX is not listed"), {})
     assert response is not None
     assert (response.status_code, response.data) == (
@@ -392,12 +392,13 @@ def test_history_and_exchange_errors_are_shaped() -> None:
     response = exception_handler(RateLimited("binance", "429 Too Many Requests", retry_after=2.5), {})
     assert response is not None
     assert (response.status_code, response["Retry-After"], response.data["retry_after"]) == (503, "3", 3)
-    assert "binance: 429 Too Many Requests" in response.data["detail"]
+    assert response.data["detail"] == "binance: the exchange is rate limiting our requests; retry in 3 s"
     for exc in (ExchangeUnavailable("binance", "unavailable after 5 attempts"), BadRequest("binance", "-1121")):
         response = exception_handler(exc, {})
         assert response is not None
         assert response.status_code == 502
         assert response.data["detail"].startswith("binance: ")
+        assert str(exc).split(": ", 1)[1] not in response.data["detail"]
     response = exception_handler(ValidationError(["no field"]), {})
     assert response is not None
     assert response.data == {"error": "invalid request", "fields": {"non_field_errors": ["no field"]}}

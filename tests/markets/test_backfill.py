@@ -137,6 +137,7 @@ def test_candles_backfill_stores_every_minute_once(slow_sim: Simulator) -> None:
     (("--symbol", "BTCUSDT", "--start", "yesterday"), "--start"),
     (("--symbol", "BTCUSDT", "--start", "2024-01-02", "--end", "2024-01-01"), "--start must be before --end"),
     (("--symbol", "BTCUSDT", "--start", "1999-01-01"), "--start"),
+    (("--symbol", "BTCUSDT", "--start", "0001-01-01T00:00:00+01:00"), "--start"),
 ])
 def test_bad_arguments_are_clear_errors(args: tuple[str, ...], message: str) -> None:
     """Bad times are refused with a message naming the option, before anything is fetched."""

@@ -131,6 +131,9 @@ def test_minutes_the_exchange_cannot_give_become_an_unrecoverable_gap(binance_si
     before = sim_requests(binance_sim)
     again = get_price_history("BTCUSDT", start, end)
     assert sim_requests(binance_sim) == before
+    assert Gap.objects.filter(symbol="BTCUSDT", kind="candles").count() == 1
+    assert gap.start == int(start.timestamp() * 1000)
+    assert gap.end == int(got.missing[0][1].timestamp() * 1000)
     assert again.missing == got.missing
     assert again.candles == got.candles
 
@@ -163,3 +166,17 @@ def test_unknown_symbol_is_asked_of_the_exchange_and_refused(binance_sim: Simula
     assert err.value.field == "symbol"
     assert "NOPEUSDT" in str(err.value)
     assert connection.database[Candle._meta.db_table].count_documents({"symbol": "NOPEUSDT"}) == 0
+
+
+@pytest.mark.django_db
+def test_range_wholly_in_the_future_is_one_future_span(binance_sim: Simulator) -> None:
+    """A range that starts after now has no candles, nothing missing, and one "future" span covering it."""
+    start = iv.floor(datetime.now(UTC), "1m") + timedelta(hours=1)
+    end = start + timedelta(minutes=30)
+    before = sim_requests(binance_sim)
+    got = get_price_history("BTCUSDT", start, end)
+    assert got.candles == []
+    assert got.missing == []
+    assert not got.complete
+    assert got.spans == [Span(start, end, "future")]
+    assert sim_requests(binance_sim).get("/api/v3/klines", 0) == before.get("/api/v3/klines", 0)

@@ -253,7 +253,11 @@ def _decimal(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
 
 
 def _ms_time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
-    return EPOCH + timedelta(milliseconds=_int(obj, key, what))
+    ms = _int(obj, key, what)
+    try:
+        return EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"{what} field {key!r} is not a time in milliseconds: {ms}") from None
 
 
 def _symbol(obj: Mapping[str, Any], given: str | None, what: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -305,7 +306,7 @@ def _seconds(raw: str | None) -> float | None:
         value = float(raw) if raw is not None else None
     except ValueError:
         return None
-    return value if value is not None and value >= 0 else None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 def _network_reason(exc: requests.RequestException) -> str:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from markets.exchanges.base import InstrumentInfo
-from markets.exchanges.errors import ExchangeError
+from markets.exchanges.errors import BadRequest, ExchangeUnavailable, RateLimited
 from markets.services import instruments_store
 from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter
 
@@ -26,9 +26,12 @@ class Command(BaseCommand):
         exchange = opts["exchange"]
         defaults = {s: (b, q) for s, b, q in DEFAULT_INSTRUMENTS[exchange]}
         symbols = [s.strip().upper() for s in (opts["symbols"] or ",".join(defaults)).split(",") if s.strip()]
+        adapter = rest_adapter(exchange)
         try:
-            infos = rest_adapter(exchange).instruments(symbols)
-        except ExchangeError as exc:
+            infos = adapter.instruments(symbols)
+        except BadRequest as exc:
+            raise CommandError(str(exc)) from None
+        except (ExchangeUnavailable, RateLimited) as exc:
             unknown = [s for s in symbols if s not in defaults]
             if unknown:
                 raise CommandError(f"{exc}; cannot seed {', '.join(unknown)} without it") from None
@@ -36,6 +39,8 @@ class Command(BaseCommand):
                               f"{', '.join(symbols)} without exchange filters")
             infos = [InstrumentInfo(exchange, s, f"{defaults[s][0]}-{defaults[s][1]}", *defaults[s], "TRADING")
                      for s in symbols]
+        finally:
+            adapter.close()
         result = instruments_store(instruments=infos)
         missing = sorted(set(symbols) - {i.symbol for i in infos})
         self.stdout.write(f"{exchange}: {result.written} instruments created, {result.duplicates} updated"

@@ -1,0 +1,50 @@
+"""``manage.py seed_instruments`` against the simulator."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from exchangesim.server import Simulator, running_in_thread
+from markets.models import Instrument
+from markets.venues import DEFAULT_INSTRUMENTS
+from tests.conftest import sim_config
+
+
+@pytest.fixture
+def four_symbols(settings: Any) -> Iterator[Simulator]:
+    """A simulator listing the default instruments, as the configured Binance."""
+    symbols = tuple(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
+    with running_in_thread(sim_config(symbols=symbols, explicit_symbols=True)) as sim:
+        settings.BINANCE_REST_URL = sim.url
+        yield sim
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("four_symbols")
+def test_seeds_the_defaults_with_filters_and_is_idempotent() -> None:
+    """The four default instruments are stored with the exchange's filters; a second run only updates them."""
+    out = io.StringIO()
+    call_command("seed_instruments", stdout=out)
+    assert "4 instruments created, 0 updated" in out.getvalue()
+    assert sorted(Instrument.objects.values_list("symbol", flat=True)) == ["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    btc = Instrument.objects.get(symbol="BTCUSDT")
+    assert (btc.canonical, btc.base, btc.quote) == ("BTC-USDT", "BTC", "USDT")
+    assert btc.tick_size is not None
+    assert btc.filters
+    call_command("seed_instruments", stdout=out)
+    assert "0 instruments created, 4 updated" in out.getvalue()
+    assert Instrument.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_symbol_the_exchange_refuses_is_an_error_not_an_outage(sim_thread: Simulator, settings: Any) -> None:
+    """An invalid symbol is a CommandError naming it; nothing is seeded without filters."""
+    settings.BINANCE_REST_URL = sim_thread.url
+    with pytest.raises(CommandError, match="NOPE"):
+        call_command("seed_instruments", "--symbols", "BTCUSDT,NOPE", stdout=io.StringIO(), stderr=io.StringIO())
+    assert Instrument.objects.count() == 0
