@@ -66,7 +66,21 @@ def tick_page(
     end: datetime | None = None,
 ) -> TickPage:
     """Up to ``limit`` ticks with ``from_id <= trade_id <= to_id`` and exchange time in ``[start, end)``,
-    ordered by trade id. The ids bound the index walk; the times filter the ticks it meets."""
+    ordered by trade id. Time bounds are first turned into id bounds (trade ids follow exchange time), so
+    the id index walk never passes over ticks outside the time range."""
+    coll = connection.database[Tick._meta.db_table]
+    if start is not None:
+        first = _edge_id(coll, exchange, symbol, {"$gte": start}, 1)
+        if first is None:
+            return TickPage([], None)
+        from_id = max(from_id or 0, first)
+    if end is not None:
+        last = _edge_id(coll, exchange, symbol, {"$lt": end}, -1)
+        if last is None:
+            return TickPage([], None)
+        to_id = last if to_id is None else min(to_id, last)
+    if from_id is not None and to_id is not None and from_id > to_id:
+        return TickPage([], None)
     trade_id: dict[str, Any] = {"$type": "long"}
     if from_id is not None:
         trade_id["$gte"] = Int64(from_id)
@@ -84,11 +98,21 @@ def tick_page(
         ts["$lt"] = end
     if ts:
         query["ts"] = ts
-    coll = connection.database[Tick._meta.db_table]
     docs = list(coll.find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
     ticks = [_tick(d) for d in docs[:limit]]
     more = len(docs) > limit
     return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
+
+
+def _edge_id(coll: Any, exchange: str, symbol: str, ts: dict[str, datetime], direction: int) -> int | None:
+    """The lowest (direction 1) or highest (-1) trade id among the ticks nearest the time bound ``ts``,
+    found on the time index: the edge time first, then the edge id among ticks sharing that millisecond."""
+    key = {"exchange": exchange, "symbol": symbol}
+    edge = coll.find_one({**key, "ts": ts}, {"ts": 1}, sort=[("ts", direction)])
+    if edge is None:
+        return None
+    tie = coll.find_one({**key, "ts": edge["ts"]}, {"trade_id": 1}, sort=[("trade_id", direction)])
+    return int(tie["trade_id"])
 
 
 def gap_list(

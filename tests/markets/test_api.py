@@ -18,6 +18,7 @@ from markets.exchanges.base import CandleBar, Source, TradeTick
 from markets.exchanges.errors import BadRequest, ExchangeUnavailable, RateLimited
 from markets.history import InvalidRequest
 from markets.models import Gap, Instrument
+from markets.selectors import tick_page
 from markets.services import candles_upsert, ticks_ingest
 
 T0 = datetime(2025, 6, 2, tzinfo=UTC)  # a past Monday: every candle of it can exist
@@ -465,3 +466,24 @@ def test_docs_page_answers(client: Client) -> None:
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"/api/schema/" in response.content
+
+
+@pytest.mark.django_db
+def test_time_bounded_tick_page_walks_only_its_range() -> None:
+    """A page bounded by time alone (turned into id bounds by the selector) starts and stops at the right
+    ids, ticks sharing a millisecond at either edge included or excluded together; a time with no ticks
+    after it is an empty page."""
+    t0 = datetime(2026, 11, 24, tzinfo=UTC)
+    ticks = [TradeTick("binance", "BTCUSDT", 100 + i, Decimal("1"), Decimal("1"), "buy",
+                       t0 + timedelta(milliseconds=(i // 3) * 10), t0, Source.WS, 100 + i, 100 + i)
+             for i in range(3000)]
+    ticks_ingest(ticks=ticks)
+    start, end = t0 + timedelta(milliseconds=1000), t0 + timedelta(milliseconds=2000)
+    page = tick_page(exchange="binance", symbol="BTCUSDT", limit=5000, start=start, end=end)
+    expected = [t.trade_id for t in ticks if start <= t.ts < end]
+    assert [t.trade_id for t in page.ticks] == expected
+    assert expected[0] == 400
+    assert len(expected) == 300
+    assert page.next_from_id is None
+    empty = tick_page(exchange="binance", symbol="BTCUSDT", limit=10, start=t0 + timedelta(days=1))
+    assert empty.ticks == []
