@@ -67,13 +67,14 @@ def run(uri: str, n: int, rounds: int) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from markets.documents import tick_doc
     from markets.models import Tick
-    from markets.services import _tick_doc, ticks_ingest
+    from markets.services import ticks_ingest
 
     call_command("migrate", verbosity=0)
     db = connection.database
     ticks = make_ticks(n)
-    from markets import services
+    from markets import documents
 
     coll = db[Tick._meta.db_table]
     indexes = [ix for ix in coll.list_indexes() if ix["name"] != "_id_"]
@@ -89,13 +90,13 @@ def run(uri: str, n: int, rounds: int) -> None:
     base_s, svc_s, dup_s = [], [], []
     for _ in range(rounds):
         fresh(baseline_coll)
-        docs = [_tick_doc(t) for t in ticks]
+        docs = [tick_doc(t) for t in ticks]
         t = time.perf_counter()
         baseline_coll.insert_many(docs, ordered=False)
         base_s.append(time.perf_counter() - t)
 
         fresh(coll)
-        services._D128.clear()  # no warm conversion cache carried over from the round before
+        documents._D128.clear()  # no warm conversion cache carried over from the round before
         t = time.perf_counter()
         first = ticks_ingest(ticks=ticks)
         svc_s.append(time.perf_counter() - t)

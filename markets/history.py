@@ -9,14 +9,13 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from bson import Int64
 from django.db import connection
 
 from . import intervals as iv
+from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, to_ms
 from .exchanges.base import CandleBar, RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
@@ -174,14 +173,14 @@ def _stored_opens(exchange: str, symbol: str, lo: datetime, hi: datetime, *,
     if closed_only:
         query["closed"] = True
     cursor = _collection().find(query, {"open_time": 1, "_id": 0})
-    return [_utc(d["open_time"]) for d in cursor]
+    return [as_utc(d["open_time"]) for d in cursor]
 
 
 def _unrecoverable(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
     """Candle ranges the exchange already answered empty (not asked again)."""
     gaps = Gap.objects.filter(exchange=exchange, symbol=symbol, kind=GAP_KIND, state=Gap.State.UNRECOVERABLE,
-                              start__lt=_ms(hi), end__gt=_ms(lo))
-    return [(_from_ms(g.start), _from_ms(g.end)) for g in gaps]
+                              start__lt=to_ms(hi), end__gt=to_ms(lo))
+    return [(from_ms(g.start), from_ms(g.end)) for g in gaps]
 
 
 def _record_unrecoverable(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]],
@@ -192,8 +191,8 @@ def _record_unrecoverable(exchange: str, symbol: str, missing: list[tuple[dateti
         if r1 > settled:
             continue
         Gap.objects.update_or_create(
-            exchange=exchange, symbol=symbol, kind=GAP_KIND, start=_ms(r0),
-            defaults={"end": _ms(r1), "state": Gap.State.UNRECOVERABLE,
+            exchange=exchange, symbol=symbol, kind=GAP_KIND, start=to_ms(r0),
+            defaults={"end": to_ms(r1), "state": Gap.State.UNRECOVERABLE,
                       "missing": iv.count(r0, r1, iv.BASE_INTERVAL),
                       "reason": f"{exchange} returned no {iv.BASE_INTERVAL} candles for this range"},
         )
@@ -218,16 +217,13 @@ def _spans(lo: datetime, hi: datetime, missing: list[tuple[datetime, datetime]],
     return spans
 
 
-_DECIMALS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
-
-
 def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[CandleBar]:
     """Stored one-minute candles of ``[lo, hi)``, aggregated in MongoDB when ``interval`` is wider."""
     match = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi}}
     if interval == iv.BASE_INTERVAL:
         docs = list(_collection().find(match, {"_id": 0}).sort("open_time", 1))
-        return [_bar(d, interval) for d in docs]
-    unit, size = _TRUNC[interval]
+        return [candle_of(d, interval) for d in docs]
+    unit, size = _trunc_unit(iv.INTERVALS[interval])
     pipeline = [
         {"$match": match},
         {"$sort": {"open_time": 1}},
@@ -245,41 +241,24 @@ def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime)
     per = width // iv.INTERVALS[iv.BASE_INTERVAL]
     out = []
     for g in _collection().aggregate(pipeline):
-        open_time = _utc(g["_id"])
+        open_time = as_utc(g["_id"])
         complete = bool(g["all_closed"]) and g["minutes"] == per
         out.append(CandleBar(
             exchange=exchange, symbol=symbol, interval=interval, open_time=open_time,
             close_time=open_time + width - timedelta(milliseconds=1),
-            **{k: _dec(g[k]) for k in _DECIMALS}, trades=int(g["trades"]),
+            **{k: as_decimal(g[k]) for k in CANDLE_DECIMALS}, trades=int(g["trades"]),
             source="+".join(sorted(g["sources"])), closed=complete, synthetic=bool(g["all_synthetic"]),
         ))
     return out
 
 
-_TRUNC = {"5m": ("minute", 5), "15m": ("minute", 15), "1h": ("hour", 1), "4h": ("hour", 4), "1d": ("day", 1)}
+def _trunc_unit(width: timedelta) -> tuple[str, int]:
+    """``$dateTrunc``'s unit and bin size for an interval (its bins start at 2000-01-01, epoch-aligned)."""
+    for unit, step in (("day", timedelta(days=1)), ("hour", timedelta(hours=1)), ("minute", timedelta(minutes=1))):
+        if width % step == timedelta(0):
+            return unit, width // step
+    raise ValueError(f"no $dateTrunc unit for {width}")
+
+
 GAP_KIND = "candles"
 UNRECOVERABLE_AFTER = timedelta(minutes=5)  # a range this old that the exchange answers empty stays empty
-
-
-def _bar(d: dict[str, Any], interval: str) -> CandleBar:
-    return CandleBar(
-        exchange=d["exchange"], symbol=d["symbol"], interval=interval, open_time=_utc(d["open_time"]),
-        close_time=_utc(d["close_time"]), **{k: _dec(d[k]) for k in _DECIMALS}, trades=int(d["trades"]),
-        source=d["source"], closed=bool(d["closed"]), synthetic=bool(d.get("synthetic", False)),
-    )
-
-
-def _dec(v: Any) -> Decimal:
-    return v.to_decimal() if hasattr(v, "to_decimal") else Decimal(v)
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def _ms(t: datetime) -> Int64:
-    return Int64((t - iv.EPOCH) // timedelta(milliseconds=1))
-
-
-def _from_ms(ms: int) -> datetime:
-    return iv.EPOCH + timedelta(milliseconds=ms)

@@ -9,14 +9,14 @@ adds the ``$type`` conditions and walks the index in trade-id order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from bson import Int64
 from django.db import connection
 
-from .exchanges.base import Source, TradeTick
+from .documents import tick_of
+from .exchanges.base import TradeTick
 from .models import Gap, Instrument, Tick
 
 TICK_INDEX = "tick_identity"  # the unique constraint's index on Tick
@@ -99,7 +99,7 @@ def tick_page(
     if ts:
         query["ts"] = ts
     docs = list(coll.find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
-    ticks = [_tick(d) for d in docs[:limit]]
+    ticks = [tick_of(d) for d in docs[:limit]]
     more = len(docs) > limit
     return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
 
@@ -128,27 +128,3 @@ def gap_list(
         k: v for k, v in {"exchange": exchange, "symbol": symbol, "state": state, "kind": kind}.items() if v is not None
     }
     return list(Gap.objects.filter(**filters).order_by("-detected_at", "-start")[:limit])
-
-
-def _tick(d: dict[str, Any]) -> TradeTick:
-    return TradeTick(
-        exchange=d["exchange"],
-        symbol=d["symbol"],
-        trade_id=int(d["trade_id"]),
-        price=_dec(d["price"]),
-        qty=_dec(d["qty"]),
-        taker_side=d["taker_side"],
-        ts=_utc(d["ts"]),
-        received_at=_utc(d["received_at"]),
-        source=Source(d["source"]),
-        first_trade_id=int(d["first_trade_id"]),
-        last_trade_id=int(d["last_trade_id"]),
-    )
-
-
-def _dec(v: Any) -> Decimal:
-    return v.to_decimal() if hasattr(v, "to_decimal") else Decimal(v)
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)

@@ -9,14 +9,13 @@ and escape the index, so every id is sent as ``bson.Int64`` here (ARCHITECTURE Â
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from decimal import Decimal
+from dataclasses import dataclass
 
-from bson import Decimal128, Int64
 from django.db import connection
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from .documents import candle_doc, tick_doc
 from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
 from .models import Candle, Instrument, Tick
 
@@ -30,31 +29,6 @@ class WriteResult:
 
     written: int
     duplicates: int
-
-
-_D128: dict[str, Decimal128] = {}
-_D128_MAX = 200_000
-
-
-def _d128(d: Decimal) -> Decimal128:
-    """``Decimal128(d)``, memoised by the exact text (so 1.0 and 1.00 stay distinct): bson's conversion is
-    pure Python and was most of the ingest time, while prices and quantities of a market repeat a lot."""
-    key = str(d)
-    got = _D128.get(key)
-    if got is None:
-        if len(_D128) >= _D128_MAX:
-            _D128.clear()
-        got = _D128[key] = Decimal128(d)
-    return got
-
-
-def _tick_doc(t: TradeTick) -> dict[str, object]:
-    return {
-        "exchange": t.exchange, "symbol": t.symbol, "trade_id": Int64(t.trade_id),
-        "price": _d128(t.price), "qty": _d128(t.qty), "taker_side": t.taker_side, "ts": t.ts,
-        "received_at": t.received_at, "source": str(t.source), "first_trade_id": Int64(t.first_trade_id),
-        "last_trade_id": Int64(t.last_trade_id),
-    }
 
 
 def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
@@ -79,7 +53,7 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
         batch.clear()
 
     for t in ticks:
-        batch.append(_tick_doc(t))
+        batch.append(tick_doc(t))
         if len(batch) >= BATCH:
             flush()
     flush()
@@ -91,18 +65,13 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     coll = connection.database[Candle._meta.db_table]
     ops = []
     for c in candles:
-        doc = {k: (_d128(v) if k in _DECIMAL_CANDLE_FIELDS else v) for k, v in asdict(c).items()}
-        doc["trades"] = Int64(c.trades)
+        doc = candle_doc(c)
         key = {"exchange": c.exchange, "symbol": c.symbol, "interval": c.interval, "open_time": c.open_time}
         ops.append(UpdateOne(key, {"$set": doc}, upsert=True))
     if not ops:
         return WriteResult(0, 0)
     result = coll.bulk_write(ops, ordered=False)
     return WriteResult(result.upserted_count, len(ops) - result.upserted_count)
-
-
-_DECIMAL_CANDLE_FIELDS = frozenset({"open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
-                                    "taker_buy_quote_volume"})
 
 
 def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
