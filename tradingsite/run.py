@@ -18,10 +18,10 @@ from pathlib import Path
 
 import requests
 
+from markets.venues import DEFAULT_INSTRUMENTS
 from tradingsite.devstack import DevStackError, dev_services
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
 
 
 def binance_unreachable(rest_url: str) -> str | None:
@@ -39,7 +39,8 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     from exchangesim.config import SimConfig
     from exchangesim.server import running_in_thread
 
-    config = SimConfig(host="127.0.0.1", port=port, symbols=DEMO_SYMBOLS, explicit_symbols=True)
+    symbols = tuple(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
+    config = SimConfig(host="127.0.0.1", port=port, symbols=symbols, explicit_symbols=True)
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
         yield {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url}

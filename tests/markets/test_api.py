@@ -284,19 +284,20 @@ def test_ticks_bounds_by_id_and_time(client: Client) -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("instruments")
 def test_gaps_newest_first_and_filtered(client: Client) -> None:
-    """Gaps come newest first and filter by state and kind."""
+    """Gaps come newest first (by detection time, whatever their start) and filter by state and kind."""
     for i, (kind, state) in enumerate([("trades", "filled"), ("candles", "unrecoverable"), ("trades", "open")]):
-        Gap.objects.create(
+        gap = Gap.objects.create(
             exchange="binance",
             symbol="BTCUSDT",
             kind=kind,
-            start=100 * (i + 1),
-            end=100 * (i + 1) + 9,
+            start=100 * (3 - i),
+            end=100 * (3 - i) + 9,
             state=state,
             missing=10,
         )
+        Gap.objects.filter(pk=gap.pk).update(detected_at=T0 + timedelta(minutes=i))
     body = get_json(client, "/api/v1/gaps", {"exchange": "binance", "symbol": "BTCUSDT"})
-    assert [g["start"] for g in body] == [300, 200, 100]
+    assert [g["start"] for g in body] == [100, 200, 300]
     assert set(body[0]) == {
         "exchange",
         "symbol",
@@ -311,7 +312,7 @@ def test_gaps_newest_first_and_filtered(client: Client) -> None:
         "updated_at",
     }
     assert body[0]["detected_at"].endswith("Z")
-    assert [g["start"] for g in get_json(client, "/api/v1/gaps", {"kind": "trades"})] == [300, 100]
+    assert [g["start"] for g in get_json(client, "/api/v1/gaps", {"kind": "trades"})] == [100, 300]
     assert [g["start"] for g in get_json(client, "/api/v1/gaps", {"state": "unrecoverable"})] == [200]
     assert len(get_json(client, "/api/v1/gaps", {"limit": "2"})) == 2
 
