@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError
 
 from .documents import candle_doc, tick_doc
 from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
-from .models import Candle, Instrument, Tick
+from .models import Candle, Gap, Instrument, Tick
 
 DUPLICATE_KEY = 11000
 BATCH = 5000
@@ -87,3 +87,25 @@ def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
         created += new
         updated += not new
     return WriteResult(created, updated)
+
+
+def gap_open(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
+    """Record a hole of trade ids ``first_id..last_id`` as being filled (idempotent by its start)."""
+    gap, _ = Gap.objects.update_or_create(
+        exchange=exchange, symbol=symbol, kind="trades", start=first_id,
+        defaults={"end": last_id, "state": Gap.State.FILLING, "missing": last_id - first_id + 1, "reason": ""},
+    )
+    return gap
+
+
+def gap_close(*, gap: Gap, recovered: int, unreturned: int, reason: str = "") -> Gap:
+    """Mark ``gap`` filled, or unrecoverable with the reason when the exchange did not return every id."""
+    gap.recovered = recovered
+    if unreturned:
+        gap.state = Gap.State.UNRECOVERABLE
+        gap.reason = reason or f"the exchange did not return {unreturned} of the {gap.missing} trades"
+    else:
+        gap.state = Gap.State.FILLED
+        gap.reason = reason
+    gap.save(update_fields=["recovered", "state", "reason", "updated_at"])
+    return gap

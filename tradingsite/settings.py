@@ -31,6 +31,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 BINANCE_REST_URL = os.environ.get("BINANCE_REST_URL", "https://api.binance.com")
 BINANCE_WS_URL = os.environ.get("BINANCE_WS_URL", "wss://stream.binance.com:9443")
 BINANCE_API_KEY = os.environ.get("BINANCE_API_KEY", "")
+FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
 BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
 
 INSTALLED_APPS = [

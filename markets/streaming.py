@@ -1,0 +1,228 @@
+"""The live trade stream of one exchange: one WebSocket, idempotent batched writes, exact gap recovery.
+
+Gap detection is by trade id, not by time (ARCHITECTURE §6): per symbol the stream knows the last id it
+has seen (on start, the last one stored); a frame whose id jumps past ``last + 1`` opens a ``Gap`` of the
+ids in between, which is filled from REST by id pages while live frames keep flowing. Gaps left
+``filling`` by a process that died are filled again on start, so a crash or a restart loses nothing.
+
+A watchdog treats ``stall_seconds`` without a frame as a dead socket; reconnects back off exponentially
+with jitter (reset after a successful connect) and never give up; the socket is renewed before
+Binance's 24-hour cut. Database and REST work run in their own threads, so the socket is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from django.db import connection
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+from .backfill import trade_ids_fill
+from .exchanges.base import RestAdapter, TradeTick
+from .exchanges.binance.stream import parse_stream_message, stream_url
+from .exchanges.errors import ExchangeError
+from .exchanges.retry import RetryPolicy, backoff_delay
+from .gaps import hole_size
+from .models import Feed, Gap, Tick
+from .services import gap_close, gap_open, ticks_ingest
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """What one stream process runs: the exchange's symbols, where to reach it, and its timings."""
+
+    exchange: str
+    symbols: tuple[str, ...]
+    ws_url: str
+    kind: str = "aggTrade"
+    stall_seconds: float = 10.0  # no frame for this long means the socket is dead
+    flush_seconds: float = 0.1  # buffered ticks are written at least this often
+    flush_size: int = 2000  # ... or as soon as this many are buffered
+    max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
+    reconnect: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25,
+                                                                         max_delay=5.0))
+
+
+@dataclass(slots=True)
+class SymbolState:
+    last_id: int | None = None  # the highest trade id seen (or stored, at start)
+    last_ts: datetime | None = None
+
+
+class TradeStream:
+    """Run with ``await TradeStream(config, rest_factory).run()``; ``stop()`` ends it after a last flush."""
+
+    def __init__(self, config: StreamConfig, rest_factory: Callable[[], RestAdapter]) -> None:
+        self.config = config
+        self.url = stream_url(config.ws_url, config.symbols, config.kind)
+        self.state = {s: SymbolState() for s in config.symbols}
+        self.reconnects = 0
+        self._rest_factory = rest_factory
+        self._rest: RestAdapter | None = None
+        self._buffer: list[TradeTick] = []
+        self._flush_now = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="stream-db")
+        self._rest_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-rest")
+        self._fills: set[asyncio.Task[None]] = set()
+        self._rng = random.Random()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Stream until ``stop()``: resume from storage, then connect, read, reconnect, forever."""
+        for symbol in self.config.symbols:
+            self.state[symbol].last_id = await self._in(self._db, _last_stored_id, self.config.exchange, symbol)
+        for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
+            self._fill(gap.symbol, gap.start, gap.end)
+        flusher = asyncio.create_task(self._flusher())
+        try:
+            await self._connect_forever()
+        finally:
+            self._stopping.set()
+            await flusher
+            if self._fills:
+                await asyncio.wait(self._fills, timeout=60)
+            await self._in(self._db, self._feeds_state, Feed.State.DOWN, "stopped")
+            self._db.shutdown(wait=True)
+            self._rest_pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            reason = "closed"
+            try:
+                async with connect(self.url, ping_interval=None, open_timeout=10, close_timeout=2,
+                                   max_queue=None) as ws:
+                    attempt = 0
+                    opened = time.monotonic()
+                    log.info("%s connected: %s", self.config.exchange, self.url)
+                    await self._in(self._db, self._feeds_state, Feed.State.CONNECTED, "")
+                    while not self._stopping.is_set():
+                        if time.monotonic() - opened > self.config.max_age_seconds:
+                            reason = "renewing the socket before the exchange's 24-hour limit"
+                            break
+                        try:
+                            async with asyncio.timeout(self.config.stall_seconds):
+                                message = await ws.recv()
+                        except TimeoutError:
+                            reason = f"no frame for {self.config.stall_seconds:g} s (stalled)"
+                            break
+                        self._on_message(message)
+            except (OSError, WebSocketException, InvalidHandshake, InvalidURI) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if self._stopping.is_set():
+                return
+            self.reconnects += 1
+            delay = backoff_delay(attempt + 1, self.config.reconnect, self._rng)
+            attempt += 1
+            log.warning("%s socket down (%s); reconnecting in %.2f s", self.config.exchange, reason, delay)
+            await self._in(self._db, self._feeds_state, Feed.State.RECONNECTING, reason)
+            try:
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            tick = parse_stream_message(message, received_at=datetime.now(UTC))
+        except ValueError as exc:
+            log.warning("%s: frame ignored: %s", self.config.exchange, exc)
+            return
+        if tick is None or tick.symbol not in self.state:
+            return
+        st = self.state[tick.symbol]
+        if st.last_id is not None and tick.trade_id <= st.last_id:
+            return  # a repeat (or a late frame of a hole being filled): storage would ignore it anyway
+        if st.last_id is not None and tick.trade_id > st.last_id + 1:
+            self._fill(tick.symbol, st.last_id + 1, tick.trade_id - 1)
+        st.last_id, st.last_ts = tick.trade_id, tick.ts
+        self._buffer.append(tick)
+        if len(self._buffer) >= self.config.flush_size:
+            self._flush_now.set()
+
+    def _fill(self, symbol: str, first_id: int, last_id: int) -> None:
+        log.info("%s %s: gap of %d trades (ids %d..%d); filling from REST", self.config.exchange, symbol,
+                 last_id - first_id + 1, first_id, last_id)
+        task = asyncio.create_task(self._fill_gap(symbol, first_id, last_id))
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+
+    async def _fill_gap(self, symbol: str, first_id: int, last_id: int) -> None:
+        exchange = self.config.exchange
+        gap = await self._in(self._db, lambda: gap_open(exchange=exchange, symbol=symbol, first_id=first_id,
+                                                       last_id=last_id))
+        began = time.monotonic()
+        while True:
+            try:
+                fill = await self._in(self._rest_pool, lambda: trade_ids_fill(
+                    adapter=self._rest_adapter(), exchange=exchange, symbol=symbol, first_id=first_id,
+                    last_id=last_id))
+                break
+            except ExchangeError as exc:  # retried inside already: wait a little and try the gap again
+                log.warning("%s %s: gap %d..%d not filled yet: %s", exchange, symbol, first_id, last_id, exc)
+                try:
+                    async with asyncio.timeout(5):
+                        await self._stopping.wait()
+                    return  # stopping: the gap stays "filling" and is filled on the next start
+                except TimeoutError:
+                    continue
+        unreturned = hole_size(fill.unreturned)
+        await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
+        log.info("%s %s: gap %d..%d filled: %d trades recovered in %.2f s%s", exchange, symbol, first_id, last_id,
+                 fill.fetched, time.monotonic() - began, f", {unreturned} not returned" if unreturned else "")
+
+    def _rest_adapter(self) -> RestAdapter:
+        if self._rest is None:  # made and used only on the REST thread
+            self._rest = self._rest_factory()
+        return self._rest
+
+    async def _flusher(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self.config.flush_seconds):
+                    await self._flush_now.wait()
+            except TimeoutError:
+                pass
+            self._flush_now.clear()
+            if self._buffer:
+                batch, self._buffer = self._buffer, []
+                await self._in(self._db, lambda b=batch: ticks_ingest(ticks=b))
+            elif self._stopping.is_set():
+                return
+
+    def _feeds_state(self, state: str, error: str) -> None:
+        for symbol, st in self.state.items():
+            Feed.objects.update_or_create(
+                exchange=self.config.exchange, symbol=symbol,
+                defaults={"state": state, "last_trade_id": st.last_id, "last_trade_at": st.last_ts,
+                          "reconnects": self.reconnects, **({"last_error": error} if error else {})},
+            )
+
+    async def _in(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+def _last_stored_id(exchange: str, symbol: str) -> int | None:
+    doc = connection.database[Tick._meta.db_table].find_one(
+        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1}, sort=[("trade_id", -1)])
+    return int(doc["trade_id"]) if doc else None
+
+
+def _unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:
+    return list(Gap.objects.filter(exchange=exchange, symbol__in=symbols, kind="trades",
+                                   state__in=[Gap.State.OPEN, Gap.State.FILLING]))
