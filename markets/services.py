@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import connection
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from .documents import candle_doc, tick_doc
+from .candles import build_candles
+from .documents import candle_doc, tick_doc, tick_of
 from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
 from .models import Candle, Gap, Instrument, Tick
 
 DUPLICATE_KEY = 11000
+ONE_MINUTE = timedelta(minutes=1)
 BATCH = 5000
 
 
@@ -109,3 +112,20 @@ def gap_close(*, gap: Gap, recovered: int, unreturned: int, reason: str = "") ->
         gap.reason = reason
     gap.save(update_fields=["recovered", "state", "reason", "updated_at"])
     return gap
+
+
+CANDLE_GRACE = timedelta(seconds=2)  # a minute's candle is closed this long after the minute ends
+
+
+def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], now: datetime) -> int:
+    """Rebuild the 1m candles of ``minutes`` from the stored ticks (exchange time), closed once the minute
+    is over plus the grace; returns how many were written (new or replaced). Minutes without ticks are left alone."""
+    coll = connection.database[Tick._meta.db_table]
+    bars = []
+    for m in sorted(set(minutes)):
+        docs = coll.find({"exchange": exchange, "symbol": symbol, "ts": {"$gte": m, "$lt": m + ONE_MINUTE}},
+                         {"_id": 0})
+        closed = m + ONE_MINUTE + CANDLE_GRACE <= now
+        bars += build_candles((tick_of(d) for d in docs), "1m", source="trades", closed=closed)
+    candles_upsert(candles=bars)
+    return len(bars)

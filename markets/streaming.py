@@ -32,8 +32,9 @@ from .exchanges.binance.stream import parse_stream_message, stream_url
 from .exchanges.errors import ExchangeError
 from .exchanges.retry import RetryPolicy, backoff_delay
 from .gaps import hole_size
+from .intervals import INTERVALS, floor
 from .models import Feed, Gap, Tick
-from .services import gap_close, gap_open, ticks_ingest
+from .services import CANDLE_GRACE, candles_rebuild, gap_close, gap_open, ticks_ingest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class StreamConfig:
     stall_seconds: float = 10.0  # no frame for this long means the socket is dead
     flush_seconds: float = 0.1  # buffered ticks are written at least this often
     flush_size: int = 2000  # ... or as soon as this many are buffered
+    candle_seconds: float = 1.0  # how often the 1m candles of minutes with new ticks are rebuilt
     max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
     reconnect: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25,
                                                                          max_delay=5.0))
@@ -77,6 +79,8 @@ class TradeStream:
         self._db = ThreadPoolExecutor(1, thread_name_prefix="stream-db")
         self._rest_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-rest")
         self._fills: set[asyncio.Task[None]] = set()
+        self._dirty: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # minutes to rebuild
+        self._open: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # built, not yet closed
         self._rng = random.Random()
 
     def stop(self) -> None:
@@ -85,10 +89,14 @@ class TradeStream:
     async def run(self) -> None:
         """Stream until ``stop()``: resume from storage, then connect, read, reconnect, forever."""
         for symbol in self.config.symbols:
-            self.state[symbol].last_id = await self._in(self._db, _last_stored_id, self.config.exchange, symbol)
+            last = await self._in(self._db, _last_stored, self.config.exchange, symbol)
+            if last is not None:  # resume; the last minute may have been cut short by a crash: rebuild it
+                self.state[symbol].last_id, self.state[symbol].last_ts = last
+                self._dirty[symbol].add(floor(last[1], "1m"))
         for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
             self._fill(gap.symbol, gap.start, gap.end)
         flusher = asyncio.create_task(self._flusher())
+        candler = asyncio.create_task(self._candler())
         try:
             await self._connect_forever()
         finally:
@@ -96,6 +104,8 @@ class TradeStream:
             await flusher
             if self._fills:
                 await asyncio.wait(self._fills, timeout=60)
+            await candler
+            await self._rebuild_candles()  # the last flush and fills are in: one final pass
             await self._in(self._db, self._feeds_state, Feed.State.DOWN, "stopped")
             self._db.shutdown(wait=True)
             self._rest_pool.shutdown(wait=True, cancel_futures=True)
@@ -182,6 +192,13 @@ class TradeStream:
                 except TimeoutError:
                     continue
         unreturned = hole_size(fill.unreturned)
+        span = await self._in(self._db, _ts_span, exchange, symbol, first_id, last_id)
+        if span:  # the candles of the minutes the gap touched are rebuilt with the recovered trades
+            minute = INTERVALS["1m"]
+            t = floor(span[0], "1m")
+            while t <= span[1]:
+                self._dirty[symbol].add(t)
+                t += minute
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
         log.info("%s %s: gap %d..%d filled: %d trades recovered in %.2f s%s", exchange, symbol, first_id, last_id,
                  fill.fetched, time.monotonic() - began, f", {unreturned} not returned" if unreturned else "")
@@ -202,8 +219,34 @@ class TradeStream:
             if self._buffer:
                 batch, self._buffer = self._buffer, []
                 await self._in(self._db, lambda b=batch: ticks_ingest(ticks=b))
+                for tick in batch:
+                    self._dirty[tick.symbol].add(floor(tick.ts, "1m"))
             elif self._stopping.is_set():
                 return
+
+    async def _candler(self) -> None:
+        """Every ``candle_seconds`` until stopped, rebuild the candles that are due."""
+        while not self._stopping.is_set():
+            await self._rebuild_candles()
+            try:
+                async with asyncio.timeout(self.config.candle_seconds):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+
+    async def _rebuild_candles(self) -> None:
+        """Rebuild the 1m candles of minutes that got ticks, and close each minute once it is over."""
+        now = datetime.now(UTC)
+        for symbol in self.config.symbols:
+            due = {m for m in self._open[symbol] if m + INTERVALS["1m"] + CANDLE_GRACE <= now}
+            minutes = self._dirty[symbol] | due
+            if not minutes:
+                continue
+            self._dirty[symbol] = set()
+            await self._in(self._db, lambda s=symbol, ms=minutes, n=now: candles_rebuild(
+                exchange=self.config.exchange, symbol=s, minutes=ms, now=n))
+            still_open = {m for m in minutes if m + INTERVALS["1m"] + CANDLE_GRACE > now}
+            self._open[symbol] = (self._open[symbol] - minutes) | still_open
 
     def _feeds_state(self, state: str, error: str) -> None:
         for symbol, st in self.state.items():
@@ -217,10 +260,22 @@ class TradeStream:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
-def _last_stored_id(exchange: str, symbol: str) -> int | None:
+def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime] | None:
+    """The id and exchange time of the last stored tick."""
     doc = connection.database[Tick._meta.db_table].find_one(
-        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1}, sort=[("trade_id", -1)])
-    return int(doc["trade_id"]) if doc else None
+        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1}, sort=[("trade_id", -1)])
+    return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC)) if doc else None
+
+
+def _ts_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
+    """Exchange times of the first and last stored tick with an id in ``first_id..last_id``."""
+    coll = connection.database[Tick._meta.db_table]
+    query = {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": first_id, "$lte": last_id}}
+    lo = coll.find_one(query, {"ts": 1}, sort=[("trade_id", 1)])
+    hi = coll.find_one(query, {"ts": 1}, sort=[("trade_id", -1)])
+    if lo is None or hi is None:
+        return None
+    return lo["ts"].replace(tzinfo=UTC), hi["ts"].replace(tzinfo=UTC)
 
 
 def _unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:
