@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from channels.layers import get_channel_layer
 from django.db import connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
@@ -38,6 +39,12 @@ from .services import CANDLE_GRACE, candles_rebuild, gap_close, gap_open, ticks_
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DROP_MODES = ("close", "stall")
+
+
+def control_group(exchange: str) -> str:
+    """The channel-layer group the stream of ``exchange`` listens to for commands."""
+    return f"feed.{exchange}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +89,15 @@ class TradeStream:
         self._dirty: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # minutes to rebuild
         self._open: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # built, not yet closed
         self._rng = random.Random()
+        self._ws: Any = None
+        self._down_until = 0.0  # monotonic time a requested drop lasts until
+        self._deaf_until = 0.0
 
     def stop(self) -> None:
+        """End the stream: the socket is closed now; buffered ticks and running gap fills finish first."""
         self._stopping.set()
+        if self._ws is not None:
+            asyncio.get_running_loop().create_task(self._ws.close())
 
     async def run(self) -> None:
         """Stream until ``stop()``: resume from storage, then connect, read, reconnect, forever."""
@@ -97,10 +110,12 @@ class TradeStream:
             self._fill(gap.symbol, gap.start, gap.end)
         flusher = asyncio.create_task(self._flusher())
         candler = asyncio.create_task(self._candler())
+        control = asyncio.create_task(self._control())
         try:
             await self._connect_forever()
         finally:
             self._stopping.set()
+            control.cancel()
             await flusher
             if self._fills:
                 await asyncio.wait(self._fills, timeout=60)
@@ -113,32 +128,26 @@ class TradeStream:
     async def _connect_forever(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
-            reason = "closed"
+            reason = "closed by the exchange"
             try:
                 async with connect(self.url, ping_interval=None, open_timeout=10, close_timeout=2,
                                    max_queue=None) as ws:
+                    self._ws = ws
                     attempt = 0
-                    opened = time.monotonic()
                     log.info("%s connected: %s", self.config.exchange, self.url)
                     await self._in(self._db, self._feeds_state, Feed.State.CONNECTED, "")
-                    while not self._stopping.is_set():
-                        if time.monotonic() - opened > self.config.max_age_seconds:
-                            reason = "renewing the socket before the exchange's 24-hour limit"
-                            break
-                        try:
-                            async with asyncio.timeout(self.config.stall_seconds):
-                                message = await ws.recv()
-                        except TimeoutError:
-                            reason = f"no frame for {self.config.stall_seconds:g} s (stalled)"
-                            break
-                        self._on_message(message)
+                    reason = await self._read(ws) or reason
             except (OSError, WebSocketException, InvalidHandshake, InvalidURI) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._ws = None
             if self._stopping.is_set():
                 return
             self.reconnects += 1
-            delay = backoff_delay(attempt + 1, self.config.reconnect, self._rng)
             attempt += 1
+            delay = max(backoff_delay(attempt, self.config.reconnect, self._rng), self._down_until - time.monotonic())
+            if time.monotonic() < self._down_until:
+                reason = f"dropped on request ({reason})"
             log.warning("%s socket down (%s); reconnecting in %.2f s", self.config.exchange, reason, delay)
             await self._in(self._db, self._feeds_state, Feed.State.RECONNECTING, reason)
             try:
@@ -146,6 +155,65 @@ class TradeStream:
                     await self._stopping.wait()
             except TimeoutError:
                 pass
+
+    async def _read(self, ws: Any) -> str | None:
+        """Frames until the socket closes (None), stalls or ages out (the reason), or the stream stops."""
+        opened = last_frame = time.monotonic()
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if now - opened > self.config.max_age_seconds:
+                return "renewing the socket before the exchange's 24-hour limit"
+            remaining = self.config.stall_seconds - (now - last_frame)
+            if remaining <= 0:
+                return f"no frame for {self.config.stall_seconds:g} s (stalled)"
+            try:
+                async with asyncio.timeout(remaining):
+                    message = await ws.recv()
+            except TimeoutError:
+                continue  # the watchdog check above decides
+            if time.monotonic() < self._deaf_until:
+                continue  # a requested stall: these frames are lost, as on a silent socket
+            last_frame = time.monotonic()
+            self._on_message(message)
+        return None
+
+    def drop(self, seconds: float, mode: str = "close") -> None:
+        """Take the socket down for ``seconds``, as an outage would: ``close`` it now, or ``stall`` (frames
+        are lost until the watchdog gives the socket up). Reconnecting waits until the time is over."""
+        now = time.monotonic()
+        self._down_until = now + seconds
+        log.warning("%s: drop requested (%s, %g s)", self.config.exchange, mode, seconds)
+        if mode == "stall":
+            self._deaf_until = now + seconds
+        elif self._ws is not None:
+            asyncio.get_running_loop().create_task(self._ws.close())
+
+    async def _control(self) -> None:
+        """Commands from ``manage.py feed`` and the live page, over the channel layer (group ``feed.<exchange>``)."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add(control_group(self.config.exchange), channel)
+        except (OSError, ConnectionError) as exc:
+            log.warning("%s: no channel layer (%s); feed commands will not reach this stream", self.config.exchange,
+                        exc)
+            return
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except (OSError, ConnectionError) as exc:
+                log.warning("%s: channel layer error: %s", self.config.exchange, exc)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "feed.drop":
+                seconds = message.get("seconds")
+                mode = message.get("mode", "close")
+                if isinstance(seconds, int | float) and 0 < seconds <= 3600 and mode in DROP_MODES:
+                    self.drop(float(seconds), mode)
+                else:
+                    log.warning("%s: bad feed command ignored: %r", self.config.exchange, message)
 
     def _on_message(self, message: str | bytes) -> None:
         try:

@@ -4,6 +4,7 @@ simulator's ground truth exactly, and the gap is recorded as filled."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,10 +20,11 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 
 from exchangesim.server import Simulator, running_in_thread
-from markets.models import Candle, Gap, Tick
+from markets.models import Candle, Feed, Gap, Tick
 from tests.conftest import sim_config
 from tradingsite.devstack import Service
 
@@ -186,3 +188,34 @@ def test_429_on_the_backfill_delays_the_fill_but_it_completes(fast_sim: Simulato
     assert status["faults_injected"]["rest_429"] == 3
     assert "ban_418" not in status["faults_injected"]
     assert_equal_to_truth(fast_sim, stored())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_feed_drop_command_reaches_the_stream_and_the_hole_is_filled(fast_sim: Simulator,
+                                                                     dev_stack: dict[str, Service]) -> None:
+    """``manage.py feed drop --seconds 5`` goes over the channel layer to the running stream, which closes
+    its socket, stays down 5 s, reconnects and fills exactly the trades it missed; ``feed status`` shows it."""
+    proc = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
+    try:
+        wait_for("live ticks", lambda: Tick.objects.filter(symbol=SYMBOL).count() > 400, 30, proc)
+        wait_for("the feed to say connected", lambda: Feed.objects.filter(symbol=SYMBOL, state="connected").exists(),
+                 10, proc)
+        out = io.StringIO()
+        call_command("feed", "drop", "--seconds", "5", stdout=out)
+        assert "drop its socket for 5 s" in out.getvalue()
+        wait_for("the gap to be filled", lambda: Gap.objects.filter(symbol=SYMBOL, state="filled").exists(), 60, proc)
+        time.sleep(1)
+        status = io.StringIO()
+        call_command("feed", "status", stdout=status)
+        assert f"binance:{SYMBOL}" in status.getvalue()
+        assert "connected" in status.getvalue()
+    finally:
+        out_text = stop(proc)
+    assert "drop requested (close, 5 s)" in out_text
+    gap = Gap.objects.get(symbol=SYMBOL, kind="trades")
+    docs = stored()
+    by_id = {int(d["trade_id"]): d["ts"] for d in docs}
+    assert (by_id[gap.end] - by_id[gap.start]).total_seconds() > 4
+    assert_equal_to_truth(fast_sim, docs)
+
