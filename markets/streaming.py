@@ -92,6 +92,7 @@ class TradeStream:
         self._ws: Any = None
         self._down_until = 0.0  # monotonic time a requested drop lasts until
         self._deaf_until = 0.0
+        self._feed_state: str = Feed.State.DOWN
 
     def stop(self) -> None:
         """End the stream: the socket is closed now; buffered ticks and running gap fills finish first."""
@@ -203,8 +204,8 @@ class TradeStream:
         while True:
             try:
                 message = await layer.receive(channel)
-            except (OSError, ConnectionError) as exc:
-                log.warning("%s: channel layer error: %s", self.config.exchange, exc)
+            except Exception as exc:  # the control channel must outlive any Redis hiccup
+                log.warning("%s: channel layer error: %r", self.config.exchange, exc)
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == "feed.drop":
@@ -293,9 +294,10 @@ class TradeStream:
                 return
 
     async def _candler(self) -> None:
-        """Every ``candle_seconds`` until stopped, rebuild the candles that are due."""
+        """Every ``candle_seconds`` until stopped, rebuild the candles that are due and refresh the feeds."""
         while not self._stopping.is_set():
             await self._rebuild_candles()
+            await self._in(self._db, self._feeds_state, None, "")
             try:
                 async with asyncio.timeout(self.config.candle_seconds):
                     await self._stopping.wait()
@@ -316,7 +318,9 @@ class TradeStream:
             still_open = {m for m in minutes if m + INTERVALS["1m"] + CANDLE_GRACE > now}
             self._open[symbol] = (self._open[symbol] - minutes) | still_open
 
-    def _feeds_state(self, state: str, error: str) -> None:
+    def _feeds_state(self, state: str | None, error: str) -> None:
+        """Write each symbol's Feed record; ``state`` None keeps the current state (a periodic refresh)."""
+        self._feed_state = state = state or self._feed_state
         for symbol, st in self.state.items():
             Feed.objects.update_or_create(
                 exchange=self.config.exchange, symbol=symbol,

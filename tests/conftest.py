@@ -71,4 +71,4 @@ def django_db_modify_db_settings(dev_stack: dict[str, Service]) -> None:
     settings.DATABASES["default"]["HOST"] = dev_stack["mongo"].uri
     settings.MONGODB_URI = dev_stack["mongo"].uri
     settings.REDIS_URL = dev_stack["redis"].uri
-    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [dev_stack["redis"].uri]
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = dev_stack["redis"].uri

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -179,24 +180,53 @@ def start_redis(data_dir: Path, port: int | None = None, timeout: float = 30.0) 
 
 @contextlib.contextmanager
 def dev_services(root: Path, *, fresh: bool = False) -> Iterator[dict[str, str]]:
-    """Make MONGODB_URI and REDIS_URL point somewhere: the environment's, or servers started under ``root``.
+    """Make MONGODB_URI and REDIS_URL point somewhere: the environment's, the servers another process
+    (``make run``) already started under ``root``, or servers started here under ``root``.
 
-    Yields the dict of URIs; stops what it started when the block ends.
+    Yields the dict of URIs; stops what it started when the block ends. While it runs, ``root/services.json``
+    tells other commands (``manage.py feed drop`` in a second terminal) where the servers are.
     """
     started: list[Service] = []
     uris = {"MONGODB_URI": os.environ.get("MONGODB_URI", ""), "REDIS_URL": os.environ.get("REDIS_URL", "")}
+    registry = root / "services.json"
     try:
         if fresh and root.exists():
             shutil.rmtree(root)
+        running = _running_services(registry)
         if not uris["MONGODB_URI"]:
-            mongo = start_mongod(root / "mongo")
-            started.append(mongo)
-            uris["MONGODB_URI"] = mongo.uri
+            if running.get("MONGODB_URI"):
+                uris["MONGODB_URI"] = running["MONGODB_URI"]
+            else:
+                mongo = start_mongod(root / "mongo")
+                started.append(mongo)
+                uris["MONGODB_URI"] = mongo.uri
         if not uris["REDIS_URL"]:
-            red = start_redis(root / "redis")
-            started.append(red)
-            uris["REDIS_URL"] = red.uri
+            if running.get("REDIS_URL"):
+                uris["REDIS_URL"] = running["REDIS_URL"]
+            else:
+                red = start_redis(root / "redis")
+                started.append(red)
+                uris["REDIS_URL"] = red.uri
+        if started:
+            registry.write_text(json.dumps({s.name: s.uri for s in started} | {"pid": os.getpid()}))
         yield uris
     finally:
         for service in reversed(started):
             service.stop()
+        if started:
+            registry.unlink(missing_ok=True)
+
+
+def _running_services(registry: Path) -> dict[str, str]:
+    """The URIs another live process of ours started and still serves, from ``registry``; {} otherwise."""
+    try:
+        known = json.loads(registry.read_text())
+        os.kill(int(known["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    if "mongod" in known:
+        found["MONGODB_URI"] = known["mongod"]
+    if "redis" in known:
+        found["REDIS_URL"] = known["redis"]
+    return found

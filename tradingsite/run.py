@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,17 +74,34 @@ def main(argv: list[str] | None = None) -> int:
             if subprocess.run([*manage, *step], env=env, cwd=ROOT, check=False).returncode:
                 print(f"make run: manage.py {' '.join(step)} failed (see above)", file=sys.stderr)
                 return 1
+        symbols = ",".join(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
         print(f"\n  site   http://{args.host}:{args.port}/admin/   API http://{args.host}:{args.port}/api/docs/\n"
               f"  data   {'SIMULATED' if args.demo else 'live Binance'} ({env.get('BINANCE_REST_URL', rest_url)})\n"
+              f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
+              "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
+              "  staff  .venv/bin/python manage.py createsuperuser, then log in at /admin/\n"
               "  Ctrl+C stops everything\n", flush=True)
-        daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port),
-                                   "tradingsite.asgi:application"], env=env, cwd=ROOT)
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port),
+                              "tradingsite.asgi:application"], env=env, cwd=ROOT),
+            subprocess.Popen([*manage, "stream", "--symbols", symbols], env=env, cwd=ROOT),
+        ]
         try:
-            return daphne.wait()
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+            print("make run: a process ended; stopping the rest", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
-            daphne.terminate()
-            daphne.wait(10)
             return 0
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.terminate()
+            for p in processes:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
 
 def _interrupt(signum: int, frame: object) -> None:

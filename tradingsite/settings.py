@@ -86,8 +86,11 @@ MIGRATION_MODULES = {
 
 # The channel layer joins the stream process, Daphne and the admin; always Redis (the dev stack
 # starts one when REDIS_URL is unset).
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                              "CONFIG": {"hosts": [REDIS_URL or "redis://127.0.0.1:6379/0"]}}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [
+    # redis-py 8's default socket timeout (5 s) equals channels-redis's blocking pop (5 s): every idle
+    # receive would end in a TimeoutError, and a message popped at that moment would be lost.
+    {"address": REDIS_URL or "redis://127.0.0.1:6379/0", "socket_timeout": 30},
+]}}}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_demo_serves_the_api_and_stops_cleanly(dev_stack: dict[str, Service]) -> None:
     """``python -m tradingsite.run --demo`` migrates, seeds BTCUSDT/ETHUSDT/BNBUSDT/SOLUSDT from the simulator,
-    serves the API and admin on Daphne, fills a candle request from the simulator, and stops on SIGTERM."""
+    serves the API and admin on Daphne, fills a candle request from the simulator, streams live trades,
+    and stops everything on SIGTERM."""
     port, sim_port = free_port(), free_port()
     env = os.environ | {"MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
                         "MONGODB_DB": "run_e2e"}
@@ -49,6 +50,10 @@ def test_demo_serves_the_api_and_stops_cleanly(dev_stack: dict[str, Service]) ->
         assert requests.get(f"{base}/admin/login/", timeout=5).status_code == 200
         assert requests.get(f"{base}/static/admin/css/base.css", timeout=5).status_code == 200
         assert requests.get(f"{base}/api/docs/", timeout=5).status_code == 200
+        deadline = time.monotonic() + 30
+        while not requests.get(f"{base}/api/v1/ticks", timeout=5, params={"symbol": "ETHUSDT"}).json()["results"]:
+            assert time.monotonic() < deadline, "the stream stored no ETHUSDT trade within 30 s"
+            time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
