@@ -1,0 +1,107 @@
+"""Sustained ingest of one ``manage.py stream`` process against the simulator's load mode.
+
+Starts its own mongod and redis-server (temporary folder), then for each rate: the simulator as a
+separate process (``--rate`` raw trades/s on BTCUSDT), the stream as another, a warm-up, and a
+measuring window. Printed side by side from the same window: aggregate trades the simulator emitted
+(``/_sim/status``) and aggregate trades the stream stored (the highest stored id; ids are contiguous
+and gaps are filled), their ratio, and how many ids the store was behind at the end of the window.
+All of it shares the machine's cores (here 2) with mongod.
+
+    .venv/bin/python bench/stream_ingest.py [--rates 2000,10000,20000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SYMBOL = "BTCUSDT"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sim_last_agg_id(base: str) -> int:
+    with urllib.request.urlopen(f"{base}/_sim/status", timeout=10) as resp:
+        return int(json.loads(resp.read())["symbols"][SYMBOL]["last_agg_id"])
+
+
+def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str) -> dict:
+    from pymongo import MongoClient
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sim = subprocess.Popen([sys.executable, "-m", "exchangesim", "--port", str(port), "--symbols", SYMBOL,
+                            "--history-days", "0.02", "--rate", str(rate), "--log-level", "WARNING",
+                            "--no-warm-history"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    env = os.environ | {"MONGODB_URI": mongo_uri, "REDIS_URL": redis_uri, "MONGODB_DB": db,
+                        "BINANCE_REST_URL": base, "BINANCE_WS_URL": f"ws://127.0.0.1:{port}", "LOG_LEVEL": "WARNING"}
+    stream = None
+    ticks = MongoClient(mongo_uri)[db]["markets_tick"]
+
+    def stored_max() -> int:
+        doc = ticks.find_one({"symbol": SYMBOL}, {"trade_id": 1}, sort=[("trade_id", -1)])
+        return int(doc["trade_id"]) if doc else 0
+
+    try:
+        for _ in range(200):
+            try:
+                sim_last_agg_id(base)
+                break
+            except OSError:
+                time.sleep(0.05)
+        ticks.delete_many({})
+        stream = subprocess.Popen([sys.executable, "manage.py", "stream", "--symbols", SYMBOL], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(warmup)
+        e0, s0, t0 = sim_last_agg_id(base), stored_max(), time.monotonic()
+        time.sleep(seconds)
+        e1, s1, t1 = sim_last_agg_id(base), stored_max(), time.monotonic()
+        return {"emitted": (e1 - e0) / (t1 - t0), "stored": (s1 - s0) / (t1 - t0), "behind": e1 - s1}
+    finally:
+        for p in (stream, sim):
+            if p is not None:
+                p.terminate()
+                p.wait(30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", default="2000,10000,20000", help="raw synthetic trades/s asked of the simulator")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=5.0)
+    args = p.parse_args()
+
+    from tradingsite.devstack import start_mongod, start_redis
+
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        mongo, redis = start_mongod(Path(tmp) / "mongo"), start_redis(Path(tmp) / "redis")
+        try:
+            env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
+            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+            print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
+                  f"{'ids behind at end':>18}")
+            for rate in (float(r) for r in args.rates.split(",")):
+                r = run_once(rate, args.seconds, args.warmup, mongo.uri, redis.uri, "bench")
+                print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
+                      f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}", flush=True)
+        finally:
+            redis.stop()
+            mongo.stop()
+
+
+if __name__ == "__main__":
+    main()
