@@ -193,22 +193,17 @@ def dev_services(root: Path, *, fresh: bool = False) -> Iterator[dict[str, str]]
         if fresh and root.exists():
             shutil.rmtree(root)
         running = _running_services(registry)
-        if not uris["MONGODB_URI"]:
-            if running.get("MONGODB_URI"):
-                uris["MONGODB_URI"] = running["MONGODB_URI"]
+        for var, start, folder in (("MONGODB_URI", start_mongod, "mongo"), ("REDIS_URL", start_redis, "redis")):
+            if uris[var]:
+                continue
+            if running.get(var):
+                uris[var] = running[var]
             else:
-                mongo = start_mongod(root / "mongo")
-                started.append(mongo)
-                uris["MONGODB_URI"] = mongo.uri
-        if not uris["REDIS_URL"]:
-            if running.get("REDIS_URL"):
-                uris["REDIS_URL"] = running["REDIS_URL"]
-            else:
-                red = start_redis(root / "redis")
-                started.append(red)
-                uris["REDIS_URL"] = red.uri
+                service = start(root / folder)
+                started.append(service)
+                uris[var] = service.uri
         if started:
-            registry.write_text(json.dumps({s.name: s.uri for s in started} | {"pid": os.getpid()}))
+            registry.write_text(json.dumps({var: uris[var] for var in uris} | {"pid": os.getpid()}))
         yield uris
     finally:
         for service in reversed(started):
@@ -218,15 +213,10 @@ def dev_services(root: Path, *, fresh: bool = False) -> Iterator[dict[str, str]]
 
 
 def _running_services(registry: Path) -> dict[str, str]:
-    """The URIs another live process of ours started and still serves, from ``registry``; {} otherwise."""
+    """The URIs a live process of ours (one that started servers) is using, from ``registry``; {} otherwise."""
     try:
         known = json.loads(registry.read_text())
         os.kill(int(known["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    found = {}
-    if "mongod" in known:
-        found["MONGODB_URI"] = known["mongod"]
-    if "redis" in known:
-        found["REDIS_URL"] = known["redis"]
-    return found
+    return {var: known[var] for var in ("MONGODB_URI", "REDIS_URL") if known.get(var)}
