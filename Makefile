@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo sim test test-fast lint bench clean
+.PHONY: run demo sim test test-fast lint bench clean venv node browser
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -15,13 +15,32 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# Front-end packages (lightweight-charts) from npm, exactly as package-lock.json says; served by Django from
+# node_modules (settings.STATICFILES_DIRS). Node.js comes from Debian when it is missing and we may install it.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }; } || \
+		{ echo "npm is needed for the page's chart library: install Node.js (e.g. apt-get install nodejs npm)"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+## browser: Debian's chromium for the live page's browser test (Playwright drives it; nothing is downloaded)
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+		{ echo "make browser: install Debian's chromium (apt-get install chromium) as root"; exit 2; }
+	@/usr/bin/chromium --version 2>/dev/null
+
 ## run: MongoDB + Redis (started locally when MONGODB_URI/REDIS_URL are unset), migrations, default
 ## instruments, and the site on http://127.0.0.1:8000 against live Binance (the simulator if unreachable)
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(PY) -m tradingsite.run
 
 ## demo: the same against the local exchange simulator (simulated data)
-demo: $(STAMP)
+demo: $(STAMP) $(NODE_STAMP)
 	$(PY) -m tradingsite.run --demo
 
 ## sim: the exchange simulator alone on 127.0.0.1:9900
@@ -29,11 +48,11 @@ sim: $(STAMP)
 	$(PY) -m exchangesim --host 127.0.0.1 --port 9900
 
 ## test: the whole suite (slow end-to-end tests included)
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 ## test-fast: skip tests marked slow
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
@@ -45,4 +64,4 @@ bench: $(STAMP)
 	$(PY) bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis node_modules test-artifacts

@@ -4,8 +4,9 @@ Starts its own mongod and redis-server (temporary folder), then for each rate: t
 separate process (``--rate`` raw trades/s on BTCUSDT), the stream as another, a warm-up, and a
 measuring window. Printed side by side from the same window: aggregate trades the simulator emitted
 (``/_sim/status``) and aggregate trades the stream stored (the highest stored id; ids are contiguous
-and gaps are filled), their ratio, and how many ids the store was behind at the end of the window.
-All of it shares the machine's cores (here 2) with mongod.
+and gaps are filled), their ratio, how many ids the store was behind at the end of the window, and the
+CPU each process used in the window (100% is one core): all of it shares the machine's cores with
+mongod, so a stream at 100% is the limit, while a saturated machine points at the simulator or mongod.
 
     .venv/bin/python bench/stream_ingest.py [--rates 2000,10000,20000] [--seconds 10]
 """
@@ -23,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SYMBOL = "BTCUSDT"
@@ -39,7 +42,17 @@ def sim_last_agg_id(base: str) -> int:
         return int(json.loads(resp.read())["symbols"][SYMBOL]["last_agg_id"])
 
 
-def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system
+
+
+def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str,
+             mongod_pid: int) -> dict:
     from pymongo import MongoClient
 
     port = free_port()
@@ -67,10 +80,13 @@ def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_u
         stream = subprocess.Popen([sys.executable, "manage.py", "stream", "--symbols", SYMBOL], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(warmup)
+        pids = {"stream": stream.pid, "sim": sim.pid, "mongod": mongod_pid}
+        c0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
         e0, s0, t0 = sim_last_agg_id(base), stored_max(), time.monotonic()
         time.sleep(seconds)
         e1, s1, t1 = sim_last_agg_id(base), stored_max(), time.monotonic()
-        return {"emitted": (e1 - e0) / (t1 - t0), "stored": (s1 - s0) / (t1 - t0), "behind": e1 - s1}
+        cpu = {k: (cpu_seconds(pid) - c0[k]) / (t1 - t0) for k, pid in pids.items()}
+        return {"emitted": (e1 - e0) / (t1 - t0), "stored": (s1 - s0) / (t1 - t0), "behind": e1 - s1, "cpu": cpu}
     finally:
         for p in (stream, sim):
             if p is not None:
@@ -93,11 +109,13 @@ def main() -> None:
             env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
             subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
             print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
-                  f"{'ids behind at end':>18}")
+                  f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)")
             for rate in (float(r) for r in args.rates.split(",")):
-                r = run_once(rate, args.seconds, args.warmup, mongo.uri, redis.uri, "bench")
+                r = run_once(rate, args.seconds, args.warmup, mongo.uri, redis.uri, "bench", mongo.process.pid)
+                cpu = r["cpu"]
                 print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
-                      f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}", flush=True)
+                      f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
+                      f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
         finally:
             redis.stop()
             mongo.stop()

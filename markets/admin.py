@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from . import selectors
 from .models import Candle, Feed, Gap, Instrument, Tick
 
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("exchange", "symbol", "canonical", "status", "tick_size", "step_size", "min_notional")
+    """The instrument list shows each last price, kept live over ``/ws/prices/`` (``admin_prices.js``)."""
+
+    list_display = ("exchange", "symbol", "last_price", "canonical", "status", "tick_size", "step_size", "min_notional")
     list_filter = ("exchange", "status", "quote")
     search_fields = ("symbol", "canonical")
+
+    class Media:
+        js = ("markets/admin_prices.js",)
+
+    @admin.display(description="last price (live)")
+    def last_price(self, obj: Instrument) -> str:
+        last = selectors.recent_ticks(exchange=obj.exchange, symbol=obj.symbol, limit=1)
+        return format_html(
+            '<span class="live-price" data-instrument="{}:{}" data-testid="live-price">{}</span>',
+            obj.exchange, obj.symbol, last[0].price if last else "—",
+        )
 
 
 @admin.register(Tick)

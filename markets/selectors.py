@@ -1,4 +1,4 @@
-"""Reads of market data: instruments, pages of ticks by trade id, gaps.
+"""Reads of market data: instruments, pages of ticks by trade id, gaps, and the live page's first view.
 
 Ticks are read through pymongo, not the ORM: the unique index on (exchange, symbol, trade_id) is *partial*
 (filtered on BSON type, ARCHITECTURE §5), and MongoDB only uses a partial index for a query that restates
@@ -15,9 +15,9 @@ from typing import Any
 from bson import Int64
 from django.db import connection
 
-from .documents import tick_of
-from .exchanges.base import TradeTick
-from .models import Gap, Instrument, Tick
+from .documents import candle_of, tick_of
+from .exchanges.base import CandleBar, TradeTick
+from .models import Candle, Feed, Gap, Instrument, Tick
 
 TICK_INDEX = "tick_identity"  # the unique constraint's index on Tick
 
@@ -128,3 +128,23 @@ def gap_list(
         k: v for k, v in {"exchange": exchange, "symbol": symbol, "state": state, "kind": kind}.items() if v is not None
     }
     return list(Gap.objects.filter(**filters).order_by("-detected_at", "-start")[:limit])
+
+
+def recent_ticks(*, exchange: str, symbol: str, limit: int = 50) -> list[TradeTick]:
+    """The last ``limit`` stored ticks of (exchange, symbol), oldest first."""
+    docs = connection.database[Tick._meta.db_table].find(
+        {"exchange": exchange, "symbol": symbol}, {"_id": 0}, sort=[("trade_id", -1)], limit=limit
+    )
+    return [tick_of(d) for d in docs][::-1]
+
+
+def recent_candles(*, exchange: str, symbol: str, limit: int = 240) -> list[CandleBar]:
+    """The last ``limit`` stored 1m candles of (exchange, symbol), oldest first."""
+    docs = connection.database[Candle._meta.db_table].find(
+        {"exchange": exchange, "symbol": symbol, "interval": "1m"}, {"_id": 0}, sort=[("open_time", -1)], limit=limit
+    )
+    return [candle_of(d, "1m") for d in docs][::-1]
+
+
+def feed_of(*, exchange: str, symbol: str) -> Feed | None:
+    return Feed.objects.filter(exchange=exchange, symbol=symbol).first()

@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bson.raw_bson import RawBSONDocument
 from django.db import connection
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from .candles import build_candles
-from .documents import candle_doc, tick_doc, tick_of
+from .documents import candle_doc, tick_bson, tick_of
 from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
 from .models import Candle, Gap, Instrument, Tick
 
@@ -38,14 +39,15 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
     """Insert ticks in unordered batches; duplicates of stored ticks (or within the input) are skipped."""
     coll = connection.database[Tick._meta.db_table]
     written = duplicates = 0
-    batch: list[dict[str, object]] = []
+    batch: list[RawBSONDocument] = []
 
     def flush() -> None:
         nonlocal written, duplicates
         if not batch:
             return
         try:
-            written += len(coll.insert_many(batch, ordered=False).inserted_ids)
+            coll.insert_many(batch, ordered=False)
+            written += len(batch)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
@@ -56,7 +58,7 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
         batch.clear()
 
     for t in ticks:
-        batch.append(tick_doc(t))
+        batch.append(tick_bson(t))
         if len(batch) >= BATCH:
             flush()
     flush()
@@ -117,9 +119,9 @@ def gap_close(*, gap: Gap, recovered: int, unreturned: int, reason: str = "") ->
 CANDLE_GRACE = timedelta(seconds=2)  # a minute's candle is closed this long after the minute ends
 
 
-def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], now: datetime) -> int:
+def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], now: datetime) -> list[CandleBar]:
     """Rebuild the 1m candles of ``minutes`` from the stored ticks (exchange time), closed once the minute
-    is over plus the grace; returns how many were written (new or replaced). Minutes without ticks are left alone."""
+    is over plus the grace; returns the candles written (new or replaced). Minutes without ticks are left alone."""
     coll = connection.database[Tick._meta.db_table]
     bars = []
     for m in sorted(set(minutes)):
@@ -128,4 +130,4 @@ def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], 
         closed = m + ONE_MINUTE + CANDLE_GRACE <= now
         bars += build_candles((tick_of(d) for d in docs), "1m", source="trades", closed=closed)
     candles_upsert(candles=bars)
-    return len(bars)
+    return bars

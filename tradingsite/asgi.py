@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-websocket_urlpatterns: list = []  # the live market consumers join here
+from markets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     # Daphne serves no static files itself; this handler serves the admin's and the pages' assets.

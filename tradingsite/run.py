@@ -1,8 +1,9 @@
-"""``make run`` and ``make demo``: the dev stack, migrations, default instruments, then the site on Daphne.
+"""``make run`` and ``make demo``: the dev stack, migrations, default instruments, then the Procfile's processes
+(Daphne, the stream, a Celery worker and beat) under honcho.
 
 ``make run`` talks to live Binance; when Binance cannot be reached it says so and runs the local
 exchange simulator instead (its data is simulated, and labelled so). ``make demo`` runs the
-simulator on purpose. Ctrl+C stops everything this started.
+simulator on purpose. Ctrl+C (or SIGTERM) stops everything this started.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+from honcho.environ import parse_procfile
 
 from markets.venues import DEFAULT_INSTRUMENTS
 from tradingsite.devstack import DevStackError, dev_services
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+STOP_SECONDS = 30  # honcho itself kills what has not stopped 5 s after its SIGTERM
 
 
 def binance_unreachable(rest_url: str) -> str | None:
@@ -36,7 +39,8 @@ def binance_unreachable(rest_url: str) -> str | None:
 
 @contextlib.contextmanager
 def simulator(port: int) -> Iterator[dict[str, str]]:
-    """The exchange simulator in a thread of this process; yields the Binance URLs pointing at it."""
+    """The exchange simulator in a thread of this process; yields the Binance URLs pointing at it, and the
+    flag that labels the data simulated everywhere."""
     from exchangesim.config import SimConfig
     from exchangesim.server import running_in_thread
 
@@ -44,7 +48,27 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     config = SimConfig(host="127.0.0.1", port=port, symbols=symbols, explicit_symbols=True)
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
-        yield {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url}
+        yield {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
+
+
+def process_env(host: str, symbols: str) -> dict[str, str]:
+    """What the Procfile's commands read besides the settings: this interpreter's ``python`` first on PATH,
+    unbuffered output (honcho prints lines as they come), the web host and the streamed symbols."""
+    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONUNBUFFERED": "1", "WEB_HOST": host, "STREAM_SYMBOLS": symbols}
+
+
+def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str) -> str:
+    """Where everything is, and the two things to try first."""
+    site = f"http://{host}:{port}"
+    names = ", ".join(parse_procfile(PROCFILE.read_text()).processes)
+    return (f"\n  live   {site}/   ({'SIMULATED prices' if simulated else 'live Binance prices'})\n"
+            f"  admin  {site}/admin/   API docs {site}/api/docs/\n"
+            f"  data   {'SIMULATED' if simulated else 'live Binance'} ({rest_url})\n"
+            f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
+            "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
+            f"  staff  .venv/bin/python manage.py createsuperuser, then log in at {site}/admin/\n"
+            f"  procs  {names} (Procfile, under honcho); Ctrl+C stops everything\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sim-port", type=int, default=9900)
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop cleans up like Ctrl+C
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # before the processes started (during migrate, say): what started is stopped
+        return 0
 
+
+def run(args: argparse.Namespace) -> int:
+    """Everything ``main`` does once the arguments are read."""
     with contextlib.ExitStack() as stack:
         try:
             env = dict(os.environ) | stack.enter_context(dev_services(ROOT / ".data"))
@@ -75,33 +106,41 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"make run: manage.py {' '.join(step)} failed (see above)", file=sys.stderr)
                 return 1
         symbols = ",".join(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
-        print(f"\n  site   http://{args.host}:{args.port}/admin/   API http://{args.host}:{args.port}/api/docs/\n"
-              f"  data   {'SIMULATED' if args.demo else 'live Binance'} ({env.get('BINANCE_REST_URL', rest_url)})\n"
-              f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
-              "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
-              "  staff  .venv/bin/python manage.py createsuperuser, then log in at /admin/\n"
-              "  Ctrl+C stops everything\n", flush=True)
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port),
-                              "tradingsite.asgi:application"], env=env, cwd=ROOT),
-            subprocess.Popen([*manage, "stream", "--symbols", symbols], env=env, cwd=ROOT),
-        ]
-        try:
-            while all(p.poll() is None for p in processes):
-                time.sleep(0.5)
-            print("make run: a process ended; stopping the rest", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            for p in processes:
-                if p.poll() is None:
-                    p.terminate()
-            for p in processes:
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        env |= process_env(args.host, symbols)
+        print(banner(host=args.host, port=args.port, simulated=args.demo,
+                     rest_url=env.get("BINANCE_REST_URL", rest_url), symbols=symbols), flush=True)
+        return supervise(env, args.port)
+
+
+def supervise(env: dict[str, str], port: int) -> int:
+    """Run the Procfile under honcho until one process ends (honcho then stops the others; 1 is returned) or
+    this process is interrupted (0). Either way honcho and everything it started have exited on return."""
+    # --env /dev/null: the environment is the one built here, not a .env file's.
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "--procfile", str(PROCFILE), "--app-root",
+                               str(ROOT), "--env", os.devnull, "--port", str(port)], env=env, cwd=ROOT)
+    try:
+        code = honcho.wait()
+        print(f"make run: a process ended (honcho exit code {code}); the others were stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(honcho)
+
+
+def _stop(honcho: subprocess.Popen[bytes]) -> None:
+    """Have honcho stop its processes (SIGTERM to each, SIGKILL 5 s later) and wait for it. Further Ctrl+C or
+    SIGTERM are ignored meanwhile: honcho got the terminal's Ctrl+C too and is already on it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    if honcho.poll() is None:
+        honcho.send_signal(signal.SIGTERM)
+    try:
+        honcho.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(f"make run: honcho did not stop within {STOP_SECONDS} s; killing it", file=sys.stderr)
+        honcho.kill()
+        honcho.wait()
 
 
 def _interrupt(signum: int, frame: object) -> None:

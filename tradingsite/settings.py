@@ -31,8 +31,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 BINANCE_REST_URL = os.environ.get("BINANCE_REST_URL", "https://api.binance.com")
 BINANCE_WS_URL = os.environ.get("BINANCE_WS_URL", "wss://stream.binance.com:9443")
 BINANCE_API_KEY = os.environ.get("BINANCE_API_KEY", "")
-FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
 BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
+FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
+# Set by `make run`/`make demo` when the exchange URLs point at the local simulator: the page says so.
+MARKET_SIMULATED = _flag("MARKET_SIMULATED")
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (HTTP and WebSocket) too
@@ -120,6 +122,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
+# Front-end packages come from npm (package.json; `make` runs `npm ci`), never a vendored copy.
+STATICFILES_DIRS = [("vendor/lightweight-charts", BASE_DIR / "node_modules" / "lightweight-charts" / "dist")]
+SILENCED_SYSTEM_CHECKS = ["staticfiles.W004"]  # before `npm ci` has run, the directory is missing
 
 LOGGING = {
     "version": 1,
@@ -128,3 +133,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Celery (tradingsite/celery.py): Redis broker, no result backend. Beat sends scan_gaps every SCAN_GAPS_SECONDS:
+# it looks over the last SCAN_GAPS_LOOKBACK_HOURS of stored ticks for holes in the trade ids and missing 1m
+# candles, and queues their fills (markets/tasks.py). Each scan covers everything, so one that waited longer
+# than an interval for a worker expires instead of piling up.
+CELERY_BROKER_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # backfills are long and acknowledged late: take one at a time
+CELERY_TIMEZONE = TIME_ZONE
+SCAN_GAPS_SECONDS = float(os.environ.get("SCAN_GAPS_SECONDS", "60"))
+SCAN_GAPS_LOOKBACK_HOURS = float(os.environ.get("SCAN_GAPS_LOOKBACK_HOURS", "24"))
+CELERY_BEAT_SCHEDULE = {
+    "scan-gaps": {"task": "markets.tasks.scan_gaps", "schedule": SCAN_GAPS_SECONDS,
+                  "options": {"expires": SCAN_GAPS_SECONDS}},
+}
+# Beat's own state (last run times) lives with the other local data, not in the repository's root.
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
+                                               str(BASE_DIR / ".data" / "celerybeat-schedule"))

@@ -1,4 +1,5 @@
-"""URL configuration: the admin, the history API (``/api/v1/``), its OpenAPI schema and Swagger UI.
+"""URL configuration: the live page (``/``, ``/market/<exchange>/<symbol>/``), the admin, the history API
+(``/api/v1/``), its OpenAPI schema and Swagger UI.
 
 Anything else under ``/api/`` is a JSON 404 (the catch-all stays last); ``handler404``/``handler500``
 answer JSON under ``/api/`` and Django's pages elsewhere.
@@ -8,9 +9,13 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from markets import views
 from markets.api.errors import not_found
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("market/<slug:exchange>/<str:symbol>/", views.market, name="market-live"),
+    path("market/<slug:exchange>/feed/drop", views.feed_drop, name="feed-drop"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

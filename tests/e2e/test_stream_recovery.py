@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,20 +23,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from exchangesim.server import Simulator, running_in_thread
+from exchangesim.server import Simulator
 from markets.models import Candle, Feed, Gap, Tick
-from tests.conftest import sim_config
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOL = "BTCUSDT"
-
-
-@pytest.fixture
-def fast_sim() -> Iterator[Simulator]:
-    """200 synthetic trades/s per symbol."""
-    with running_in_thread(sim_config(rate=200.0)) as sim:
-        yield sim
 
 
 def start_stream(sim: Simulator, dev_stack: dict[str, Service], *extra: str) -> subprocess.Popen[str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand, CommandError
 
+from markets.control import ControlUnavailable, request_drop
 from markets.models import Feed, Gap
-from markets.streaming import DROP_MODES, control_group
+from markets.streaming import DROP_MODES
 from markets.venues import KNOWN_EXCHANGES
 
 
@@ -28,14 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["action"] == "drop":
-            if not 0 < opts["seconds"] <= 3600:
-                raise CommandError("--seconds must be between 0 and 3600")
-            layer = get_channel_layer()
             try:
-                async_to_sync(layer.group_send)(control_group(opts["exchange"]), {
-                    "type": "feed.drop", "seconds": opts["seconds"], "mode": opts["mode"]})
-            except (OSError, ConnectionError) as exc:
-                raise CommandError(f"the channel layer (Redis) cannot be reached: {exc}") from None
+                request_drop(opts["exchange"], opts["seconds"], opts["mode"])
+            except (ValueError, ControlUnavailable) as exc:
+                raise CommandError(str(exc).replace("seconds:", "--seconds")) from None
             self.stdout.write(f"asked the {opts['exchange']} stream to drop its socket for {opts['seconds']:g} s "
                               f"({opts['mode']}); `manage.py feed status` shows it go down and recover")
             return

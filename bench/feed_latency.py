@@ -1,0 +1,154 @@
+"""Live-feed latency: from the simulator's event time of a trade to its receipt by a browser-side WebSocket
+client of the live page (``/ws/market/binance/BTCUSDT/``), and the sustained ingest rate of one stream process.
+
+Starts its own mongod and redis-server (temporary folder), the simulator (``--rate`` raw trades/s), Daphne and
+``manage.py stream`` as separate processes, exactly as ``make run`` wires them; then a client connects like the
+page does and, for every trade it receives, takes ``now - trade time`` (one machine, one clock). The path
+measured: simulator -> exchange socket -> stream (parse, buffer; flushed every 0.1 s) -> channel layer (Redis)
+-> Daphne's consumer (coalesced to <= 10 messages/s per client) -> client. Then it runs
+``bench/stream_ingest.py``'s measurement (the stream alone in the simulator's load mode) for the second figure.
+
+    .venv/bin/python bench/feed_latency.py [--rate 1000] [--seconds 20] [--ingest-rates 20000,40000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+SYMBOL = "BTCUSDT"
+
+import stream_ingest  # noqa: E402  (bench/stream_ingest.py: the sustained-ingest measurement)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+async def receive(ws_url: str, warmup: float, seconds: float) -> tuple[list[float], list[float], int, int]:
+    """Latencies (ms) of every trade received in the window and of the oldest trade of each message (the
+    one that waited longest for it), the messages, and the trades they counted."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    oldest: list[float] = []
+    messages = counted = 0
+    async with connect(ws_url, origin="http://127.0.0.1", max_size=None) as ws:
+        began = time.monotonic()
+        while (elapsed := time.monotonic() - began) < warmup + seconds:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.01, warmup + seconds - elapsed))
+            except TimeoutError:
+                break
+            now_ms = time.time() * 1000
+            msg = json.loads(raw)
+            if msg["type"] != "trades" or elapsed < warmup:
+                continue
+            messages += 1
+            counted += msg["count"]
+            latencies += [now_ms - t["time"] for t in msg["trades"]]
+            oldest.append(now_ms - min(t["time"] for t in msg["trades"]))
+    return latencies, oldest, messages, counted
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
+
+
+def latency(rate: float, warmup: float, seconds: float, mongo_uri: str, redis_uri: str) -> None:
+    sim_port, web_port = stream_ingest.free_port(), stream_ingest.free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env = os.environ | {"MONGODB_URI": mongo_uri, "REDIS_URL": redis_uri, "MONGODB_DB": "bench_latency",
+                        "BINANCE_REST_URL": sim_url, "BINANCE_WS_URL": f"ws://127.0.0.1:{sim_port}",
+                        "LOG_LEVEL": "WARNING"}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "exchangesim", "--port", str(sim_port), "--symbols",
+                                       SYMBOL, "--history-days", "0.02", "--rate", str(rate), "--log-level",
+                                       "WARNING", "--no-warm-history"], cwd=ROOT, stdout=subprocess.DEVNULL))
+        wait_http(f"{sim_url}/_sim/status")
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*manage, "seed_instruments", "--symbols", SYMBOL], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        procs.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port),
+                                       "tradingsite.asgi:application"], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen([*manage, "stream", "--symbols", SYMBOL], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"http://127.0.0.1:{web_port}/api/v1/instruments")
+        e0 = stream_ingest.sim_last_agg_id(sim_url)
+        lat, oldest, messages, counted = asyncio.run(receive(f"ws://127.0.0.1:{web_port}/ws/market/binance/{SYMBOL}/",
+                                                     warmup, seconds))
+        emitted = (stream_ingest.sim_last_agg_id(sim_url) - e0) / (warmup + seconds)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(30)
+    if not lat:
+        print("no trade reached the client: is the stream running?")
+        return
+    print(f"simulator asked for {rate:,.0f} trades/s: {emitted:,.0f} aggregate trades/s emitted; "
+          f"{counted / seconds:,.0f}/s reached the client in the {seconds:g} s window (after {warmup:g} s warm-up)")
+    print(f"client received {messages} messages ({messages / seconds:.1f}/s) counting {counted:,} trades; "
+          f"{len(lat):,} trades carried in them (each message carries at most the newest 100)")
+    for name, values in (("every trade carried", lat), ("oldest trade of each message", oldest)):
+        print(f"event time -> client, {name + ':':<30} p50 {pct(values, 50):6.1f} ms   "
+              f"p90 {pct(values, 90):6.1f} ms   p99 {pct(values, 99):6.1f} ms   max {max(values):6.1f} ms", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", type=float, default=600.0,
+                   help="the simulator's --rate for the latency run (600 gives about 1,000 aggregate trades/s)")
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--ingest-rates", default="20000,40000",
+                   help="raw trades/s for the sustained-ingest runs ('' to skip them)")
+    args = p.parse_args()
+
+    from tradingsite.devstack import start_mongod, start_redis
+
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        mongo, redis = start_mongod(Path(tmp) / "mongo"), start_redis(Path(tmp) / "redis")
+        try:
+            print("== latency: simulator event time -> browser-side WebSocket client ==")
+            latency(args.rate, args.warmup, args.seconds, mongo.uri, redis.uri)
+            if args.ingest_rates:
+                print("\n== sustained ingest of one stream process (bench/stream_ingest.py) ==")
+                env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
+                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+                print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
+                      f"{'ids behind at end':>18}  CPU % stream / sim / mongod")
+                for rate in (float(r) for r in args.ingest_rates.split(",")):
+                    r = stream_ingest.run_once(rate, 10.0, 5.0, mongo.uri, redis.uri, "bench", mongo.process.pid)
+                    cpu = r["cpu"]
+                    print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
+                          f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
+                          f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
+        finally:
+            redis.stop()
+            mongo.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""WebSocket consumers: the live page's ``/ws/market/<exchange>/<symbol>/`` and the admin's ``/ws/prices/``.
+
+They relay what the stream process publishes (``markets.live``) to browsers. A client first gets a
+snapshot (feed state, the last candles and trades, recent gaps), then events. Trades are coalesced per
+client: at most one ``trades`` message every ``TRADES_INTERVAL`` seconds (~10 a second), holding the
+trades since the last one (the newest ``TRADES_PER_MESSAGE``) and their count; the first goes out at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from . import selectors
+from .live import PRICES_GROUP, TRADES_PER_MESSAGE, candle_data, feed_data, gap_data, market_group, trade_data
+from .venues import KNOWN_EXCHANGES
+
+TRADES_INTERVAL = 0.1
+NOT_FOUND = 4404  # WebSocket close code (4000-4999 are the application's): no such instrument
+
+
+def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
+    """What a new client sees first, or None when the instrument is unknown."""
+    if exchange not in KNOWN_EXCHANGES or not selectors.instrument_exists(exchange=exchange, symbol=symbol):
+        return None
+    feed = selectors.feed_of(exchange=exchange, symbol=symbol)
+    return {
+        "type": "snapshot",
+        "exchange": exchange,
+        "symbol": symbol,
+        "simulated": settings.MARKET_SIMULATED,
+        "feed": feed_data(feed, now=timezone.now()) if feed else None,
+        "candles": [candle_data(c) for c in selectors.recent_candles(exchange=exchange, symbol=symbol)],
+        "trades": [trade_data(t) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)],
+        "gaps": [gap_data(g) for g in selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)],
+    }
+
+
+class MarketConsumer(AsyncJsonWebsocketConsumer):
+    """One (exchange, symbol)'s live events for one browser."""
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.exchange, self.symbol = kwargs["exchange"], kwargs["symbol"].upper()
+        self.group = market_group(self.exchange, self.symbol)
+        self._pending: list[dict[str, Any]] = []
+        self._pending_count = 0
+        self._next_send = 0.0
+        self._sender: asyncio.Task[None] | None = None
+        await self.accept()
+        first = await database_sync_to_async(snapshot)(self.exchange, self.symbol)
+        if first is None:
+            await self.send_json({"type": "error", "error": f"unknown instrument {self.exchange}:{self.symbol}"})
+            await self.close(code=NOT_FOUND)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(first)
+
+    async def disconnect(self, code: int) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The page sends nothing but pings; anything else is ignored."""
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "time": content.get("time")})
+
+    async def market_trades(self, event: dict[str, Any]) -> None:
+        data = event["data"]
+        self._pending = (self._pending + data["trades"])[-TRADES_PER_MESSAGE:]
+        self._pending_count += data["count"]
+        now = time.monotonic()
+        if now >= self._next_send:
+            await self._send_trades(now)
+        elif self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_later(self._next_send - now))
+
+    async def _send_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._send_trades(time.monotonic())
+
+    async def _send_trades(self, now: float) -> None:
+        if not self._pending:
+            return
+        trades, count, self._pending, self._pending_count = self._pending, self._pending_count, [], 0
+        self._next_send = now + TRADES_INTERVAL
+        await self.send_json({"type": "trades", "trades": trades, "count": count})
+
+    async def market_candles(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "candles", **event["data"]})
+
+    async def market_feed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "feed", "feed": event["data"]})
+
+    async def market_gap(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "gap", "gap": event["data"]})
+
+
+class PricesConsumer(AsyncJsonWebsocketConsumer):
+    """Every instrument's last price (the admin's instrument list); staff only, at most ~2 messages a second."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_staff:
+            await self.close(code=4403)
+            return
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._sender: asyncio.Task[None] | None = None
+        await self.accept()
+        await self.channel_layer.group_add(PRICES_GROUP, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "_sender", None) is not None:
+            self._sender.cancel()
+        await self.channel_layer.group_discard(PRICES_GROUP, self.channel_name)
+
+    async def prices_update(self, event: dict[str, Any]) -> None:
+        data = event["data"]
+        self._latest[f"{data['exchange']}:{data['symbol']}"] = data
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_later())
+
+    async def _send_later(self) -> None:
+        await asyncio.sleep(0.5)
+        prices, self._latest = list(self._latest.values()), {}
+        await self.send_json({"type": "prices", "prices": prices})

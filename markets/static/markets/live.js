@@ -1,0 +1,288 @@
+// The live market page: one WebSocket (/ws/market/<exchange>/<symbol>/) feeds the chart, the last price, the
+// trade tape, the feed badge and the gap list. The socket reconnects by itself (backoff with jitter) and a
+// reconnect starts again from the server's snapshot, so the page never shows a stale mix.
+(() => {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("market-config").textContent);
+  const LC = window.LightweightCharts;
+  const $ = (id) => document.getElementById(id);
+  const UP = "#16a34a", DOWN = "#dc2626";
+  const TAPE_ROWS = 50;
+  const HISTORY_MINUTES = 180;  // the chart opens on three hours
+
+  // Everything the page knows; exposed for the browser test and for a curious console.
+  const market = {
+    candles: new Map(),   // open time (ms) -> candle as sent by the server (decimal strings)
+    feed: null,           // the Feed record
+    gaps: new Map(),      // gap id -> gap
+    lastPrice: null,
+    socketOpen: false,
+    downSince: null,      // when the feed was first seen not connected (ms, page clock)
+    recovered: null,      // {count, seconds, at}: the last filled gap, for the badge
+    messages: 0,
+  };
+  window.market = market;
+
+  // ---- chart -------------------------------------------------------------------------------------
+  const chart = LC.createChart($("chart"), {
+    autoSize: true,
+    layout: { background: { color: "#0f172a" }, textColor: "#cbd5e1" },
+    grid: { vertLines: { color: "#1e293b" }, horzLines: { color: "#1e293b" } },
+    timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#334155" },
+    rightPriceScale: { borderColor: "#334155" },
+    crosshair: { mode: LC.CrosshairMode.Normal },
+  });
+  const candleSeries = chart.addSeries(LC.CandlestickSeries, {
+    upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+  });
+  const volumeSeries = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "" });
+  volumeSeries.priceScale().applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
+  const markers = LC.createSeriesMarkers(candleSeries, []);
+  let lastBarTime = 0;
+
+  const bar = (c) => ({ time: c.time / 1000, open: +c.open, high: +c.high, low: +c.low, close: +c.close });
+  const vol = (c) => ({ time: c.time / 1000, value: +c.volume, color: +c.close >= +c.open ? "#16a34a80" : "#dc262680" });
+
+  function redrawCandles() {
+    const list = [...market.candles.values()].sort((a, b) => a.time - b.time);
+    candleSeries.setData(list.map(bar));
+    volumeSeries.setData(list.map(vol));
+    lastBarTime = list.length ? list[list.length - 1].time : 0;
+  }
+
+  function updateCandles(list) {
+    let full = false;
+    for (const c of list) {
+      const known = market.candles.has(c.time);
+      market.candles.set(c.time, c);
+      if (c.time >= lastBarTime) {
+        candleSeries.update(bar(c));
+        volumeSeries.update(vol(c));
+        lastBarTime = c.time;
+      } else if (known) {
+        candleSeries.update(bar(c), true);  // a minute a gap fill rebuilt
+        volumeSeries.update(vol(c), true);
+      } else {
+        full = true;  // a minute that was missing altogether: draw the series again
+      }
+    }
+    if (full) redrawCandles();
+  }
+
+  // Missing history before the live candles comes from the API (MongoDB first, the exchange for the rest).
+  async function loadHistory() {
+    const live = [...market.candles.keys()];
+    const end = live.length ? Math.min(...live) : Math.floor(Date.now() / 60000) * 60000;
+    const start = end - HISTORY_MINUTES * 60000;
+    if (live.length >= HISTORY_MINUTES) return;
+    const query = new URLSearchParams({ exchange: cfg.exchange, symbol: cfg.symbol, interval: "1m", start, end });
+    try {
+      const resp = await fetch(`/api/v1/candles?${query}`);
+      if (!resp.ok) throw new Error(`${resp.status} ${resp.statusText}`);
+      const body = await resp.json();
+      for (const c of body.candles) {
+        const time = Date.parse(c.open_time);
+        if (!market.candles.has(time)) market.candles.set(time, { ...c, time, closed: true });
+      }
+      redrawCandles();
+      chart.timeScale().scrollToRealTime();
+    } catch (err) {
+      banner(`Earlier candles could not be loaded (${err.message}); live data goes on`, "down", 10000);
+    }
+  }
+
+  // ---- price and tape ----------------------------------------------------------------------------
+  const utc = (ms) => new Date(ms).toISOString().slice(11, 23);
+  // Exchange decimals cut to the instrument's tick and step sizes (strings, never floats).
+  const digits = (s, d) => {
+    if (d === null || d === undefined) return s;
+    const [whole, frac = ""] = String(s).split(".");
+    return d ? `${whole}.${(frac + "0".repeat(d)).slice(0, d)}` : whole;
+  };
+  const price = (s) => digits(s, cfg.price_decimals);
+  const qty = (s) => digits(s, cfg.qty_decimals);
+  const rate = [];  // [page time, count] of recent trade messages, for trades/s
+
+  function addTrades(trades, count) {
+    if (!trades.length) return;
+    const body = $("tape").tBodies[0];
+    const rows = document.createDocumentFragment();
+    for (const t of trades.slice(-TAPE_ROWS).reverse()) {
+      const tr = document.createElement("tr");
+      tr.className = t.side === "buy" ? "up" : "down";
+      for (const text of [utc(t.time), price(t.price), qty(t.qty)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      rows.appendChild(tr);
+    }
+    body.insertBefore(rows, body.firstChild);
+    while (body.rows.length > TAPE_ROWS) body.deleteRow(-1);
+    const last = trades[trades.length - 1];
+    const el = $("last-price");
+    if (market.lastPrice !== null && +last.price !== +market.lastPrice) {
+      el.className = +last.price > +market.lastPrice ? "up" : "down";
+    }
+    market.lastPrice = last.price;
+    el.textContent = price(last.price);
+    $("price-time").textContent = utc(last.time) + " UTC";
+    document.title = `${price(last.price)} ${cfg.symbol} · tradingsite`;
+    rate.push([Date.now(), count]);
+  }
+
+  // ---- feed badge, gaps, banner ------------------------------------------------------------------
+  const fmt = (n) => Number(n).toLocaleString("en-US");
+
+  function setBadge(text, kind) {
+    const badge = $("feed-badge");
+    badge.textContent = text;
+    badge.className = `badge badge-${kind}`;
+  }
+
+  function renderBadge() {
+    const now = Date.now();
+    const filling = [...market.gaps.values()].filter((g) => g.state === "open" || g.state === "filling");
+    if (!market.socketOpen) setBadge("page offline · reconnecting", "down");
+    else if (!market.feed) setBadge("waiting for the feed", "wait");
+    else if (market.feed.state !== "connected") {
+      const since = market.downSince ? ` ${((now - market.downSince) / 1000).toFixed(1)} s` : "";
+      setBadge(`feed ${market.feed.state === "down" ? "down" : "down · reconnecting"}${since}`, "down");
+    } else if (filling.length) {
+      setBadge(`recovering ${fmt(filling.reduce((n, g) => n + g.missing, 0))} trades…`, "recovering");
+    } else if (market.recovered && now - market.recovered.at < 60000) {
+      setBadge(`live · recovered ${fmt(market.recovered.count)} trades`, "recovered");
+    } else setBadge("live", "live");
+    while (rate.length && now - rate[0][0] > 5000) rate.shift();
+    $("trade-rate").textContent = rate.length ? `${fmt(Math.round(rate.reduce((n, r) => n + r[1], 0) / 5))}/s` : "";
+  }
+
+  function setFeed(feed) {
+    const wasUp = market.feed && market.feed.state === "connected";
+    market.feed = feed;
+    if (feed && feed.state !== "connected") {
+      if (market.downSince === null) market.downSince = Date.now();
+      if (wasUp || !$("chart-banner").dataset.kind) {
+        banner(`Feed down since ${utc(Date.now())} UTC · missed trades will be recovered when it is back`, "down");
+      }
+    } else {
+      market.downSince = null;
+    }
+    renderBadge();
+  }
+
+  let bannerTimer = null;
+  function banner(text, kind, hideAfterMs) {
+    const el = $("chart-banner");
+    el.textContent = text;
+    el.dataset.kind = kind;
+    el.className = kind === "ok" ? "banner ok" : "banner";
+    el.hidden = false;
+    clearTimeout(bannerTimer);
+    if (hideAfterMs) bannerTimer = setTimeout(() => { el.hidden = true; el.dataset.kind = ""; }, hideAfterMs);
+  }
+
+  function describeGap(g) {
+    const ids = `ids ${fmt(g.first_id)}–${fmt(g.last_id)}`;
+    if (g.state === "filled") return `filled: ${fmt(g.recovered)} trades recovered${g.seconds != null ? ` in ${g.seconds.toFixed(2)} s` : ""} (${ids})`;
+    if (g.state === "unrecoverable") return `unrecoverable: ${g.reason} (${ids})`;
+    return `filling: ${fmt(g.missing)} trades missing (${ids})`;
+  }
+
+  function renderGaps() {
+    const list = $("gaps");
+    list.replaceChildren();
+    const gaps = [...market.gaps.values()].sort((a, b) => b.first_id - a.first_id);
+    if (!gaps.length) list.innerHTML = '<li class="muted">none</li>';
+    for (const g of gaps.slice(0, 5)) {
+      const li = document.createElement("li");
+      li.dataset.state = g.state;
+      li.textContent = (g.from ? `${utc(g.from)} ` : "") + describeGap(g);
+      list.appendChild(li);
+    }
+    const ms = gaps.filter((g) => g.from).map((g) => ({
+      time: Math.floor(g.from / 60000) * 60,
+      position: "aboveBar",
+      shape: "arrowDown",
+      color: g.state === "filled" ? "#60a5fa" : g.state === "unrecoverable" ? DOWN : "#f59e0b",
+      text: g.state === "filled" ? `gap filled: ${fmt(g.recovered)}` : g.state === "unrecoverable" ? "gap lost" : `gap: ${fmt(g.missing)}`,
+    })).sort((a, b) => a.time - b.time);
+    markers.setMarkers(ms);
+  }
+
+  function onGap(g, live) {
+    market.gaps.set(g.id, g);
+    if (live && g.state === "filled") {
+      market.recovered = { count: g.recovered, seconds: g.seconds, at: Date.now() };
+      banner(`Gap filled: ${fmt(g.recovered)} trades recovered${g.seconds != null ? ` in ${g.seconds.toFixed(2)} s` : ""}; the chart is complete`, "ok", 20000);
+    } else if (live && (g.state === "open" || g.state === "filling")) {
+      banner(`Back live · recovering ${fmt(g.missing)} missed trades…`, "down");
+    }
+    renderGaps();
+    renderBadge();
+  }
+
+  // ---- the socket ----------------------------------------------------------------------------------
+  let attempt = 0;
+  let historyLoaded = false;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}${cfg.socket}`);
+    ws.onopen = () => { attempt = 0; market.socketOpen = true; renderBadge(); };
+    ws.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      market.messages += 1;
+      switch (msg.type) {
+        case "snapshot":
+          market.candles = new Map(msg.candles.map((c) => [c.time, c]));
+          redrawCandles();
+          $("tape").tBodies[0].replaceChildren();
+          addTrades(msg.trades, 0);
+          market.gaps = new Map(msg.gaps.map((g) => [g.id, g]));
+          renderGaps();
+          setFeed(msg.feed);
+          if (!historyLoaded) { historyLoaded = true; loadHistory(); }
+          break;
+        case "trades": addTrades(msg.trades, msg.count); break;
+        case "candles": updateCandles(msg.candles); break;
+        case "feed": setFeed(msg.feed); break;
+        case "gap": onGap(msg.gap, true); break;
+        case "error": banner(msg.error, "down"); break;
+      }
+    };
+    ws.onclose = (event) => {
+      market.socketOpen = false;
+      renderBadge();
+      if (event.code === 4404) return;  // no such instrument: retrying will not help
+      attempt += 1;
+      const delay = Math.min(5000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      setTimeout(connect, delay);
+    };
+  }
+
+  // ---- controls ------------------------------------------------------------------------------------
+  $("symbol-switcher").addEventListener("change", (e) => { location.href = e.target.value; });
+  const drop = $("drop-button");
+  if (drop) {
+    drop.addEventListener("click", async () => {
+      drop.disabled = true;
+      try {
+        const resp = await fetch(drop.dataset.url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": cfg.csrf },
+          body: JSON.stringify({ seconds: 10, mode: $("drop-mode").value }),
+          credentials: "same-origin",
+        });
+        const body = await resp.json().catch(() => ({}));
+        if (!resp.ok) banner(`Drop refused (${resp.status}): ${body.detail || body.error || resp.statusText}`, "down", 10000);
+      } catch (err) {
+        banner(`Drop failed: ${err}`, "down", 10000);
+      } finally {
+        setTimeout(() => { drop.disabled = false; }, 2000);
+      }
+    });
+  }
+
+  setInterval(renderBadge, 500);
+  connect();
+})();

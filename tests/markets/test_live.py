@@ -1,0 +1,238 @@
+"""The live page's server side against the real Redis channel layer and MongoDB: the page and its 404s, the
+staff-only drop endpoint (CSRF, 403, 400, 202 reaching the stream's control group), and the consumers
+(snapshot, unknown instrument, per-client coalescing of trades, the admin's price feed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
+
+from markets.consumers import NOT_FOUND
+from markets.exchanges.base import Source, TradeTick
+from markets.live import PRICES_GROUP, market_group
+from markets.models import Feed, Instrument
+from markets.services import candles_rebuild, ticks_ingest
+from markets.streaming import control_group
+from tradingsite.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def instruments() -> None:
+    for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
+        Instrument.objects.create(exchange="binance", symbol=symbol, canonical=f"{base}-USDT", base=base, quote="USDT",
+                                  tick_size=Decimal("0.01"), step_size=Decimal("0.00001000"))
+
+
+def tick(i: int, price: str = "64000.10") -> TradeTick:
+    ts = T0 + timedelta(seconds=i)
+    return TradeTick("binance", "BTCUSDT", 1000 + i, Decimal(price), Decimal("0.5"), "buy" if i % 2 else "sell", ts, ts,
+                     Source.WS, 1000 + i, 1000 + i)
+
+
+def staff_client(**kwargs: object) -> Client:
+    user = get_user_model().objects.create_user("ops", password="pw-for-tests-only", is_staff=True)
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+# ---- the page -------------------------------------------------------------------------------------------
+
+def test_home_redirects_to_the_first_default_instrument(instruments: None) -> None:
+    resp = Client().get("/")
+    assert resp.status_code == 302
+    assert resp["Location"] == "/market/binance/BTCUSDT/"
+
+
+def test_home_without_instruments_says_how_to_get_them() -> None:
+    resp = Client().get("/")
+    assert resp.status_code == 200
+    assert b"seed_instruments" in resp.content
+
+
+def test_page_has_config_switcher_and_no_button_for_visitors(instruments: None) -> None:
+    resp = Client().get("/market/binance/ETHUSDT/")
+    assert resp.status_code == 200
+    html = resp.content.decode()
+    assert '"socket": "/ws/market/binance/ETHUSDT/"' in html
+    assert '"price_decimals": 2' in html
+    assert '"qty_decimals": 5' in html
+    assert html.count("<option value=\"/market/binance/") == 2
+    assert "drop-button" not in html
+    assert "lightweight-charts.standalone.production.js" in html
+
+
+def test_page_shows_the_button_to_staff(instruments: None) -> None:
+    assert "drop-button" in staff_client().get("/market/binance/BTCUSDT/").content.decode()
+
+
+@pytest.mark.parametrize("path", ["/market/binance/NOPE/", "/market/kraken/BTCUSDT/", "/market/binance/"])
+def test_unknown_instrument_is_a_404_page_not_a_500(instruments: None, path: str) -> None:
+    assert Client().get(path).status_code == 404
+
+
+def test_lower_case_symbol_redirects(instruments: None) -> None:
+    resp = Client().get("/market/binance/btcusdt/")
+    assert (resp.status_code, resp["Location"]) == (302, "/market/binance/BTCUSDT/")
+
+
+# ---- the drop endpoint ------------------------------------------------------------------------------------
+
+async def _control_message(send: object) -> dict[str, object] | None:
+    """Whatever the drop endpoint sends to the stream's control group while ``send`` runs (None: nothing)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(control_group("binance"), channel)
+    try:
+        await database_sync_to_async(send)()
+        try:
+            async with asyncio.timeout(1):
+                return await layer.receive(channel)
+        except TimeoutError:
+            return None
+    finally:
+        await layer.group_discard(control_group("binance"), channel)
+
+
+async def test_staff_drop_reaches_the_stream() -> None:
+    client = await database_sync_to_async(staff_client)()
+    got: list[object] = []
+    message = await _control_message(lambda: got.append(client.post(
+        "/market/binance/feed/drop", {"seconds": 10, "mode": "stall"}, content_type="application/json")))
+    assert got[0].status_code == 202
+    assert message == {"type": "feed.drop", "seconds": 10.0, "mode": "stall"}
+
+
+@pytest.mark.parametrize("who", ["anonymous", "not staff"])
+async def test_drop_is_403_for_anyone_but_staff(who: str) -> None:
+    client = Client()
+    if who == "not staff":
+        user = await database_sync_to_async(get_user_model().objects.create_user)("viewer", password="pw-tests")
+        await database_sync_to_async(client.force_login)(user)
+    got: list[object] = []
+    message = await _control_message(lambda: got.append(client.post("/market/binance/feed/drop", {"seconds": 10})))
+    assert got[0].status_code == 403
+    assert got[0].json() == {"error": "forbidden", "detail": "only staff may control the feed"}
+    assert message is None
+
+
+def test_drop_without_csrf_token_is_refused(instruments: None) -> None:
+    client = staff_client(enforce_csrf_checks=True)
+    assert client.post("/market/binance/feed/drop", {"seconds": 10}).status_code == 403
+    client.get("/market/binance/BTCUSDT/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    assert client.post("/market/binance/feed/drop", {"seconds": 1}, HTTP_X_CSRFTOKEN=token).status_code == 202
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"seconds": 0}, "seconds"), ({"seconds": 7200}, "seconds"), ({"seconds": "ten"}, "seconds"),
+    ({"seconds": 5, "mode": "explode"}, "mode"),
+])
+def test_bad_drop_is_a_400_naming_the_field(body: dict[str, object], field: str) -> None:
+    resp = staff_client().post("/market/binance/feed/drop", body, content_type="application/json")
+    assert resp.status_code == 400
+    assert list(resp.json()["fields"]) == [field]
+
+
+def test_drop_on_an_unknown_exchange_and_bad_json_are_400s() -> None:
+    client = staff_client()
+    assert client.post("/market/nowhere/feed/drop", {"seconds": 5}).json()["fields"].keys() == {"exchange"}
+    assert client.post("/market/binance/feed/drop", "{not json", content_type="application/json").status_code == 400
+    assert client.get("/market/binance/feed/drop").status_code == 405
+
+
+# ---- the consumers ----------------------------------------------------------------------------------------
+
+async def _connect(path: str, user: object = None) -> tuple[WebsocketCommunicator, bool]:
+    comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1")])
+    comm.scope["user"] = user or AnonymousUser()
+    connected, _ = await comm.connect()
+    return comm, connected
+
+
+def _stored_history() -> None:
+    ticks_ingest(ticks=[tick(i, f"64000.{i:02d}") for i in range(90)])
+    candles_rebuild(exchange="binance", symbol="BTCUSDT", minutes=[T0, T0 + timedelta(minutes=1)],
+                    now=T0 + timedelta(minutes=5))
+    Feed.objects.create(exchange="binance", symbol="BTCUSDT", state="connected", last_trade_id=1089,
+                        last_trade_at=T0 + timedelta(seconds=89), reconnects=2)
+
+
+async def test_snapshot_then_events(instruments: None) -> None:
+    await database_sync_to_async(_stored_history)()
+    comm, connected = await _connect("/ws/market/binance/BTCUSDT/")
+    assert connected
+    first = await comm.receive_json_from(timeout=5)
+    assert first["type"] == "snapshot"
+    assert [c["time"] for c in first["candles"]] == [int(T0.timestamp() * 1000), int(T0.timestamp() * 1000) + 60_000]
+    assert (first["candles"][0]["open"], first["candles"][0]["close"]) == ("64000.00", "64000.59")
+    assert [t["id"] for t in first["trades"]] == list(range(1040, 1090))  # the last 50, oldest first
+    assert (first["feed"]["state"], first["feed"]["reconnects"]) == ("connected", 2)
+    layer = get_channel_layer()
+    await layer.group_send(market_group("binance", "BTCUSDT"),
+                           {"type": "market.feed", "data": {"state": "reconnecting"}})
+    assert await comm.receive_json_from(timeout=5) == {"type": "feed", "feed": {"state": "reconnecting"}}
+    await comm.disconnect()
+
+
+async def test_unknown_instrument_closes_with_4404(instruments: None) -> None:
+    comm, connected = await _connect("/ws/market/binance/DOGEUSDT/")
+    assert connected
+    assert (await comm.receive_json_from(timeout=5))["type"] == "error"
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": NOT_FOUND}
+
+
+async def test_an_unknown_socket_path_is_closed_not_a_traceback() -> None:
+    _, connected = await _connect("/ws/nothing/here/")
+    assert not connected
+
+
+async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: None) -> None:
+    """200 trade events in one second reach a client as at most ~11 messages carrying every count."""
+    comm, _ = await _connect("/ws/market/binance/BTCUSDT/")
+    await comm.receive_json_from(timeout=5)  # the snapshot
+    layer = get_channel_layer()
+    began = time.monotonic()
+    for i in range(200):
+        await layer.group_send(market_group("binance", "BTCUSDT"), {"type": "market.trades", "data": {
+            "trades": [{"id": i, "price": "1", "qty": "1", "side": "buy", "time": 0}], "count": 1}})
+        await asyncio.sleep(0.005)
+    messages, count, last_id = 0, 0, None
+    while count < 200:
+        msg = await comm.receive_json_from(timeout=2)
+        messages += 1
+        count += msg["count"]
+        last_id = msg["trades"][-1]["id"]
+    elapsed = time.monotonic() - began
+    print(f"\n200 trade events over {elapsed:.2f} s reached the client as {messages} messages")
+    assert (count, last_id) == (200, 199)
+    assert messages <= elapsed * 10 + 2
+    await comm.disconnect()
+
+
+async def test_admin_prices_are_for_staff_only() -> None:
+    comm, connected = await _connect("/ws/prices/")
+    assert not connected
+    staff = await database_sync_to_async(get_user_model().objects.create_user)("ops", is_staff=True)
+    comm, connected = await _connect("/ws/prices/", staff)
+    assert connected
+    layer = get_channel_layer()
+    for price in ("1.00", "2.00"):
+        await layer.group_send(PRICES_GROUP, {"type": "prices.update", "data": {
+            "exchange": "binance", "symbol": "BTCUSDT", "price": price, "time": 0}})
+    assert await comm.receive_json_from(timeout=3) == {"type": "prices", "prices": [
+        {"exchange": "binance", "symbol": "BTCUSDT", "price": "2.00", "time": 0}]}
+    await comm.disconnect()
