@@ -135,16 +135,7 @@ def main() -> None:
             latency(args.rate, args.warmup, args.seconds, mongo.uri, redis.uri)
             if args.ingest_rates:
                 print("\n== sustained ingest of one stream process (bench/stream_ingest.py) ==")
-                env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
-                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-                print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
-                      f"{'ids behind at end':>18}  CPU % stream / sim / mongod")
-                for rate in (float(r) for r in args.ingest_rates.split(",")):
-                    r = stream_ingest.run_once(rate, 10.0, 5.0, mongo.uri, redis.uri, "bench", mongo.process.pid)
-                    cpu = r["cpu"]
-                    print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
-                          f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
-                          f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
+                stream_ingest.measure(args.ingest_rates, 10.0, 5.0, mongo, redis)
         finally:
             redis.stop()
             mongo.stop()

@@ -94,6 +94,20 @@ def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_u
                 p.wait(30)
 
 
+def measure(rates: str, seconds: float, warmup: float, mongo: object, redis: object) -> None:
+    """Migrate a "bench" database on ``mongo`` and print one row per raw rate of ``rates`` (comma-separated)."""
+    env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
+          f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)")
+    for rate in (float(r) for r in rates.split(",")):
+        r = run_once(rate, seconds, warmup, mongo.uri, redis.uri, "bench", mongo.process.pid)
+        cpu = r["cpu"]
+        print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
+              f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
+              f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rates", default="2000,10000,20000", help="raw synthetic trades/s asked of the simulator")
@@ -106,16 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         mongo, redis = start_mongod(Path(tmp) / "mongo"), start_redis(Path(tmp) / "redis")
         try:
-            env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
-            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-            print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
-                  f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)")
-            for rate in (float(r) for r in args.rates.split(",")):
-                r = run_once(rate, args.seconds, args.warmup, mongo.uri, redis.uri, "bench", mongo.process.pid)
-                cpu = r["cpu"]
-                print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
-                      f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
-                      f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
+            measure(args.rates, args.seconds, args.warmup, mongo, redis)
         finally:
             redis.stop()
             mongo.stop()
