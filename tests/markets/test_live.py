@@ -5,7 +5,9 @@ staff-only drop endpoint (CSRF, 403, 400, 202 reaching the stream's control grou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -27,6 +29,7 @@ from tradingsite.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+Connect = Callable[..., Awaitable[tuple[WebsocketCommunicator, bool]]]
 
 
 @pytest.fixture
@@ -156,11 +159,23 @@ def test_drop_on_an_unknown_exchange_and_bad_json_are_400s() -> None:
 
 # ---- the consumers ----------------------------------------------------------------------------------------
 
-async def _connect(path: str, user: object = None) -> tuple[WebsocketCommunicator, bool]:
-    comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1")])
-    comm.scope["user"] = user or AnonymousUser()
-    connected, _ = await comm.connect()
-    return comm, connected
+@pytest.fixture
+async def sockets() -> AsyncIterator[Connect]:
+    """Opens consumer sockets and, whatever the test did, ends each one with a disconnect so that no consumer is
+    left parked in a Redis receive for the event loop's teardown to cancel (a CI run once hung there 300 s)."""
+    opened: list[WebsocketCommunicator] = []
+
+    async def connect(path: str, user: object = None) -> tuple[WebsocketCommunicator, bool]:
+        comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1")])
+        comm.scope["user"] = user or AnonymousUser()
+        opened.append(comm)
+        connected, _ = await comm.connect()
+        return comm, connected
+
+    yield connect
+    for comm in opened:
+        with contextlib.suppress(Exception):
+            await comm.disconnect(timeout=5)
 
 
 def _stored_history() -> None:
@@ -171,9 +186,9 @@ def _stored_history() -> None:
                         last_trade_at=T0 + timedelta(seconds=89), reconnects=2)
 
 
-async def test_snapshot_then_events(instruments: None) -> None:
+async def test_snapshot_then_events(instruments: None, sockets: Connect) -> None:
     await database_sync_to_async(_stored_history)()
-    comm, connected = await _connect("/ws/market/binance/BTCUSDT/")
+    comm, connected = await sockets("/ws/market/binance/BTCUSDT/")
     assert connected
     first = await comm.receive_json_from(timeout=5)
     assert first["type"] == "snapshot"
@@ -185,24 +200,23 @@ async def test_snapshot_then_events(instruments: None) -> None:
     await layer.group_send(market_group("binance", "BTCUSDT"),
                            {"type": "market.feed", "data": {"state": "reconnecting"}})
     assert await comm.receive_json_from(timeout=5) == {"type": "feed", "feed": {"state": "reconnecting"}}
-    await comm.disconnect()
 
 
-async def test_unknown_instrument_closes_with_4404(instruments: None) -> None:
-    comm, connected = await _connect("/ws/market/binance/DOGEUSDT/")
+async def test_unknown_instrument_closes_with_4404(instruments: None, sockets: Connect) -> None:
+    comm, connected = await sockets("/ws/market/binance/DOGEUSDT/")
     assert connected
     assert (await comm.receive_json_from(timeout=5))["type"] == "error"
     assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": NOT_FOUND}
 
 
-async def test_an_unknown_socket_path_is_closed_not_a_traceback() -> None:
-    _, connected = await _connect("/ws/nothing/here/")
+async def test_an_unknown_socket_path_is_closed_not_a_traceback(sockets: Connect) -> None:
+    _, connected = await sockets("/ws/nothing/here/")
     assert not connected
 
 
-async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: None) -> None:
+async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: None, sockets: Connect) -> None:
     """200 trade events in one second reach a client as at most ~11 messages carrying every count."""
-    comm, _ = await _connect("/ws/market/binance/BTCUSDT/")
+    comm, _ = await sockets("/ws/market/binance/BTCUSDT/")
     await comm.receive_json_from(timeout=5)  # the snapshot
     layer = get_channel_layer()
     began = time.monotonic()
@@ -220,14 +234,13 @@ async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: 
     print(f"\n200 trade events over {elapsed:.2f} s reached the client as {messages} messages")
     assert (count, last_id) == (200, 199)
     assert messages <= elapsed * 10 + 2
-    await comm.disconnect()
 
 
-async def test_admin_prices_are_for_staff_only() -> None:
-    comm, connected = await _connect("/ws/prices/")
+async def test_admin_prices_are_for_staff_only(sockets: Connect) -> None:
+    comm, connected = await sockets("/ws/prices/")
     assert not connected
     staff = await database_sync_to_async(get_user_model().objects.create_user)("ops", is_staff=True)
-    comm, connected = await _connect("/ws/prices/", staff)
+    comm, connected = await sockets("/ws/prices/", staff)
     assert connected
     layer = get_channel_layer()
     for price in ("1.00", "2.00"):
@@ -235,4 +248,3 @@ async def test_admin_prices_are_for_staff_only() -> None:
             "exchange": "binance", "symbol": "BTCUSDT", "price": price, "time": 0}})
     assert await comm.receive_json_from(timeout=3) == {"type": "prices", "prices": [
         {"exchange": "binance", "symbol": "BTCUSDT", "price": "2.00", "time": 0}]}
-    await comm.disconnect()
