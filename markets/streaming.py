@@ -384,6 +384,7 @@ class TradeStream:
         return self._rest
 
     async def _flusher(self) -> None:
+        failures = 0
         while True:
             try:
                 async with asyncio.timeout(self.config.flush_seconds):
@@ -394,9 +395,49 @@ class TradeStream:
             restore = self._take_restore()  # taken with the batch: every tick received before it is in the job
             if self._buffer or restore:
                 batch, self._buffer = self._buffer, []
-                await asyncio.gather(self._in(self._db, self._store, batch, restore), self._pub.trades(batch))
+                failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore),
+                                                 self._pub.trades(batch))
+                if failed is not None:  # the database is failing: keep everything, retry with back-off
+                    if failed == "ticks":
+                        self._buffer[:0] = batch
+                    else:  # stored, but the candles are not counted: rebuild their minutes from storage
+                        for symbol, minute in {(t.symbol, floor(t.ts, "1m")) for t in batch}:
+                            restore.setdefault(symbol, set()).add(minute)
+                    self._put_back(restore)
+                    failures += 1
+                    await self._back_off(failures)
+                else:
+                    failures = 0
             elif self._stopping.is_set():
                 return
+
+    def _store_safely(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> str | None:
+        """``_store`` that reports a failure of the database instead of raising: "ticks" when the ticks were not
+        written, "candles" when they were but the candle work failed; None when all went well."""
+        stage = "ticks"
+        try:
+            if batch:
+                ticks_ingest(ticks=batch)
+            stage = "candles"
+            self._count(batch, restore)
+        except Exception as exc:  # any failure of the database (mongod down, a network error): nothing is lost
+            log.warning("%s: storing %d ticks failed at the %s (%s: %s); kept for a retry", self.config.exchange,
+                        len(batch), stage, type(exc).__name__, exc)
+            return stage
+        return None
+
+    def _put_back(self, restore: dict[str, set[datetime]]) -> None:
+        for symbol, minutes in restore.items():
+            self._restore[symbol] |= minutes
+
+    async def _back_off(self, failures: int) -> None:
+        """Wait before the next attempt after ``failures`` failed writes in a row (0.25 s doubling to 5 s), or
+        until stopping."""
+        try:
+            async with asyncio.timeout(min(5.0, 0.25 * 2 ** (failures - 1))):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     def _take_restore(self) -> dict[str, set[datetime]]:
         restore = {symbol: minutes for symbol, minutes in self._restore.items() if minutes}
@@ -405,11 +446,15 @@ class TradeStream:
         return restore
 
     def _store(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> None:
-        """On the database thread: store ``batch`` and count it into the live candles. The minutes of
-        ``restore``, and those that may hold stored ticks not counted here, are rebuilt from storage instead
-        (which holds the batch by then)."""
+        """On the database thread: store ``batch`` and count it into the live candles (see ``_count``)."""
         if batch:
             ticks_ingest(ticks=batch)
+        self._count(batch, restore)
+
+    def _count(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> None:
+        """On the database thread, once ``batch`` is stored: count it into the live candles. The minutes of
+        ``restore``, and those that may hold stored ticks not counted here, are rebuilt from storage instead
+        (which holds the batch by then)."""
         counted: dict[str, dict[datetime, CandleAccumulator]] = {symbol: {} for symbol in self._candles}
         for (_, symbol, minute), candle in accumulate(batch).items():
             counted[symbol][minute] = candle

@@ -1,0 +1,100 @@
+"""The stream when its own database fails, and two writers opening the same gap at once.
+
+The stream runs in-process against the simulator; its writes to MongoDB are made to fail for a while by a
+wrapper around the real write (mongod itself is shared by the whole test session, so it cannot be stopped
+here). Nothing may be lost: every failed batch is written later, and the candles still equal the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect
+
+from exchangesim.server import Simulator
+from markets import streaming
+from markets.exchanges.binance import BinanceRest
+from markets.models import Gap, Tick
+from markets.services import gap_open
+from markets.streaming import StreamConfig, TradeStream
+from tests.e2e.test_stream_recovery import SYMBOL, assert_candles_equal_truth, assert_equal_to_truth, stored
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def failing(real: Callable[..., Any], times: int, error: Exception) -> tuple[Callable[..., Any], list[int]]:
+    """``real`` that raises ``error`` on its first ``times`` calls; the list counts the calls."""
+    calls: list[int] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return real(*args, **kwargs)
+
+    return wrapper, calls
+
+
+def test_a_failing_database_loses_nothing(sim_thread: Simulator, monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The first 4 tick writes fail , then one candle count fails: afterwards the
+    stored ticks and 1m candles equal the simulator's truth, with every id once."""
+    ingest, ingest_calls = failing(streaming.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
+    real_accumulate, count_failures = streaming.accumulate, []
+
+    def accumulate(batch: list[Any]) -> Any:  # fails twice once the writes work again: stored, not counted
+        if len(ingest_calls) > 4 and len(count_failures) < 2:
+            count_failures.append(1)
+            raise AutoReconnect("connection reset (injected)")
+        return real_accumulate(batch)
+
+    monkeypatch.setattr(streaming, "ticks_ingest", ingest)
+    monkeypatch.setattr(streaming, "accumulate", accumulate)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), ws_url=sim_thread.ws_url, stall_seconds=5)
+    stream = TradeStream(config, lambda: BinanceRest(sim_thread.url))
+
+    async def main() -> None:
+        task = asyncio.create_task(stream.run())
+        await asyncio.sleep(12)  # 6 failed passes back off 0.25 + 0.5 + 1 + 2 + 4 + 5 s at most
+        stream.stop()
+        await asyncio.wait_for(task, 60)
+
+    asyncio.run(main())
+    assert len(ingest_calls) > 6, "the stream stopped writing after the failures"
+    assert len(count_failures) == 2
+    docs = stored()
+    print(f"\n{len(ingest_calls)} writes, the first 4 failed; {len(docs)} ticks stored, ids "
+          f"{docs[0]['trade_id']}..{docs[-1]['trade_id']}")
+    assert len(docs) > 50
+    assert_equal_to_truth(sim_thread, docs)
+    assert assert_candles_equal_truth(sim_thread, docs) >= 1
+    assert "kept for a retry" in caplog.text
+    assert not Gap.objects.exists()  # the socket never missed a trade: nothing was a gap
+
+
+def test_two_writers_opening_the_same_gap_at_once_get_one_record() -> None:
+    """The stream and the Celery scan may both open a gap at the same moment: neither fails, one record
+    (Django's update_or_create retries its read when the insert loses the race on the unique index)."""
+    errors: list[BaseException] = []
+    for start in range(1000, 1200, 10):
+        barrier = threading.Barrier(2)
+
+        def open_it(start: int = start, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                gap_open(exchange="binance", symbol=SYMBOL, first_id=start, last_id=start + 9)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert Gap.objects.filter(symbol=SYMBOL).count() == 20
+    assert not Tick.objects.exists()
