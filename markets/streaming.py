@@ -37,8 +37,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 
 from .backfill import trade_ids_fill
 from .candles import CandleAccumulator, accumulate, merge_candles
-from .exchanges.base import CandleBar, RestAdapter, TradeTick
-from .exchanges.binance.stream import parse_stream_message, stream_url
+from .exchanges.base import CandleBar, RestAdapter, StreamAdapter, StreamEvent, TradeTick
 from .exchanges.errors import ExchangeError
 from .exchanges.retry import RetryPolicy, backoff_delay
 from .gaps import hole_size
@@ -65,8 +64,6 @@ class StreamConfig:
 
     exchange: str
     symbols: tuple[str, ...]
-    ws_url: str
-    kind: str = "aggTrade"
     stall_seconds: float = 10.0  # no frame for this long means the socket is dead
     flush_seconds: float = 0.1  # buffered ticks are written at least this often
     flush_size: int = 2000  # ... or as soon as this many are buffered
@@ -156,11 +153,13 @@ class LiveCandles:
 
 
 class TradeStream:
-    """Run with ``await TradeStream(config, rest_factory).run()``; ``stop()`` ends it after a last flush."""
+    """Run with ``await TradeStream(config, feed, rest_factory).run()``; ``stop()`` ends it after a last flush.
+    ``feed`` speaks the exchange's stream protocol; ``rest_factory`` makes the REST adapter gaps are filled with."""
 
-    def __init__(self, config: StreamConfig, rest_factory: Callable[[], RestAdapter]) -> None:
+    def __init__(self, config: StreamConfig, feed: StreamAdapter, rest_factory: Callable[[], RestAdapter]) -> None:
         self.config = config
-        self.url = stream_url(config.ws_url, config.symbols, config.kind)
+        self.feed = feed
+        self.url = feed.url()
         self.state = {s: SymbolState() for s in config.symbols}
         self.reconnects = 0
         self._rest_factory = rest_factory
@@ -226,6 +225,8 @@ class TradeStream:
                 async with connect(self.url, ping_interval=None, open_timeout=10, close_timeout=2,
                                    max_queue=None, compression=None) as ws:
                     self._ws = ws
+                    for message in self.feed.subscribe():
+                        await ws.send(message)
                     attempt = 0
                     log.info("%s connected: %s", self.config.exchange, self.url)
                     await self._feeds(Feed.State.CONNECTED, "")
@@ -321,11 +322,22 @@ class TradeStream:
 
     def _on_message(self, message: str | bytes) -> None:
         try:
-            tick = parse_stream_message(message, received_at=datetime.now(UTC))
+            got = self.feed.parse(message, datetime.now(UTC))
         except ValueError as exc:
             log.warning("%s: frame ignored: %s", self.config.exchange, exc)
             return
-        st = None if tick is None else self.state.get(tick.symbol)
+        if type(got) is TradeTick:  # the common case first: one trade a frame
+            self._take(got)
+        elif isinstance(got, StreamEvent):
+            for tick in got.ticks:
+                self._take(tick)
+            for symbol, last_id in got.last_ids:
+                self._vouched(symbol, last_id)
+            if got.reply is not None and self._ws is not None:
+                asyncio.get_running_loop().create_task(self._ws.send(got.reply))
+
+    def _take(self, tick: TradeTick) -> None:
+        st = self.state.get(tick.symbol)
         if st is None:
             return
         if st.last_id is not None:
@@ -337,6 +349,15 @@ class TradeStream:
         self._buffer.append(tick)
         if len(self._buffer) >= self.config.flush_size:
             self._flush_now.set()
+
+    def _vouched(self, symbol: str, last_id: int) -> None:
+        """A heartbeat says ``symbol``'s latest trade is ``last_id``: trades after the last one seen were missed
+        (a feed may drop frames without closing the socket); they are filled like any gap."""
+        st = self.state.get(symbol)
+        if st is None or st.last_id is None or last_id <= st.last_id:
+            return
+        self._fill(symbol, st.last_id + 1, last_id, (st.last_ts, None))
+        st.last_id = last_id
 
     def _fill(self, symbol: str, first_id: int, last_id: int, span: tuple[datetime | None, datetime | None]) -> None:
         log.info("%s %s: gap of %d trades (ids %d..%d); filling from REST", self.config.exchange, symbol,

@@ -5,11 +5,11 @@ The one place that maps an exchange name to its adapter; adapters themselves nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
-from .exchanges.base import RestAdapter
+from .exchanges.base import RestAdapter, StreamAdapter
 from .exchanges.retry import RetryPolicy
 
 KNOWN_EXCHANGES = ("binance",)
@@ -25,6 +25,17 @@ def rest_adapter(exchange: str, *, on_wait: Callable[[float, str], None] | None 
         return BinanceRest(settings.BINANCE_REST_URL, api_key=settings.BINANCE_API_KEY,
                            api_secret=settings.BINANCE_API_SECRET, on_wait=on_wait, policy=policy)
     raise ValueError(f"unknown exchange {exchange!r}; known: {', '.join(KNOWN_EXCHANGES)}")
+
+
+def stream_adapter(exchange: str, symbols: Sequence[str], *, kind: str = "aggTrade") -> StreamAdapter:
+    """The live-feed adapter of ``exchange`` for ``symbols`` on the configured WebSocket URL (``kind``: the
+    Binance stream); ValueError if the exchange is unknown or the arguments do not suit it."""
+    if exchange == "binance":
+        from .exchanges.binance.stream import BinanceStream
+
+        return BinanceStream(settings.BINANCE_WS_URL, tuple(symbols), kind)
+    raise ValueError(f"unknown exchange {exchange!r}; known: {', '.join(KNOWN_EXCHANGES)}")
+
 
 # Seeded by `make run` (manage.py seed_instruments): (symbol, base, quote) per exchange.
 DEFAULT_INSTRUMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {

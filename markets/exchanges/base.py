@@ -13,6 +13,9 @@ adapter implements :class:`RestAdapter`:
 - ``requests`` (HTTP requests made) and ``used_weight`` (the exchange's last reported weight);
 - ``close()`` releases its connections.
 
+Every exchange's live feed implements :class:`StreamAdapter`: the socket URL, the messages that subscribe
+once it is open, and ``parse`` of one frame into a tick, a :class:`StreamEvent` or nothing.
+
 Errors are :mod:`markets.exchanges.errors`; retries and back-off are :mod:`markets.exchanges.retry`.
 """
 
@@ -105,6 +108,29 @@ class Capabilities:
     klines_omit_quiet: bool  # a minute without trades has no candle
     trades_time_window: timedelta | None = None  # the widest start..end a trades-by-time request accepts
     intervals: tuple[str, ...] = field(default=("1m", "5m", "15m", "1h", "4h", "1d"))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """What one stream frame says when it is not exactly one trade: any number of ``ticks``, the ids of the
+    latest trades a heartbeat vouches for (``last_ids``: (symbol, id); an id past the last one seen means
+    trades were missed), and a ``reply`` to send back (an application-level pong)."""
+
+    ticks: tuple[TradeTick, ...] = ()
+    last_ids: tuple[tuple[str, int], ...] = ()
+    reply: str | None = None
+
+
+class StreamAdapter(Protocol):
+    """One exchange's live trade stream for a set of symbols (pure: the stream owns the socket)."""
+
+    name: str
+
+    def url(self) -> str: ...
+
+    def subscribe(self) -> list[str]: ...
+
+    def parse(self, message: str | bytes, received_at: datetime) -> TradeTick | StreamEvent | None: ...
 
 
 class RestAdapter(Protocol):

@@ -18,6 +18,7 @@ from pymongo.errors import AutoReconnect
 from exchangesim.server import Simulator
 from markets import streaming
 from markets.exchanges.binance import BinanceRest
+from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Gap, Tick
 from markets.services import gap_open
 from markets.streaming import StreamConfig, TradeStream
@@ -54,8 +55,8 @@ def test_a_failing_database_loses_nothing(sim_thread: Simulator, monkeypatch: py
 
     monkeypatch.setattr(streaming, "ticks_ingest", ingest)
     monkeypatch.setattr(streaming, "accumulate", accumulate)
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), ws_url=sim_thread.ws_url, stall_seconds=5)
-    stream = TradeStream(config, lambda: BinanceRest(sim_thread.url))
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
+    stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
 
     async def main() -> None:
         task = asyncio.create_task(stream.run())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,6 +28,29 @@ def stream_url(ws_base: str, symbols: Sequence[str], kind: str = "aggTrade") -> 
     if not symbols:
         raise ValueError("no symbols to stream")
     return f"{ws_base.rstrip('/')}/stream?streams=" + "/".join(f"{s.lower()}@{kind}" for s in symbols)
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceStream:
+    """The :class:`~markets.exchanges.base.StreamAdapter` of Binance: the combined stream of ``kind`` for
+    ``symbols`` on ``ws_base``; the URL subscribes, so nothing is sent after connecting."""
+
+    ws_base: str
+    symbols: tuple[str, ...]
+    kind: str = "aggTrade"
+    name: str = EXCHANGE
+
+    def __post_init__(self) -> None:
+        self.url()  # an unsupported kind or no symbols is an error now, not at the first connect
+
+    def url(self) -> str:
+        return stream_url(self.ws_base, self.symbols, self.kind)
+
+    def subscribe(self) -> list[str]:
+        return []
+
+    def parse(self, message: str | bytes, received_at: datetime) -> TradeTick | None:
+        return parse_stream_message(message, received_at=received_at)
 
 
 def parse_stream_message(text: str | bytes, *, received_at: datetime) -> TradeTick | None:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.streaming import StreamConfig, TradeStream
-from markets.venues import KNOWN_EXCHANGES, rest_adapter
+from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
 
 class Command(BaseCommand):
@@ -33,9 +33,12 @@ class Command(BaseCommand):
             raise CommandError(f"--symbols needs exchange symbols such as BTCUSDT,ETHUSDT (got {opts['symbols']!r})")
         if opts["stall_seconds"] <= 0:
             raise CommandError("--stall-seconds must be positive")
-        config = StreamConfig(exchange=opts["exchange"], symbols=symbols, ws_url=settings.BINANCE_WS_URL,
-                              kind=opts["stream"], stall_seconds=opts["stall_seconds"])
-        stream = TradeStream(config, lambda: rest_adapter(opts["exchange"]))
+        config = StreamConfig(exchange=opts["exchange"], symbols=symbols, stall_seconds=opts["stall_seconds"])
+        try:
+            feed = stream_adapter(opts["exchange"], symbols, kind=opts["stream"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        stream = TradeStream(config, feed, lambda: rest_adapter(opts["exchange"]))
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
