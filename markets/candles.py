@@ -11,7 +11,7 @@ time or arrival: the open is the price of the lowest id, the close the price of 
 - ``taker_buy_volume``/``taker_buy_quote_volume`` sum the ticks whose taker bought;
 - ``close_time`` is the open time plus the interval minus one millisecond, as Binance has it.
 
-An interval without ticks has no candle here (flat synthetic candles are made elsewhere).
+An interval without ticks has no candle here, except the flat ``synthetic`` ones of ``quiet_candles``.
 
 :class:`CandleAccumulator` is the building block: ticks can be added in any order and two
 accumulators of the same candle over disjoint ticks merge exactly. :func:`build_candles` makes the
@@ -201,6 +201,25 @@ def stream_candles(
         current[(tick.exchange, tick.symbol)] = new
     for key in sorted(current):
         yield current[key].bar(source=source, closed=last_closed)
+
+
+def quiet_candles(exchange: str, symbol: str, before: tuple[int, datetime, Decimal], after: tuple[int, datetime],
+                  *, now: datetime, grace: timedelta) -> list[CandleBar]:
+    """Flat zero-volume 1m candles, flagged ``synthetic``, for the minutes strictly between two consecutive
+    trades ``before`` (id, time, price) and ``after`` (id, time) of a venue whose trade ids have no holes: with
+    ``after``'s id right after ``before``'s, no trade happened in between, so those minutes were quiet, not
+    missed. Their price is ``before``'s. Not consecutive ids: the minutes lie in an id hole (missing data, to
+    be backfilled), and nothing is made. Minutes not over by ``now`` (plus ``grace``) are not made yet."""
+    (first_id, first_ts, price), (next_id, next_ts) = before, after
+    if next_id != first_id + 1:
+        return []
+    minute = timedelta(minutes=1)
+    out, t = [], floor(first_ts, "1m") + minute
+    while t < floor(next_ts, "1m") and t + minute + grace <= now:
+        out.append(CandleBar(exchange, symbol, "1m", t, t + minute - ONE_MS, price, price, price, price, Decimal(0),
+                             Decimal(0), 0, Decimal(0), Decimal(0), source="trades", closed=True, synthetic=True))
+        t += minute
+    return out
 
 
 def _raw_trades(tick: TradeTick) -> int:

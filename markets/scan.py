@@ -48,13 +48,14 @@ class HolePlan:
 
 @dataclass(frozen=True, slots=True)
 class SymbolScan:
-    """What one scan found for one (exchange, symbol): its holes sorted by plan, and the closed minutes
-    whose 1m candle is to be rebuilt from stored ticks."""
+    """What one scan found for one (exchange, symbol): its holes sorted by plan, the closed minutes whose 1m
+    candle is to be rebuilt from stored ticks, and how many quiet minutes got a synthetic candle."""
 
     exchange: str
     symbol: str
     holes: HolePlan
     minutes: list[datetime]
+    quiet: int = 0
 
 
 def summarize(scans: Iterable[SymbolScan]) -> dict[str, int]:
@@ -69,6 +70,7 @@ def summarize(scans: Iterable[SymbolScan]) -> dict[str, int]:
         "busy": sum(len(s.holes.busy) for s in scans),
         "unrecoverable": sum(len(s.holes.unrecoverable) for s in scans),
         "minutes": sum(len(s.minutes) for s in scans),
+        "quiet": sum(s.quiet for s in scans),
     }
 
 

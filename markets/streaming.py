@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
@@ -36,7 +37,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
 from .backfill import trade_ids_fill
-from .candles import CandleAccumulator, accumulate, merge_candles
+from .candles import CandleAccumulator, accumulate, merge_candles, quiet_candles
 from .exchanges.base import CandleBar, RestAdapter, StreamAdapter, StreamEvent, TradeTick
 from .exchanges.errors import ExchangeError
 from .exchanges.retry import RetryPolicy, backoff_delay
@@ -77,6 +78,7 @@ class StreamConfig:
 class SymbolState:
     last_id: int | None = None  # the highest trade id seen (or stored, at start)
     last_ts: datetime | None = None
+    last_price: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -171,6 +173,7 @@ class TradeStream:
         self._rest_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-rest")
         self._fills: set[asyncio.Task[None]] = set()
         self._restore: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # to rebuild from storage
+        self._quiet: list[CandleBar] = []  # synthetic candles of quiet minutes, for the database thread
         self._candles = {s: LiveCandles() for s in config.symbols}  # on the database thread only
         self._rng = random.Random()
         self._ws: Any = None
@@ -192,7 +195,8 @@ class TradeStream:
         for symbol in self.config.symbols:
             last = await self._in(self._db, _last_stored, self.config.exchange, symbol)
             if last is not None:  # resume; the last minute may have been cut short by a crash: rebuild it
-                self.state[symbol].last_id, self.state[symbol].last_ts = last
+                st = self.state[symbol]
+                st.last_id, st.last_ts, st.last_price = last
                 self._candles[symbol].horizon = floor(last[1], "1m")
                 self._restore[symbol].add(floor(last[1], "1m"))
         for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
@@ -345,7 +349,11 @@ class TradeStream:
                 return  # a repeat (or a late frame of a hole being filled): storage would ignore it anyway
             if tick.trade_id > st.last_id + 1:
                 self._fill(tick.symbol, st.last_id + 1, tick.trade_id - 1, (st.last_ts, tick.ts))
-        st.last_id, st.last_ts = tick.trade_id, tick.ts
+            elif st.last_ts is not None and tick.ts - st.last_ts > ONE_MINUTE and st.last_price is not None:
+                # the next id over a minute later: the minutes between were quiet, not missed
+                self._quiet += quiet_candles(tick.exchange, tick.symbol, (st.last_id, st.last_ts, st.last_price),
+                                             (tick.trade_id, tick.ts), now=tick.ts + CANDLE_GRACE, grace=CANDLE_GRACE)
+        st.last_id, st.last_ts, st.last_price = tick.trade_id, tick.ts, tick.price
         self._buffer.append(tick)
         if len(self._buffer) >= self.config.flush_size:
             self._flush_now.set()
@@ -416,9 +424,11 @@ class TradeStream:
             restore = self._take_restore()  # taken with the batch: every tick received before it is in the job
             if self._buffer or restore:
                 batch, self._buffer = self._buffer, []
-                failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore),
+                quiet, self._quiet = self._quiet, []
+                failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore, quiet),
                                                  self._pub.trades(batch))
                 if failed is not None:  # the database is failing: keep everything, retry with back-off
+                    self._quiet[:0] = quiet
                     if failed == "ticks":
                         self._buffer[:0] = batch
                     else:  # stored, but the candles are not counted: rebuild their minutes from storage
@@ -432,7 +442,8 @@ class TradeStream:
             elif self._stopping.is_set():
                 return
 
-    def _store_safely(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> str | None:
+    def _store_safely(self, batch: list[TradeTick], restore: dict[str, set[datetime]],
+                      quiet: list[CandleBar]) -> str | None:
         """``_store`` that reports a failure of the database instead of raising: "ticks" when the ticks were not
         written, "candles" when they were but the candle work failed; None when all went well."""
         stage = "ticks"
@@ -440,7 +451,7 @@ class TradeStream:
             if batch:
                 ticks_ingest(ticks=batch)
             stage = "candles"
-            self._count(batch, restore)
+            self._count(batch, restore, quiet)
         except Exception as exc:  # any failure of the database (mongod down, a network error): nothing is lost
             log.warning("%s: storing %d ticks failed at the %s (%s: %s); kept for a retry", self.config.exchange,
                         len(batch), stage, type(exc).__name__, exc)
@@ -470,12 +481,14 @@ class TradeStream:
         """On the database thread: store ``batch`` and count it into the live candles (see ``_count``)."""
         if batch:
             ticks_ingest(ticks=batch)
-        self._count(batch, restore)
+        self._count(batch, restore, [])
 
-    def _count(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> None:
+    def _count(self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]) -> None:
         """On the database thread, once ``batch`` is stored: count it into the live candles. The minutes of
         ``restore``, and those that may hold stored ticks not counted here, are rebuilt from storage instead
-        (which holds the batch by then)."""
+        (which holds the batch by then). ``quiet``: synthetic candles of quiet minutes, taken as they are."""
+        for bar in quiet:
+            self._candles[bar.symbol].restored([bar])
         counted: dict[str, dict[datetime, CandleAccumulator]] = {symbol: {} for symbol in self._candles}
         for (_, symbol, minute), candle in accumulate(batch).items():
             counted[symbol][minute] = candle
@@ -532,11 +545,11 @@ class TradeStream:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
-def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime] | None:
-    """The id and exchange time of the last stored tick."""
+def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | None:
+    """The id, exchange time and price of the last stored tick."""
     doc = connection.database[Tick._meta.db_table].find_one(
-        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1}, sort=[("trade_id", -1)])
-    return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC)) if doc else None
+        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1, "price": 1}, sort=[("trade_id", -1)])
+    return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC), doc["price"].to_decimal()) if doc else None
 
 
 def _ts_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:

@@ -45,7 +45,7 @@ from .scan import (
     rebuild_until,
     summarize,
 )
-from .services import CANDLE_GRACE, candles_rebuild, gap_close, gap_open
+from .services import CANDLE_GRACE, candles_quiet, candles_rebuild, gap_close, gap_open
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,8 @@ def symbol_scan(*, exchange: str, symbol: str, config: ScanConfig, now: datetime
     candles = _closed_candle_minutes(exchange, symbol, lo, until) if lo < until else set()
     ticks = _tick_minutes(exchange, symbol, missing_ranges(lo, until, "1m", candles)) if lo < until else []
     minutes = minutes_to_rebuild(ticks, candles, now=now, grace=config.grace, exclude=hole_minutes(spans))
-    return SymbolScan(exchange, symbol, plan, minutes)
+    quiet = candles_quiet(exchange=exchange, symbol=symbol, start=lo, end=until, now=now) if contiguous else []
+    return SymbolScan(exchange, symbol, plan, minutes, len(quiet))
 
 
 def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
@@ -161,7 +162,9 @@ def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: 
     still = hole_size(_holes(exchange, symbol, first_id, last_id))
     span = _hole_span(exchange, symbol, first_id, last_id)
     if span:
-        candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=now)
+        candles_quiet(exchange=exchange, symbol=symbol, start=floor(span[0], "1m"), end=span[1], now=now)
     return gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
 
 

@@ -241,7 +241,7 @@ def test_scan_finds_holes_and_missing_candles_and_leaves_the_streams_part(broker
 
     summary = scan_gaps()  # now, with the real clock: the tail is old enough; the first hole is busy now
     assert summary == {"symbols": 1, "holes": 4, "missing_ids": 19, "queued": 1, "busy": 2, "unrecoverable": 1,
-                       "minutes": 7}
+                       "minutes": 7, "quiet": 0}
     assert queued(broker) == [
         ("markets.tasks.backfill_range", ["binance", "BTCUSDT", 1370, 1375]),
         ("markets.tasks.rebuild_candles", ["binance", "BTCUSDT",
@@ -387,7 +387,7 @@ def test_worker_refills_exactly_the_deleted_ids(sim: Simulator, worker: Path) ->
         assert (gap.end, gap.state, gap.missing, gap.recovered) == (b, Gap.State.FILLED, b - a + 1, b - a + 1)
     assert_candles_equal_truth(sim, "BTCUSDT", start, end)
     assert scan_gaps() | {"symbols": 0} == {"symbols": 0, "holes": 0, "missing_ids": 0, "queued": 0, "busy": 0,
-                                             "unrecoverable": 0, "minutes": 0}
+                                             "unrecoverable": 0, "minutes": 0, "quiet": 0}
     assert "markets.tasks.backfill_range" in worker.read_text()
 
 
