@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
+from ..http import network_reason, retry_after_seconds
 from ..retry import OnWait, RetryPolicy, call_with_retry
 from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_limit
 
@@ -211,7 +210,7 @@ class BinanceRest:
         except requests.Timeout as exc:
             raise self._unavailable(endpoint, params, f"no answer from {endpoint} within {self.timeout:g} s") from exc
         except requests.RequestException as exc:  # refused, reset, DNS, broken body
-            raise self._unavailable(endpoint, params, f"{endpoint}: {_network_reason(exc)}") from exc
+            raise self._unavailable(endpoint, params, f"{endpoint}: {network_reason(exc)}") from exc
         self._note_weight(client.response)
         return payload
 
@@ -225,7 +224,7 @@ class BinanceRest:
         headers = getattr(exc.response, "headers", None) or {}
         what = _what(endpoint, params)
         if status in (418, 429):
-            retry_after = _seconds(headers.get("Retry-After"))
+            retry_after = retry_after_seconds(headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
             verb = "banned our address (HTTP 418)" if status == 418 else "rate limited us (HTTP 429)"
             return RateLimited(
@@ -299,18 +298,3 @@ def _array(payload: Any, what: str) -> list[Any]:
     if not isinstance(payload, list):
         raise ValueError(f"{what} answer must be an array, got {payload!r:.80}")
     return payload
-
-
-def _seconds(raw: str | None) -> float | None:
-    try:
-        value = float(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) and value >= 0 else None
-
-
-def _network_reason(exc: requests.RequestException) -> str:
-    """``connection refused`` rather than urllib3's paragraph: the OS error, else the innermost quoted reason."""
-    text = str(exc)
-    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.findall(r"'([^']{8,})'\)", text)
-    return found[-1].strip().lower() if found else type(exc).__name__
