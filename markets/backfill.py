@@ -54,21 +54,25 @@ class FillResult:
 
 
 def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: int, last_id: int,
-                   progress: Progress | None = None) -> FillResult:
-    """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported."""
+                   progress: Progress | None = None, since: datetime | None = None) -> FillResult:
+    """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported.
+    ``since`` is the exchange time of the trade before ``first_id`` (read from storage when not given): what an
+    exchange that pages only by time (Kraken) starts from."""
     fetched = written = 0
     unreturned: list[tuple[int, int]] = []
     next_id = first_id
+    if since is None:
+        since = _time_before(exchange, symbol, first_id)
     while next_id <= last_id:
-        page = [t for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades)
-                if t.trade_id <= last_id]
+        page = [t for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades,
+                                                  since=since) if t.trade_id <= last_id]
         if not page:
             break
         result = ticks_ingest(ticks=page)
         fetched += len(page)
         written += result.written
         unreturned += id_holes((t.trade_id for t in page), next_id, page[-1].trade_id)
-        next_id = page[-1].trade_id + 1
+        next_id, since = page[-1].trade_id + 1, page[-1].ts
         if progress:
             progress(len(page))
     if next_id <= last_id:
@@ -174,3 +178,11 @@ def _stored_candles(exchange: str, symbol: str, lo: datetime, hi: datetime) -> i
     return connection.database[Candle._meta.db_table].count_documents(
         {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi},
          "closed": True})
+
+
+def _time_before(exchange: str, symbol: str, trade_id: int) -> datetime | None:
+    """The exchange time of the stored trade with the highest id below ``trade_id``, if any."""
+    doc = connection.database[Tick._meta.db_table].find_one(
+        {"exchange": exchange, "symbol": symbol, "trade_id": {"$lt": Int64(trade_id)}}, {"_id": 0, "ts": 1},
+        sort=[("trade_id", -1)])
+    return doc["ts"].replace(tzinfo=UTC) if doc else None

@@ -385,7 +385,7 @@ class TradeStream:
             try:
                 fill = await self._in(self._rest_pool, lambda: trade_ids_fill(
                     adapter=self._rest_adapter(), exchange=exchange, symbol=symbol, first_id=first_id,
-                    last_id=last_id))
+                    last_id=last_id, since=span[0]))
                 break
             except ExchangeError as exc:  # retried inside already: wait a little and try the gap again
                 log.warning("%s %s: gap %d..%d not filled yet: %s", exchange, symbol, first_id, last_id, exc)

@@ -7,7 +7,8 @@ adapter implements :class:`RestAdapter`:
 - ``name`` and ``capabilities`` (differences between exchanges declared as data);
 - ``instruments(symbols)`` → :class:`InstrumentInfo` with the exchange's filters;
 - ``klines(symbol, interval, start, end, limit)`` → :class:`CandleBar` whose open time is in [start, end);
-- ``trades_from_id(symbol, from_id, limit)`` → :class:`TradeTick` with ids from ``from_id`` up;
+- ``trades_from_id(symbol, from_id, limit, since=)`` → :class:`TradeTick` with ids from ``from_id`` up
+  (``since``: the time of the trade before ``from_id``, which exchanges that page only by time need);
 - ``trades_by_time(symbol, start, end, limit)`` → ticks with exchange time in [start, end);
 - ``latest_trades(symbol, limit)`` → the most recent ticks;
 - ``requests`` (HTTP requests made) and ``used_weight`` (the exchange's last reported weight);
@@ -146,7 +147,8 @@ class RestAdapter(Protocol):
     def klines(self, symbol: str, interval: str, start: datetime, end: datetime,
                limit: int = 1000) -> list[CandleBar]: ...
 
-    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000) -> list[TradeTick]: ...
+    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000, *,
+                       since: datetime | None = None) -> list[TradeTick]: ...
 
     def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]: ...
 
