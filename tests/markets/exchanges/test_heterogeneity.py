@@ -14,8 +14,9 @@ import pytest
 from markets.exchanges.base import CandleBar, Source, TradeTick
 from markets.exchanges.binance.parse import parse_agg_trade, parse_kline, parse_trade
 from markets.exchanges.coinbase.parse import parse_candles, parse_match, parse_trades
-from markets.exchanges.kraken.parse import parse_ohlc, parse_ws_trade
+from markets.exchanges.kraken.parse import parse_ohlc
 from markets.exchanges.kraken.parse import parse_trades as kraken_trades
+from markets.exchanges.kraken.ws import parse_ws_trade
 from markets.exchanges.symbols import canonical
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
