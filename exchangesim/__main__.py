@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import SimConfig
 from .engine.replay import ReplayFormatError
-from .server import Simulator
+from .server import VENUES, Simulator
 from .symbols import UnknownSymbolError
 
 
@@ -21,7 +21,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9900, help="0 picks a free port")
     p.add_argument("--symbols", default=None, help="comma-separated, default BTCUSDT,ETHUSDT")
-    p.add_argument("--rate", type=float, default=50.0, help="synthetic trades/s per symbol")
+    for venue in VENUES[1:]:  # Binance's are --symbols
+        p.add_argument(f"--{venue.name}-symbols", default=None, metavar="LIST",
+                       help=f"comma-separated {venue.name} symbols, default {','.join(venue.default_symbols)} "
+                       f"(none with --replay); an empty string lists none")
+    p.add_argument("--rate", type=float, default=50.0, help="synthetic trades/s per Binance symbol (other venues "
+                   "trade their share of it)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--replay", nargs="+", type=Path, default=[], metavar="FILE",
                    help="capture (.gz) or data.binance.vision CSV/zip files to replay instead of synthetic")
@@ -42,12 +47,27 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         p.error("--rate and --history-days must be >= 0 and --speed > 0")
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     symbols = tuple(s.strip().upper() for s in (a.symbols or "BTCUSDT,ETHUSDT").split(",") if s.strip())
+    try:
+        venue_symbols = _venue_symbols(a)
+    except UnknownSymbolError as exc:
+        p.error(str(exc))
     return SimConfig(
-        host=a.host, port=a.port, symbols=symbols, rate=a.rate, seed=a.seed, replay=tuple(a.replay),
+        host=a.host, port=a.port, symbols=symbols, venue_symbols=venue_symbols, rate=a.rate, seed=a.seed,
+        replay=tuple(a.replay),
         speed=a.speed, api_keys={a.api_key: a.api_secret} if a.api_key else {}, history_days=a.history_days,
         ping_interval=a.ping_interval, pong_timeout=a.pong_timeout, max_connection_age=a.max_connection_age,
         explicit_symbols=a.symbols is not None, warm_history=not a.no_warm_history,
     )
+
+
+def _venue_symbols(a: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """``--<venue>-symbols`` of every venue but Binance, checked by the venue."""
+    out = {}
+    for venue in VENUES[1:]:
+        raw = getattr(a, f"{venue.name}_symbols")
+        if raw is not None:
+            out[venue.name] = tuple(venue.spec(s.strip()).symbol for s in raw.split(",") if s.strip())
+    return out
 
 
 async def serve(config: SimConfig) -> None:
@@ -55,6 +75,9 @@ async def serve(config: SimConfig) -> None:
     await sim.start()
     print(f"exchange simulator on {sim.url} (REST {sim.url}/api/v3, streams {sim.ws_url}/ws, "
           f"control {sim.url}/_sim/status); Ctrl+C stops it", flush=True)
+    for name, venue in sim.venues.items():
+        if venue.prefix and sim.market.specs_of(name):
+            print(f"  {name}: REST {sim.venue_url(name)}, WebSocket {sim.venue_url(name, ws=True)}/ws", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

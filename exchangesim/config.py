@@ -18,7 +18,10 @@ class SimConfig:
 
     host: str = "127.0.0.1"
     port: int = 9900  # 0 picks a free port
-    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")  # Binance's
+    # Other venues' symbols by venue name (``{"coinbase": ("BTC-USD",)}``); a venue not named here lists its
+    # defaults (none in replay mode), an empty tuple none at all.
+    venue_symbols: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rate: float = 50.0  # synthetic trades per second per symbol
     seed: int = 1
     replay: tuple[Path, ...] = ()
@@ -36,5 +39,6 @@ class SimConfig:
     ban_after: int = 5  # requests sent before a 429/418 Retry-After has passed, before the 418 ban
     ban_seconds: int = 120
     kline_push_ms: int = 2000
+    subscribe_timeout: float = 5.0  # a Coinbase socket must subscribe this soon after connecting
     warm_history: bool = False  # aggregate the synthetic history in the background at start (the CLI does)
     explicit_symbols: bool = False  # --symbols given with --replay: add them as synthetic

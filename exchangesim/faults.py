@@ -1,4 +1,5 @@
-"""Fault state shared by the venues: REST faults, socket drops and stalls, corrupted frames."""
+"""Fault state shared by the venues, each keyed by venue name: REST faults, socket drops and stalls,
+corrupted frames, and REST history a venue has lost (keyed by tape key)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ class Faults:
     reject_until_ms: dict[str, int] = field(default_factory=dict)  # venue -> refuse new sockets until
     stall_until_ms: dict[str, int] = field(default_factory=dict)  # venue -> send nothing until
     corrupt: dict[str, list[str]] = field(default_factory=dict)  # venue -> pending corruption kinds
+    forgotten: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # tape key -> lost time ranges
     injected: dict[str, int] = field(default_factory=dict)  # what was injected, for /_sim/status
 
-    def take_rest(self, venue: str, path: str) -> RestFault | None:
-        """The fault to apply to this request, consuming one of its count."""
+    def take_rest(self, venue: str, *paths: str) -> RestFault | None:
+        """The fault to apply to this request, consuming one of its count. A venue mounted under a prefix
+        passes the path both with and without it, so either form of ``path_prefix`` matches."""
         for f in self.rest:
-            if f.venue == venue and path.startswith(f.path_prefix) and f.count > 0:
+            if f.venue == venue and any(p.startswith(f.path_prefix) for p in paths) and f.count > 0:
                 f.count -= 1
                 self.count(f"rest_{f.status or 'delay'}")
                 if f.count == 0:
@@ -54,3 +57,31 @@ class Faults:
         self.reject_until_ms.clear()
         self.stall_until_ms.clear()
         self.corrupt.clear()
+        self.forgotten.clear()
+
+    def corrupt_frames(self, venue: str, frames: list[str]) -> list[str]:
+        """``frames`` with the venue's pending corruptions applied: a frame cut in half, sent twice, or swapped
+        with the next one (a reorder with nothing after it waits for the next batch)."""
+        if not self.corrupt.get(venue) or not frames:
+            return frames
+        out: list[str] = []
+        i = 0
+        while i < len(frames):
+            kind = self.take_corruption(venue)
+            f = frames[i]
+            if kind is None:
+                out.extend(frames[i:])
+                break
+            if kind == "malformed":
+                out.append(f[: len(f) // 2])
+            elif kind == "duplicate":
+                out.extend([f, f])
+            elif kind == "reorder" and i + 1 < len(frames):
+                out.extend([frames[i + 1], f])
+                i += 1
+            else:
+                self.corrupt.setdefault(venue, []).insert(0, kind)
+                self.injected["ws_reorder"] -= 1
+                out.append(f)
+            i += 1
+        return out

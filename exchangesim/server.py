@@ -1,4 +1,7 @@
-"""Simulator: the aiohttp application on one port, startable in-process (tests) or from the CLI."""
+"""Simulator: the aiohttp application on one port, startable in-process (tests) or from the CLI.
+
+Every venue in ``VENUES`` is mounted on the one port under its own path prefix, over one market.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,18 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from .binance.venue import BinanceVenue
+from .coinbase.venue import CoinbaseVenue
 from .config import SimConfig
 from .control import Control
 from .engine.market import Market
 from .faults import Faults
+from .venues import Venue, listings
 
 log = logging.getLogger(__name__)
+
+# The registry: every venue the simulator serves. Binance's symbols come from ``SimConfig.symbols`` (and
+# replays), every other venue's from ``SimConfig.venue_symbols`` or its defaults.
+VENUES: tuple[type[Venue], ...] = (BinanceVenue, CoinbaseVenue)
 
 
 class Simulator:
@@ -24,11 +33,13 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
+        others = tuple(item for v in VENUES if v is not BinanceVenue for item in listings(v, config))
         self.market = Market(symbols=config.symbols if (not config.replay or config.explicit_symbols) else (),
                              rate=config.rate, seed=config.seed, replay=config.replay, speed=config.speed,
-                             history_days=config.history_days)
+                             history_days=config.history_days, listings=others)
         self.faults = Faults()
-        self.venues: dict[str, BinanceVenue] = {"binance": BinanceVenue(self.market, config, self.faults)}
+        self.venues: dict[str, Venue] = {v.name: v(self.market, config, self.faults)  # type: ignore[call-arg]
+                                         for v in VENUES}
         self.control = Control(self)
         self.app = web.Application(
             middlewares=[self.control.middleware, *(v.middleware() for v in self.venues.values())],
@@ -42,7 +53,13 @@ class Simulator:
 
     @property
     def binance(self) -> BinanceVenue:
-        return self.venues["binance"]
+        venue = self.venues["binance"]
+        assert isinstance(venue, BinanceVenue)
+        return venue
+
+    def venue_url(self, venue: str, *, ws: bool = False) -> str:
+        """Base URL of a venue (``http://host:port/coinbase``); with ``ws`` its WebSocket base."""
+        return f"{self.ws_url if ws else self.url}{self.venues[venue].prefix}"
 
     @property
     def url(self) -> str:
@@ -71,8 +88,7 @@ class Simulator:
         """Stop the clock, close every socket, release the port."""
         await self.market.stop()
         for venue in self.venues.values():
-            for conn in list(venue.streams.conns):
-                await conn.ws.close(code=1001, message=b"Simulator stopping")
+            await venue.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

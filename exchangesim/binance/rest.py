@@ -171,7 +171,7 @@ class PublicRest:
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        specs = self.market.specs
+        specs = self.venue.specs
         if p.raw("symbol") and p.raw("symbols"):
             raise BinanceError(*OPTIONAL_COMBINATION)
         chosen = p.symbols(specs) or ([p.symbol(specs)] if p.raw("symbol") else list(specs.values()))
@@ -179,7 +179,7 @@ class PublicRest:
 
     async def klines(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        spec = p.symbol(self.market.specs)
+        spec = p.symbol(self.venue.specs)
         interval = p.raw("interval")
         if interval is None:
             raise BinanceError(-1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.")
@@ -190,17 +190,19 @@ class PublicRest:
         if start is not None and end is not None and start > end:
             raise BinanceError(*START_AFTER_END)
         tape = self.market.tapes[spec.symbol]
-        rows = tape.klines(interval, tape.kline_opens(interval, start, end, limit or 500))
+        opens = self.venue.served(spec.symbol).visible_opens(tape.kline_opens(interval, start, end, limit or 500),
+                                                             interval)
+        rows = tape.klines(interval, opens)
         return json_response([wire.kline_row(spec, o, interval_next(o, interval) - 1, agg, prev)
                               for o, agg, prev in rows])
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        spec = p.symbol(self.market.specs)
+        spec = p.symbol(self.venue.specs)
         limit = p.int("limit", default=500, lo=1, hi=1000) or 500
         from_id = p.int("fromId")
         start, end = p.time("startTime"), p.time("endTime")
-        tape = self.market.tapes[spec.symbol]
+        tape = self.venue.served(spec.symbol)
         if from_id is not None and (start is not None or end is not None):
             raise BinanceError(*OPTIONAL_COMBINATION)
         if start is not None and end is not None and start > end:
@@ -208,29 +210,29 @@ class PublicRest:
         if from_id is not None:
             aggs = tape.aggs_from_id(from_id, limit)
         elif start is not None:
-            aggs = tape.aggs_between(start, end if end is not None else tape.emitted_ms, limit)
+            aggs = tape.aggs_between(start, end if end is not None else tape.tape.emitted_ms, limit)
         else:
             aggs = tape.aggs_recent(limit, end)
         return json_response(wire.rest_aggs(spec, aggs))
 
     async def trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        spec = p.symbol(self.market.specs)
+        spec = p.symbol(self.venue.specs)
         limit = p.int("limit", default=500, lo=1, hi=1000) or 500
-        return json_response(wire.rest_trades(spec, self.market.tapes[spec.symbol].trades_recent(limit)))
+        return json_response(wire.rest_trades(spec, self.venue.served(spec.symbol).trades_recent(limit)))
 
     async def historical_trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        spec = p.symbol(self.market.specs)
+        spec = p.symbol(self.venue.specs)
         limit = p.int("limit", default=500, lo=1, hi=1000) or 500
         from_id = p.int("fromId")
-        tape = self.market.tapes[spec.symbol]
+        tape = self.venue.served(spec.symbol)
         trades = tape.trades_recent(limit) if from_id is None else tape.trades_from_id(from_id, limit)
         return json_response(wire.rest_trades(spec, trades))
 
     async def ticker_price(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        specs = self.market.specs
+        specs = self.venue.specs
         if p.raw("symbol") and p.raw("symbols"):
             raise BinanceError(*OPTIONAL_COMBINATION)
         if p.raw("symbol"):
@@ -245,7 +247,7 @@ class PublicRest:
 
     async def depth(self, request: web.Request) -> web.Response:
         p = await read_params(request)
-        spec = p.symbol(self.market.specs)
+        spec = p.symbol(self.venue.specs)
         limit = min(p.int("limit", default=100, lo=1) or 100, 5000)
         tape = self.market.tapes[spec.symbol]
         update_id = tape.last_trade_id() or 0

@@ -90,7 +90,7 @@ class SignedRest:
         return account, params
 
     def _order_args(self, p: Params) -> dict[str, object]:
-        spec = p.symbol(self.venue.market.specs)
+        spec = p.symbol(self.venue.specs)
         side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
         type_ = p.enum("type", ORDER_TYPES, (-1116, "Invalid orderType."))
         tif = p.enum("timeInForce", ("GTC", "IOC", "FOK"), (-1115, "Invalid timeInForce."), required=False)
@@ -152,7 +152,7 @@ class SignedRest:
         return json_response({})
 
     def _find(self, account: Account, p: Params) -> Order:
-        spec = p.symbol(self.venue.market.specs)
+        spec = p.symbol(self.venue.specs)
         order_id = p.int("orderId")
         client_id = p.raw("origClientOrderId")
         if order_id is None and client_id is None:
@@ -176,7 +176,7 @@ class SignedRest:
             if err.code != NO_SUCH_ORDER[0]:
                 raise
             raise BinanceError(*UNKNOWN_ORDER) from err
-        spec = self.venue.market.specs[order.symbol]
+        spec = self.venue.specs[order.symbol]
         self.book.cancel(account, spec, order, self.venue.server_time())
         body = self._order_result(order)
         body["origClientOrderId"] = body.pop("clientOrderId")
@@ -185,7 +185,7 @@ class SignedRest:
 
     async def open_orders(self, request: web.Request) -> web.Response:
         account, p = await self.authenticate(request)
-        symbol = p.symbol(self.venue.market.specs).symbol if p.raw("symbol") else None
+        symbol = p.symbol(self.venue.specs).symbol if p.raw("symbol") else None
         return json_response([self._order_status(o) for o in account.orders.values()
                               if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)])
 

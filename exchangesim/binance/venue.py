@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 
 from ..config import SimConfig
 from ..engine.market import Emission, Market, now_ms
+from ..engine.served import ServedTape
 from ..faults import Faults
+from ..symbols import SymbolSpec, synthetic_spec
+from ..venues import served
+from . import wire
 from .accounts import ORDER_TYPES, OrderBook, symbol_filters
 from .limits import WeightLimiter
 from .rest import PublicRest, make_middleware
@@ -28,6 +33,14 @@ class BinanceVenue:
     """One Binance lookalike: its routes, middleware, accounts, weight limits and streams."""
 
     name = "binance"
+    prefix = ""
+    default_symbols = ("BTCUSDT", "ETHUSDT")  # SimConfig.symbols lists Binance's symbols
+    rate_factor = 1.0
+    truth_kinds = ("trades", "aggTrades")
+
+    @classmethod
+    def spec(cls, symbol: str) -> SymbolSpec:
+        return synthetic_spec(symbol)
 
     def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
         self.market = market
@@ -48,6 +61,14 @@ class BinanceVenue:
     def middleware(self):
         return make_middleware(self)
 
+    @property
+    def specs(self) -> dict[str, SymbolSpec]:
+        """Binance's symbols (replayed and synthetic), by name."""
+        return self.market.specs_of(self.name)
+
+    def served(self, symbol: str) -> ServedTape:
+        return served(self.market, self.faults, self.name, symbol)
+
     def server_time(self) -> int:
         return now_ms() + self.clock_offset_ms
 
@@ -57,7 +78,7 @@ class BinanceVenue:
     def exchange_info(self, symbols: list[str]) -> dict[str, object]:
         limits = [dict(r) for r in RATE_LIMITS]
         limits[0]["limit"] = self.limiter.limit
-        specs = self.market.specs
+        specs = self.specs
         return {
             "timezone": "UTC", "serverTime": self.server_time(), "rateLimits": limits, "exchangeFilters": [],
             "symbols": [{
@@ -76,9 +97,12 @@ class BinanceVenue:
     def _match_orders(self, t_ms: int, emissions: list[Emission]) -> None:
         if not any(a.orders for a in self.orders.accounts.values()):
             return
+        specs = self.specs
         for e in emissions:
-            dp = self.market.specs[e.symbol].price_dp
-            self.orders.on_trades(self.market.specs, e.symbol, Decimal(int(e.trades.prices.min())).scaleb(-dp),
+            if e.venue != self.name:
+                continue
+            dp = specs[e.symbol].price_dp
+            self.orders.on_trades(specs, e.symbol, Decimal(int(e.trades.prices.min())).scaleb(-dp),
                                   Decimal(int(e.trades.prices.max())).scaleb(-dp),
                                   Decimal(int(e.trades.prices[-1])).scaleb(-dp), self.server_time())
 
@@ -89,3 +113,31 @@ class BinanceVenue:
             "open_sockets": len(self.streams.conns),
             "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
         }
+
+    # -- control API -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.limiter.reset()
+
+    def configure(self, *, weight_limit: int | None = None, clock_offset_ms: int | None = None,
+                  **other: Any) -> dict[str, object]:
+        if other:
+            raise ValueError(f"venue 'binance' has no setting {next(iter(other))!r}")
+        if weight_limit is not None:
+            self.limiter.limit = weight_limit
+        if clock_offset_ms is not None:
+            self.clock_offset_ms = clock_offset_ms
+        return {"weight_limit": self.limiter.limit, "clock_offset_ms": self.clock_offset_ms}
+
+    def open_sockets(self) -> int:
+        return len(self.streams.conns)
+
+    async def drop_sockets(self, mode: str) -> int:
+        return await self.streams.drop(mode)
+
+    async def close(self) -> None:
+        for conn in list(self.streams.conns):
+            await conn.ws.close(code=1001, message=b"Simulator stopping")
+
+    def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:
+        """Truth in Binance's REST shapes: ``/api/v3/trades`` rows or ``/api/v3/aggTrades`` rows."""
+        return wire.rest_trades(spec, rows) if kind == "trades" else wire.rest_aggs(spec, rows)

@@ -11,8 +11,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
-import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from ..engine.aggregate import DAY, INTERVAL_MS, interval_floor, interval_next
 from ..engine.market import Emission, now_ms
+from ..sockets import reset_connection
 from . import wire
 
 if TYPE_CHECKING:
@@ -206,30 +205,7 @@ class StreamServer:
                 await conn.ws.send_str(f)
 
     def _corrupt(self, frames: list[str]) -> list[str]:
-        faults = self.venue.faults
-        if not faults.corrupt.get("binance") or not frames:
-            return frames
-        out: list[str] = []
-        i = 0
-        while i < len(frames):
-            kind = faults.take_corruption("binance")
-            f = frames[i]
-            if kind is None:
-                out.extend(frames[i:])
-                break
-            if kind == "malformed":
-                out.append(f[: len(f) // 2])
-            elif kind == "duplicate":
-                out.extend([f, f])
-            elif kind == "reorder" and i + 1 < len(frames):
-                out.extend([frames[i + 1], f])
-                i += 1
-            else:  # reorder with nothing after it in this tick: keep it for the next one
-                faults.corrupt.setdefault("binance", []).insert(0, kind)
-                faults.injected["ws_reorder"] -= 1
-                out.append(f)
-            i += 1
-        return out
+        return self.venue.faults.corrupt_frames("binance", frames)
 
     @staticmethod
     def _frame(conn: Conn, stream: str, payload: str) -> str:
@@ -301,6 +277,8 @@ class StreamServer:
         payloads: dict[str, list[str]] = {}
         tapes = self.market.tapes
         for e in emissions:
+            if e.venue != "binance":
+                continue
             sym = e.symbol.lower()
             spec = tapes[e.symbol].spec
             if f"{sym}@trade" in wanted:
@@ -369,12 +347,7 @@ class StreamServer:
         conns = list(self.conns)
         for conn in conns:
             if mode == "reset":
-                transport = conn.request.transport
-                sock = transport.get_extra_info("socket") if transport else None
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                if transport is not None:
-                    transport.abort()
+                reset_connection(conn.request)
             else:
                 await conn.ws.close(code=1001, message=b"Server closing the connection")
         return len(conns)

@@ -1,4 +1,9 @@
-"""Market: the tapes of every symbol, the clock that makes trades public, and market controls."""
+"""Market: the tapes of every venue symbol, the clock that makes trades public, and market controls.
+
+Tapes are keyed by ``tape_key(venue, symbol)``: Binance symbols by their own name (``BTCUSDT``), as
+before venues other than Binance existed, any other venue's as ``venue:symbol`` (``coinbase:BTC-USD``).
+Every synthetic tape of one base asset follows the same price reference, so venues move together.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from ..symbols import SymbolSpec, synthetic_spec
 from .aggregate import DAY, MINUTE
 from .batch import AggBatch, TradeBatch, aggregate_trades
 from .blocks import Block
+from .reference import PriceReference
 from .replay import ReplayFormatError, ReplayProducer, load_replay
 from .synthetic import SyntheticProducer
 from .tape import Tape
@@ -26,14 +32,34 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def tape_key(venue: str, symbol: str) -> str:
+    """The market's name of a venue symbol's tape."""
+    return symbol if venue == "binance" else f"{venue}:{symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A synthetic venue symbol: where it trades, its spec (``base``/``quote`` are canonical asset codes,
+    which the shared price reference is keyed by), and its share of the market's trade rate."""
+
+    venue: str
+    spec: SymbolSpec
+    rate_factor: float = 1.0
+
+    @property
+    def key(self) -> str:
+        return tape_key(self.venue, self.spec.symbol)
+
+
 @dataclass(frozen=True, slots=True)
 class Emission:
-    """What one symbol made public in one tick."""
+    """What one tape made public in one tick. ``symbol`` is the tape key; ``venue`` the venue it is on."""
 
     symbol: str
     trades: TradeBatch
     aggs: AggBatch
     now_ms: int
+    venue: str = "binance"
 
 
 Listener = Callable[[int, list[Emission]], None]
@@ -49,14 +75,21 @@ class Market:
     HISTORY_BLOCK_MS = MINUTE
 
     def __init__(self, *, symbols: tuple[str, ...], rate: float, seed: int, replay: tuple[Path, ...] = (),
-                 speed: float = 1.0, history_days: float = 7.0, start_ms: int | None = None) -> None:
+                 speed: float = 1.0, history_days: float = 7.0, start_ms: int | None = None,
+                 listings: tuple[Listing, ...] = ()) -> None:
         self.rate = float(rate)
         self.paused = False
         self.started_ms = now_ms() if start_ms is None else start_ms
         self.tapes: dict[str, Tape] = {}
         self.kinds: dict[str, str] = {}
+        self.venue_of: dict[str, str] = {}
         self.replays: dict[str, ReplayProducer] = {}
         self._synth: dict[str, SyntheticProducer] = {}
+        self._rate_factor: dict[str, float] = {}
+        self.stale_until: dict[str, int] = {}  # tape key -> prints nothing before
+        live_from = self.started_ms // MINUTE * MINUTE
+        self.hist_from = (self.started_ms // DAY * DAY - round(history_days * DAY)) // MINUTE * MINUTE
+        self.reference = PriceReference(seed, self.hist_from if history_days > 0 else live_from)
         for path in replay:
             for rec in load_replay(Path(path), seed):
                 if rec.spec.symbol in self.tapes:
@@ -65,7 +98,10 @@ class Market:
                 self._add_replay(ReplayProducer(rec, self.started_ms, speed))
         for sym in symbols:
             if sym.upper() not in self.tapes:
-                self._add_synthetic(synthetic_spec(sym), seed, history_days)
+                self._add_synthetic(Listing("binance", synthetic_spec(sym)), seed, history_days)
+        for listing in listings:
+            if listing.key not in self.tapes:
+                self._add_synthetic(listing, seed, history_days)
         self.listeners: list[Listener] = []
         self.emitted: dict[str, int] = dict.fromkeys(self.tapes, 0)  # trades made public since start
         self._next_agg: dict[str, int] = {}
@@ -77,24 +113,30 @@ class Market:
         self._warm_task: asyncio.Task | None = None
 
     # -- construction ---------------------------------------------------------------------------
-    def _add_synthetic(self, spec: SymbolSpec, seed: int, history_days: float) -> None:
-        prod = SyntheticProducer(spec, seed)
+    def _add_synthetic(self, listing: Listing, seed: int, history_days: float) -> None:
+        key, spec = listing.key, listing.spec
+        prod = SyntheticProducer(spec, seed, reference=self.reference, key=key)
         live_from = self.started_ms // MINUTE * MINUTE
         # History is anchored to the UTC day, so runs started on the same day share it.
-        hist_from = (self.started_ms // DAY * DAY - round(history_days * DAY)) // MINUTE * MINUTE
-        blocks = prod.history(hist_from, live_from, self.HISTORY_BLOCK_MS, self.rate) if history_days > 0 else []
+        rate = self.rate * listing.rate_factor
+        blocks = prod.history(self.hist_from, live_from, self.HISTORY_BLOCK_MS, rate) if history_days > 0 else []
         if history_days <= 0:
             prod._start(live_from)
 
         def next_block(prev: Block | None, _t: int) -> Block:
             start = prev.t_end if prev else live_from
-            size = self.live_block_ms(0.0 if self.paused else self.rate)
+            stale = self.stale_until.get(key, 0)
+            rate = 0.0 if self.paused or start < stale else self.rate * listing.rate_factor
+            size = self.live_block_ms(rate)
             end = (start // size + 1) * size
-            return prod.next_block(prev, start, end, 0.0 if self.paused else self.rate)
+            if start < stale < end:  # the stale window ends inside: trading resumes on time
+                end = stale
+            return prod.next_block(prev, start, end, rate)
 
-        self.tapes[spec.symbol] = Tape(spec, prod, blocks, live_from, next_block)
-        self.kinds[spec.symbol] = "synthetic"
-        self._synth[spec.symbol] = prod
+        self.tapes[key] = Tape(spec, prod, blocks, live_from, next_block)
+        self.kinds[key] = "synthetic"
+        self.venue_of[key] = listing.venue
+        self._synth[key] = prod
 
     def _add_replay(self, prod: ReplayProducer) -> None:
         def next_block(prev: Block | None, _t: int) -> Block:
@@ -103,6 +145,7 @@ class Market:
         # The loop before the start is history; the clock starts where loop 0 does.
         self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [prod.block(-1)], prod.t0, next_block)
         self.kinds[prod.spec.symbol] = "replay"
+        self.venue_of[prod.spec.symbol] = "binance"
         self.replays[prod.spec.symbol] = prod
 
     def live_block_ms(self, rate: float) -> int:
@@ -110,28 +153,27 @@ class Market:
         wanted = self.BLOCK_TRADES / rate * 1000 if rate > 0 else MINUTE
         return next((ms for ms in self.LIVE_BLOCK_CHOICES if ms >= wanted), MINUTE)
 
-    @property
-    def specs(self) -> dict[str, SymbolSpec]:
-        return {s: t.spec for s, t in self.tapes.items()}
+    def specs_of(self, venue: str) -> dict[str, SymbolSpec]:
+        """The specs of one venue's tapes, keyed by the venue's symbol names."""
+        return {t.spec.symbol: t.spec for k, t in self.tapes.items() if self.venue_of[k] == venue}
 
     # -- running --------------------------------------------------------------------------------
     def tick(self, t_ms: int | None = None) -> list[Emission]:
         """Make public everything that happened up to ``t_ms`` and tell the listeners."""
         t_ms = now_ms() if t_ms is None else t_ms
-        out = [e for e in (self._advance(tape, t_ms) for tape in self.tapes.values()) if e is not None]
+        out = [e for e in (self._advance(key, t_ms) for key in self.tapes) if e is not None]
         self._notify(t_ms, out)
         return out
 
-    def _advance(self, tape: Tape, t_ms: int) -> Emission | None:
+    def _advance(self, sym: str, t_ms: int) -> Emission | None:
         """Advance one tape to ``t_ms``: its new trades and their aggregate trades, or None."""
-        trades = tape.advance(t_ms)
+        trades = self.tapes[sym].advance(t_ms)
         if not len(trades):
             return None
-        sym = tape.spec.symbol
         self.emitted[sym] += len(trades)
         aggs = aggregate_trades(trades, self._next_agg[sym])
         self._next_agg[sym] += len(aggs)
-        return Emission(sym, trades, aggs, t_ms)
+        return Emission(sym, trades, aggs, t_ms, self.venue_of[sym])
 
     def _notify(self, t_ms: int, emissions: list[Emission]) -> None:
         for listener in self.listeners:
@@ -181,18 +223,41 @@ class Market:
     def set_flow(self, *, rate: float | None = None, paused: bool | None = None) -> None:
         """Change the synthetic trade rate or pause; takes effect now (the current block is cut)."""
         t = now_ms()
-        for sym, prod in self._synth.items():
-            tape = self.tapes[sym]
-            self._emit_before_cut(tape, t)
-            block = tape.truncate(t)
-            if block is not None:
-                prod.truncated(block, tape.price_before(t + 1))
+        for sym in self._synth:
+            self._cut(sym, t)
         if rate is not None:
             self.rate = float(rate)
         if paused is not None:
             self.paused = bool(paused)
 
-    def _emit_before_cut(self, tape: Tape, t: int) -> None:
-        emission = self._advance(tape, t)
+    def set_stale(self, key: str, seconds: float) -> int:
+        """The synthetic tape ``key`` prints nothing from now for ``seconds``; returns when it resumes (ms).
+
+        The current block is cut now and the next blocks trade at rate zero until then, so trade ids stay
+        contiguous across the silence, as on a venue whose matching engine went quiet.
+        """
+        t = now_ms()
+        self._cut(key, t)
+        self.stale_until[key] = max(self.stale_until.get(key, 0), t + round(seconds * 1000))
+        return self.stale_until[key]
+
+    def set_outlier(self, key: str, bps: float, seconds: float) -> tuple[int, int, int]:
+        """Trades of tape ``key`` printed from now for ``seconds`` are ``bps`` off the market (a constant number
+        of ticks worked out from the last price). Returns the window ``(from_ms, until_ms, ticks)``."""
+        tape = self.tapes[key]
+        start = max(now_ms(), tape.emitted_ms + 1)  # what is public already stays as it was
+        ticks = round(tape.last_price() * bps / 10_000) or (1 if bps > 0 else -1)
+        window = (start, start + round(seconds * 1000), ticks)
+        tape.offsets.append(window)
+        return window
+
+    def _cut(self, key: str, t: int) -> None:
+        """Emit up to ``t`` and cut the current block of a synthetic tape there (the generator then continues
+        from the last trade kept)."""
+        prod, tape = self._synth[key], self.tapes[key]
+        emission = self._advance(key, t)
         if emission is not None:
             self._notify(t, [emission])
+        block = tape.truncate(t)
+        if block is not None:
+            prod.truncated(block, tape.raw_price_before(t + 1))

@@ -1,12 +1,14 @@
 """The synthetic market: a seeded, deterministic generator of trades.
 
 Time is cut into blocks (a minute in the history; live, a minute down to a second as the rate
-rises). A *skeleton* step decides, for
-each block in order, how many trades and aggregate trades it holds and where the price goes
-(stochastic volatility, so calm and hectic stretches cluster; occasional jumps; bursts of
-arrivals). The trades inside a block are then generated from the block's own seed, so any block
-can be regenerated at any time and the simulator keeps only block metadata, not trades: memory
-stays bounded while every trade ever emitted can be served again exactly.
+rises). A *skeleton* step decides, for each block in order, how many trades and aggregate trades it
+holds (bursts of arrivals; more trades when volatility is high) and where the price goes: each
+block closes at the shared reference price of its base asset (``reference.py``: stochastic
+volatility, so calm and hectic stretches cluster; occasional jumps) plus the quote's basis and a
+small mean-reverting noise of this venue symbol's own, so the same asset moves together on every
+venue. The trades inside a block are then generated from the block's own seed, so any block can be
+regenerated at any time and the simulator keeps only block metadata, not trades: memory stays
+bounded while every trade ever emitted can be served again exactly.
 
 Within a block, aggregate-trade groups get non-decreasing millisecond times and no group repeats
 the time, price and taker side of the group before it, so Binance's aggregation rule recovers the
@@ -24,19 +26,16 @@ import numpy as np
 from ..symbols import SymbolSpec
 from .batch import TradeBatch
 from .blocks import Block
-
-MS_PER_YEAR = 365 * 86_400_000
+from .reference import PriceReference
 
 
 @dataclass(frozen=True, slots=True)
 class SynthParams:
-    """Shape of the synthetic market. Defaults resemble a large spot market."""
+    """Shape of one venue symbol's trading (the price path is the shared reference's). Defaults resemble
+    a large spot market."""
 
-    annual_vol: float = 0.6
-    vol_of_vol: float = 0.45  # stationary std of log volatility
-    vol_half_life_ms: float = 20 * 60_000
-    jumps_per_hour: float = 0.3
-    jump_sigma: float = 0.004
+    basis_noise: float = 0.4e-4  # stationary std of this venue symbol's deviation from the reference (log)
+    basis_half_life_ms: float = 3 * 60_000
     burst_every_ms: float = 45_000  # mean time between bursts of arrivals
     burst_factor: float = 4.0
     burst_ms: float = 4_000  # how long a burst lasts
@@ -67,47 +66,53 @@ class SkeletonState:
     """
 
     lp: float  # log price
-    lvol: float  # log of volatility per sqrt(ms)
+    noise: float  # this venue symbol's deviation from the reference (log)
     rngs: tuple[np.random.Generator, ...]
 
 
 class SyntheticProducer:
-    """Produces the blocks of one symbol's synthetic tape."""
+    """Produces the blocks of one venue symbol's synthetic tape.
 
-    def __init__(self, spec: SymbolSpec, seed: int, params: SynthParams | None = None) -> None:
+    ``reference`` is the market's shared price reference (a private one starting at the first block
+    when not given); ``key`` names the tape in seeds (default: the symbol), so one symbol name listed
+    on two venues still trades differently.
+    """
+
+    def __init__(self, spec: SymbolSpec, seed: int, params: SynthParams | None = None,
+                 reference: PriceReference | None = None, key: str | None = None) -> None:
         self.spec = spec
         self.seed = seed
         self.params = params or SynthParams()
-        self.sym_key = zlib.crc32(spec.symbol.encode())
-        self.sigma_bar = self.params.annual_vol / math.sqrt(MS_PER_YEAR)
+        self.sym_key = zlib.crc32((key or spec.symbol).encode())
+        self.reference = reference
         self.state: SkeletonState | None = None
 
     # -- skeleton ------------------------------------------------------------------------------
     def _start(self, t0: int) -> None:
-        streams = np.random.SeedSequence([self.seed, self.sym_key, t0]).spawn(7)
+        if self.reference is None:
+            self.reference = PriceReference(self.seed, t0)
+        streams = np.random.SeedSequence([self.seed, self.sym_key, t0]).spawn(4)
         rngs = tuple(np.random.default_rng(s) for s in streams)
-        self.state = SkeletonState(math.log(self.spec.start_price), math.log(self.sigma_bar), rngs)
+        lp = float(self.reference.log_price(self.spec, np.array([t0]))[0])
+        self.state = SkeletonState(lp, 0.0, rngs)
 
     def skeleton(self, starts: np.ndarray, ends: np.ndarray, rates: np.ndarray) -> list[SynthGen]:
         """Advance the skeleton over consecutive blocks ``[starts[i], ends[i])`` at ``rates`` trades/s."""
         assert self.state is not None
-        p, st = self.params, self.state
+        assert self.reference is not None
+        p, st, ref = self.params, self.state, self.reference
         m = len(starts)
         dur = (ends - starts).astype(np.float64)
-        r_v, r_r, r_b, r_j, r_js, r_k, r_x = st.rngs
-        eps_v, eps_r, u_burst = r_v.standard_normal(m), r_r.standard_normal(m), r_b.random(m)
-        n_jumps, jump_sizes = r_j.poisson(p.jumps_per_hour * dur / 3_600_000), r_js.normal(0, p.jump_sigma, m)
-        mu = math.log(self.sigma_bar)
-        kappa = math.log(2) / p.vol_half_life_ms
-        decay = np.exp(-kappa * dur)
-        shock = p.vol_of_vol * np.sqrt(1 - decay**2) * eps_v
-        lvol = np.empty(m)
-        x = st.lvol
-        for i in range(m):  # AR(1) in log volatility: a linear recurrence, cheap even for 10^4 steps
-            x = mu + (x - mu) * decay[i] + shock[i]
-            lvol[i] = x
-        sigma = np.exp(lvol)
-        active = rates > 0
+        r_b, r_k, r_x, r_n = st.rngs
+        u_burst, eps_n = r_b.random(m), r_n.standard_normal(m)
+        decay = np.exp(-math.log(2) / p.basis_half_life_ms * dur)
+        shock = p.basis_noise * np.sqrt(1 - decay**2) * eps_n
+        noise = np.empty(m)
+        x = st.noise
+        for i in range(m):  # AR(1) deviation from the reference: a linear recurrence, cheap even for 10^4 steps
+            x = x * decay[i] + shock[i]
+            noise[i] = x
+        sigma = ref.sigma(self.spec, starts)
         # Bursts (Poisson, burst_every_ms apart on average, burst_ms long) lift the part of the block they
         # cover, whatever the block's length; normalised so the long-run mean stays ``rates``.
         covered = np.minimum(p.burst_ms, dur) / dur
@@ -116,15 +121,14 @@ class SyntheticProducer:
         burst = (1 + np.minimum(n_bursts * covered, 1) * (p.burst_factor - 1)) / (
             1 + np.minimum(expected * covered, 1) * (p.burst_factor - 1))
         # Normalised so the long-run mean is ``rates`` trades/s: E[(s/s_bar)^0.7] for lognormal s.
-        vol_factor = (sigma / self.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * p.vol_of_vol) ** 2)
+        vol_factor = (sigma / ref.params.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * ref.params.vol_of_vol) ** 2)
         intensity = rates * dur / 1000 * vol_factor * burst / (1 + p.extra_per_group)
         k = r_k.poisson(intensity)
         extra = r_x.poisson(k * p.extra_per_group)
         sig = sigma * np.sqrt(dur)
-        ret = np.where(active, sig * eps_r + np.where(n_jumps > 0, jump_sizes, 0.0), 0.0)
-        lp_close = st.lp + np.cumsum(ret)
+        lp_close = ref.log_price(self.spec, ends) + noise
         lp_open = np.concatenate([[st.lp], lp_close[:-1]])
-        st.lp, st.lvol = float(lp_close[-1]), float(lvol[-1])
+        st.lp, st.noise = float(lp_close[-1]), float(noise[-1])
         return [
             SynthGen(int(ends[i]), int(k[i] + extra[i]), int(k[i]), float(lp_open[i]), float(lp_close[i]),
                      float(sig[i]))

@@ -40,6 +40,7 @@ class Tape:
         for b in blocks:
             self._append(b)
         self.emitted_ms = live_from - 1
+        self.offsets: list[tuple[int, int, int]] = []  # (from_ms, until_ms, ticks): outlier prints
         self._cache: OrderedDict[int, TradeBatch] = OrderedDict()
         self._minutes: dict[int, Agg | None] = {}
 
@@ -66,7 +67,17 @@ class Tape:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(block.t_start)
-        return full[: block.n]
+        return self._offset(block, full[: block.n])
+
+    def _offset(self, block: Block, trades: TradeBatch) -> TradeBatch:
+        """Trades with the outlier offsets of the windows they fall in added to their prices (a constant
+        number of ticks, so no two aggregate-trade groups become one)."""
+        for lo, hi, ticks in self.offsets:
+            if lo < block.t_end and hi > block.t_start and len(trades):
+                inside = (trades.times >= lo) & (trades.times < hi)
+                prices = np.maximum(1, trades.prices + np.where(inside, ticks, 0))
+                trades = TradeBatch(trades.ids, trades.times, prices, trades.qtys, trades.buyer_maker)
+        return trades
 
     def _public(self, block: Block) -> TradeBatch:
         """The emitted part of a block."""
@@ -146,6 +157,14 @@ class Tape:
         """Price of the last trade before ``t_ms`` (ticks)."""
         t = self._last_nonempty_before(t_ms)
         return None if t is None else int(t.prices[-1])
+
+    def raw_price_before(self, t_ms: int) -> int | None:
+        """``price_before`` without the outlier offset it may carry: where the generator continues from."""
+        t = self._last_nonempty_before(t_ms)
+        if t is None:
+            return None
+        at = int(t.times[-1])
+        return int(t.prices[-1]) - sum(k for lo, hi, k in self.offsets if lo <= at < hi)
 
     def last_price(self) -> int:
         """Price of the newest emitted trade, or the start price when nothing traded yet (ticks)."""

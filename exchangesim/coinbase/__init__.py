@@ -1,0 +1,1 @@
+"""Coinbase Exchange lookalike (REST and the WebSocket feed), mounted under ``/coinbase``."""

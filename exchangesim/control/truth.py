@@ -1,0 +1,124 @@
+"""/_sim/truth and /_sim/status: what each venue printed, and how the simulator stands."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..binance import wire
+from ..engine.market import now_ms
+from ..engine.tape import Tape
+from .inputs import ControlError, venue_tape
+
+if TYPE_CHECKING:
+    from ..server import Simulator
+
+TRUTH_PAGE = 5000
+TRUTH_MAX = 5_000_000
+TRUTH_PARAMS = ("venue", "symbol", "kind", "from_id", "to_id", "start_ms", "end_ms")
+
+
+class Truth:
+    """The read side of the control API."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/_sim/truth", self.truth), web.get("/_sim/status", self.status)]
+
+    def _numbers(self, q: Any) -> dict[str, int]:
+        nums = {}
+        for name in ("from_id", "to_id", "start_ms", "end_ms"):
+            raw = q.get(name)
+            if raw not in (None, ""):
+                if not re.fullmatch(r"[0-9]{1,18}", raw):
+                    raise ControlError(f"'{name}' must be a non-negative integer, got {raw!r}")
+                nums[name] = int(raw)
+        if ("from_id" in nums or "to_id" in nums) and ("start_ms" in nums or "end_ms" in nums):
+            raise ControlError("give ids (from_id/to_id) or times (start_ms/end_ms), not both")
+        return nums
+
+    async def truth(self, request: web.Request) -> web.StreamResponse:
+        """Everything a venue symbol printed (outliers included, silences left out, forgotten REST history
+        kept), one JSON object a line in the venue's shape, by ids or by times."""
+        q = request.query
+        unknown = [k for k in q if k not in TRUTH_PARAMS]
+        if unknown:  # a misspelt bound would otherwise stream the whole tape
+            raise ControlError(f"unknown parameter {unknown[0]!r}; expected one of {list(TRUTH_PARAMS)}")
+        name = q.get("venue", "binance")
+        if name not in self.sim.venues:
+            raise ControlError(f"unknown venue {name!r}; known: {sorted(self.sim.venues)}")
+        venue = self.sim.venues[name]
+        tape = self.sim.market.tapes[venue_tape(self.sim, name, q.get("symbol", ""))]
+        kind = q.get("kind", venue.truth_kinds[0])
+        if kind not in venue.truth_kinds:
+            raise ControlError(f"'kind' must be one of {list(venue.truth_kinds)} on venue {name!r}, got {kind!r}")
+        nums = self._numbers(q)
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        for page in _pages(tape, kind, nums):
+            rows = venue.truth_rows(tape.spec, kind, page)
+            await resp.write(("\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n").encode())
+        await resp.write_eof()
+        return resp
+
+    async def status(self, request: web.Request) -> web.Response:
+        """The market, faults and every venue; ``symbols`` holds Binance's tapes (as before other venues
+        existed), ``venues.<name>.symbols`` each venue's by its own symbol names."""
+        market = self.sim.market
+        venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
+        for key in market.tapes:
+            venues[market.venue_of[key]]["symbols"][market.tapes[key].spec.symbol] = self._tape_status(key)
+        return web.json_response({
+            "server_time": now_ms(), "started_ms": market.started_ms, "rate": market.rate, "paused": market.paused,
+            "symbols": venues["binance"]["symbols"], "faults_injected": dict(self.sim.faults.injected),
+            "venues": venues,
+        })
+
+    def _tape_status(self, key: str) -> dict[str, Any]:
+        market = self.sim.market
+        tape = market.tapes[key]
+        info: dict[str, Any] = {
+            "kind": market.kinds[key], "trades_emitted": market.emitted[key],
+            "last_trade_id": tape.last_trade_id(), "last_agg_id": tape.last_agg_id(),
+            "last_price": wire.fmt(tape.last_price(), tape.spec.price_dp),
+            "first_trade_id": tape.blocks[0].first_id if tape.blocks else None, "history_from_ms": tape.first_time,
+        }
+        if key in market.stale_until:
+            info["stale_until_ms"] = market.stale_until[key]
+        if tape.offsets:
+            info["outliers"] = [list(w) for w in tape.offsets]
+        if key in self.sim.faults.forgotten:
+            info["rest_forgotten"] = [list(r) for r in self.sim.faults.forgotten[key]]
+        if key in market.replays:
+            r = market.replays[key]
+            info.update({"replay_source": r.source, "replay_time_shift_ms": r.time_shift, "replay_loop_ms": r.loop_ms})
+        return info
+
+
+def _pages(tape: Tape, kind: str, nums: dict[str, int]) -> Any:
+    """Pages of the tape's trades (or aggregate trades) within the bounds, paged by id; a time range first
+    finds its first id."""
+    lo_id, hi_id = nums.get("from_id", 0), nums.get("to_id", 2**62)
+    hi_t = nums.get("end_ms", 2**62)
+    trades = kind == "trades"
+    if "start_ms" in nums:
+        first = (tape.trades_between if trades else tape.aggs_between)(nums["start_ms"], hi_t, 1)
+        lo_id = int(first.ids[0] if trades else first.agg_ids[0]) if len(first) else 2**62
+    page_of = tape.trades_from_id if trades else tape.aggs_from_id
+    sent = 0
+    while sent < TRUTH_MAX and lo_id <= hi_id:
+        page = page_of(lo_id, TRUTH_PAGE)
+        ids = page.ids if trades else page.agg_ids
+        keep = int(((ids <= hi_id) & (page.times <= hi_t)).sum())
+        if keep == 0:
+            return
+        yield page[:keep]
+        sent += keep
+        lo_id = int(ids[keep - 1]) + 1
+        if keep < len(ids) or len(ids) < TRUTH_PAGE:
+            return
