@@ -1,4 +1,5 @@
-"""Reads of market data: instruments, pages of ticks by trade id, gaps, and the live page's first view.
+"""Reads of market data: instruments, pages of ticks by trade id, gaps, feeds, the consolidated price of a base
+asset, and the live page's first view.
 
 Ticks are read through pymongo, not the ORM: the unique index on (exchange, symbol, trade_id) is *partial*
 (filtered on BSON type, ARCHITECTURE §5), and MongoDB only uses a partial index for a query that restates
@@ -9,13 +10,16 @@ adds the ``$type`` conditions and walks the index in trade-id order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bson import Int64
+from django.conf import settings
 from django.db import connection
 
-from .documents import candle_of, tick_of
+from .consolidated import USD_QUOTES, Consolidated, ConsolidatedConfig, VenuePrice, consolidate
+from .documents import as_decimal, as_utc, candle_of, tick_of
 from .exchanges.base import CandleBar, TradeTick
 from .models import Candle, Feed, Gap, Instrument, Tick
 
@@ -148,3 +152,63 @@ def recent_candles(*, exchange: str, symbol: str, limit: int = 240) -> list[Cand
 
 def feed_of(*, exchange: str, symbol: str) -> Feed | None:
     return Feed.objects.filter(exchange=exchange, symbol=symbol).first()
+
+
+def feed_list(*, exchange: str | None = None) -> list[Feed]:
+    """Every Feed record, by exchange and symbol; only ``exchange``'s when given."""
+    qs = Feed.objects.all()
+    if exchange is not None:
+        qs = qs.filter(exchange=exchange)
+    return list(qs.order_by("exchange", "symbol"))
+
+
+def base_exists(*, base: str) -> bool:
+    """Whether any stored instrument, of any exchange and quote, has ``base`` as its base asset."""
+    return Instrument.objects.filter(base=base).exists()
+
+
+def venue_prices(*, base: str) -> list[VenuePrice]:
+    """The last stored trade of each instrument of ``base`` quoted in US dollars (USD, USDT, USDC), by exchange
+    and symbol. One read per instrument, on the tick identity index walked from the highest trade id (trade ids,
+    not times, order a venue's trades); an instrument without ticks comes back without a price."""
+    coll = connection.database[Tick._meta.db_table]
+    venues = []
+    for i in Instrument.objects.filter(base=base, quote__in=USD_QUOTES).order_by("exchange", "symbol"):
+        query = {
+            "exchange": {"$eq": i.exchange, "$type": "string"},
+            "symbol": {"$eq": i.symbol, "$type": "string"},
+            "trade_id": {"$type": "long"},
+        }
+        doc = coll.find_one(
+            query, {"_id": 0, "price": 1, "ts": 1, "trade_id": 1}, sort=[("trade_id", -1)], hint=TICK_INDEX
+        )
+        venues.append(
+            VenuePrice(
+                exchange=i.exchange,
+                symbol=i.symbol,
+                canonical=i.canonical,
+                quote=i.quote,
+                price=None if doc is None else as_decimal(doc["price"]),
+                ts=None if doc is None else as_utc(doc["ts"]),
+                trade_id=None if doc is None else int(doc["trade_id"]),
+            )
+        )
+    return venues
+
+
+def consolidated_config() -> ConsolidatedConfig:
+    """The consolidation's limits from settings (CONSOLIDATED_STALE_SECONDS, CONSOLIDATED_OUTLIER_BPS)."""
+    return ConsolidatedConfig(
+        stale_after=timedelta(seconds=settings.CONSOLIDATED_STALE_SECONDS),
+        outlier_bps=Decimal(settings.CONSOLIDATED_OUTLIER_BPS),
+    )
+
+
+def consolidated_price(*, base: str, now: datetime | None = None) -> Consolidated | None:
+    """The consolidated price of ``base`` now (``markets.consolidated``), or None when no stored instrument has
+    that base at all."""
+    if not base_exists(base=base):
+        return None
+    return consolidate(
+        base=base, venues=venue_prices(base=base), now=now or datetime.now(UTC), config=consolidated_config()
+    )

@@ -54,7 +54,7 @@ def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
         "drop_modes": DROP_MODES,
         "config": {"exchange": exchange, "symbol": symbol, "socket": f"/ws/market/{exchange}/{symbol}/",
                    "csrf": get_token(request), "price_decimals": _decimals(this.tick_size),
-                   "qty_decimals": _decimals(this.step_size)},
+                   "qty_decimals": _decimals(this.step_size), "base": this.base},
     })
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +36,10 @@ BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
 FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
 # Set by `make run`/`make demo` when the exchange URLs point at the local simulator: the page says so.
 MARKET_SIMULATED = _flag("MARKET_SIMULATED")
+# The consolidated price (/api/v1/consolidated): a venue whose last trade is older than this many seconds is stale,
+# and one further than this many basis points from the fresh venues' median is an outlier; neither counts.
+CONSOLIDATED_STALE_SECONDS = float(os.environ.get("CONSOLIDATED_STALE_SECONDS", "60"))
+CONSOLIDATED_OUTLIER_BPS = Decimal(os.environ.get("CONSOLIDATED_OUTLIER_BPS", "50"))
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (HTTP and WebSocket) too

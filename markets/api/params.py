@@ -5,6 +5,7 @@
   is refused with a hint naming the venue symbol.
 - Times are ISO-8601 (``2026-11-24T00:00:00Z``, any offset; a time without an offset is taken as UTC)
   or epoch milliseconds (digits only). Accepted from 2009-01-01T00:00:00Z to one year after now.
+- ``base`` is one canonical asset (``BTC``, upper-cased; Kraken's ``XBT`` is ``BTC``), not a pair.
 - Unknown parameters are refused (a misspelt ``inteval`` must not silently mean the default); ``format``
   (DRF's renderer switch) is always allowed.
 """
@@ -21,6 +22,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import selectors
+from ..exchanges.symbols import KRAKEN_ALIASES
 from ..intervals import INTERVALS, MAX_CANDLES, MAX_SPAN, count
 from ..models import Gap
 from ..venues import KNOWN_EXCHANGES
@@ -328,6 +330,43 @@ class GapsParams(QueryParams):
         self.check_symbol(attrs, errors)
         self.raise_if(errors)
         return attrs
+
+
+class FeedsParams(QueryParams):
+    """``GET /api/v1/feeds``: every live feed's record, optionally one exchange's."""
+
+    exchange = exchange_param(required=False)
+
+
+_PAIR = re.compile(r"[A-Z0-9.]+[-/][A-Z0-9.]+")
+_PAIR_SPLIT = re.compile(r"[-/]")
+_BASE_HELP = "a canonical base asset such as BTC or ETH (case-insensitive; see `base` in /api/v1/instruments)"
+
+
+class ConsolidatedParams(QueryParams):
+    """``GET /api/v1/consolidated``: one canonical base asset."""
+
+    base = serializers.CharField(
+        max_length=16,
+        # A pair passes here so that validate_base can name its base in the message.
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9.]+([-/][A-Za-z0-9.]+)?$", "not an asset: letters and digits such as BTC")
+        ],
+        help_text=_BASE_HELP,
+        error_messages={
+            "required": "required: " + _BASE_HELP,
+            "blank": "required: " + _BASE_HELP,
+            "max_length": "at most {max_length} characters",
+        },
+    )
+
+    def validate_base(self, value: str) -> str:
+        value = value.upper()
+        if _PAIR.fullmatch(value):
+            raise serializers.ValidationError(
+                f"{value} is a pair; base is one asset (base={_PAIR_SPLIT.split(value)[0]} for this one)"
+            )
+        return KRAKEN_ALIASES[value] if value in ("XBT", "XDG") else value  # Kraken's names of BTC and DOGE
 
 
 def _days(d: timedelta) -> str:

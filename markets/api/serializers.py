@@ -3,7 +3,7 @@ exponent); times are ISO-8601 UTC with a ``Z`` and millisecond precision."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -150,6 +150,61 @@ class GapOut(serializers.Serializer):
     recovered = serializers.IntegerField()
     detected_at = UtcTime()
     updated_at = UtcTime()
+
+
+class FeedOut(serializers.Serializer):
+    """The live feed of one (exchange, symbol): its state and health."""
+
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    state = serializers.CharField(help_text="connected, down, reconnecting or paused")
+    last_trade_id = serializers.IntegerField(allow_null=True)
+    last_trade_at = UtcTime(allow_null=True, help_text="exchange time of the last trade received")
+    lag_ms = serializers.IntegerField(allow_null=True, help_text="receive time minus exchange time of the last trade")
+    reconnects = serializers.IntegerField()
+    last_error = serializers.CharField(help_text="empty when there has been none")
+    updated_at = UtcTime()
+
+
+class VenueQuoteOut(serializers.Serializer):
+    """One venue of a consolidated price (``markets.consolidated.VenueQuote``)."""
+
+    exchange = serializers.CharField(source="venue.exchange")
+    symbol = serializers.CharField(source="venue.symbol", help_text="the venue's symbol, e.g. XBTUSD")
+    canonical = serializers.CharField(source="venue.canonical", help_text="BASE-QUOTE, e.g. BTC-USD")
+    quote = serializers.CharField(source="venue.quote")
+    price = DecimalString(source="venue.price", allow_null=True, help_text="the last stored trade's price")
+    ts = UtcTime(source="venue.ts", allow_null=True, help_text="the last stored trade's exchange time")
+    trade_id = serializers.IntegerField(source="venue.trade_id", allow_null=True)
+    age_ms = serializers.SerializerMethodField(help_text="milliseconds from the last trade to `at`")
+    deviation_bps = DecimalString(
+        allow_null=True, help_text="(price - reference) / reference in basis points, to 0.01; null without a reference"
+    )
+    stale = serializers.BooleanField(help_text="no trade, or the last one is older than `stale_seconds`")
+    outlier = serializers.BooleanField(help_text="|deviation_bps| is more than `outlier_bps`")
+    used = serializers.BooleanField(help_text="neither stale nor an outlier: its price is in the median")
+
+    def get_age_ms(self, quote: Any) -> int | None:
+        return None if quote.age is None else quote.age // timedelta(milliseconds=1)
+
+
+class ConsolidatedOut(serializers.Serializer):
+    """The consolidated price of a base asset (``markets.consolidated.Consolidated``)."""
+
+    base = serializers.CharField()
+    price = DecimalString(allow_null=True, help_text="median of the fresh venues that are not outliers; null if none")
+    reason = serializers.CharField(allow_null=True, help_text="why `price` is null; null when there is a price")
+    reference = DecimalString(
+        allow_null=True, help_text="median of the fresh venues, outliers included: what deviations are measured from"
+    )
+    at = UtcTime(source="now", help_text="when it was computed (server time)")
+    venues_used = serializers.IntegerField(source="used", help_text="how many venues `price` is the median of")
+    stale_seconds = serializers.SerializerMethodField(help_text="CONSOLIDATED_STALE_SECONDS")
+    outlier_bps = DecimalString(source="config.outlier_bps", help_text="CONSOLIDATED_OUTLIER_BPS")
+    venues = VenueQuoteOut(many=True, help_text="every stored instrument of the base quoted in USD, USDT or USDC")
+
+    def get_stale_seconds(self, consolidated: Any) -> float:
+        return float(consolidated.config.stale_after.total_seconds())
 
 
 class ErrorOut(serializers.Serializer):

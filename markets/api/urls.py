@@ -11,4 +11,6 @@ urlpatterns = [
     path("candles", views.CandlesView.as_view(), name="api-candles"),
     path("ticks", views.TicksView.as_view(), name="api-ticks"),
     path("gaps", views.GapsView.as_view(), name="api-gaps"),
+    path("feeds", views.FeedsView.as_view(), name="api-feeds"),
+    path("consolidated", views.ConsolidatedView.as_view(), name="api-consolidated"),
 ]

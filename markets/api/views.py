@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,8 +17,17 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..exchanges.retry import RetryPolicy
 from ..history import get_price_history
-from .params import CandlesParams, GapsParams, InstrumentsParams, TicksParams
-from .serializers import ErrorOut, GapOut, InstrumentOut, PriceHistoryOut, TickOut, TickPageOut
+from .params import CandlesParams, ConsolidatedParams, FeedsParams, GapsParams, InstrumentsParams, TicksParams
+from .serializers import (
+    ConsolidatedOut,
+    ErrorOut,
+    FeedOut,
+    GapOut,
+    InstrumentOut,
+    PriceHistoryOut,
+    TickOut,
+    TickPageOut,
+)
 
 # A web request does not sit out long rate-limit waits: a short policy turns them into a prompt 503.
 API_RETRY = RetryPolicy(attempts=2, max_wait=5.0)
@@ -134,3 +144,43 @@ class GapsView(PublicView):
             limit=p["limit"],
         )
         return Response(GapOut(gaps, many=True).data)
+
+
+class FeedsView(PublicView):
+    @extend_schema(
+        operation_id="feeds_list",
+        parameters=[FeedsParams],
+        tags=["market data"],
+        summary="Live feeds",
+        description="Every live feed's record (state, last trade, lag, reconnects, last error), by exchange and "
+        "symbol.",
+        responses={200: FeedOut(many=True), 400: BAD_INPUT},
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(FeedsParams, request)
+        return Response(FeedOut(selectors.feed_list(exchange=p.get("exchange")), many=True).data)
+
+
+class ConsolidatedView(PublicView):
+    @extend_schema(
+        operation_id="consolidated_get",
+        parameters=[ConsolidatedParams],
+        tags=["market data"],
+        summary="Consolidated price",
+        description="The median of the last trade prices of every stored instrument of `base` quoted in USD, USDT "
+        "or USDC, on any exchange. A venue whose last trade is older than CONSOLIDATED_STALE_SECONDS (60) is "
+        "`stale`; `reference` is the median of the fresh venues, and one more than CONSOLIDATED_OUTLIER_BPS (50) "
+        "from it is an `outlier`. `price` is the median of the fresh venues that are not outliers, or null with "
+        "a `reason` when there is none. A base no stored instrument has is a 404.",
+        responses={
+            200: ConsolidatedOut,
+            400: BAD_INPUT,
+            404: OpenApiResponse(ErrorOut, description="no stored instrument has this base asset"),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        p = parse(ConsolidatedParams, request)
+        consolidated = selectors.consolidated_price(base=p["base"])
+        if consolidated is None:
+            raise NotFound(f"no stored instrument has base {p['base']}; see /api/v1/instruments")
+        return Response(ConsolidatedOut(consolidated).data)

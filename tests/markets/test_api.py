@@ -1,5 +1,5 @@
 """The history API over a real mongod: every bad input is a 400 naming the field, pages of ticks walk every id
-once, stored candles come back with their provenance, and the OpenAPI schema documents the four endpoints."""
+once, stored candles come back with their provenance, and the OpenAPI schema documents the endpoints."""
 
 from __future__ import annotations
 
@@ -166,6 +166,9 @@ BAD_INPUTS = [
     ("gaps limit 501", "/api/v1/gaps", {"limit": "501"}, "limit"),
     ("gaps unknown exchange", "/api/v1/gaps", {"exchange": "nyse"}, "exchange"),
     ("instruments unknown exchange", "/api/v1/instruments", {"exchange": "coinbasepro"}, "exchange"),
+    ("feeds unknown exchange", "/api/v1/feeds", {"exchange": "nyse"}, "exchange"),
+    ("consolidated missing base", "/api/v1/consolidated", {}, "base"),
+    ("consolidated pair for base", "/api/v1/consolidated", {"base": "BTC-USDT"}, "base"),
 ]
 
 
@@ -444,12 +447,13 @@ def test_unknown_routes_and_methods_are_json(client: Client) -> None:
 
 
 def test_schema_documents_the_endpoints(client: Client) -> None:
-    """The OpenAPI document lists the four endpoints with their parameters, limits and the error shape."""
+    """The OpenAPI document lists the endpoints with their parameters, limits and the error shape."""
     response = client.get("/api/schema/", {"format": "json"})
     assert (response.status_code, response["Content-Type"]) == (200, "application/vnd.oai.openapi+json")
     schema = response.json()
     paths = schema["paths"]
-    assert {"/api/v1/instruments", "/api/v1/candles", "/api/v1/ticks", "/api/v1/gaps"} <= set(paths)
+    assert {"/api/v1/instruments", "/api/v1/candles", "/api/v1/ticks", "/api/v1/gaps", "/api/v1/feeds",
+            "/api/v1/consolidated"} <= set(paths)
     candles_get = paths["/api/v1/candles"]["get"]
     params = {p["name"]: p for p in candles_get["parameters"]}
     assert set(params) == {"exchange", "symbol", "interval", "start", "end", "fetch"}

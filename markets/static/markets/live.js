@@ -1,5 +1,5 @@
 // The live market page: one WebSocket (/ws/market/<exchange>/<symbol>/) feeds the chart, the last price, the
-// trade tape, the feed badge and the gap list. The socket reconnects by itself (backoff with jitter) and a
+// trade tape, the feed badge and the gap list; the consolidated price of the base asset is polled from the API. The socket reconnects by itself (backoff with jitter) and a
 // reconnect starts again from the server's snapshot, so the page never shows a stale mix.
 (() => {
   "use strict";
@@ -260,6 +260,61 @@
     };
   }
 
+  // ---- consolidated price -------------------------------------------------------------------------
+  // The median across venues of this instrument's base asset, polled from the API (it changes with every
+  // venue's trades, not only this one's). Stale venues are greyed, outliers red; neither is in the median.
+  const CONSOLIDATED_MS = 2000;
+  market.consolidated = null;  // the last answer of /api/v1/consolidated
+
+  const age = (ms) => ms < 60000 ? `${Math.round(ms / 1000)} s` : ms < 3600000 ? `${Math.round(ms / 60000)} min`
+    : `${Math.round(ms / 3600000)} h`;
+  const bps = (s) => s === null ? "—" : +s > 0 ? `+${s}` : s;
+
+  function renderConsolidated(c) {
+    $("cons-price").textContent = c.price === null ? "—" : price(c.price);
+    $("cons-note").textContent = c.price === null ? c.reason : "";
+    $("cons-used").textContent = `· ${c.venues_used}/${c.venues.length} venues`;
+    const rows = document.createDocumentFragment();
+    for (const v of c.venues) {
+      const tr = document.createElement("tr");
+      tr.className = [v.stale && "stale", v.outlier && "outlier",
+        v.exchange === cfg.exchange && v.symbol === cfg.symbol && "current"].filter(Boolean).join(" ");
+      tr.dataset.venue = `${v.exchange}:${v.symbol}`;
+      tr.title = v.ts ? `last trade ${v.ts} (${age(v.age_ms)} ago), id ${v.trade_id}` : "no stored trade";
+      for (const text of [`${v.exchange} ${v.symbol}`, v.price === null ? "—" : price(v.price), bps(v.deviation_bps)]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      const td = document.createElement("td");
+      for (const [on, mark] of [[v.stale, "stale"], [v.outlier, "outlier"]]) {
+        if (!on) continue;
+        const span = document.createElement("span");
+        span.className = `mark mark-${mark}`;
+        span.textContent = mark;
+        td.appendChild(span);
+      }
+      tr.appendChild(td);
+      rows.appendChild(tr);
+    }
+    $("cons-venues").tBodies[0].replaceChildren(rows);
+  }
+
+  async function pollConsolidated() {
+    if (!document.hidden) {
+      try {
+        const resp = await fetch(`/api/v1/consolidated?${new URLSearchParams({ base: cfg.base })}`);
+        const body = await resp.json().catch(() => ({}));
+        if (!resp.ok) throw new Error(body.detail || body.error || `${resp.status} ${resp.statusText}`);
+        market.consolidated = body;
+        renderConsolidated(body);
+      } catch (err) {
+        $("cons-note").textContent = `unavailable (${err.message})`;
+      }
+    }
+    setTimeout(pollConsolidated, CONSOLIDATED_MS);  // 2 s after the last answer: slow answers never pile up
+  }
+
   // ---- controls ------------------------------------------------------------------------------------
   $("symbol-switcher").addEventListener("change", (e) => { location.href = e.target.value; });
   const drop = $("drop-button");
@@ -285,4 +340,5 @@
 
   setInterval(renderBadge, 500);
   connect();
+  pollConsolidated();
 })();
