@@ -77,7 +77,9 @@ async def serve(config: SimConfig) -> None:
           f"control {sim.url}/_sim/status); Ctrl+C stops it", flush=True)
     for name, venue in sim.venues.items():
         if venue.prefix and sim.market.specs_of(name):
-            print(f"  {name}: REST {sim.venue_url(name)}, WebSocket {sim.venue_url(name, ws=True)}/ws", flush=True)
+            ws_path = getattr(venue, "ws_path", "/ws")
+            print(f"  {name}: REST {sim.venue_url(name)}, WebSocket {sim.venue_url(name, ws=True)}{ws_path}",
+                  flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,13 +19,14 @@ from .config import SimConfig
 from .control import Control
 from .engine.market import Market
 from .faults import Faults
+from .kraken.venue import KrakenVenue
 from .venues import Venue, listings
 
 log = logging.getLogger(__name__)
 
 # The registry: every venue the simulator serves. Binance's symbols come from ``SimConfig.symbols`` (and
 # replays), every other venue's from ``SimConfig.venue_symbols`` or its defaults.
-VENUES: tuple[type[Venue], ...] = (BinanceVenue, CoinbaseVenue)
+VENUES: tuple[type[Venue], ...] = (BinanceVenue, CoinbaseVenue, KrakenVenue)
 
 
 class Simulator:
@@ -58,7 +59,8 @@ class Simulator:
         return venue
 
     def venue_url(self, venue: str, *, ws: bool = False) -> str:
-        """Base URL of a venue (``http://host:port/coinbase``); with ``ws`` its WebSocket base."""
+        """Base URL of a venue (``http://host:port/coinbase``); with ``ws`` its WebSocket base (Coinbase's feed is
+        ``/ws`` under it, Kraken's v2 socket ``/v2``)."""
         return f"{self.ws_url if ws else self.url}{self.venues[venue].prefix}"
 
     @property

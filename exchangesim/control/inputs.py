@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,10 @@ def venue_tape(sim: Simulator, venue: str, symbol: object) -> str:
     """The market's tape key of ``symbol`` on ``venue``, or a 400 listing the venue's symbols."""
     known = sorted(sim.market.specs_of(venue))
     key = tape_key(venue, symbol) if isinstance(symbol, str) else None
+    if isinstance(symbol, str) and key not in sim.market.tapes and venue in sim.venues:
+        # Another spelling the venue reads (Kraken's altname XBTUSD for XBT/USD).
+        with contextlib.suppress(ValueError):
+            key = tape_key(venue, type(sim.venues[venue]).spec(symbol).symbol)
     if key is None or key not in sim.market.tapes or sim.market.venue_of[key] != venue:
         raise ControlError(f"unknown symbol {symbol!r} on venue {venue!r}; known: {known}")
     return key

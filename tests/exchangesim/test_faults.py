@@ -468,7 +468,7 @@ async def test_status_fields() -> None:
     ("/_sim/ws/corrupt", {"kind": "duplicate", "count": 1.5}, "'count'"),
     ("/_sim/market", {"rate": -1}, "'rate'"),
     ("/_sim/market", {"paused": "yes"}, "'paused'"),
-    ("/_sim/market", {"rate": 10, "venue": "kraken"}, "venue"),
+    ("/_sim/market", {"rate": 10, "venue": "bitstamp"}, "venue"),
     ("/_sim/config", {"weight_limit": 0}, "'weight_limit'"),
     ("/_sim/market", "{not json", "JSON"),
     ("/_sim/market", "[1, 2]", "JSON object"),
@@ -495,7 +495,7 @@ async def test_bad_control_input(path: str, body: Any, field: str) -> None:
     ({"symbol": "BTCUSDT", "from_id": "abc"}, "'from_id'"),
     ({"symbol": "BTCUSDT", "end_ms": "-3"}, "'end_ms'"),
     ({"symbol": "BTCUSDT", "from_id": "1", "start_ms": "1"}, "start_ms"),
-    ({"symbol": "BTCUSDT", "venue": "kraken"}, "venue"),
+    ({"symbol": "BTCUSDT", "venue": "bitstamp"}, "venue"),
     ({"symbol": "BTCUSDT", "fromId": "5"}, "'fromId'"),
 ])
 async def test_bad_truth_query(query: dict[str, str], field: str) -> None:

@@ -126,8 +126,8 @@ def test_coinbase_specs() -> None:
 
 
 def test_cli_and_config_select_venue_symbols() -> None:
-    """--coinbase-symbols picks the products, an empty string none; the registry lists both venues."""
-    assert [v.name for v in VENUES] == ["binance", "coinbase"]
+    """--coinbase-symbols picks the products, an empty string none; the registry lists every venue."""
+    assert [v.name for v in VENUES] == ["binance", "coinbase", "kraken"]
     assert parse_args(["--coinbase-symbols", "btc-usd,SOL-USD"]).venue_symbols == {"coinbase": ("BTC-USD", "SOL-USD")}
     assert parse_args(["--coinbase-symbols", ""]).venue_symbols == {"coinbase": ()}
     assert parse_args([]).venue_symbols == {}

@@ -166,7 +166,7 @@ async def test_coinbase_rest_faults_and_clock() -> None:
     ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 0, "seconds": 1}, "'bps'"),
     ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 50}, "'seconds'"),
     ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTCUSDT", "bps": 50, "seconds": 1}, "symbol"),
-    ("/_sim/venue/outlier", {"venue": "kraken", "symbol": "BTC-USD", "bps": 50, "seconds": 1}, "venue"),
+    ("/_sim/venue/outlier", {"venue": "bitstamp", "symbol": "BTC-USD", "bps": 50, "seconds": 1}, "venue"),
     ("/_sim/venue/stale", {"venue": "coinbase", "symbol": "BTC-USD", "seconds": 0}, "'seconds'"),
     ("/_sim/venue/stale", {"symbol": "BTC-USD", "seconds": 1}, "symbol"),
     ("/_sim/venue/stale", {"venue": "coinbase", "seconds": 1}, "'symbol'"),
