@@ -47,7 +47,7 @@ def trade_data(t: TradeTick) -> dict[str, Any]:
 def candle_data(c: CandleBar) -> dict[str, Any]:
     return {"time": to_ms(c.open_time), "open": str(c.open), "high": str(c.high), "low": str(c.low),
             "close": str(c.close), "volume": str(c.volume), "trades": c.trades, "closed": c.closed,
-            "source": c.source}
+            "source": c.source, "synthetic": c.synthetic}
 
 
 def feed_data(feed: Feed, *, now: datetime | None = None) -> dict[str, Any]:

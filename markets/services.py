@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 from django.db import connection
@@ -87,11 +89,23 @@ def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
             exchange=info.exchange, symbol=info.symbol,
             defaults={"canonical": info.canonical, "base": info.base, "quote": info.quote, "status": info.status,
                       "tick_size": info.tick_size, "step_size": info.step_size, "min_notional": info.min_notional,
-                      "filters": list(info.filters)},
+                      "filters": [_plain(f) for f in info.filters]},
         )
         created += new
         updated += not new
     return WriteResult(created, updated)
+
+
+def _plain(value: Any) -> Any:
+    """A raw exchange payload as JSON-able values: exact decimals (Kraken's fees, decoded without float) become
+    their text, so the filters stored are the exchange's own digits."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def gap_open(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:

@@ -45,6 +45,8 @@ from .gaps import hole_size
 from .intervals import INTERVALS, floor
 from .live import Publisher
 from .models import Feed, Gap, Tick
+from .reconcile import candles_from_other_venues
+from .selectors import hole_span, ts_span
 from .services import CANDLE_GRACE, candles_rebuild, candles_upsert, gap_close, gap_open, ticks_ingest
 
 log = logging.getLogger(__name__)
@@ -396,13 +398,18 @@ class TradeStream:
                 except TimeoutError:
                     continue
         unreturned = hole_size(fill.unreturned)
-        span = await self._in(self._db, _ts_span, exchange, symbol, first_id, last_id)
+        edges = await self._in(self._db, hole_span, exchange, symbol, first_id, last_id)
+        span = await self._in(self._db, ts_span, exchange, symbol, first_id, last_id)
         if span:  # the candles of the minutes the gap touched are rebuilt with the recovered trades
             t = floor(span[0], "1m")
             while t <= span[1]:
                 self._restore[symbol].add(t)
                 t += ONE_MINUTE
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
+        if unreturned and edges:  # the exchange no longer has them: those minutes come from another venue, marked
+            bars = await self._in(self._rest_pool, lambda: candles_from_other_venues(
+                exchange=exchange, symbol=symbol, start=edges[0], end=edges[1]))
+            await self._pub.candles(symbol, bars)
         await self._pub.gap(gap, span=span, seconds=time.monotonic() - began)
         log.info("%s %s: gap %d..%d filled: %d trades recovered in %.2f s%s", exchange, symbol, first_id, last_id,
                  fill.fetched, time.monotonic() - began, f", {unreturned} not returned" if unreturned else "")
@@ -550,17 +557,6 @@ def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | 
     doc = connection.database[Tick._meta.db_table].find_one(
         {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1, "price": 1}, sort=[("trade_id", -1)])
     return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC), doc["price"].to_decimal()) if doc else None
-
-
-def _ts_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
-    """Exchange times of the first and last stored tick with an id in ``first_id..last_id``."""
-    coll = connection.database[Tick._meta.db_table]
-    query = {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": first_id, "$lte": last_id}}
-    lo = coll.find_one(query, {"ts": 1}, sort=[("trade_id", 1)])
-    hi = coll.find_one(query, {"ts": 1}, sort=[("trade_id", -1)])
-    if lo is None or hi is None:
-        return None
-    return lo["ts"].replace(tzinfo=UTC), hi["ts"].replace(tzinfo=UTC)
 
 
 def _unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:

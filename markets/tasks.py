@@ -20,7 +20,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bson import Int64
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, connection
@@ -33,6 +32,7 @@ from .exchanges.retry import RetryPolicy
 from .gaps import hole_size
 from .intervals import floor, missing_ranges
 from .models import Candle, Gap, Tick
+from .reconcile import candles_from_other_venues
 from .scan import (
     HolePlan,
     ScanConfig,
@@ -45,6 +45,7 @@ from .scan import (
     rebuild_until,
     summarize,
 )
+from .selectors import ID_INDEX, hole_span, id_query
 from .services import CANDLE_GRACE, candles_quiet, candles_rebuild, gap_close, gap_open
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
@@ -53,10 +54,6 @@ log = logging.getLogger(__name__)
 TASK_REST_POLICY = RetryPolicy(attempts=3, base_delay=0.5, max_delay=5.0)
 TOUCH_SECONDS = 10.0  # a running fill refreshes its Gap this often, so that scans see it as busy
 ONE_MINUTE = timedelta(minutes=1)
-# Counts and id reads walk Tick's plain (exchange, symbol, trade_id) index: a count on it is a COUNT_SCAN, four
-# to five times faster than on the unique index, which is partial and so needs $type filters on every key
-# (ARCHITECTURE §5). Stored ids are always Int64 (markets.services), so each id has one entry there as well.
-ID_INDEX = "tick_order"
 
 
 @shared_task(ignore_result=True)
@@ -140,7 +137,7 @@ def symbol_scan(*, exchange: str, symbol: str, config: ScanConfig, now: datetime
         busy = gaps.filter(state=Gap.State.FILLING, updated_at__gte=now - config.busy).values_list("start", "end")
         unrecoverable = gaps.filter(state=Gap.State.UNRECOVERABLE).values_list("start", "end")
         plan = plan_holes(found, busy=list(busy), unrecoverable=list(unrecoverable))
-        spans = [span for a, b in (*plan.fill, *plan.busy) if (span := _hole_span(exchange, symbol, a, b))]
+        spans = [span for a, b in (*plan.fill, *plan.busy) if (span := hole_span(exchange, symbol, a, b))]
         for a, b in plan.fill:
             _gap_open(exchange=exchange, symbol=symbol, first_id=a, last_id=b)
     until = rebuild_until(now=now, grace=config.grace, last=last, after=_after(exchange, symbol, last[0]))
@@ -160,29 +157,27 @@ def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: 
     for a, b in _holes(exchange, symbol, first_id, last_id):
         trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b, progress=touch)
     still = hole_size(_holes(exchange, symbol, first_id, last_id))
-    span = _hole_span(exchange, symbol, first_id, last_id)
+    span = hole_span(exchange, symbol, first_id, last_id)
     if span:
         now = datetime.now(UTC)
         candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=now)
         candles_quiet(exchange=exchange, symbol=symbol, start=floor(span[0], "1m"), end=span[1], now=now)
-    return gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
+    gap = gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
+    if still and span:  # what the exchange no longer has: the minutes inside come from another venue, so marked
+        candles_from_other_venues(exchange=exchange, symbol=symbol, start=span[0], end=span[1])
+    return gap
 
 
 def _ticks() -> Any:
     return connection.database[Tick._meta.db_table]
 
 
-def _id_query(exchange: str, symbol: str, first_id: int, last_id: int) -> dict[str, Any]:
-    """Ticks with an id in ``[first_id, last_id]``."""
-    return {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": Int64(first_id), "$lte": Int64(last_id)}}
-
-
 def _count(exchange: str, symbol: str, first_id: int, last_id: int) -> int:
-    return _ticks().count_documents(_id_query(exchange, symbol, first_id, last_id), hint=ID_INDEX)
+    return _ticks().count_documents(id_query(exchange, symbol, first_id, last_id), hint=ID_INDEX)
 
 
 def _ids(exchange: str, symbol: str, first_id: int, last_id: int) -> list[int]:
-    cursor = _ticks().find(_id_query(exchange, symbol, first_id, last_id), {"trade_id": 1, "_id": 0})
+    cursor = _ticks().find(id_query(exchange, symbol, first_id, last_id), {"trade_id": 1, "_id": 0})
     return [int(d["trade_id"]) for d in cursor.sort("trade_id", 1).hint(ID_INDEX)]
 
 
@@ -204,33 +199,9 @@ def _edge(exchange: str, symbol: str, ts: dict[str, datetime], direction: int) -
 
 def _after(exchange: str, symbol: str, trade_id: int) -> tuple[int, datetime] | None:
     """The (id, time) of the first stored tick after ``trade_id``."""
-    query = _id_query(exchange, symbol, trade_id + 1, 2**63 - 1)
+    query = id_query(exchange, symbol, trade_id + 1, 2**63 - 1)
     doc = _ticks().find_one(query, {"trade_id": 1, "ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX)
     return (int(doc["trade_id"]), as_utc(doc["ts"])) if doc else None
-
-
-def _hole_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
-    """The times every trade of ids ``first_id..last_id`` lies between: those of the stored ticks either side
-    of the range (or, missing one, of the range's own first or last stored tick). None when nothing is stored."""
-    ticks = _ticks()
-    below = ticks.find_one(_id_query(exchange, symbol, 0, first_id - 1), {"ts": 1}, sort=[("trade_id", -1)],
-                           hint=ID_INDEX)
-    above = ticks.find_one(_id_query(exchange, symbol, last_id + 1, 2**63 - 1), {"ts": 1}, sort=[("trade_id", 1)],
-                           hint=ID_INDEX)
-    lo = as_utc(below["ts"]) if below else None
-    hi = as_utc(above["ts"]) if above else None
-    if (lo is None or hi is None) and (inside := _ts_span(exchange, symbol, first_id, last_id)):
-        lo, hi = lo or inside[0], hi or inside[1]
-    lo, hi = lo or hi, hi or lo
-    return (lo, hi) if lo and hi else None
-
-
-def _ts_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
-    """Times of the first and last stored tick with an id in ``first_id..last_id``."""
-    query = _id_query(exchange, symbol, first_id, last_id)
-    lo = _ticks().find_one(query, {"ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX)
-    hi = _ticks().find_one(query, {"ts": 1}, sort=[("trade_id", -1)], hint=ID_INDEX)
-    return (as_utc(lo["ts"]), as_utc(hi["ts"])) if lo and hi else None
 
 
 def _closed_candle_minutes(exchange: str, symbol: str, start: datetime, end: datetime) -> set[datetime]:

@@ -25,6 +25,7 @@ from tradingsite.devstack import DevStackError, dev_services
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
+SIM_SOCKETS = {"coinbase": "/ws", "kraken": "/v2"}  # where each venue's feed is, below its base URL
 STOP_SECONDS = 30  # honcho itself kills what has not stopped 5 s after its SIGTERM
 
 
@@ -39,8 +40,8 @@ def binance_unreachable(rest_url: str) -> str | None:
 
 @contextlib.contextmanager
 def simulator(port: int) -> Iterator[dict[str, str]]:
-    """The exchange simulator in a thread of this process; yields the Binance URLs pointing at it, and the
-    flag that labels the data simulated everywhere."""
+    """The exchange simulator in a thread of this process (Binance, Coinbase and Kraken over one market); yields
+    the exchanges' URLs pointing at it, and the flag that labels the data simulated everywhere."""
     from exchangesim.config import SimConfig
     from exchangesim.server import running_in_thread
 
@@ -48,14 +49,19 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     config = SimConfig(host="127.0.0.1", port=port, symbols=symbols, explicit_symbols=True)
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
-        yield {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
+        env = {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
+        for venue, socket_path in SIM_SOCKETS.items():
+            if venue in sim.venues:
+                env[f"{venue.upper()}_REST_URL"] = sim.venue_url(venue)
+                env[f"{venue.upper()}_WS_URL"] = sim.venue_url(venue, ws=True) + socket_path
+        yield env
 
 
-def process_env(host: str, symbols: str) -> dict[str, str]:
+def process_env(host: str) -> dict[str, str]:
     """What the Procfile's commands read besides the settings: this interpreter's ``python`` first on PATH,
-    unbuffered output (honcho prints lines as they come), the web host and the streamed symbols."""
+    unbuffered output (honcho prints lines as they come) and the web host."""
     return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "PYTHONUNBUFFERED": "1", "WEB_HOST": host, "STREAM_SYMBOLS": symbols}
+            "PYTHONUNBUFFERED": "1", "WEB_HOST": host}
 
 
 def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str) -> str:
@@ -101,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             env |= stack.enter_context(simulator(args.sim_port))
         manage = [sys.executable, str(ROOT / "manage.py")]
-        for step in (["migrate", "--noinput", "-v", "0"], ["seed_instruments"]):
+        for step in (["migrate", "--noinput", "-v", "0"], ["seed_instruments", "--exchange", "all"]):
             if subprocess.run([*manage, *step], env=env, cwd=ROOT, check=False).returncode:
                 print(f"make run: manage.py {' '.join(step)} failed (see above)", file=sys.stderr)
                 return 1
-        symbols = ",".join(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
-        env |= process_env(args.host, symbols)
+        symbols = "; ".join(f"{e} {', '.join(s for s, _, _ in d)}" for e, d in DEFAULT_INSTRUMENTS.items())
+        env |= process_env(args.host)
         print(banner(host=args.host, port=args.port, simulated=args.demo,
                      rest_url=env.get("BINANCE_REST_URL", rest_url), symbols=symbols), flush=True)
         return supervise(env, args.port)

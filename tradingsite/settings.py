@@ -33,6 +33,10 @@ BINANCE_REST_URL = os.environ.get("BINANCE_REST_URL", "https://api.binance.com")
 BINANCE_WS_URL = os.environ.get("BINANCE_WS_URL", "wss://stream.binance.com:9443")
 BINANCE_API_KEY = os.environ.get("BINANCE_API_KEY", "")
 BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
+COINBASE_REST_URL = os.environ.get("COINBASE_REST_URL", "https://api.exchange.coinbase.com")
+COINBASE_WS_URL = os.environ.get("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com")
+KRAKEN_REST_URL = os.environ.get("KRAKEN_REST_URL", "https://api.kraken.com")
+KRAKEN_WS_URL = os.environ.get("KRAKEN_WS_URL", "wss://ws.kraken.com/v2")
 FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
 # Set by `make run`/`make demo` when the exchange URLs point at the local simulator: the page says so.
 MARKET_SIMULATED = _flag("MARKET_SIMULATED")

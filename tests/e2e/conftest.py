@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from exchangesim.server import Simulator, running_in_thread
 from tests.conftest import sim_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
+# Without the background-networking flags chromium keeps dialling Google's hosts, refused on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture
@@ -15,3 +24,20 @@ def fast_sim() -> Iterator[Simulator]:
     """A simulator with 200 synthetic trades/s per symbol."""
     with running_in_thread(sim_config(rate=200.0)) as sim:
         yield sim
+
+
+@pytest.fixture
+def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Headless chromium. Playwright's sync API keeps an event loop on this thread, which Django would take for
+    an async context; the test's own ORM reads are plain synchronous calls, so that guard is lifted here."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's chromium is not at {CHROMIUM}: `make browser` (which .ci/run runs) installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -23,6 +23,7 @@ from django.test import Client
 
 from exchangesim.server import Simulator
 from markets.models import Candle, Gap, Instrument, Tick
+from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_stream_recovery import (
     SYMBOL,
     assert_equal_to_truth,
@@ -34,30 +35,7 @@ from tests.e2e.test_stream_recovery import (
 from tradingsite.devstack import Service, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
-# Without the background-networking flags chromium keeps dialling Google's hosts, refused on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """Headless chromium. Playwright's sync API keeps an event loop on this thread, which Django would take for
-    an async context; the test's own ORM reads are plain synchronous calls, so that guard is lifted here."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's chromium is not at {CHROMIUM}: `make browser` (which .ci/run runs) installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

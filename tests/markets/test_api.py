@@ -109,7 +109,7 @@ def without(params: dict[str, str], name: str) -> dict[str, str]:
 
 BAD_INPUTS = [
     # (id, path, params, the field the 400 must name)
-    ("unknown exchange", "/api/v1/candles", {**CANDLES, "exchange": "kraken"}, "exchange"),
+    ("unknown exchange", "/api/v1/candles", {**CANDLES, "exchange": "bitstamp"}, "exchange"),
     ("unknown symbol", "/api/v1/candles", {**CANDLES, "symbol": "DOGEUSDT"}, "symbol"),
     ("canonical name for symbol", "/api/v1/candles", {**CANDLES, "symbol": "BTC-USDT"}, "symbol"),
     ("symbol with a space", "/api/v1/candles", {**CANDLES, "symbol": "BTC USDT"}, "symbol"),

@@ -17,6 +17,7 @@ import psutil
 import pytest
 import requests
 
+from markets.venues import DEFAULT_INSTRUMENTS
 from tradingsite.devstack import Service, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,8 +59,9 @@ def test_demo_serves_the_api_and_stops_cleanly(dev_stack: dict[str, Service], tm
                 assert time.monotonic() < deadline, "the site did not come up within 90 s"
                 time.sleep(0.5)
         assert resp.status_code == 200
-        assert [i["symbol"] for i in resp.json()] == ["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
-        assert all(i["tick_size"] for i in resp.json()), "filters come from the simulator's exchangeInfo"
+        assert sorted((i["exchange"], i["symbol"]) for i in resp.json()) == sorted(
+            (e, s) for e, defaults in DEFAULT_INSTRUMENTS.items() for s, _, _ in defaults)
+        assert all(i["tick_size"] for i in resp.json()), "filters come from the simulator's instrument lists"
         candles = requests.get(f"{base}/api/v1/candles", timeout=30, params={
             "symbol": "SOLUSDT", "start": int(time.time() * 1000) // 60_000 * 60_000 - 3_600_000 - 600_000,
             "end": int(time.time() * 1000) // 60_000 * 60_000 - 600_000}).json()
@@ -68,10 +70,12 @@ def test_demo_serves_the_api_and_stops_cleanly(dev_stack: dict[str, Service], tm
         assert requests.get(f"{base}/admin/login/", timeout=5).status_code == 200
         assert requests.get(f"{base}/static/admin/css/base.css", timeout=5).status_code == 200
         assert requests.get(f"{base}/api/docs/", timeout=5).status_code == 200
-        deadline = time.monotonic() + 30
-        while not requests.get(f"{base}/api/v1/ticks", timeout=5, params={"symbol": "ETHUSDT"}).json()["results"]:
-            assert time.monotonic() < deadline, "the stream stored no ETHUSDT trade within 30 s"
-            time.sleep(0.5)
+        for exchange, symbol in (("binance", "ETHUSDT"), ("coinbase", "ETH-USD"), ("kraken", "ETHUSD")):
+            deadline = time.monotonic() + 30
+            while not requests.get(f"{base}/api/v1/ticks", timeout=5,
+                                   params={"exchange": exchange, "symbol": symbol}).json()["results"]:
+                assert time.monotonic() < deadline, f"the stream stored no {exchange} {symbol} trade within 30 s"
+                time.sleep(0.5)
         ping = subprocess.run([sys.executable, "-m", "celery", "-A", "tradingsite", "inspect", "ping", "--timeout",
                                "5"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
         assert ping.returncode == 0, ping.stdout + ping.stderr

@@ -1,4 +1,4 @@
-"""``manage.py stream``: the live trade stream of one exchange, with exact gap recovery, until Ctrl+C."""
+"""``manage.py stream``: the live trade streams of one or more exchanges, with exact gap recovery, until Ctrl+C."""
 
 from __future__ import annotations
 
@@ -11,41 +11,71 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from markets.exchanges.binance.stream import STREAM_KINDS
+from markets.exchanges.symbols import canonical, venue_symbol
 from markets.streaming import StreamConfig, TradeStream
-from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
+from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
 
 class Command(BaseCommand):
-    help = ("Stream trades from the exchange's WebSocket into MongoDB; holes in the trade ids (a dropped "
-            "socket, a restart) are filled from REST while the stream goes on.")
+    help = ("Stream trades from the exchanges' WebSockets into MongoDB; holes in the trade ids (a dropped "
+            "socket, a restart) are filled from REST while the stream goes on. Several exchanges run side by side "
+            "in this one process, each with its own socket, storage thread and recovery.")
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--exchange", default="binance", choices=KNOWN_EXCHANGES)
-        parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated exchange symbols")
-        parser.add_argument("--stream", default="aggTrade", choices=STREAM_KINDS)
+        parser.add_argument("--exchange", default="binance",
+                            help=f"one of {', '.join(KNOWN_EXCHANGES)}, several comma-separated, or 'all'")
+        parser.add_argument("--symbols", help="comma-separated exchange symbols (one exchange only); default: "
+                                              "the exchange's default instruments")
+        parser.add_argument("--stream", default="aggTrade", choices=STREAM_KINDS, help="Binance's trade stream")
         parser.add_argument("--stall-seconds", type=float, default=settings.FEED_STALL_SECONDS,
                             help="no frame for this long means the socket is dead (default FEED_STALL_SECONDS)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        symbols = tuple(dict.fromkeys(s.strip().upper() for s in opts["symbols"].split(",") if s.strip()))
-        bad = [s for s in symbols if not s.isalnum()]
-        if not symbols or bad:
-            raise CommandError(f"--symbols needs exchange symbols such as BTCUSDT,ETHUSDT (got {opts['symbols']!r})")
-        if opts["stall_seconds"] <= 0:
-            raise CommandError("--stall-seconds must be positive")
-        config = StreamConfig(exchange=opts["exchange"], symbols=symbols, stall_seconds=opts["stall_seconds"])
-        try:
-            feed = stream_adapter(opts["exchange"], symbols, kind=opts["stream"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        stream = TradeStream(config, feed, lambda: rest_adapter(opts["exchange"]))
+        streams = [self.make(exchange, symbols, opts) for exchange, symbols in self.plan(opts)]
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stream.stop)
-            self.stdout.write(f"streaming {', '.join(symbols)} from {stream.url}; Ctrl+C stops")
-            await stream.run()
+                loop.add_signal_handler(sig, lambda: [s.stop() for s in streams])
+            for s in streams:
+                self.stdout.write(f"streaming {s.config.exchange} {', '.join(s.config.symbols)} from {s.url}")
+            self.stdout.write("Ctrl+C stops")
+            await asyncio.gather(*(s.run() for s in streams))
 
         asyncio.run(main())
         self.stdout.write("stream stopped; buffered trades written")
+
+    def plan(self, opts: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+        """(exchange, symbols) of each stream to run, from the options; CommandError naming what is wrong."""
+        raw = opts["exchange"].strip().lower()
+        exchanges = list(KNOWN_EXCHANGES) if raw == "all" else list(dict.fromkeys(
+            e.strip() for e in raw.split(",") if e.strip()))
+        unknown = [e for e in exchanges if e not in KNOWN_EXCHANGES]
+        if not exchanges or unknown:
+            raise CommandError(f"--exchange must name {', '.join(KNOWN_EXCHANGES)} (comma-separated) or 'all'; "
+                               f"got {opts['exchange']!r}")
+        if opts["stall_seconds"] <= 0:
+            raise CommandError("--stall-seconds must be positive")
+        if opts["symbols"] is None:
+            return [(e, tuple(s for s, _, _ in DEFAULT_INSTRUMENTS[e])) for e in exchanges]
+        if len(exchanges) > 1:
+            raise CommandError("--symbols names one exchange's symbols; with several exchanges each streams its "
+                               "default instruments")
+        symbols = tuple(dict.fromkeys(s.strip().upper() for s in opts["symbols"].split(",") if s.strip()))
+        bad = [s for s in symbols if not s.replace("-", "").replace("/", "").isalnum()]
+        if not symbols or bad:
+            raise CommandError(f"--symbols needs exchange symbols such as BTCUSDT,ETHUSDT (got {opts['symbols']!r})")
+        if exchanges[0] == "kraken":  # stored under the pair's altname, however it was written (XBT/USD, BTC/USD)
+            try:
+                symbols = tuple(venue_symbol("kraken", canonical("kraken", s)) for s in symbols)
+            except ValueError as exc:
+                raise CommandError(f"--symbols: {exc}") from None
+        return [(exchanges[0], symbols)]
+
+    def make(self, exchange: str, symbols: tuple[str, ...], opts: dict[str, Any]) -> TradeStream:
+        try:
+            feed = stream_adapter(exchange, symbols, kind=opts["stream"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        config = StreamConfig(exchange=exchange, symbols=symbols, stall_seconds=opts["stall_seconds"])
+        return TradeStream(config, feed, lambda: rest_adapter(exchange))

@@ -6,7 +6,7 @@
   const cfg = JSON.parse(document.getElementById("market-config").textContent);
   const LC = window.LightweightCharts;
   const $ = (id) => document.getElementById(id);
-  const UP = "#16a34a", DOWN = "#dc2626";
+  const UP = "#16a34a", DOWN = "#dc2626", BORROWED = "#a78bfa", QUIET = "#64748b";
   const TAPE_ROWS = 50;
   const HISTORY_MINUTES = 180;  // the chart opens on three hours
 
@@ -40,7 +40,31 @@
   const markers = LC.createSeriesMarkers(candleSeries, []);
   let lastBarTime = 0;
 
-  const bar = (c) => ({ time: c.time / 1000, open: +c.open, high: +c.high, low: +c.low, close: +c.close });
+  // Candles that are not this venue's own trades are drawn apart: a quiet minute (flat, no trade) in grey, a
+  // minute this venue can no longer serve, filled from another venue, in violet with a legend naming it.
+  const OWN = new Set(["trades", "exchange"]);
+  const borrowedFrom = (c) => (c.source || "").split("+").filter((s) => s && !OWN.has(s));
+  const paint = (color) => ({ color, borderColor: color, wickColor: color });
+  function bar(c) {
+    const b = { time: c.time / 1000, open: +c.open, high: +c.high, low: +c.low, close: +c.close };
+    if (borrowedFrom(c).length) return { ...b, ...paint(BORROWED) };
+    if (c.synthetic) return { ...b, ...paint(QUIET) };
+    return b;
+  }
+
+  function legend() {
+    const from = new Set();
+    let quiet = 0;
+    for (const c of market.candles.values()) {
+      borrowedFrom(c).forEach((s) => from.add(s));
+      if (c.synthetic) quiet += 1;
+    }
+    const parts = [];
+    if (from.size) parts.push(`<span class="swatch" style="background:${BORROWED}"></span>filled from ${[...from].sort().join(", ")}: minutes ${cfg.exchange} no longer serves`);
+    if (quiet) parts.push(`<span class="swatch" style="background:${QUIET}"></span>quiet minute (no trade)`);
+    $("chart-legend").innerHTML = parts.join("<br>");
+    $("chart-legend").hidden = !parts.length;
+  }
   const vol = (c) => ({ time: c.time / 1000, value: +c.volume, color: +c.close >= +c.open ? "#16a34a80" : "#dc262680" });
 
   function redrawCandles() {
@@ -48,6 +72,7 @@
     candleSeries.setData(list.map(bar));
     volumeSeries.setData(list.map(vol));
     lastBarTime = list.length ? list[list.length - 1].time : 0;
+    legend();
   }
 
   function updateCandles(list) {
@@ -67,6 +92,7 @@
       }
     }
     if (full) redrawCandles();
+    else legend();
   }
 
   // Missing history before the live candles comes from the API (MongoDB first, the exchange for the rest).

@@ -1,0 +1,57 @@
+"""Kraken's WebSocket v2 trade channel. Pure: no socket, no Django.
+
+Symbols are the pairs' altnames (``XBTUSD``) as stored; the socket speaks ``BTC/USD``. The subscription asks
+for the trade snapshot (the latest 50 trades), so right after every (re)connect the stream sees where the
+venue is and opens the gap of what it missed at once, even in a quiet market. ``heartbeat`` frames (about
+one a second) keep the watchdog fed; ``status``, acknowledgements and pongs carry nothing; a rejected
+subscription is a ValueError saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ..base import Source, StreamEvent
+from ..symbols import canonical, venue_symbol
+from .parse import EXCHANGE
+from .ws import WsKind, kind_of, parse_ws_trade
+
+
+@dataclass(frozen=True, slots=True)
+class KrakenStream:
+    """The :class:`~markets.exchanges.base.StreamAdapter` of Kraken for ``symbols`` (altnames such as
+    ``XBTUSD``) at ``ws_url`` (``wss://ws.kraken.com/v2`` or the simulator's)."""
+
+    ws_url: str
+    symbols: tuple[str, ...]
+    name: str = EXCHANGE
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ValueError("no pairs to stream")
+        self.ws_names()  # a symbol that does not map is an error now, not at the first connect
+
+    def ws_names(self) -> list[str]:
+        return [venue_symbol(EXCHANGE, canonical(EXCHANGE, s), form="ws") for s in self.symbols]
+
+    def url(self) -> str:
+        return self.ws_url
+
+    def subscribe(self) -> list[str]:
+        return [json.dumps({"method": "subscribe", "req_id": 1,
+                            "params": {"channel": "trade", "symbol": self.ws_names(), "snapshot": True}})]
+
+    def parse(self, message: str | bytes, received_at: datetime) -> StreamEvent | None:
+        try:
+            frame = json.loads(message, parse_float=Decimal)
+        except ValueError as exc:
+            raise ValueError(f"Kraken frame is not JSON: {exc}") from None
+        kind = kind_of(frame)
+        if kind is WsKind.TRADE:
+            return StreamEvent(ticks=tuple(parse_ws_trade(frame, received_at=received_at, source=Source.WS)))
+        if kind is WsKind.REJECTED:
+            raise ValueError(f"Kraken refused the subscription: {frame.get('error')!r}")
+        return None

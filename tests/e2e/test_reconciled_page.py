@@ -1,0 +1,71 @@
+"""The live page in a real browser after an unrecoverable hole: the minutes Binance no longer serves are drawn
+from Coinbase's candles, in their own colour, and the chart's legend names Coinbase as their source."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from exchangesim.server import Simulator, running_in_thread
+from markets.models import Gap
+from tests.conftest import sim_config
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.test_live_page import _answers
+from tests.e2e.test_stream_recovery import wait_for
+from tests.markets.test_reconcile import fill_the_hole, lose_ten_minutes, ms
+from tradingsite.devstack import Service, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def sim(settings: Any) -> Iterator[Simulator]:
+    with running_in_thread(sim_config(rate=20.0, history_days=0.1)) as s:
+        settings.BINANCE_REST_URL = s.url
+        settings.COINBASE_REST_URL = s.venue_url("coinbase")
+        yield s
+
+
+def test_the_chart_shows_candles_filled_from_another_venue_as_such(sim: Simulator, dev_stack: dict[str, Service],
+                                                                   chromium: Any) -> None:
+    start, end, lost = lose_ten_minutes(sim)
+    assert fill_the_hole().state == Gap.State.UNRECOVERABLE
+    port = free_port()
+    env = os.environ | {"MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
+                        "MONGODB_DB": settings.DATABASES["default"]["NAME"], "MARKET_SIMULATED": "1",
+                        "BINANCE_REST_URL": sim.url, "COINBASE_REST_URL": sim.venue_url("coinbase")}
+    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                            "tradingsite.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("Daphne", lambda: _answers(base_url), 30, web)
+        page = chromium.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base_url}/market/binance/BTCUSDT/")
+        legend = page.get_by_test_id("chart-legend")
+        legend.wait_for(state="visible", timeout=20_000)
+        text = legend.inner_text()
+        borrowed = page.evaluate("""() => [...window.market.candles.values()]
+            .filter((c) => c.source === "coinbase").map((c) => c.time).sort((a, b) => a - b)""")
+        own = page.evaluate("""([lo, hi]) => [...window.market.candles.values()]
+            .filter((c) => c.time >= lo && c.time < hi && c.source !== "coinbase").length""", [ms(start), ms(end)])
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "live-page-filled-from-coinbase.png"
+        page.screenshot(path=str(shot))
+        print(f"\nlegend: {text!r}; {len(borrowed)} candles from coinbase, {own} of binance's own around them; "
+              f"screenshot: {shot}")
+    finally:
+        web.terminate()
+        out, _ = web.communicate(timeout=30)
+    assert "filled from coinbase" in text
+    assert borrowed == [ms(m) for m in lost]
+    assert own == 20
+    assert "Traceback" not in out, out
