@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
@@ -19,6 +20,7 @@ from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, 
 from .exchanges.base import CandleBar, RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
+from .reconcile import candles_from_other_venues
 from .services import candles_upsert, instruments_store
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
@@ -106,6 +108,8 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
                 before = rest.requests
                 for p0, p1 in iv.pages(r0, r1, iv.BASE_INTERVAL, rest.capabilities.max_klines):
                     bars = rest.klines(symbol, iv.BASE_INTERVAL, p0, p1, limit=rest.capabilities.max_klines)
+                    if rest.capabilities.klines_omit_quiet:  # a minute the answer skipped between two is quiet
+                        bars += quiet_between(bars)
                     candles_upsert(candles=bars)
                     if progress:
                         progress(len(bars))
@@ -115,6 +119,9 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
     missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
     if fetched:
         _record_unrecoverable(exchange, symbol, iv.subtract(missing, known_holes), now)
+    if fetch and missing and _from_other_venues(exchange, symbol, missing, now):
+        stored = _stored_opens(exchange, symbol, lo, hi, closed_only=False)
+        missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
 
     spans = _spans(lo, reachable_hi, missing, fetched)
     if reachable_hi < hi:
@@ -127,11 +134,39 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
     )
 
 
+def quiet_between(bars: list[CandleBar]) -> list[CandleBar]:
+    """Flat zero-volume ``synthetic`` candles for the minutes an exchange that omits quiet minutes (Coinbase)
+    skipped between two candles of one answer: it answered for the whole stretch, so nothing traded there."""
+    out = []
+    ordered = sorted(bars, key=lambda b: b.open_time)
+    for before, after in pairwise(ordered):
+        t = before.open_time + ONE_MINUTE
+        while t < after.open_time:
+            p = before.close
+            out.append(replace(before, open_time=t, close_time=t + ONE_MINUTE - timedelta(milliseconds=1), open=p,
+                               high=p, low=p, close=p, volume=Decimal(0), quote_volume=Decimal(0), trades=0,
+                               taker_buy_volume=Decimal(0), taker_buy_quote_volume=Decimal(0), closed=True,
+                               synthetic=True))
+            t += ONE_MINUTE
+    return out
+
+
+def _from_other_venues(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]], now: datetime) -> int:
+    """Fill the settled missing ranges (the exchange no longer serves them, e.g. Kraken past its 720 bars) from
+    another venue of the same base, marked with its name; returns how many minutes were filled."""
+    settled = now - UNRECOVERABLE_AFTER
+    filled = 0
+    for r0, r1 in missing:
+        if r1 <= settled:
+            filled += len(candles_from_other_venues(exchange=exchange, symbol=symbol, start=r0 - ONE_MINUTE, end=r1))
+    return filled
+
+
 def _check(symbol: str, start: datetime, end: datetime, interval: str, exchange: str) -> None:
     if exchange not in KNOWN_EXCHANGES:
         raise InvalidRequest("exchange", f"unknown exchange {exchange!r}; known: {', '.join(KNOWN_EXCHANGES)}")
-    if not symbol or not symbol.isalnum() or not symbol.isupper():
-        raise InvalidRequest("symbol", f"{symbol!r} is not an exchange symbol such as BTCUSDT")
+    if not symbol or not symbol.replace("-", "").isalnum() or not symbol.isupper():
+        raise InvalidRequest("symbol", f"{symbol!r} is not an exchange symbol such as BTCUSDT or BTC-USD")
     if interval not in iv.INTERVALS:
         raise InvalidRequest("interval", f"unknown interval {interval!r}; use one of {', '.join(iv.INTERVALS)}")
     for name, t in (("start", start), ("end", end)):
@@ -261,4 +296,5 @@ def _trunc_unit(width: timedelta) -> tuple[str, int]:
 
 
 GAP_KIND = "candles"
+ONE_MINUTE = timedelta(minutes=1)
 UNRECOVERABLE_AFTER = timedelta(minutes=5)  # a range this old that the exchange answers empty stays empty
