@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,24 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"recorded data {path} is absent (../shared/data is not beside this checkout)")
     return path
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen, log: Path | None = None,
+             *, every: float = 0.2) -> None:
+    """Poll ``check()`` until it holds; fail naming ``what`` if ``proc`` exits first or ``timeout`` seconds pass,
+    with what the process said (its ``log`` file, else its piped output once it has exited)."""
+    def said(tail: bool) -> str:
+        if log is not None:
+            return log.read_text()[-4000:] if tail else log.read_text()
+        return proc.stdout.read() if proc.stdout is not None and proc.poll() is not None else ""
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None:
+            pytest.fail(f"{' '.join(map(str, proc.args[:3]))} exited while waiting for {what}:\n{said(False)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}:\n{said(True)}")
+        time.sleep(every)
 
 
 def sim_config(**overrides: object) -> SimConfig:

@@ -14,8 +14,9 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import requests
 
@@ -91,6 +92,47 @@ class JsonHttp:
     def _unavailable(self, what: str, cause: str) -> ExchangeUnavailable:
         return ExchangeUnavailable(self.exchange, f"{what} failed at {self.base_url}: {cause}", url=self.base_url,
                                    cause=cause)
+
+
+class JsonRestAdapter:
+    """What every REST adapter built on :class:`JsonHttp` shares: the client, the request count, closing."""
+
+    used_weight: int | None = None  # only Binance reports a request weight
+
+    def __init__(self, exchange: str, base_url: str, error_message: Callable[[Any], str], *,
+                 policy: RetryPolicy | None = None, timeout: float = 10.0,
+                 sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
+        self.http = JsonHttp(exchange, base_url, error_message=error_message, policy=policy, timeout=timeout,
+                             sleep=sleep, on_wait=on_wait)
+
+    @property
+    def requests(self) -> int:
+        return self.http.requests
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """``[start, end)`` must be timezone-aware and in order; a ValueError says which is wrong."""
+    for name, t in (("start", start), ("end", end)):
+        if not isinstance(t, datetime) or t.utcoffset() is None:
+            raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
+    if end < start:
+        raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()})")
+
+
+def page_limit(limit: int, cap: int) -> int:
+    """``limit`` checked (a positive integer) and capped at what one request returns."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    return min(limit, cap)
 
 
 def _what(path: str, params: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from django.test import Client
 
 from exchangesim.server import Simulator
 from markets.models import Candle, Gap, Instrument, Tick
+from tests.conftest import wait_for
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_stream_recovery import (
     SYMBOL,
@@ -30,7 +31,6 @@ from tests.e2e.test_stream_recovery import (
     start_stream,
     stop,
     stored,
-    wait_for,
 )
 from tradingsite.devstack import Service, free_port
 

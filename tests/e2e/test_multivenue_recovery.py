@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,7 @@ from django.db import connection
 from exchangesim.server import Simulator, running_in_thread
 from markets.models import Gap, Tick
 from markets.venues import DEFAULT_INSTRUMENTS
-from tests.conftest import sim_config
+from tests.conftest import sim_config, wait_for
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,16 +52,6 @@ def start_stream(sim: Simulator, dev_stack: dict[str, Service]) -> subprocess.Po
     }
     return subprocess.Popen([sys.executable, "manage.py", "stream", "--exchange", "all", "--stall-seconds", "3"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if proc.poll() is not None:
-            pytest.fail(f"the stream exited while waiting for {what}:\n{proc.stdout.read() if proc.stdout else ''}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def stored(exchange: str, symbol: str) -> list[Row]:

@@ -15,10 +15,9 @@ from django.conf import settings
 
 from exchangesim.server import Simulator, running_in_thread
 from markets.models import Gap
-from tests.conftest import sim_config
+from tests.conftest import sim_config, wait_for
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_live_page import _answers
-from tests.e2e.test_stream_recovery import wait_for
 from tests.markets.test_reconcile import fill_the_hole, lose_ten_minutes, ms
 from tradingsite.devstack import Service, free_port
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from django.db import connection
 
 from exchangesim.server import Simulator
 from markets.models import Candle, Feed, Gap, Tick
+from tests.conftest import wait_for
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,16 +39,6 @@ def start_stream(sim: Simulator, dev_stack: dict[str, Service], *extra: str) -> 
     }
     return subprocess.Popen([sys.executable, "manage.py", "stream", "--symbols", SYMBOL, *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if proc.poll() is not None:
-            pytest.fail(f"the stream exited while waiting for {what}:\n{proc.stdout.read() if proc.stdout else ''}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def stored() -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ from markets.scan import (
 from markets.services import candles_rebuild, ticks_ingest
 from markets.tasks import backfill_range, gaps_scan, scan_gaps
 from markets.venues import rest_adapter
-from tests.conftest import sim_config
+from tests.conftest import sim_config, wait_for
 from tradingsite.celery import app
 from tradingsite.devstack import Service
 
@@ -285,16 +285,6 @@ def stop_all(proc: subprocess.Popen[bytes]) -> None:
         pytest.fail("celery did not stop within 20 s of SIGTERM")
     left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {left}"
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if proc.poll() is not None:
-            pytest.fail(f"celery exited while waiting for {what}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-4000:]}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -18,17 +17,10 @@ import pytest
 import requests
 
 from markets.venues import DEFAULT_INSTRUMENTS
+from tests.conftest import wait_for
 from tradingsite.devstack import Service, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert proc.poll() is None, f"make run exited while waiting for {what}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s:\n{log.read_text()[-4000:]}"
-        time.sleep(0.5)
 
 
 @pytest.mark.slow

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..base import CandleBar, InstrumentInfo, Source, TradeTick
+from ..fields import aware as _aware
+from ..fields import count as _int
+from ..fields import decimal as _decimal
+from ..fields import get as _get
+from ..fields import mapping as _mapping
+from ..fields import text as _text
 
 EXCHANGE = "binance"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -212,46 +218,6 @@ def _tick(
     )
 
 
-def _mapping(obj: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{what} must be a JSON object, got {obj!r:.80}")
-    return obj
-
-
-def _get(obj: Mapping[str, Any], key: str, what: str) -> Any:
-    try:
-        return obj[key]
-    except KeyError:
-        raise ValueError(f"{what} field {key!r} is missing") from None
-
-
-def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
-    value = _get(obj, key, what)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} field {key!r} must be a non-empty string, got {value!r:.40}")
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, what: str) -> int:
-    value = _get(obj, key, what)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} field {key!r} must be a non-negative integer, got {value!r:.40}")
-    return value
-
-
-def _decimal(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
-    value = _get(obj, key, what)
-    if not isinstance(value, str):  # a float would already have lost digits
-        raise ValueError(f"{what} field {key!r} must be a decimal string, got {value!r:.40}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{what} field {key!r} must be a decimal string, got {value!r:.40}") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"{what} field {key!r} must be a finite non-negative number, got {value!r:.40}")
-    return number
-
-
 def _ms_time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
     ms = _int(obj, key, what)
     try:
@@ -276,9 +242,3 @@ def _filter_value(f: Mapping[str, Any] | None, key: str, what: str) -> Decimal |
         return None
     value = _decimal(f, key, f"{what} filter {f['filterType']}")
     return value or None
-
-
-def _aware(t: datetime, name: str) -> datetime:
-    if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
-    return t

@@ -21,7 +21,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
-from ..http import network_reason, retry_after_seconds
+from ..http import network_reason, page_limit, retry_after_seconds
 from ..retry import OnWait, RetryPolicy, call_with_retry
 from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_limit
 
@@ -124,7 +124,7 @@ class BinanceRest:
             "interval": interval,
             "startTime": start_ms,
             "endTime": end_ms - 1,
-            "limit": _limit(limit, self.capabilities.max_klines),
+            "limit": page_limit(limit, self.capabilities.max_klines),
         }
 
         def parse(rows: Any) -> list[CandleBar]:
@@ -140,7 +140,7 @@ class BinanceRest:
         pages by id: ``since`` is not needed)."""
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:
             raise ValueError(f"from_id must be a non-negative integer, got {from_id!r}")
-        params = {"symbol": symbol, "fromId": from_id, "limit": _limit(limit, self.capabilities.max_trades)}
+        params = {"symbol": symbol, "fromId": from_id, "limit": page_limit(limit, self.capabilities.max_trades)}
         return self._trades(params)
 
     def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]:
@@ -159,13 +159,13 @@ class BinanceRest:
             "symbol": symbol,
             "startTime": start_ms,
             "endTime": end_ms - 1,
-            "limit": _limit(limit, self.capabilities.max_trades),
+            "limit": page_limit(limit, self.capabilities.max_trades),
         }
         return self._trades(params)
 
     def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]:
         """The ``limit`` (at most 1000) most recent aggregate trades, oldest first."""
-        return self._trades({"symbol": symbol, "limit": _limit(limit, self.capabilities.max_trades)})
+        return self._trades({"symbol": symbol, "limit": page_limit(limit, self.capabilities.max_trades)})
 
     def _trades(self, params: dict[str, Any]) -> list[TradeTick]:
         def parse(rows: Any) -> list[TradeTick]:
@@ -288,12 +288,6 @@ def _ms_range(start: datetime, end: datetime) -> tuple[int, int]:
     if end < start:
         raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()})")
     return (-((EPOCH - start) // timedelta(milliseconds=1)), -((EPOCH - end) // timedelta(milliseconds=1)))
-
-
-def _limit(limit: int, cap: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    return min(limit, cap)
 
 
 def _array(payload: Any, what: str) -> list[Any]:

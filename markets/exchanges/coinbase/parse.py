@@ -12,13 +12,19 @@ field. Product ids (``BTC-USD``) are already canonical names and are the venue s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..base import CandleBar, InstrumentInfo, Source, TradeTick
+from ..fields import aware as _aware
+from ..fields import count as _int
+from ..fields import decimal
+from ..fields import get as _get
+from ..fields import iso_time as _iso_time
+from ..fields import mapping as _mapping
+from ..fields import text as _text
 from ..symbols import canonical
 
 EXCHANGE = "coinbase"
@@ -26,7 +32,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GRANULARITIES = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 21600: "6h", 86400: "1d"}
 CANDLE_FIELDS = ("time", "low", "high", "open", "close", "volume")
 TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
-_ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 
 
 # -- parsers ------------------------------------------------------------------------------------------------
@@ -207,72 +212,6 @@ def _candle(row: Any, symbol: str, interval: str, length: timedelta, now: dateti
     )
 
 
-def _mapping(obj: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{what} must be a JSON object, got {obj!r:.80}")
-    return obj
-
-
-def _get(obj: Mapping[str, Any], key: str, what: str) -> Any:
-    try:
-        return obj[key]
-    except KeyError:
-        raise ValueError(f"{what} field {key!r} is missing") from None
-
-
-def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
-    value = _get(obj, key, what)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} field {key!r} must be a non-empty string, got {value!r:.40}")
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, what: str) -> int:
-    value = _get(obj, key, what)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} field {key!r} must be a non-negative integer, got {value!r:.40}")
-    return value
-
-
-def _decimal(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
-    """A decimal string (prices, sizes, increments): a float here would already have lost digits."""
-    value = _get(obj, key, what)
-    if not isinstance(value, str):
-        raise ValueError(f"{what} field {key!r} must be a decimal string, got {value!r:.40}")
-    return _finite(value, key, what, "a decimal string")
-
-
-def _number(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
-    """A JSON number (candle values): Decimal from ``parse_float=Decimal``, int, float via its repr, or text."""
-    value = _get(obj, key, what)
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise ValueError(f"{what} field {key!r} must be a number, got {value!r:.40}")
-    return _finite(repr(value) if isinstance(value, float) else value, key, what, "a number")
-
-
-def _finite(value: str | Decimal | int, key: str, what: str, kind: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{what} field {key!r} must be {kind}, got {value!r:.40}") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"{what} field {key!r} must be a finite non-negative number, got {value!r:.40}")
-    return number
-
-
-def _iso_time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
-    """ISO-8601 with Z or an offset, to the microsecond; digits beyond the sixth are dropped."""
-    value = _get(obj, key, what)
-    m = _ISO.fullmatch(value) if isinstance(value, str) else None
-    try:
-        if m is None:
-            raise ValueError
-        head, frac, zone = m.groups()
-        return datetime.fromisoformat(f"{head}.{(frac or '').ljust(6, '0')[:6]}{zone}").astimezone(UTC)
-    except ValueError:
-        raise ValueError(f"{what} field {key!r} must be an ISO-8601 time, got {value!r:.40}") from None
-
-
 def _seconds_time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
     seconds = _int(obj, key, what)
     try:
@@ -281,7 +220,10 @@ def _seconds_time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
         raise ValueError(f"{what} field {key!r} is not a time in seconds: {seconds}") from None
 
 
-def _aware(t: datetime, name: str) -> datetime:
-    if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
-    return t
+def _decimal(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
+    return decimal(obj, key, what)
+
+
+def _number(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
+    """A JSON number (candle values)."""
+    return decimal(obj, key, what, number=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest
-from ..http import JsonHttp
+from ..http import JsonRestAdapter, check_range, page_limit
 from ..retry import OnWait, RetryPolicy
 from .parse import EXCHANGE, GRANULARITIES, parse_candles, parse_error, parse_products, parse_trades
 
@@ -31,31 +31,17 @@ SECONDS = {interval: seconds for seconds, interval in GRANULARITIES.items()}
 MAX_PAGES_BY_TIME = 200  # trades by time page back from the newest: this many pages at most (200,000 trades)
 
 
-class CoinbaseRest:
+class CoinbaseRest(JsonRestAdapter):
     """Coinbase Exchange public market data at ``base_url`` (``https://api.exchange.coinbase.com`` or the
     simulator's ``http://host:port/coinbase``). Not thread-safe: one instance per thread."""
 
     name = EXCHANGE
     capabilities = CAPABILITIES
-    used_weight = None  # Coinbase reports no request weight
 
     def __init__(self, base_url: str, *, policy: RetryPolicy | None = None, timeout: float = 10.0,
                  sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
-        self.http = JsonHttp(EXCHANGE, base_url, error_message=parse_error, policy=policy, timeout=timeout,
-                             sleep=sleep, on_wait=on_wait)
-
-    @property
-    def requests(self) -> int:
-        return self.http.requests
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> CoinbaseRest:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(EXCHANGE, base_url, parse_error,
+                         policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
         """Every product (``symbols`` None) or the named ones; BadRequest naming any that is unknown."""
@@ -76,9 +62,9 @@ class CoinbaseRest:
         on; minutes without trades are absent."""
         if interval not in SECONDS:
             raise ValueError(f"unsupported interval {interval!r}; use one of {', '.join(SECONDS)}")
-        _check_range(start, end)
+        check_range(start, end)
         step = timedelta(seconds=SECONDS[interval])
-        end = min(end, start + step * _limit(limit, self.capabilities.max_klines))
+        end = min(end, start + step * page_limit(limit, self.capabilities.max_klines))
         if end <= start:
             return []
         params = {"granularity": SECONDS[interval], "start": _iso(start), "end": _iso(end - timedelta(seconds=1))}
@@ -95,15 +81,15 @@ class CoinbaseRest:
         ``since`` is not needed)."""
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:
             raise ValueError(f"from_id must be a non-negative integer, got {from_id!r}")
-        limit = _limit(limit, self.capabilities.max_trades)
+        limit = page_limit(limit, self.capabilities.max_trades)
         page = self._trades(symbol, {"after": from_id + limit, "limit": limit})
         return [t for t in page if t.trade_id >= from_id]
 
     def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]:
         """Up to ``limit`` trades with exchange time in ``[start, end)``, oldest first. Coinbase has no time
         filter on trades: pages are read back from the newest until one reaches before ``start``."""
-        _check_range(start, end)
-        limit = _limit(limit, self.capabilities.max_trades)
+        check_range(start, end)
+        limit = page_limit(limit, self.capabilities.max_trades)
         found: list[TradeTick] = []
         params: dict[str, Any] = {"limit": self.capabilities.max_trades}
         for _ in range(MAX_PAGES_BY_TIME):
@@ -117,7 +103,7 @@ class CoinbaseRest:
 
     def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]:
         """The ``limit`` (at most 1000) most recent trades, oldest first."""
-        return self._trades(symbol, {"limit": _limit(limit, self.capabilities.max_trades)})
+        return self._trades(symbol, {"limit": page_limit(limit, self.capabilities.max_trades)})
 
     def _trades(self, symbol: str, params: Mapping[str, Any]) -> list[TradeTick]:
         return self.http.get(f"/products/{symbol}/trades", params, lambda body, _: parse_trades(
@@ -126,17 +112,3 @@ class CoinbaseRest:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _check_range(start: datetime, end: datetime) -> None:
-    for name, t in (("start", start), ("end", end)):
-        if not isinstance(t, datetime) or t.utcoffset() is None:
-            raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
-    if end < start:
-        raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()})")
-
-
-def _limit(limit: int, cap: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    return min(limit, cap)

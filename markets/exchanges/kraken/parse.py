@@ -19,11 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from ..base import CandleBar, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
+from ..fields import aware as _aware
+from ..fields import count as _int
+from ..fields import decimal as _decimal
+from ..fields import get as _get
+from ..fields import mapping as _mapping
+from ..fields import text as _text
 from ..symbols import asset, canonical, venue_symbol
 
 EXCHANGE = "kraken"
@@ -219,52 +225,9 @@ def _interval(minutes: Any, what: str) -> str:
     return INTERVALS[minutes]
 
 
-def _mapping(obj: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{what} must be a JSON object, got {obj!r:.80}")
-    return obj
-
-
-def _get(obj: Mapping[str, Any], key: str, what: str) -> Any:
-    try:
-        return obj[key]
-    except KeyError:
-        raise ValueError(f"{what} field {key!r} is missing") from None
-
-
-def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
-    value = _get(obj, key, what)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} field {key!r} must be a non-empty string, got {value!r:.40}")
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, what: str) -> int:
-    value = _get(obj, key, what)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} field {key!r} must be a non-negative integer, got {value!r:.40}")
-    return value
-
-
 def _power(obj: Mapping[str, Any], key: str, what: str) -> Decimal:
     """10^-n for a count of decimals: ``"lot_decimals": 8`` -> Decimal("1E-8")."""
     return Decimal(1).scaleb(-_int(obj, key, what))
-
-
-def _decimal(obj: Mapping[str, Any], key: str, what: str, *, number: bool = False) -> Decimal:
-    """A decimal string (REST prices and volumes: a float there would already have lost digits), or with
-    ``number`` a JSON number: Decimal from ``parse_float=Decimal``, int, float via its repr, or its text."""
-    value, kind = _get(obj, key, what), "a number" if number else "a decimal string"
-    allowed = (Decimal, int, float, str) if number else (str,)
-    if isinstance(value, bool) or not isinstance(value, allowed):
-        raise ValueError(f"{what} field {key!r} must be {kind}, got {value!r:.40}")
-    try:
-        result = Decimal(repr(value) if isinstance(value, float) else value)
-    except InvalidOperation:
-        raise ValueError(f"{what} field {key!r} must be {kind}, got {value!r:.40}") from None
-    if not result.is_finite() or result < 0:
-        raise ValueError(f"{what} field {key!r} must be a finite non-negative number, got {value!r:.40}")
-    return result
 
 
 def _seconds_time(row: Mapping[str, Any]) -> datetime:
@@ -274,9 +237,3 @@ def _seconds_time(row: Mapping[str, Any]) -> datetime:
         return EPOCH + timedelta(microseconds=int(seconds.scaleb(6).to_integral_value(ROUND_DOWN)))
     except OverflowError:
         raise ValueError(f"Trades row field 'time' is not a time in seconds: {seconds}") from None
-
-
-def _aware(t: datetime, name: str) -> datetime:
-    if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
-    return t

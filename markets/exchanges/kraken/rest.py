@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
-from ..http import JsonHttp
+from ..http import JsonRestAdapter, check_range, page_limit
 from ..retry import OnWait, RetryPolicy
 from .parse import EPOCH, EXCHANGE, INTERVALS, parse_asset_pairs, parse_ohlc, parse_trades
 
@@ -30,31 +30,17 @@ CAPABILITIES = Capabilities(
 MINUTES = {interval: minutes for minutes, interval in INTERVALS.items()}
 
 
-class KrakenRest:
+class KrakenRest(JsonRestAdapter):
     """Kraken public market data at ``base_url`` (``https://api.kraken.com`` or the simulator's
     ``http://host:port/kraken``); symbols are pair altnames (``XBTUSD``). Not thread-safe: one per thread."""
 
     name = EXCHANGE
     capabilities = CAPABILITIES
-    used_weight = None  # Kraken reports no request weight
 
     def __init__(self, base_url: str, *, policy: RetryPolicy | None = None, timeout: float = 10.0,
                  sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
-        self.http = JsonHttp(EXCHANGE, base_url, error_message=_error_message, policy=policy, timeout=timeout,
-                             sleep=sleep, on_wait=on_wait)
-
-    @property
-    def requests(self) -> int:
-        return self.http.requests
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> KrakenRest:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(EXCHANGE, base_url, _error_message,
+                         policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
         """Every pair (``symbols`` None) or the named altnames; Kraken answers an unknown one with an error."""
@@ -70,8 +56,8 @@ class KrakenRest:
         of the interval exist, so an older range comes back short (or empty)."""
         if interval not in MINUTES:
             raise ValueError(f"unsupported interval {interval!r}; use one of {', '.join(MINUTES)}")
-        _check_range(start, end)
-        _limit(limit, self.capabilities.max_klines)
+        check_range(start, end)
+        page_limit(limit, self.capabilities.max_klines)
         params = {"pair": symbol, "interval": MINUTES[interval], "since": int((start - EPOCH).total_seconds()) - 1}
 
         def parse(body: Any, _: Mapping[str, str]) -> list[CandleBar]:
@@ -89,19 +75,19 @@ class KrakenRest:
         if since is None:
             raise ValueError(f"Kraken pages trades by time only: trades from id {from_id} need the time of the "
                              "trade before it (since)")
-        _check_range(since, since)
-        page = self._trades(symbol, {"since": _ns(since) - 1, "count": _limit(limit, self.capabilities.max_trades)})
+        check_range(since, since)
+        page = self._trades(symbol, {"since": _ns(since) - 1, "count": page_limit(limit, self.capabilities.max_trades)})
         return [t for t in page if t.trade_id >= from_id][:limit]
 
     def trades_by_time(self, symbol: str, start: datetime, end: datetime, limit: int = 1000) -> list[TradeTick]:
         """Up to ``limit`` (at most 1000) trades with exchange time in ``[start, end)``, oldest first."""
-        _check_range(start, end)
-        page = self._trades(symbol, {"since": _ns(start) - 1, "count": _limit(limit, self.capabilities.max_trades)})
+        check_range(start, end)
+        page = self._trades(symbol, {"since": _ns(start) - 1, "count": page_limit(limit, self.capabilities.max_trades)})
         return [t for t in page if start <= t.ts < end]
 
     def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]:
         """The ``limit`` (at most 1000) most recent trades, oldest first."""
-        limit = _limit(limit, self.capabilities.max_trades)
+        limit = page_limit(limit, self.capabilities.max_trades)
         return self._trades(symbol, {"count": limit})[-limit:]
 
     def _trades(self, symbol: str, params: Mapping[str, Any]) -> list[TradeTick]:
@@ -122,17 +108,3 @@ def _error_message(body: Any) -> str:
 def _ns(t: datetime) -> int:
     """Nanoseconds since the epoch, exactly (datetimes hold microseconds)."""
     return (t - EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _check_range(start: datetime, end: datetime) -> None:
-    for name, t in (("start", start), ("end", end)):
-        if not isinstance(t, datetime) or t.utcoffset() is None:
-            raise ValueError(f"{name} must be a timezone-aware datetime, got {t!r}")
-    if end < start:
-        raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()})")
-
-
-def _limit(limit: int, cap: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    return min(limit, cap)

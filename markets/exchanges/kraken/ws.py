@@ -8,16 +8,14 @@ microsecond. The venue symbol is the pair's altname (``BTC/USD`` on the wire -> 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from ..base import CandleBar, Source, TradeTick
+from ..fields import iso_time
 from .parse import _aware, _bar, _decimal, _get, _int, _interval, _mapping, _text, _tick, _venue
-
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 
 
 class WsKind(StrEnum):
@@ -104,13 +102,5 @@ def _ws_data(frame: Any, channel: str) -> list[Mapping[str, Any]]:
 
 
 def _rfc3339(obj: Mapping[str, Any], key: str, what: str) -> datetime:
-    """RFC 3339 with Z or an offset; fractional digits beyond the sixth (Kraken sends up to 9) are dropped."""
-    value = _get(obj, key, what)
-    m = _RFC3339.fullmatch(value) if isinstance(value, str) else None
-    try:
-        if m is None:
-            raise ValueError
-        head, frac, zone = m.groups()
-        return datetime.fromisoformat(f"{head}.{(frac or '').ljust(6, '0')[:6]}{zone}").astimezone(UTC)
-    except ValueError:
-        raise ValueError(f"{what} field {key!r} must be an RFC 3339 time, got {value!r:.40}") from None
+    """RFC 3339 with Z or an offset; Kraken sends up to 9 fractional digits, truncated to the microsecond."""
+    return iso_time(obj, key, what, kind="an RFC 3339 time")
