@@ -82,6 +82,18 @@ def test_page_shows_the_button_to_staff(instruments: None) -> None:
     assert "drop-button" in staff_client().get("/market/binance/BTCUSDT/").content.decode()
 
 
+@pytest.mark.parametrize(("exchange", "symbol", "canonical"), [("coinbase", "BTC-USD", "BTC-USD"),
+                                                               ("kraken", "XBTUSD", "BTC-USD")])
+def test_other_venues_have_their_page_and_socket(exchange: str, symbol: str, canonical: str) -> None:
+    Instrument.objects.create(exchange=exchange, symbol=symbol, canonical=canonical, base="BTC", quote="USD",
+                              tick_size=Decimal("0.1"), step_size=Decimal("0.00000001"))
+    resp = Client().get(f"/market/{exchange}/{symbol}/")
+    assert resp.status_code == 200
+    html = resp.content.decode()
+    assert f'"socket": "/ws/market/{exchange}/{symbol}/"' in html
+    assert '"price_decimals": 1' in html
+
+
 @pytest.mark.parametrize("path", ["/market/binance/NOPE/", "/market/kraken/BTCUSDT/", "/market/binance/"])
 def test_unknown_instrument_is_a_404_page_not_a_500(instruments: None, path: str) -> None:
     assert Client().get(path).status_code == 404
