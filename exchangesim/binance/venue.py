@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -10,10 +9,9 @@ from aiohttp import web
 
 from ..config import SimConfig
 from ..engine.market import Emission, Market, now_ms
-from ..engine.served import ServedTape
 from ..faults import Faults
 from ..symbols import SymbolSpec, synthetic_spec
-from ..venues import served
+from ..venues import Middleware, VenueBase
 from . import wire
 from .accounts import ORDER_TYPES, OrderBook, symbol_filters
 from .limits import WeightLimiter
@@ -29,7 +27,7 @@ RATE_LIMITS = [
 ]
 
 
-class BinanceVenue:
+class BinanceVenue(VenueBase):
     """One Binance lookalike: its routes, middleware, accounts, weight limits and streams."""
 
     name = "binance"
@@ -43,11 +41,7 @@ class BinanceVenue:
         return synthetic_spec(symbol)
 
     def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
-        self.market = market
-        self.config = config
-        self.faults = faults
-        self.clock_offset_ms = 0
-        self.requests: Counter[str] = Counter()
+        super().__init__(market, config, faults)
         self.limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
         self.orders = OrderBook(config.api_keys, config.balances)
         self.public = PublicRest(self)
@@ -58,22 +52,9 @@ class BinanceVenue:
     def routes(self) -> list[web.RouteDef]:
         return [*self.public.routes(), *self.signed.routes(), *self.streams.routes()]
 
-    def middleware(self):
+    def middleware(self) -> Middleware:
+        """Binance's own (weight, bans, its headers and error shape), not the prefix middleware of ``VenueBase``."""
         return make_middleware(self)
-
-    @property
-    def specs(self) -> dict[str, SymbolSpec]:
-        """Binance's symbols (replayed and synthetic), by name."""
-        return self.market.specs_of(self.name)
-
-    def served(self, symbol: str) -> ServedTape:
-        return served(self.market, self.faults, self.name, symbol)
-
-    def server_time(self) -> int:
-        return now_ms() + self.clock_offset_ms
-
-    def count_request(self, path: str) -> None:
-        self.requests[path] += 1
 
     def exchange_info(self, symbols: list[str]) -> dict[str, object]:
         limits = [dict(r) for r in RATE_LIMITS]
@@ -113,30 +94,6 @@ class BinanceVenue:
             "open_sockets": len(self.streams.conns),
             "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
         }
-
-    # -- control API -----------------------------------------------------------------------------
-    def reset(self) -> None:
-        self.limiter.reset()
-
-    def configure(self, *, weight_limit: int | None = None, clock_offset_ms: int | None = None,
-                  **other: Any) -> dict[str, object]:
-        if other:
-            raise ValueError(f"venue 'binance' has no setting {next(iter(other))!r}")
-        if weight_limit is not None:
-            self.limiter.limit = weight_limit
-        if clock_offset_ms is not None:
-            self.clock_offset_ms = clock_offset_ms
-        return {"weight_limit": self.limiter.limit, "clock_offset_ms": self.clock_offset_ms}
-
-    def open_sockets(self) -> int:
-        return len(self.streams.conns)
-
-    async def drop_sockets(self, mode: str) -> int:
-        return await self.streams.drop(mode)
-
-    async def close(self) -> None:
-        for conn in list(self.streams.conns):
-            await conn.ws.close(code=1001, message=b"Simulator stopping")
 
     def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:
         """Truth in Binance's REST shapes: ``/api/v3/trades`` rows or ``/api/v3/aggTrades`` rows."""

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from .. import streams
 from ..engine.aggregate import DAY, INTERVAL_MS, interval_floor, interval_next
 from ..engine.market import Emission, now_ms
-from ..sockets import reset_connection
 from . import wire
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 _STREAM = re.compile(r"([a-z0-9]+)@(trade|aggTrade|bookTicker|miniTicker|kline_(\w+))")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
-MAX_QUEUED_FRAMES = 200_000  # a client this far behind (~40 MB) is cut off, as Binance does with slow readers
 # Python's json error messages in the words of Binance's parser (serde_json), for code 3 replies
 _JSON_ERRORS = {
     "Expecting value": "expected value",
@@ -55,19 +54,15 @@ def normalize_stream(name: str) -> str | None:
 
 
 @dataclass(eq=False)
-class Conn:
-    """One market-stream connection."""
+class Conn(streams.Socket):
+    """One market-stream connection; its queue holds batches of (stream, payload)."""
 
-    ws: web.WebSocketResponse
-    request: web.Request
     combined: bool
     subs: list[str] = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
     unanswered_since: float | None = None
     ping_payloads: deque[bytes] = field(default_factory=lambda: deque(maxlen=8))
     incoming: deque[float] = field(default_factory=deque)
-    queue: asyncio.Queue[list[tuple[str, str]] | None] = field(default_factory=asyncio.Queue)
-    queued_frames: int = 0
 
 
 @dataclass(slots=True)
@@ -76,17 +71,16 @@ class _KlineState:
     last_push_ms: int = 0
 
 
-class StreamServer:
+class StreamServer(streams.StreamServer[Conn]):
     """Connections, subscriptions and the fan-out of every market tick."""
 
+    venue: BinanceVenue
+
     def __init__(self, venue: BinanceVenue) -> None:
-        self.venue = venue
-        self.market = venue.market
         self.cfg = venue.config
-        self.conns: set[Conn] = set()
         self._klines: dict[str, _KlineState] = {}
         self._last_mini_ms = 0
-        self.market.listeners.append(self.on_tick)
+        super().__init__(venue)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/ws", self.handle), web.get("/ws/{tail:.*}", self.handle), web.get("/stream", self.handle)]
@@ -95,8 +89,7 @@ class StreamServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         venue = self.venue
         venue.count_request(request.path)
-        if venue.faults.reject_until_ms.get("binance", 0) > now_ms():
-            venue.faults.count("ws_rejected")
+        if self.refusing():
             return web.json_response({"code": -1003, "msg": "Connections are refused for now."}, status=503)
         if request.path == "/stream":
             combined = True
@@ -116,21 +109,7 @@ class StreamServer:
         conn = Conn(ws, request, combined, subs=list(dict.fromkeys(streams))[: self.cfg.ws_max_streams])
         for s in conn.subs:
             self._subscribed(s)
-        self.conns.add(conn)
-        tasks = [asyncio.create_task(self._writer(conn)), asyncio.create_task(self._keepalive(conn))]
-        try:
-            await self._reader(conn)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.conns.discard(conn)
-            conn.queue.put_nowait(None)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if not ws.closed:
-                await ws.close()
-        return ws
+        return await self.serve(conn, self._keepalive(conn))
 
     async def _reader(self, conn: Conn) -> None:
         async for msg in conn.ws:
@@ -170,7 +149,7 @@ class StreamServer:
         while not conn.ws.closed:
             await asyncio.sleep(step)
             t = time.monotonic()
-            if self._stalled():
+            if self.stalled():
                 conn.unanswered_since = None
                 next_ping = t + cfg.ping_interval
                 continue
@@ -189,27 +168,9 @@ class StreamServer:
                 await conn.ws.ping(payload)
                 next_ping = t + cfg.ping_interval
 
-    def _stalled(self) -> bool:
-        return self.venue.faults.stall_until_ms.get("binance", 0) > now_ms()
-
-    async def _writer(self, conn: Conn) -> None:
-        while True:
-            batch = await conn.queue.get()
-            if batch is None or conn.ws.closed:
-                return
-            conn.queued_frames -= len(batch)
-            if self._stalled():
-                continue
-            frames = self._corrupt([self._frame(conn, s, p) for s, p in batch])
-            for f in frames:
-                await conn.ws.send_str(f)
-
-    def _corrupt(self, frames: list[str]) -> list[str]:
-        return self.venue.faults.corrupt_frames("binance", frames)
-
-    @staticmethod
-    def _frame(conn: Conn, stream: str, payload: str) -> str:
-        return f'{{"stream":"{stream}","data":{payload}}}' if conn.combined else payload
+    def render(self, conn: Conn, batch: list[tuple[str, str]]) -> list[str]:
+        """Payloads as they go out: wrapped with their stream name on a combined connection."""
+        return [f'{{"stream":"{s}","data":{p}}}' if conn.combined else p for s, p in batch]
 
     # -- control messages -----------------------------------------------------------------------
     def control(self, conn: Conn, text: str) -> dict[str, object] | None:
@@ -305,15 +266,8 @@ class StreamServer:
             return
         for conn in list(self.conns):
             batch = [(s, p) for s in conn.subs for p in payloads.get(s, ())]
-            if not batch:
-                continue
-            if conn.queued_frames > MAX_QUEUED_FRAMES:
-                log.warning("dropping a client that fell %s frames behind", MAX_QUEUED_FRAMES)
-                self.conns.discard(conn)
-                asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
-                continue
-            conn.queue.put_nowait(batch)
-            conn.queued_frames += len(batch)
+            if batch:
+                self.deliver(conn, batch)
 
     def _kline_payloads(self, t_ms: int, wanted: set[str], payloads: dict[str, list[str]]) -> None:
         for stream in [s for s in self._klines if s not in wanted]:
@@ -340,14 +294,3 @@ class StreamServer:
                 st.last_push_ms = t_ms
             if out:
                 payloads[stream] = out
-
-    # -- faults ---------------------------------------------------------------------------------
-    async def drop(self, mode: str) -> int:
-        """Close every market socket (``close``) or reset its TCP connection (``reset``)."""
-        conns = list(self.conns)
-        for conn in conns:
-            if mode == "reset":
-                reset_connection(conn.request)
-            else:
-                await conn.ws.close(code=1001, message=b"Server closing the connection")
-        return len(conns)

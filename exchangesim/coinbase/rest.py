@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..engine.market import now_ms
 from ..symbols import SymbolSpec
 from . import wire
 
@@ -100,7 +99,7 @@ class PublicRest:
         return json_response(wire.product(self._spec(request)))
 
     async def time(self, request: web.Request) -> web.Response:
-        t = now_ms() + self.venue.clock_offset_ms
+        t = self.venue.server_time()
         return json_response({"iso": wire.iso_ms(t), "epoch": t / 1000})
 
     async def trades(self, request: web.Request) -> web.Response:

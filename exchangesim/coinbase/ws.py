@@ -12,93 +12,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from ..engine.market import Emission, now_ms
-from ..sockets import reset_connection
+from .. import streams
+from ..engine.market import Emission
 from . import wire
 from .rest import json_response
 
 if TYPE_CHECKING:
     from .venue import CoinbaseVenue
 
-log = logging.getLogger(__name__)
-
 CHANNELS = ("matches", "heartbeat")
-MAX_QUEUED_FRAMES = 200_000
-_CLOSE: list[str] = ["close"]  # queued after the subscribe-timeout error: the writer closes the socket
 
 
 @dataclass(eq=False)
-class Feed:
+class Feed(streams.Socket):
     """One feed connection and its subscriptions (channel -> products)."""
 
-    ws: web.WebSocketResponse
-    request: web.Request
     subs: dict[str, list[str]] = field(default_factory=dict)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
-    queue: asyncio.Queue[list[str] | None] = field(default_factory=asyncio.Queue)
-    queued_frames: int = 0
     last_heartbeat_ms: int = 0
-
-    def send(self, frames: list[str]) -> None:
-        if frames:
-            self.queue.put_nowait(frames)
-            self.queued_frames += len(frames)
 
 
 class SubscribeError(Exception):
     """A subscribe or unsubscribe that cannot be honoured; ``reason`` goes in the error message."""
 
 
-class FeedServer:
+class FeedServer(streams.StreamServer[Feed]):
     """Connections, subscriptions and the fan-out of market ticks."""
 
-    def __init__(self, venue: CoinbaseVenue) -> None:
-        self.venue = venue
-        self.market = venue.market
-        self.conns: set[Feed] = set()
-        self.market.listeners.append(self.on_tick)
+    venue: CoinbaseVenue
+    client_noun = "a feed client"
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get(f"{self.venue.prefix}/ws", self.handle)]
+        return [web.get(f"{self.venue.prefix}{self.venue.ws_path}", self.handle)]
 
     # -- connection lifecycle -------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        venue = self.venue
-        venue.requests[request.path] += 1
-        if venue.faults.reject_until_ms.get(venue.name, 0) > now_ms():
-            venue.faults.count("ws_rejected")
+        self.venue.count_request(request.path)
+        if self.refusing():
             return json_response({"message": "Service Unavailable"}, status=503)
         ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Feed(ws, request)
-        self.conns.add(conn)
-        tasks = [asyncio.create_task(self._writer(conn)), asyncio.create_task(self._deadline(conn))]
-        try:
-            await self._reader(conn)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.conns.discard(conn)
-            conn.queue.put_nowait(None)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if not ws.closed:
-                await ws.close()
-        return ws
-
-    async def _reader(self, conn: Feed) -> None:
-        async for msg in conn.ws:
-            if msg.type == WSMsgType.TEXT:
-                conn.send(self.control(conn, msg.data))
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                return
+        return await self.serve(conn, self._deadline(conn))
 
     async def _deadline(self, conn: Feed) -> None:
         """Close a socket that has not subscribed in time."""
@@ -108,24 +68,7 @@ class FeedServer:
         self.venue.faults.count("coinbase_subscribe_timeout")
         conn.send([wire.error("Failed to subscribe", "You must subscribe to a channel within "
                               f"{self.venue.config.subscribe_timeout:g} seconds of connecting")])
-        conn.queue.put_nowait(_CLOSE)
-
-    def _stalled(self) -> bool:
-        return self.venue.faults.stall_until_ms.get(self.venue.name, 0) > now_ms()
-
-    async def _writer(self, conn: Feed) -> None:
-        while True:
-            batch = await conn.queue.get()
-            if batch is None or conn.ws.closed:
-                return
-            if batch is _CLOSE:
-                await conn.ws.close(code=1008, message=b"subscribe timeout")
-                return
-            conn.queued_frames -= len(batch)
-            if self._stalled():
-                continue
-            for f in self.venue.faults.corrupt_frames(self.venue.name, batch):
-                await conn.ws.send_str(f)
+        conn.queue.put_nowait(streams.CloseAfter(1008, b"subscribe timeout"))  # once the error has gone out
 
     # -- subscriptions --------------------------------------------------------------------------
     def control(self, conn: Feed, text: str) -> list[str]:
@@ -204,25 +147,8 @@ class FeedServer:
             if conn.subs.get("heartbeat") and t_ms - conn.last_heartbeat_ms >= 1000:
                 conn.last_heartbeat_ms = t_ms
                 batch.extend(self._heartbeat(p, t_ms) for p in conn.subs["heartbeat"])
-            if not batch:
-                continue
-            if conn.queued_frames > MAX_QUEUED_FRAMES:
-                log.warning("dropping a feed client that fell %s frames behind", MAX_QUEUED_FRAMES)
-                self.conns.discard(conn)
-                asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
-                continue
-            conn.send(batch)
+            if batch:
+                self.deliver(conn, batch)
 
     def _heartbeat(self, product: str, t_ms: int) -> str:
         return wire.heartbeat(product, self.market.tapes[self.venue.key(product)].last_trade_id(), t_ms)
-
-    # -- faults ---------------------------------------------------------------------------------
-    async def drop(self, mode: str) -> int:
-        """Close every feed socket (``close``) or reset its TCP connection (``reset``)."""
-        conns = list(self.conns)
-        for conn in conns:
-            if mode == "reset":
-                reset_connection(conn.request)
-            else:
-                await conn.ws.close(code=1001, message=b"Server closing the connection")
-        return len(conns)

@@ -30,7 +30,6 @@ from aiohttp import web
 
 from ..engine.aggregate import MINUTE, Agg, combine
 from ..engine.batch import TradeBatch
-from ..engine.market import now_ms
 from ..engine.tape import Tape
 from ..symbols import SymbolSpec
 from . import pairs, wire
@@ -113,7 +112,7 @@ class PublicRest:
         return spec
 
     async def time(self, request: web.Request) -> web.Response:
-        t = (now_ms() + self.venue.clock_offset_ms) // 1000
+        t = self.venue.server_time() // 1000
         rfc = datetime.fromtimestamp(t, tz=UTC).strftime("%a, %d %b %y %H:%M:%S +0000")
         return envelope({"unixtime": t, "rfc1123": rfc})
 

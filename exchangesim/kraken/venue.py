@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from ..config import SimConfig
-from ..engine.market import Market, tape_key
-from ..engine.served import ServedTape
+from ..engine.market import Market
 from ..engine.tape import Tape
 from ..faults import Faults
+from ..streams import subscriptions
 from ..symbols import SymbolSpec
-from ..venues import served
+from ..venues import VenueBase
 from . import pairs, wire
 from .rest import KrakenError, PublicRest
 from .ws import StreamServer
 
-log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # What an injected REST fault answers in the envelope, by HTTP status.
 FAULT_ERRORS = {400: "EGeneral:Invalid arguments", 403: "EGeneral:Permission denied", 404: "EGeneral:Unknown method",
                 429: "EAPI:Rate limit exceeded", 500: "EGeneral:Internal error", 502: "EService:Unavailable",
@@ -57,8 +51,11 @@ class CallCounter:
         self.clients.clear()
 
 
-class KrakenVenue:
-    """One Kraken lookalike: Time, Assets, AssetPairs, Trades, OHLC, and the v2 trade/ohlc channels."""
+class KrakenVenue(VenueBase):
+    """One Kraken lookalike: Time, Assets, AssetPairs, Trades, OHLC, and the v2 trade/ohlc channels.
+
+    Its settings: ``weight_limit`` sets the call counter's maximum (15: see ``CallCounter``); ``clock_offset_ms``
+    moves ``Time``."""
 
     name = "kraken"
     prefix = "/kraken"
@@ -66,6 +63,7 @@ class KrakenVenue:
     default_symbols = ("XBT/USD", "ETH/USD")
     rate_factor = 0.3  # Kraken prints fewer trades than Binance
     truth_kinds = ("trades",)
+    rest_error = KrakenError
     LIMIT, DECAY = 15, 1.0
 
     @classmethod
@@ -74,11 +72,7 @@ class KrakenVenue:
         return pairs.pair_spec(symbol)
 
     def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
-        self.market = market
-        self.config = config
-        self.faults = faults
-        self.clock_offset_ms = 0
-        self.requests: Counter[str] = Counter()
+        super().__init__(market, config, faults)
         self.limiter = CallCounter(self.LIMIT, self.DECAY)
         self.names = {s: pairs.names(spec) for s, spec in self.specs.items()}
         self._lookup = {n.upper(): s for s, ns in self.names.items() for n in (ns.key, ns.altname, ns.wsname, ns.v2)}
@@ -86,101 +80,40 @@ class KrakenVenue:
         self.public = PublicRest(self)
         self.streams = StreamServer(self)
 
-    @property
-    def specs(self) -> dict[str, SymbolSpec]:
-        return self.market.specs_of(self.name)
-
     def pair(self, name: str) -> SymbolSpec | None:
         """The spec of a listed pair named any of its four ways (case-insensitive), or None."""
         symbol = self._lookup.get(name.strip().upper())
         return None if symbol is None else self.specs[symbol]
 
-    def key(self, symbol: str) -> str:
-        return tape_key(self.name, symbol)
-
     def tape(self, symbol: str) -> Tape:
         return self.market.tapes[self.key(symbol)]
-
-    def served(self, symbol: str) -> ServedTape:
-        return served(self.market, self.faults, self.name, symbol)
 
     def routes(self) -> list[web.RouteDef]:
         return [*self.public.routes(), *self.streams.routes()]
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-        """Faults, the call counter and Kraken's error envelope for every REST request under the prefix."""
+    # -- REST errors in Kraken's envelope --------------------------------------------------------
+    def fault_error(self, status: int, headers: dict[str, str]) -> KrakenError:
+        return KrakenError(FAULT_ERRORS.get(status, "EGeneral:Internal error"), status, result=False, headers=headers)
 
-        @web.middleware
-        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            path = request.path
-            if not path.startswith(self.prefix + "/") or path == f"{self.prefix}{self.ws_path}":
-                return await handler(request)
-            self.requests[path] += 1
-            try:
-                return await self._answer(request, handler)
-            except KrakenError as err:
-                return err.response()
-            except web.HTTPException:
-                raise
-            except Exception:  # never a traceback on the wire
-                log.exception("internal error on %s %s", request.method, request.path_qs)
-                return KrakenError("EGeneral:Internal error", 500, result=False).response()
+    def rate_limited(self) -> KrakenError:
+        self.faults.count("kraken_rate_limited")
+        return KrakenError(RATE_LIMITED, result=False)
 
-        return middleware
+    def route_error(self, exc: web.HTTPException) -> KrakenError:
+        return KrakenError("EGeneral:Unknown method", exc.status, result=False)
 
-    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self.faults.take_rest(self.name, request.path[len(self.prefix):], request.path)
-        if fault and fault.status:
-            if fault.delay_ms:
-                await asyncio.sleep(fault.delay_ms / 1000)
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            raise KrakenError(FAULT_ERRORS.get(fault.status, "EGeneral:Internal error"), fault.status, result=False,
-                              headers=headers)
-        if not self.limiter.take(request.remote or "?"):
-            self.faults.count("kraken_rate_limited")
-            raise KrakenError(RATE_LIMITED, result=False)
-        if request.match_info.http_exception is not None:
-            raise KrakenError("EGeneral:Unknown method", request.match_info.http_exception.status, result=False)
-        response = await handler(request)
-        if fault and fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        return response
+    def internal_error(self) -> KrakenError:
+        return KrakenError("EGeneral:Internal error", 500, result=False)
+
+    def error_response(self, err: KrakenError) -> web.StreamResponse:
+        return err.response()
 
     # -- control API -----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
-        subs: dict[str, set[str]] = {}
-        for conn in self.streams.conns:
-            for channel, symbols in conn.subs.items():
-                subs.setdefault(channel, set()).update(str(s) for s in symbols)
         return {"requests": dict(self.requests), "open_sockets": len(self.streams.conns),
                 "call_counter": {c: self.limiter.level(c) for c in self.limiter.clients},
                 "call_limit": self.limiter.limit,
-                "subscriptions": {c: sorted(ss) for c, ss in sorted(subs.items())}}
-
-    def reset(self) -> None:
-        self.limiter.reset()
-
-    def configure(self, *, weight_limit: int | None = None, clock_offset_ms: int | None = None,
-                  **other: Any) -> dict[str, object]:
-        """``weight_limit`` sets the call counter's maximum (15: see ``CallCounter``); ``clock_offset_ms``
-        moves ``Time``."""
-        if other:
-            raise ValueError(f"venue 'kraken' has no setting {next(iter(other))!r}")
-        if weight_limit is not None:
-            self.limiter.limit = weight_limit
-        if clock_offset_ms is not None:
-            self.clock_offset_ms = clock_offset_ms
-        return {"weight_limit": self.limiter.limit, "clock_offset_ms": self.clock_offset_ms}
-
-    def open_sockets(self) -> int:
-        return len(self.streams.conns)
-
-    async def drop_sockets(self, mode: str) -> int:
-        return await self.streams.drop(mode)
-
-    async def close(self) -> None:
-        for conn in list(self.streams.conns):
-            await conn.ws.close(code=1001, message=b"Simulator stopping")
+                "subscriptions": subscriptions(self.streams.conns)}
 
     def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:
         """``wire.truth_trades``: the REST trade fields by name, oldest first, with the ns time, ms and taker side."""

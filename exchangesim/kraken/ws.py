@@ -14,33 +14,27 @@ fed in order, so a slow client holds back no one else. Drops, stalls and corrupt
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from .. import streams
 from ..engine.aggregate import MINUTE, Agg, combine
 from ..engine.market import Emission, now_ms
 from ..engine.tape import Tape
-from ..sockets import reset_connection
 from . import wire
 from .rest import INTERVALS, MAX_BARS, bar_aggs
 
 if TYPE_CHECKING:
     from .venue import KrakenVenue
 
-log = logging.getLogger(__name__)
-
 VERSION = "2.0.10"
 SNAPSHOT_TRADES = 50
-MAX_QUEUED_FRAMES = 200_000
 HEARTBEAT = '{"channel":"heartbeat"}'
 SNAPSHOT_DEFAULT = {"trade": False, "ohlc": True}
 
@@ -54,20 +48,11 @@ def _compact(data: object) -> str:
 
 
 @dataclass(eq=False)
-class Conn:
+class Conn(streams.Socket):
     """One v2 connection and its subscriptions: ``trade`` -> v2 symbols, ``ohlc`` -> (v2 symbol, minutes)."""
 
-    ws: web.WebSocketResponse
-    request: web.Request
     subs: dict[str, set[Any]] = field(default_factory=lambda: {"trade": set(), "ohlc": set()})
-    queue: asyncio.Queue[list[str] | None] = field(default_factory=asyncio.Queue)
-    queued_frames: int = 0
     last_sent_ms: int = 0
-
-    def send(self, frames: list[str]) -> None:
-        if frames:
-            self.queue.put_nowait(frames)
-            self.queued_frames += len(frames)
 
     def subscribed(self) -> bool:
         return any(self.subs.values())
@@ -77,73 +62,38 @@ class RequestError(Exception):
     """A request that cannot be honoured at all; ``str`` goes in the ``error`` of the answer."""
 
 
-class StreamServer:
+class StreamServer(streams.StreamServer[Conn]):
     """Connections, subscriptions and the fan-out of market ticks."""
 
+    venue: KrakenVenue
+    client_noun = "a Kraken client"
+    quiet_drop = True
+
     def __init__(self, venue: KrakenVenue) -> None:
-        self.venue = venue
-        self.market = venue.market
-        self.conns: set[Conn] = set()
         self.opened = 0
         self._bars: dict[tuple[str, int, int], tuple[int, Agg | None]] = {}  # (tape, step, open) -> whole minutes
-        self.market.listeners.append(self.on_tick)
+        super().__init__(venue)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(f"{self.venue.prefix}{self.venue.ws_path}", self.handle)]
 
     # -- connection lifecycle -------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        venue = self.venue
-        venue.requests[request.path] += 1
-        if venue.faults.reject_until_ms.get(venue.name, 0) > now_ms():
-            venue.faults.count("ws_rejected")
+        self.venue.count_request(request.path)
+        if self.refusing():
             return web.Response(status=503, text="Service Unavailable")
         ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Conn(ws, request)
-        self.conns.add(conn)
         self.opened += 1
         conn.send([self._status()])
-        writer = asyncio.create_task(self._writer(conn))
-        try:
-            await self._reader(conn)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.conns.discard(conn)
-            conn.queue.put_nowait(None)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            if not ws.closed:
-                await ws.close()
-        return ws
+        return await self.serve(conn)
 
     def _status(self) -> str:
         digest = hashlib.blake2b(f"kraken:{self.market.started_ms}:{self.opened}".encode(), digest_size=8).digest()
         return _compact({"channel": "status", "type": "update", "data": [{
             "api_version": "v2", "connection_id": int.from_bytes(digest) >> 1, "system": "online",
             "version": VERSION}]})
-
-    async def _reader(self, conn: Conn) -> None:
-        async for msg in conn.ws:
-            if msg.type == WSMsgType.TEXT:
-                conn.send(self.control(conn, msg.data))
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                return
-
-    def _stalled(self) -> bool:
-        return self.venue.faults.stall_until_ms.get(self.venue.name, 0) > now_ms()
-
-    async def _writer(self, conn: Conn) -> None:
-        while True:
-            batch = await conn.queue.get()
-            if batch is None or conn.ws.closed:
-                return
-            conn.queued_frames -= len(batch)
-            if self._stalled():
-                continue
-            for f in self.venue.faults.corrupt_frames(self.venue.name, batch):
-                await conn.ws.send_str(f)
 
     # -- requests -------------------------------------------------------------------------------
     def control(self, conn: Conn, text: str) -> list[str]:
@@ -263,14 +213,8 @@ class StreamServer:
             elif conn.subscribed() and t_ms - conn.last_sent_ms >= 1000:
                 conn.last_sent_ms = t_ms
                 batch = [HEARTBEAT]
-            if not batch:
-                continue
-            if conn.queued_frames > MAX_QUEUED_FRAMES:
-                log.warning("dropping a Kraken client that fell %s frames behind", MAX_QUEUED_FRAMES)
-                self.conns.discard(conn)
-                asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
-                continue
-            conn.send(batch)
+            if batch:
+                self.deliver(conn, batch)
 
     def _live_bar(self, key: str, tape: Tape, open_ms: int, step: int) -> Agg | None:
         """The bar opening at ``open_ms`` as it stands; its whole minutes are combined once a minute (a
@@ -286,15 +230,3 @@ class StreamServer:
         if minute >= open_ms + step:
             return cached[1]
         return combine([cached[1], tape.minute_agg(minute)])
-
-    # -- faults ---------------------------------------------------------------------------------
-    async def drop(self, mode: str) -> int:
-        """Close every socket (``close``) or reset its TCP connection (``reset``)."""
-        conns = list(self.conns)
-        for conn in conns:
-            if mode == "reset":
-                reset_connection(conn.request)
-            else:
-                with contextlib.suppress(Exception):
-                    await conn.ws.close(code=1001, message=b"Server closing the connection")
-        return len(conns)

@@ -9,7 +9,6 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -17,20 +16,20 @@ import pytest
 
 from exchangesim.server import Simulator
 from tests.conftest import sim_config
+from tests.exchangesim.socket_client import SocketClient, connected
 from tests.exchangesim.test_coinbase import ISO_US, UUID4, cb_get, truth
 
 SUB = {"type": "subscribe", "product_ids": ["BTC-USD"], "channels": ["matches", "heartbeat"]}
 
 
-class Feed:
+class Feed(SocketClient):
     """A feed client collecting every message (and how the socket ended) in the background."""
 
+    msgs: list[tuple[float, dict[str, Any]]]
+
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.msgs: list[tuple[float, dict[str, Any]]] = []
-        self.raw: list[str] = []
         self.ended: aiohttp.WSMessage | None = None
-        self._task = asyncio.create_task(self._run())
+        super().__init__(ws)
 
     async def _run(self) -> None:
         async for msg in self.ws:
@@ -43,23 +42,10 @@ class Feed:
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for _, m in self.msgs if m.get("type") == kind]
 
-    async def wait(self, cond: Callable[[], bool], within: float = 5.0) -> None:
-        deadline = time.monotonic() + within
-        while not cond():
-            assert time.monotonic() < deadline, f"condition not met within {within}s ({len(self.msgs)} messages)"
-            await asyncio.sleep(0.01)
 
-
-@contextlib.asynccontextmanager
-async def feed(sim: Simulator, sub: dict[str, Any] | None = SUB) -> AsyncIterator[Feed]:
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"{sim.venue_url('coinbase', ws=True)}/ws") as ws:
-        f = Feed(ws)
-        if sub is not None:
-            await ws.send_str(json.dumps(sub))
-        try:
-            yield f
-        finally:
-            f._task.cancel()
+def feed(sim: Simulator, sub: dict[str, Any] | None = SUB) -> contextlib.AbstractAsyncContextManager[Feed]:
+    first = () if sub is None else (json.dumps(sub),)
+    return connected(Feed, f"{sim.venue_url('coinbase', ws=True)}/ws", *first)
 
 
 async def _post(sim: Simulator, path: str, body: dict[str, Any]) -> tuple[int, Any]:

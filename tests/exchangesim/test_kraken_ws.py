@@ -10,7 +10,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from exchangesim.kraken.wire import iso
 from exchangesim.server import Simulator
 from tests.conftest import sim_config
+from tests.exchangesim.socket_client import SocketClient, connected
 from tests.exchangesim.test_coinbase import truth
 from tests.exchangesim.test_kraken import kr_get, post
 
@@ -33,16 +34,15 @@ def sub(channel: str = "trade", symbols: tuple[str, ...] = ("BTC/USD",), req_id:
                        "req_id": req_id})
 
 
-class Client:
+class Client(SocketClient):
     """A v2 client collecting every message (parsed with Decimal numbers) and how the socket ended."""
 
+    msgs: list[dict[str, Any]]
+
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.msgs: list[dict[str, Any]] = []
-        self.raw: list[str] = []
         self.times: list[float] = []
         self.ended = False
-        self._task = asyncio.create_task(self._run())
+        super().__init__(ws)
 
     async def _run(self) -> None:
         with contextlib.suppress(Exception):
@@ -63,23 +63,9 @@ class Client:
     def trades(self) -> list[dict[str, Any]]:
         return [d for m in self.channel("trade") for d in m["data"]]
 
-    async def wait(self, cond: Callable[[], bool], within: float = 5.0) -> None:
-        deadline = time.monotonic() + within
-        while not cond():
-            assert time.monotonic() < deadline, f"condition not met within {within}s ({len(self.msgs)} messages)"
-            await asyncio.sleep(0.01)
 
-
-@contextlib.asynccontextmanager
-async def client(sim: Simulator, *first: str) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"{sim.venue_url('kraken', ws=True)}/v2") as ws:
-        c = Client(ws)
-        for text in first:
-            await ws.send_str(text)
-        try:
-            yield c
-        finally:
-            c._task.cancel()
+def client(sim: Simulator, *first: str) -> contextlib.AbstractAsyncContextManager[Client]:
+    return connected(Client, f"{sim.venue_url('kraken', ws=True)}/v2", *first)
 
 
 @pytest.fixture

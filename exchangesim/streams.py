@@ -1,0 +1,165 @@
+"""What every venue's stream server shares: the socket and its send queue, the connection lifecycle, the
+writer task, the fan-out's cut-off of slow clients, and the socket faults (refuse, stall, corrupt, drop).
+
+A venue's server subclasses ``StreamServer`` and keeps its protocol: its routes, the refusal and upgrade in
+``handle``, the answers of ``control``, and the frames of ``on_tick``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from .engine.market import Emission, now_ms
+from .sockets import reset_connection
+
+if TYPE_CHECKING:
+    from .venues import VenueBase
+
+MAX_QUEUED_FRAMES = 200_000  # a client this far behind (~40 MB) is cut off, as Binance does with slow readers
+
+
+@dataclass(eq=False)
+class Socket:
+    """One stream connection: its socket, the request that opened it, and the batches its writer has to send."""
+
+    ws: web.WebSocketResponse
+    request: web.Request
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue, kw_only=True)
+    queued_frames: int = field(default=0, kw_only=True)
+
+    def send(self, batch: list[Any]) -> None:
+        if batch:
+            self.queue.put_nowait(batch)
+            self.queued_frames += len(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAfter:
+    """Queued in place of a batch: the writer closes the socket so, once what was queued before has gone out."""
+
+    code: int
+    message: bytes
+
+
+S = TypeVar("S", bound=Socket)
+
+
+class StreamServer(Generic[S]):
+    """Connections (``conns``) of one venue and what every venue does the same way with them."""
+
+    client_noun: ClassVar[str] = "a client"  # in the log line of a slow client cut off
+    quiet_drop: ClassVar[bool] = False  # a drop ignores a socket whose close fails
+
+    def __init__(self, venue: VenueBase) -> None:
+        self.venue = venue
+        self.market = venue.market
+        self.conns: set[S] = set()
+        self.market.listeners.append(self.on_tick)
+
+    def on_tick(self, t_ms: int, emissions: list[Emission]) -> None:
+        raise NotImplementedError
+
+    def control(self, conn: S, text: str) -> Any:
+        raise NotImplementedError
+
+    # -- connection lifecycle -------------------------------------------------------------------
+    def refusing(self) -> bool:
+        """Whether a drop still refuses new sockets (each refusal counted as ``ws_rejected``)."""
+        faults = self.venue.faults
+        if faults.reject_until_ms.get(self.venue.name, 0) > now_ms():
+            faults.count("ws_rejected")
+            return True
+        return False
+
+    async def serve(self, conn: S, *beside: Coroutine[Any, Any, None]) -> web.WebSocketResponse:
+        """Count ``conn`` among ``conns`` and read it until it ends, its writer and the tasks ``beside`` running
+        meanwhile; then forget it, stop those tasks and close it."""
+        self.conns.add(conn)
+        tasks = [asyncio.create_task(self._writer(conn)), *(asyncio.create_task(c) for c in beside)]
+        try:
+            await self._reader(conn)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.conns.discard(conn)
+            conn.queue.put_nowait(None)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not conn.ws.closed:
+                await conn.ws.close()
+        return conn.ws
+
+    async def _reader(self, conn: S) -> None:
+        """Each text message is answered (in order with the data, through the writer) by ``control``."""
+        async for msg in conn.ws:
+            if msg.type == WSMsgType.TEXT:
+                conn.send(self.control(conn, msg.data))
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+
+    def stalled(self) -> bool:
+        return self.venue.faults.stall_until_ms.get(self.venue.name, 0) > now_ms()
+
+    def render(self, conn: S, batch: list[Any]) -> list[str]:
+        """The frames of a queued batch as they go out (the batch itself unless the venue queues otherwise)."""
+        return batch
+
+    async def _writer(self, conn: S) -> None:
+        """Send what is queued, in order; during a stall batches are dropped, and corruptions are applied."""
+        while True:
+            batch = await conn.queue.get()
+            if batch is None or conn.ws.closed:
+                return
+            if isinstance(batch, CloseAfter):
+                await conn.ws.close(code=batch.code, message=batch.message)
+                return
+            conn.queued_frames -= len(batch)
+            if self.stalled():
+                continue
+            for f in self.venue.faults.corrupt_frames(self.venue.name, self.render(conn, batch)):
+                await conn.ws.send_str(f)
+
+    # -- fan-out --------------------------------------------------------------------------------
+    def deliver(self, conn: S, batch: list[Any]) -> None:
+        """Queue a non-empty ``batch`` for ``conn``, or cut off a client more than MAX_QUEUED_FRAMES behind."""
+        if conn.queued_frames > MAX_QUEUED_FRAMES:
+            logging.getLogger(type(self).__module__).warning(
+                "dropping %s that fell %s frames behind", self.client_noun, MAX_QUEUED_FRAMES)
+            self.conns.discard(conn)
+            asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
+            return
+        conn.send(batch)
+
+    # -- faults ---------------------------------------------------------------------------------
+    async def drop(self, mode: str) -> int:
+        """Close every socket (``close``) or reset its TCP connection (``reset``)."""
+        conns = list(self.conns)
+        for conn in conns:
+            if mode == "reset":
+                reset_connection(conn.request)
+            else:
+                with contextlib.suppress(Exception) if self.quiet_drop else contextlib.nullcontext():
+                    await conn.ws.close(code=1001, message=b"Server closing the connection")
+        return len(conns)
+
+    async def close(self) -> None:
+        """Close every socket: the simulator is stopping."""
+        for conn in list(self.conns):
+            await conn.ws.close(code=1001, message=b"Simulator stopping")
+
+
+def subscriptions(conns: set[Any]) -> dict[str, list[str]]:
+    """Channel -> every subscription of the sockets ``conns`` (``subs``: channel -> items), as sorted strings."""
+    subs: dict[str, set[str]] = {}
+    for conn in conns:
+        for channel, items in conn.subs.items():
+            subs.setdefault(channel, set()).update(str(s) for s in items)
+    return {c: sorted(ss) for c, ss in sorted(subs.items())}
