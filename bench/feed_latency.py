@@ -8,7 +8,8 @@ measured: simulator -> exchange socket -> stream (parse, buffer; flushed every 0
 -> Daphne's consumer (coalesced to <= 10 messages/s per client) -> client. Then it runs
 ``bench/stream_ingest.py``'s measurement (the stream alone in the simulator's load mode) for the second figure.
 
-    .venv/bin/python bench/feed_latency.py [--agg-rate 1000] [--rate 600] [--seconds 20] [--ingest-rates 10000,15000,40000]
+    .venv/bin/python bench/feed_latency.py [--agg-rate 1000] [--rate 600] [--seconds 20] \
+        [--ingest-rates 10000,15000,40000]
 """
 
 from __future__ import annotations
