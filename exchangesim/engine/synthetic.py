@@ -178,6 +178,9 @@ class SyntheticProducer:
         near = rng.random(k) < 0.5
         clustered = centres[rng.integers(0, len(centres), k)] + rng.exponential(dur * 0.02 + 1, k)
         rel = np.where(near, clustered, rng.random(k) * dur)
+        # A cluster running past the block's end folds back into it (clipping piled those trades up on the block's
+        # last millisecond: about 1 % of all trades at hh:mm:59.999).
+        rel = np.where(rel > dur - 1, 2 * (dur - 1) - rel, rel)
         group_times = block.t_start + np.sort(np.clip(rel, 0, dur - 1).astype(np.int64))
         # Log-price path: a bridge from the block's open to its close, plus noise.
         steps = rng.standard_normal(k)
