@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
+from signals.api import SignalsView
+
 from . import views
 
 urlpatterns = [
@@ -13,4 +15,5 @@ urlpatterns = [
     path("gaps", views.GapsView.as_view(), name="api-gaps"),
     path("feeds", views.FeedsView.as_view(), name="api-feeds"),
     path("consolidated", views.ConsolidatedView.as_view(), name="api-consolidated"),
+    path("signals", SignalsView.as_view(), name="api-signals"),
 ]

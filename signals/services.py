@@ -1,0 +1,145 @@
+"""Writes of signals: one per strategy and closed candle, idempotent.
+
+``signals_store`` upserts through pymongo on the model's collection (django-mongodb-backend has no
+``update_conflicts``), keyed by the unique (strategy, exchange, symbol, interval, candle_open_time): a candle
+decided again (after a backfill rewrote it, or by a rerun) replaces its row, never adds one. Every key field is
+a string or a date, the BSON types of the backend's partial unique index, so raw writes cannot escape it
+(the ``int``/``long`` trap of ARCHITECTURE §5 concerns integer keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from bson import Decimal128
+from django.db import connection
+from pymongo import UpdateOne
+
+from markets.exchanges.retry import RetryPolicy
+from markets.intervals import interval_delta
+
+from .backtest import DEFAULT_CASH, DEFAULT_FEE, BacktestResult, simulate
+from .candles import ReplayCandles, replay_candles
+from .indicators import DEFAULT_WINDOW
+from .models import Signal
+from .replay import replay
+from .rules import Decision, VoteParams
+from .selectors import signals_before
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """How many decisions were new rows, and how many replaced a stored one."""
+
+    created: int
+    replaced: int
+
+
+def signal_key(d: Decision) -> dict[str, object]:
+    """The unique key of a decision's row."""
+    return {"strategy": d.strategy, "exchange": d.exchange, "symbol": d.symbol, "interval": d.interval,
+            "candle_open_time": d.open_time}
+
+
+def signal_doc(d: Decision) -> dict[str, object]:
+    """The stored fields of a decision, but the times of the write (exact decimals as Decimal128)."""
+    return {
+        **signal_key(d),
+        "version": d.version,
+        "decision": str(d.action),
+        "confidence": Decimal128(d.confidence),
+        "net": Decimal128(d.net),
+        "indicators": dict(d.indicators),
+        "votes": [{"rule": v.rule, "weight": str(v.weight), "reason": v.reason} for v in d.votes],
+        "reasons": list(d.reasons),
+    }
+
+
+def signals_store(*, decisions: Iterable[Decision], now: datetime | None = None) -> StoreResult:
+    """Insert or replace the row of each decision (the last one wins when a candle appears twice)."""
+    now = now or datetime.now(UTC)
+    latest = {tuple(signal_key(d).values()): d for d in decisions}
+    ops = [UpdateOne(signal_key(d), {"$set": {**signal_doc(d), "updated_at": now},
+                                     "$setOnInsert": {"created_at": now}}, upsert=True)
+           for d in latest.values()]
+    if not ops:
+        return StoreResult(0, 0)
+    result = connection.database[Signal._meta.db_table].bulk_write(ops, ordered=False)
+    return StoreResult(result.upserted_count, len(ops) - result.upserted_count)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The decisions of an ``evaluate_stored`` run (oldest first), how they were stored, and the warm-up."""
+
+    decisions: list[Decision]
+    stored: StoreResult
+    warm_up: int
+
+
+def evaluate_stored(
+    *,
+    exchange: str,
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    params: VoteParams | None = None,
+    window: int = DEFAULT_WINDOW,
+    fetch: bool = False,
+    policy: RetryPolicy | None = None,
+) -> Evaluation:
+    """Decide the stored closed candles of ``[start, end)`` and store the decisions (idempotently).
+
+    The evaluator is warmed from the stored candles of the ``window - 1`` intervals before ``start``
+    (:mod:`signals.replay`) and given the BUY/SELL signals stored before ``start``, so the cooldown carries on
+    as in the live stream that stored them. After a backfill, recompute up to the newest candle: a changed
+    signal moves the cooldown of the candles after it. ``fetch=True`` first fetches missing candles from the
+    exchange. Raises :class:`markets.history.InvalidRequest` naming a bad argument.
+    """
+    params = params or VoteParams()
+    candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=fetch,
+                             window=window, policy=policy)
+    since = start - (params.cooldown + 1) * interval_delta(interval)  # older signals no longer hold anything back
+    earlier = signals_before(exchange=exchange, symbol=symbol, interval=interval, since=since, before=start)
+    decisions = [d for d in replay(candles.bars, start=start, params=params, window=window, signals=earlier)
+                 if d.open_time < end]
+    return Evaluation(decisions, signals_store(decisions=decisions), candles.warm_up)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """A backtest's candles (range and warm-up), the strategy's decisions on the range and the paper result."""
+
+    candles: ReplayCandles
+    decisions: list[Decision]
+    result: BacktestResult
+
+
+def backtest_run(
+    *,
+    exchange: str,
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    fee: Decimal = DEFAULT_FEE,
+    cash: Decimal = DEFAULT_CASH,
+    params: VoteParams | None = None,
+    window: int = DEFAULT_WINDOW,
+    on_pages: Callable[[int], None] | None = None,
+    on_page: Callable[[int], None] | None = None,
+) -> BacktestRun:
+    """Replay ``[start, end)`` through the strategy and a paper position (:mod:`signals.backtest`).
+
+    The candles come through ``get_price_history`` (MongoDB first; what is missing is fetched from the exchange
+    and stored), the decisions from :func:`signals.replay.replay` exactly as ``evaluate_stored`` makes them, but
+    with the cooldown starting empty and nothing written to the signal collection.
+    """
+    candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=True,
+                             window=window, on_pages=on_pages, on_page=on_page)
+    decisions = [d for d in replay(candles.bars, start=start, params=params, window=window) if d.open_time < end]
+    return BacktestRun(candles, decisions, simulate(candles.in_range, decisions, fee=fee, cash=cash))
