@@ -17,8 +17,19 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from signals.selectors import recent_signals
+
 from . import selectors
-from .live import PRICES_GROUP, TRADES_PER_MESSAGE, candle_data, feed_data, gap_data, market_group, trade_data
+from .live import (
+    PRICES_GROUP,
+    TRADES_PER_MESSAGE,
+    candle_data,
+    feed_data,
+    gap_data,
+    market_group,
+    signal_row_data,
+    trade_data,
+)
 from .venues import KNOWN_EXCHANGES
 
 TRADES_INTERVAL = 0.1
@@ -39,6 +50,7 @@ def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
         "candles": [candle_data(c) for c in selectors.recent_candles(exchange=exchange, symbol=symbol)],
         "trades": [trade_data(t) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)],
         "gaps": [gap_data(g) for g in selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)],
+        "signals": [signal_row_data(s) for s in recent_signals(exchange=exchange, symbol=symbol)][::-1],
     }
 
 
@@ -101,6 +113,9 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
 
     async def market_gap(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "gap", "gap": event["data"]})
+
+    async def market_signals(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "signals", **event["data"]})
 
 
 class PricesConsumer(AsyncJsonWebsocketConsumer):

@@ -20,11 +20,14 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .documents import to_ms
 from .exchanges.base import CandleBar, TradeTick
 from .models import Feed, Gap
+
+if TYPE_CHECKING:
+    from signals.rules import Decision
 
 log = logging.getLogger(__name__)
 PRICES_GROUP = "prices"
@@ -42,6 +45,18 @@ def _ms(t: datetime | None) -> int | None:
 
 def trade_data(t: TradeTick) -> dict[str, Any]:
     return {"id": t.trade_id, "price": str(t.price), "qty": str(t.qty), "side": t.taker_side, "time": to_ms(t.ts)}
+
+
+def signal_data(d: Decision) -> dict[str, Any]:
+    """A decision for the page: the candle it was made on, what, how sure, and why."""
+    return {"time": to_ms(d.open_time), "decision": str(d.action), "confidence": str(d.confidence),
+            "strategy": f"{d.strategy} v{d.version}", "reasons": list(d.reasons)}
+
+
+def signal_row_data(row: Any) -> dict[str, Any]:
+    """A stored Signal for the page, in the shape of :func:`signal_data`."""
+    return {"time": to_ms(row.candle_open_time), "decision": row.decision, "confidence": str(row.confidence),
+            "strategy": f"{row.strategy} v{row.version}", "reasons": list(row.reasons)}
 
 
 def candle_data(c: CandleBar) -> dict[str, Any]:
@@ -104,6 +119,12 @@ class Publisher:
         data = [candle_data(c) for c in bars if c.interval == "1m"]
         if data:
             await self._send(market_group(self.exchange, symbol), "market.candles", {"candles": data})
+
+    async def signals(self, symbol: str, decisions: Iterable[Decision]) -> None:
+        """The strategy's BUY/SELL decisions (a HOLD is stored, not announced)."""
+        data = [signal_data(d) for d in decisions if d.action != "HOLD"]
+        if data:
+            await self._send(market_group(self.exchange, symbol), "market.signals", {"signals": data})
 
     async def feed(self, feed: Feed, now: datetime) -> None:
         await self._send(market_group(self.exchange, feed.symbol), "market.feed", feed_data(feed, now=now))

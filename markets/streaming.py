@@ -36,6 +36,10 @@ from django.db import connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
+from signals.evaluator import Evaluator
+from signals.rules import Decision
+from signals.services import live_evaluator, signals_store
+
 from .backfill import trade_ids_fill
 from .candles import CandleAccumulator, accumulate, merge_candles, quiet_candles
 from .exchanges.base import CandleBar, RestAdapter, StreamAdapter, StreamEvent, TradeTick
@@ -71,6 +75,7 @@ class StreamConfig:
     flush_seconds: float = 0.1  # buffered ticks are written at least this often
     flush_size: int = 2000  # ... or as soon as this many are buffered
     candle_seconds: float = 1.0  # how often the 1m candles that changed are written
+    signals: bool = True  # decide the strategy's signals on every closed 1m candle
     max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
     reconnect: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25,
                                                                          max_delay=5.0))
@@ -176,6 +181,7 @@ class TradeStream:
         self._fills: set[asyncio.Task[None]] = set()
         self._restore: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # to rebuild from storage
         self._quiet: list[CandleBar] = []  # synthetic candles of quiet minutes, for the database thread
+        self._evaluators: dict[str, Evaluator] = {}  # the strategy's, per symbol; on the database thread
         self._candles = {s: LiveCandles() for s in config.symbols}  # on the database thread only
         self._rng = random.Random()
         self._ws: Any = None
@@ -201,6 +207,8 @@ class TradeStream:
                 st.last_id, st.last_ts, st.last_price = last
                 self._candles[symbol].horizon = floor(last[1], "1m")
                 self._restore[symbol].add(floor(last[1], "1m"))
+        if self.config.signals:
+            await self._in(self._rest_pool, self._warm_signals)
         for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
             self._fill(gap.symbol, gap.start, gap.end, (None, None))
         flusher = asyncio.create_task(self._flusher())
@@ -518,14 +526,42 @@ class TradeStream:
                 pass
 
     async def _write_candles(self) -> None:
-        for symbol, bars in (await self._in(self._db, self._candles_write, datetime.now(UTC))).items():
+        written, signals = await self._in(self._db, self._candles_write, datetime.now(UTC))
+        for symbol, bars in written.items():
             await self._pub.candles(symbol, bars)
+        for symbol, decisions in signals.items():
+            await self._pub.signals(symbol, decisions)
 
-    def _candles_write(self, now: datetime) -> dict[str, list[CandleBar]]:
-        """On the database thread: write the 1m candles that are due (see ``LiveCandles.due``); returns them."""
+    def _candles_write(self, now: datetime) -> tuple[dict[str, list[CandleBar]], dict[str, list[Decision]]]:
+        """On the database thread: write the 1m candles that are due (see ``LiveCandles.due``), then decide and
+        store the strategy's signals on those that are closed; returns both."""
         written = {symbol: bars for symbol, candles in self._candles.items() if (bars := candles.due(now))}
         candles_upsert(candles=[bar for bars in written.values() for bar in bars])
-        return written
+        signals: dict[str, list[Decision]] = {}
+        for symbol, bars in written.items():
+            evaluator = self._evaluators.get(symbol)
+            closed = [b for b in bars if b.closed]
+            if evaluator is None or not closed:
+                continue
+            try:  # the record goes on whatever the strategy does
+                decisions = [d for b in closed for d in evaluator.feed(b)]
+                signals_store(decisions=decisions)
+            except Exception:
+                log.exception("%s %s: signals not decided for %s", self.config.exchange, symbol,
+                              ", ".join(f"{b.open_time:%H:%M}" for b in closed))
+                continue
+            signals[symbol] = decisions
+        return written, signals
+
+    def _warm_signals(self) -> None:
+        """On the REST thread, before the socket opens: an evaluator per symbol, warmed with the window of
+        candles before now (stored, else fetched) and the signals stored within the cooldown."""
+        for symbol in self.config.symbols:
+            try:
+                self._evaluators[symbol] = live_evaluator(exchange=self.config.exchange, symbol=symbol,
+                                                          now=datetime.now(UTC))
+            except Exception:  # no signals for this symbol, but its trades are recorded all the same
+                log.exception("%s %s: the strategy could not be warmed up; no signals", self.config.exchange, symbol)
 
     async def _feeds(self, state: str | None, error: str) -> None:
         """Write each symbol's Feed record and announce it; ``state`` None keeps the current state (a periodic

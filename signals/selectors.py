@@ -72,3 +72,9 @@ def signals_before(
                                  decision__in=list(ACTIONS), candle_open_time__gte=since, candle_open_time__lt=before)
     return [(as_utc(t), Action(a)) for t, a in rows.order_by("candle_open_time").values_list("candle_open_time",
                                                                                             "decision")]
+
+
+def recent_signals(*, exchange: str, symbol: str, interval: str = "1m", limit: int = 20) -> list[Signal]:
+    """The newest BUY/SELL signals of ``symbol`` (newest first), what the live page shows on opening."""
+    rows = Signal.objects.filter(exchange=exchange, symbol=symbol, interval=interval, decision__in=list(ACTIONS))
+    return list(rows.order_by("-candle_open_time")[:limit])

@@ -9,6 +9,7 @@ a string or a date, the BSON types of the backend's partial unique index, so raw
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,16 +19,20 @@ from bson import Decimal128
 from django.db import connection
 from pymongo import UpdateOne
 
+from markets.exchanges.errors import ExchangeError
 from markets.exchanges.retry import RetryPolicy
-from markets.intervals import interval_delta
+from markets.intervals import floor, interval_delta
 
 from .backtest import DEFAULT_CASH, DEFAULT_FEE, BacktestResult, simulate
 from .candles import ReplayCandles, replay_candles
+from .evaluator import Evaluator
 from .indicators import DEFAULT_WINDOW
 from .models import Signal
 from .replay import replay
 from .rules import Decision, VoteParams
 from .selectors import signals_before
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +148,29 @@ def backtest_run(
                              window=window, on_pages=on_pages, on_page=on_page)
     decisions = [d for d in replay(candles.bars, start=start, params=params, window=window) if d.open_time < end]
     return BacktestRun(candles, decisions, simulate(candles.in_range, decisions, fee=fee, cash=cash))
+
+
+WARM_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)
+
+
+def live_evaluator(*, exchange: str, symbol: str, interval: str = "1m", now: datetime,
+                   params: VoteParams | None = None, window: int = DEFAULT_WINDOW, fetch: bool = True) -> Evaluator:
+    """The evaluator a live stream decides its next closed candles with: warmed with the closed candles of the
+    window before ``now`` (MongoDB first; with ``fetch``, the exchange for what is missing, and MongoDB alone if
+    the exchange fails) and given the signals stored within the cooldown, so that a restarted stream decides
+    exactly as the one before it would have (and as ``evaluate_stored`` and a backtest do)."""
+    params = params or VoteParams()
+    start = floor(now, interval)
+    try:  # a quick try only: the stream waits for this before opening its socket
+        candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start,
+                                 end=start + interval_delta(interval), fetch=fetch, window=window,
+                                 policy=WARM_POLICY)
+    except ExchangeError as exc:
+        log.warning("%s %s: warming the signals from storage only (%s)", exchange, symbol, exc)
+        candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start,
+                                 end=start + interval_delta(interval), fetch=False, window=window)
+    since = start - (params.cooldown + 1) * interval_delta(interval)
+    earlier = signals_before(exchange=exchange, symbol=symbol, interval=interval, since=since, before=start)
+    evaluator = Evaluator(exchange, symbol, interval, params=params, window=window, signals=earlier)
+    evaluator.warm(b for b in candles.bars if b.closed and b.open_time < start)
+    return evaluator

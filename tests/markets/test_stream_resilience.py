@@ -55,7 +55,7 @@ def test_a_failing_database_loses_nothing(sim_thread: Simulator, monkeypatch: py
 
     monkeypatch.setattr(streaming, "ticks_ingest", ingest)
     monkeypatch.setattr(streaming, "accumulate", accumulate)
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5, signals=False)
     stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
 
     async def main() -> None:

@@ -15,6 +15,7 @@
     candles: new Map(),   // open time (ms) -> candle as sent by the server (decimal strings)
     feed: null,           // the Feed record
     gaps: new Map(),      // gap id -> gap
+    signals: new Map(),   // candle open time (ms) -> the strategy's BUY/SELL on it
     lastPrice: null,
     socketOpen: false,
     downSince: null,      // when the feed was first seen not connected (ms, page clock)
@@ -232,8 +233,30 @@
       shape: "arrowDown",
       color: g.state === "filled" ? "#60a5fa" : g.state === "unrecoverable" ? DOWN : "#f59e0b",
       text: g.state === "filled" ? `gap filled: ${fmt(g.recovered)}` : g.state === "unrecoverable" ? "gap lost" : `gap: ${fmt(g.missing)}`,
-    })).sort((a, b) => a.time - b.time);
-    markers.setMarkers(ms);
+    }));
+    for (const s of market.signals.values()) {
+      const buy = s.decision === "BUY";
+      ms.push({ time: s.time / 1000, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
+                color: buy ? UP : DOWN, text: `${s.decision} ${(+s.confidence).toFixed(2)}` });
+    }
+    markers.setMarkers(ms.sort((a, b) => a.time - b.time));
+  }
+
+  // ---- signals ------------------------------------------------------------------------------------
+  function onSignals(list) {
+    for (const s of list) market.signals.set(s.time, s);
+    const items = [...market.signals.values()].sort((a, b) => b.time - a.time);
+    const ul = $("signals");
+    ul.replaceChildren();
+    if (!items.length) ul.innerHTML = '<li class="muted">none yet (decided on every closed 1m candle)</li>';
+    for (const s of items.slice(0, 8)) {
+      const li = document.createElement("li");
+      li.dataset.decision = s.decision;
+      li.textContent = `${utc(s.time)} ${s.decision} · confidence ${(+s.confidence).toFixed(2)}`;
+      li.title = `${s.strategy}\n${s.reasons.join("\n")}`;
+      ul.appendChild(li);
+    }
+    renderGaps();
   }
 
   function onGap(g, live) {
@@ -265,7 +288,8 @@
           $("tape").tBodies[0].replaceChildren();
           addTrades(msg.trades, 0);
           market.gaps = new Map(msg.gaps.map((g) => [g.id, g]));
-          renderGaps();
+          market.signals = new Map();
+          onSignals(msg.signals || []);
           setFeed(msg.feed);
           if (!historyLoaded) { historyLoaded = true; loadHistory(); }
           break;
@@ -273,6 +297,7 @@
         case "candles": updateCandles(msg.candles); break;
         case "feed": setFeed(msg.feed); break;
         case "gap": onGap(msg.gap, true); break;
+        case "signals": onSignals(msg.signals); break;
         case "error": banner(msg.error, "down"); break;
       }
     };
