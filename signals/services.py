@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from bson import Decimal128
+from django.conf import settings
 from django.db import connection
 from pymongo import UpdateOne
 
@@ -105,7 +106,7 @@ def evaluate_stored(
     signal moves the cooldown of the candles after it. ``fetch=True`` first fetches missing candles from the
     exchange. Raises :class:`markets.history.InvalidRequest` naming a bad argument.
     """
-    params = params or VoteParams()
+    params = params or configured_params()
     candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=fetch,
                              window=window, policy=policy)
     since = start - (params.cooldown + 1) * interval_delta(interval)  # older signals no longer hold anything back
@@ -150,6 +151,25 @@ def backtest_run(
     return BacktestRun(candles, decisions, simulate(candles.in_range, decisions, fee=fee, cash=cash))
 
 
+def configured_params() -> VoteParams:
+    """The strategy's parameters from ``settings.SIGNAL_PARAMS`` (weights and threshold exact decimals, RSI
+    levels numbers, the cooldown whole candles); a bad value is a ValueError naming the setting."""
+    raw = dict(settings.SIGNAL_PARAMS)
+    kinds = {f.name: f.type for f in fields(VoteParams)}
+    unknown = sorted(set(raw) - set(kinds))
+    if unknown:
+        raise ValueError(f"SIGNAL_PARAMS has unknown keys {unknown}; known: {sorted(kinds)}")
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        convert = {"Decimal": Decimal, "float": float, "int": int}[str(kinds[key])]
+        try:
+            values[key] = convert(str(value))
+        except (ValueError, ArithmeticError):
+            kind = {"Decimal": "a decimal", "float": "a number", "int": "a whole number"}[str(kinds[key])]
+            raise ValueError(f"SIGNAL_PARAMS[{key!r}] must be {kind}, got {value!r}") from None
+    return VoteParams(**values)
+
+
 WARM_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)
 
 
@@ -159,7 +179,7 @@ def live_evaluator(*, exchange: str, symbol: str, interval: str = "1m", now: dat
     window before ``now`` (MongoDB first; with ``fetch``, the exchange for what is missing, and MongoDB alone if
     the exchange fails) and given the signals stored within the cooldown, so that a restarted stream decides
     exactly as the one before it would have (and as ``evaluate_stored`` and a backtest do)."""
-    params = params or VoteParams()
+    params = params or configured_params()
     start = floor(now, interval)
     try:  # a quick try only: the stream waits for this before opening its socket
         candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start,

@@ -44,6 +44,14 @@ MARKET_SIMULATED = _flag("MARKET_SIMULATED")
 # and one further than this many basis points from the fresh venues' median is an outlier; neither counts.
 CONSOLIDATED_STALE_SECONDS = float(os.environ.get("CONSOLIDATED_STALE_SECONDS", "60"))
 CONSOLIDATED_OUTLIER_BPS = Decimal(os.environ.get("CONSOLIDATED_OUTLIER_BPS", "50"))
+# The signal strategy (signals/rules.py, "ta-vote" v1): rule weights, RSI levels, the net vote that acts, and the
+# candles of cooldown between two signals of one direction. Read by the stream, evaluate_stored and backtest.
+SIGNAL_PARAMS = {
+    "ma_cross_weight": "0.30", "macd_cross_weight": "0.25", "rsi_weight": "0.20", "bollinger_weight": "0.20",
+    "rsi_oversold": 30, "rsi_overbought": 70,
+    "threshold": os.environ.get("SIGNAL_THRESHOLD", "0.30"),
+    "cooldown": os.environ.get("SIGNAL_COOLDOWN", "15"),
+}
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (HTTP and WebSocket) too
