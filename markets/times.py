@@ -38,3 +38,17 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     if not EARLIEST <= t < LATEST:
         raise ValueError(f"{t.isoformat()} is outside {EARLIEST.date()} .. {LATEST.date()}")
     return t
+
+
+def parse_range(start: str, end: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """``--start``/``--end`` of a command as UTC times, start before end; a ValueError names the option."""
+    times = []
+    for name, text in (("start", start), ("end", end)):
+        try:
+            times.append(parse_time(text, now=now))
+        except ValueError as exc:
+            raise ValueError(f"--{name} {exc}") from None
+    if times[0] >= times[1]:
+        raise ValueError(f"--start must be before --end (got {times[0]:%Y-%m-%d %H:%M:%S} and "
+                         f"{times[1]:%Y-%m-%d %H:%M:%S} UTC)")
+    return times[0], times[1]

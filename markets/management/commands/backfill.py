@@ -11,7 +11,7 @@ from tqdm import tqdm
 from markets.backfill import BackfillSummary, candles_backfill, trades_backfill
 from markets.exchanges.errors import ExchangeError
 from markets.history import InvalidRequest
-from markets.times import parse_time
+from markets.times import parse_range
 from markets.venues import KNOWN_EXCHANGES, rest_adapter
 
 
@@ -29,15 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        times = {}
-        for name in ("start", "end"):
-            try:
-                times[name] = parse_time(opts[name])
-            except ValueError as exc:
-                raise CommandError(f"--{name} {exc}") from None
-        if times["start"] >= times["end"]:
-            raise CommandError(f"--start must be before --end (got {times['start']:%Y-%m-%d %H:%M:%S} and "
-                               f"{times['end']:%Y-%m-%d %H:%M:%S} UTC)")
+        try:
+            start, end = parse_range(opts["start"], opts["end"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         symbol = opts["symbol"].upper()
         unit = "trades" if opts["what"] == "trades" else "candles"
         bar = tqdm(total=0, unit=f" {unit}", unit_scale=True, disable=opts["no_progress"], file=self.stderr._out,
@@ -52,8 +47,8 @@ class Command(BaseCommand):
         run = trades_backfill if opts["what"] == "trades" else candles_backfill
         try:
             adapter = rest_adapter(opts["exchange"], on_wait=waiting)
-            summary = run(adapter=adapter, exchange=opts["exchange"], symbol=symbol, start=times["start"],
-                          end=times["end"], progress=bar.update, on_plan=plan)
+            summary = run(adapter=adapter, exchange=opts["exchange"], symbol=symbol, start=start, end=end,
+                          progress=bar.update, on_plan=plan)
         except InvalidRequest as exc:
             raise CommandError(f"--{exc.field} {exc.message}") from None
         except ExchangeError as exc:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from markets.exchanges.errors import ExchangeError
 from markets.history import InvalidRequest
 from markets.intervals import INTERVALS
-from markets.times import parse_time
+from markets.times import parse_range
 from markets.venues import KNOWN_EXCHANGES
 from signals.backtest import DEFAULT_CASH, DEFAULT_FEE
 from signals.chart import equity_png
@@ -64,16 +64,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        times = {}
-        for name in ("start", "end"):
-            try:
-                times[name] = parse_time(opts[name])
-            except ValueError as exc:
-                raise CommandError(f"--{name} {exc}") from None
-        start, end = times["start"], times["end"]
-        if start >= end:
-            raise CommandError(f"--start must be before --end (got {start:%Y-%m-%d %H:%M:%S} and "
-                               f"{end:%Y-%m-%d %H:%M:%S} UTC)")
+        try:
+            start, end = parse_range(opts["start"], opts["end"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         symbol, exchange, interval = opts["symbol"].upper(), opts["exchange"], opts["interval"]
         fee: Decimal = opts["fee"]
         out: Path = opts["out"] or Path(f"backtest-{exchange}-{symbol}-{interval}-{start:%Y%m%dT%H%M}-"
