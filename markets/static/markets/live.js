@@ -252,7 +252,7 @@
     for (const s of items.slice(0, 8)) {
       const li = document.createElement("li");
       li.dataset.decision = s.decision;
-      li.textContent = `${utc(s.time)} ${s.decision} · confidence ${(+s.confidence).toFixed(2)}`;
+      li.textContent = `${utc(s.time).slice(0, 5)} ${s.decision} · confidence ${(+s.confidence).toFixed(2)}`;
       li.title = `${s.strategy}\n${s.reasons.join("\n")}`;
       ul.appendChild(li);
     }
