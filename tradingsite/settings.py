@@ -52,6 +52,27 @@ SIGNAL_PARAMS = {
     "threshold": os.environ.get("SIGNAL_THRESHOLD", "0.30"),
     "cooldown": os.environ.get("SIGNAL_COOLDOWN", "15"),
 }
+# Trading (orders/): signals of these exchanges go through the risk check to an executor. Paper without API keys;
+# with BINANCE_API_KEY and BINANCE_API_SECRET, Binance at BINANCE_REST_URL: TRADING_MODE "testnet" (the default)
+# or "live" (only when asked). TRADING_ENABLED=0 records signals without acting on them.
+TRADING_ENABLED = _flag("TRADING_ENABLED", True)
+TRADING_EXCHANGES = tuple(e.strip() for e in os.environ.get("TRADING_EXCHANGES", "binance").split(",") if e.strip())
+TRADING_MODE = os.environ.get("TRADING_MODE", "testnet").strip().lower()
+BINANCE_TIMEOUT_SECONDS = float(os.environ.get("BINANCE_TIMEOUT_SECONDS", "5"))
+PAPER_CASH = Decimal(os.environ.get("PAPER_CASH", "10000"))  # the paper account's starting quote balance
+PAPER_FEE = Decimal(os.environ.get("PAPER_FEE", "0.001"))  # of each fill's notional (Binance's base taker fee)
+PAPER_SLIPPAGE = Decimal(os.environ.get("PAPER_SLIPPAGE", "0.0005"))  # against us on every paper fill (5 bps)
+# The risk check (orders/risk.py RiskParams): fractions (0.02 is 2 %); empty means the rule is off.
+RISK_PARAMS = {
+    "risk_per_trade": os.environ.get("RISK_PER_TRADE", "0.02"),
+    "max_symbol_fraction": os.environ.get("RISK_MAX_SYMBOL_FRACTION", "0.10"),
+    "max_open_positions": os.environ.get("RISK_MAX_OPEN_POSITIONS", "3"),
+    "stop_loss_pct": os.environ.get("RISK_STOP_LOSS", "0.03"),
+    "stop_atr_multiple": os.environ.get("RISK_STOP_ATR_MULTIPLE", ""),
+    "take_profit_pct": os.environ.get("RISK_TAKE_PROFIT", "0.06"),
+    "reward_risk": os.environ.get("RISK_REWARD_RISK", ""),
+    "daily_drawdown_halt": os.environ.get("RISK_DAILY_DRAWDOWN_HALT", "0.05"),
+}
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (HTTP and WebSocket) too

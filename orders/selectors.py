@@ -1,0 +1,66 @@
+"""Reads of the trading records: open positions, recent orders, today's profit and loss, a symbol's filters."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+
+from markets.models import Instrument
+
+from .models import Order, Position
+from .risk import Filters
+
+FALLBACK_TICK = Decimal("0.00000001")
+
+
+def open_positions(*, mode: str, exchange: str | None = None, symbol: str | None = None) -> list[Position]:
+    """Open positions of ``mode`` (on ``exchange``, of ``symbol`` when given), oldest first."""
+    qs = Position.objects.filter(mode=mode, status=Position.Status.OPEN)
+    if exchange is not None:
+        qs = qs.filter(exchange=exchange)
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol)
+    return list(qs.order_by("opened_at"))
+
+
+def recent_positions(*, mode: str | None = None, limit: int = 50) -> list[Position]:
+    qs = Position.objects.all() if mode is None else Position.objects.filter(mode=mode)
+    return list(qs.order_by("-opened_at")[:limit])
+
+
+def recent_orders(*, mode: str | None = None, limit: int = 50) -> list[Order]:
+    qs = Order.objects.all() if mode is None else Order.objects.filter(mode=mode)
+    return list(qs.order_by("-created_at", "-updated_at")[:limit])
+
+
+def position_orders(position: Position) -> list[Order]:
+    return list(Order.objects.filter(position=position).order_by("created_at"))
+
+
+def realised_since(*, mode: str, exchange: str, since: datetime) -> Decimal:
+    """Realised PnL of the positions of ``mode`` on ``exchange`` closed at or after ``since``."""
+    return sum((p.realised_pnl or Decimal(0) for p in Position.objects.filter(
+        mode=mode, exchange=exchange, status=Position.Status.CLOSED, closed_at__gte=since)), Decimal(0))
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day."""
+    return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+
+
+def instrument_filters(*, exchange: str, symbol: str) -> Filters | None:
+    """The stored instrument's filters (Binance's PRICE_FILTER, LOT_SIZE and NOTIONAL); None when the instrument
+    is not stored. A venue that publishes none gets 1e-8 steps and no minimums."""
+    inst = Instrument.objects.filter(exchange=exchange, symbol=symbol).first()
+    if inst is None:
+        return None
+    lot = next((f for f in inst.filters or [] if isinstance(f, dict) and f.get("filterType") == "LOT_SIZE"), {})
+    min_qty = Decimal(str(lot.get("minQty", "0")))
+    max_qty = Decimal(str(lot["maxQty"])) if lot.get("maxQty") else None
+    return Filters(tick_size=inst.tick_size or FALLBACK_TICK, step_size=inst.step_size or FALLBACK_TICK,
+                   min_qty=min_qty, max_qty=max_qty if max_qty else None, min_notional=inst.min_notional or Decimal(0))
+
+
+def instrument_quote(*, exchange: str, symbol: str) -> str:
+    inst = Instrument.objects.filter(exchange=exchange, symbol=symbol).only("quote").first()
+    return inst.quote if inst is not None else ""
