@@ -126,6 +126,12 @@ class Publisher:
         if data:
             await self._send(market_group(self.exchange, symbol), "market.signals", {"signals": data})
 
+    async def orders(self, changes: dict[str, Any]) -> None:
+        """Positions and orders that changed (``orders.live``), to every live page."""
+        from orders.live import ORDERS_GROUP
+
+        await self._send(ORDERS_GROUP, "orders.update", changes)
+
     async def feed(self, feed: Feed, now: datetime) -> None:
         await self._send(market_group(self.exchange, feed.symbol), "market.feed", feed_data(feed, now=now))
 

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.db import connection
@@ -39,6 +39,9 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 from signals.evaluator import Evaluator
 from signals.rules import Decision
 from signals.services import live_evaluator, signals_store
+
+if TYPE_CHECKING:
+    from orders.trader import Trader
 
 from .backfill import trade_ids_fill
 from .candles import CandleAccumulator, accumulate, merge_candles, quiet_candles
@@ -165,8 +168,10 @@ class TradeStream:
     """Run with ``await TradeStream(config, feed, rest_factory).run()``; ``stop()`` ends it after a last flush.
     ``feed`` speaks the exchange's stream protocol; ``rest_factory`` makes the REST adapter gaps are filled with."""
 
-    def __init__(self, config: StreamConfig, feed: StreamAdapter, rest_factory: Callable[[], RestAdapter]) -> None:
+    def __init__(self, config: StreamConfig, feed: StreamAdapter, rest_factory: Callable[[], RestAdapter],
+                 trader: Trader | None = None) -> None:
         self.config = config
+        self.trader = trader  # acts on the signals (risk, orders) and watches positions on every trade
         self.feed = feed
         self.url = feed.url()
         self.state = {s: SymbolState() for s in config.symbols}
@@ -209,6 +214,8 @@ class TradeStream:
                 self._restore[symbol].add(floor(last[1], "1m"))
         if self.config.signals:
             await self._in(self._rest_pool, self._warm_signals)
+        if self.trader is not None:
+            await self._in(self._db, self.trader.start, datetime.now(UTC))
         for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
             self._fill(gap.symbol, gap.start, gap.end, (None, None))
         flusher = asyncio.create_task(self._flusher())
@@ -442,6 +449,7 @@ class TradeStream:
                 quiet, self._quiet = self._quiet, []
                 failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore, quiet),
                                                  self._pub.trades(batch))
+                await self._push_orders()
                 if failed is not None:  # the database is failing: keep everything, retry with back-off
                     self._quiet[:0] = quiet
                     if failed == "ticks":
@@ -471,6 +479,8 @@ class TradeStream:
             log.warning("%s: storing %d ticks failed at the %s (%s: %s); kept for a retry", self.config.exchange,
                         len(batch), stage, type(exc).__name__, exc)
             return stage
+        if self.trader is not None and batch:  # stored: now the positions' stops and take-profits see them
+            self.trader.on_ticks(batch, datetime.now(UTC))
         return None
 
     def _put_back(self, restore: dict[str, set[datetime]]) -> None:
@@ -531,6 +541,12 @@ class TradeStream:
             await self._pub.candles(symbol, bars)
         for symbol, decisions in signals.items():
             await self._pub.signals(symbol, decisions)
+        await self._push_orders()
+
+    async def _push_orders(self) -> None:
+        changes = self.trader.drain() if self.trader is not None else None
+        if changes:
+            await self._pub.orders(changes)
 
     def _candles_write(self, now: datetime) -> tuple[dict[str, list[CandleBar]], dict[str, list[Decision]]]:
         """On the database thread: write the 1m candles that are due (see ``LiveCandles.due``), then decide and
@@ -551,6 +567,8 @@ class TradeStream:
                               ", ".join(f"{b.open_time:%H:%M}" for b in closed))
                 continue
             signals[symbol] = decisions
+            if self.trader is not None:  # closed candle → signal → risk → executor → stored (pushed after)
+                self.trader.on_decisions(decisions, {symbol: self.state[symbol].last_price}, now)
         return written, signals
 
     def _warm_signals(self) -> None:

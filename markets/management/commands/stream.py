@@ -14,6 +14,7 @@ from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.exchanges.symbols import canonical, venue_symbol
 from markets.streaming import StreamConfig, TradeStream
 from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, stream_adapter
+from orders.trader import trader_for
 
 
 class Command(BaseCommand):
@@ -78,4 +79,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         config = StreamConfig(exchange=exchange, symbols=symbols, stall_seconds=opts["stall_seconds"])
-        return TradeStream(config, feed, lambda: rest_adapter(exchange))
+        try:  # signals → risk → orders (paper without API keys); TRADING_ENABLED=0 or TRADING_EXCHANGES turn it off
+            trader = trader_for(exchange)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return TradeStream(config, feed, lambda: rest_adapter(exchange), trader)

@@ -1,0 +1,166 @@
+"""The trading pipeline inside a stream process: closed candle → signal → risk → executor → stored → pushed.
+
+The stream (``markets.streaming.TradeStream``) calls, on its database thread:
+
+- ``start`` once before streaming: the executor settles what a crash left unfinished (``reconcile``);
+- ``on_decisions`` with the strategy's decisions on each closed candle and the live prices: every BUY and SELL
+  goes through ``orders.services.act_on_signal``;
+- ``on_ticks`` with every stored batch of trades: the prices of the symbols holding an open position go to the
+  executor's ``watch`` (stop-loss and take-profit on every trade).
+
+It keeps what changed for the stream to push (``drain``): closed and opened positions and their orders at once,
+the unrealised PnL of open ones at most once a second. A failure here is logged and never stops the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from markets.exchanges.base import TradeTick
+
+from .executors.base import Executor, PricePoint
+from .live import order_data, position_data
+from .models import Position
+from .risk import RiskParams
+from .selectors import open_positions, position_orders
+from .services import act_on_signal, risk_params
+
+log = logging.getLogger(__name__)
+REFRESH_SECONDS = 1.0  # how stale the set of symbols with open positions (and pushed unrealised PnL) may be
+
+
+class Trader:
+    """Acts on one exchange's signals through ``executor``; see the module docstring."""
+
+    def __init__(self, executor: Executor, params: RiskParams | None = None) -> None:
+        self.executor = executor
+        self.params = params
+        self._watched: frozenset[str] = frozenset()
+        self._watched_at = 0.0
+        self._lock = threading.Lock()
+        self._positions: dict[Any, dict[str, Any]] = {}
+        self._orders: dict[Any, dict[str, Any]] = {}
+        self._pushed_at: dict[Any, float] = {}
+
+    @property
+    def exchange(self) -> str:
+        return self.executor.exchange
+
+    def start(self, now: datetime) -> None:
+        try:
+            for order in self.executor.reconcile(now):
+                self._note_orders([order])
+        except Exception:
+            log.exception("%s %s: reconciling orders after the start failed", self.exchange, self.executor.mode)
+        self._refresh(force=True)
+
+    def on_decisions(self, decisions: Iterable[Any], prices: Mapping[str, Decimal | None], now: datetime) -> None:
+        for d in decisions:
+            if str(d.action) not in ("BUY", "SELL"):
+                continue
+            try:
+                acted = act_on_signal(d, self.executor, price=prices.get(d.symbol), now=now, params=self.params)
+            except Exception:
+                log.exception("%s %s: acting on the %s signal of %s failed", self.exchange, d.symbol, d.action,
+                              d.open_time)
+                continue
+            if acted is not None and acted.position is not None:
+                self._note_position(acted.position, force=True)
+            log.info("%s %s %s %s: %s", self.executor.mode, self.exchange, d.symbol, d.action,
+                     "; ".join(acted.decision.reasons) if acted else "-")
+        self._refresh(force=True)
+
+    def on_ticks(self, batch: Sequence[TradeTick], now: datetime) -> None:
+        self._refresh()
+        if not self._watched:
+            return
+        by_symbol: dict[str, list[PricePoint]] = {}
+        for t in batch:
+            if t.symbol in self._watched:
+                by_symbol.setdefault(t.symbol, []).append(PricePoint(t.price, t.ts))
+        closed = False
+        for symbol, prices in by_symbol.items():
+            try:
+                for position in self.executor.watch(symbol, prices, now):
+                    closed |= position.status == Position.Status.CLOSED
+                    self._note_position(position, force=position.status == Position.Status.CLOSED)
+            except Exception:
+                log.exception("%s %s: watching the protective orders failed", self.exchange, symbol)
+        if closed:
+            self._refresh(force=True)
+
+    def drain(self) -> dict[str, list[dict[str, Any]]] | None:
+        """What changed since the last drain, for the live page; None when nothing did."""
+        with self._lock:
+            if not self._positions and not self._orders:
+                return None
+            out = {"positions": list(self._positions.values()), "orders": list(self._orders.values())}
+            self._positions, self._orders = {}, {}
+        return out
+
+    # -- internals ----------------------------------------------------------------------------
+    def _refresh(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._watched_at > REFRESH_SECONDS:
+            self._watched = frozenset(p.symbol for p in open_positions(mode=self.executor.mode,
+                                                                       exchange=self.exchange))
+            self._watched_at = time.monotonic()
+
+    def _note_position(self, position: Position, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._pushed_at.get(position.pk, 0.0) < REFRESH_SECONDS:
+            return
+        self._pushed_at[position.pk] = now
+        with self._lock:
+            self._positions[position.pk] = position_data(position)
+        if force:
+            self._note_orders(position_orders(position))
+
+    def _note_orders(self, orders: Iterable[Any]) -> None:
+        with self._lock:
+            for o in orders:
+                self._orders[o.pk] = order_data(o)
+
+
+def executor_for(exchange: str) -> Executor:
+    """Binance's signed API when ``exchange`` is binance and both API keys are set (TRADING_MODE testnet or
+    live); else paper trading."""
+    if exchange == "binance" and settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET:
+        from .executors.binance import BinanceExecutor
+
+        return BinanceExecutor()
+    from .executors.paper import PaperExecutor
+
+    return PaperExecutor(exchange)
+
+
+def executor_of(mode: str, exchange: str) -> Executor:
+    """The executor that manages records of ``mode`` (a staff action on a paper position stays on paper even
+    when keys have been set since). Binance modes need the keys."""
+    if mode == "paper":
+        from .executors.paper import PaperExecutor
+
+        return PaperExecutor(exchange)
+    from .executors.base import ExecutionError
+
+    if exchange != "binance" or not (settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET):
+        raise ExecutionError(f"{mode} orders on {exchange} need BINANCE_API_KEY and BINANCE_API_SECRET")
+    from .executors.binance import BinanceExecutor
+
+    return BinanceExecutor()
+
+
+def trader_for(exchange: str) -> Trader | None:
+    """The trader of ``exchange``'s stream, or None when trading is off or not for that exchange."""
+    if not settings.TRADING_ENABLED or exchange not in settings.TRADING_EXCHANGES:
+        return None
+    if settings.TRADING_MODE not in ("testnet", "live"):
+        raise ValueError(f"TRADING_MODE must be 'testnet' or 'live', got {settings.TRADING_MODE!r}")
+    return Trader(executor_for(exchange), risk_params())

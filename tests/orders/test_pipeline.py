@@ -1,0 +1,108 @@
+"""The pipeline runs on its own inside the stream: each closed candle is decided by the strategy, every BUY and
+SELL goes through the risk check to the paper executor, and what changed is pushed to the live pages."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
+from django.core.management import call_command
+
+from exchangesim.server import Simulator, running_in_thread
+from markets import intervals as iv
+from markets.exchanges.binance import BinanceRest
+from markets.exchanges.binance.stream import BinanceStream
+from markets.live import Publisher
+from markets.streaming import StreamConfig, TradeStream
+from orders.executors.paper import PaperExecutor
+from orders.live import ORDERS_GROUP
+from orders.models import Order, Position, RiskDecision
+from orders.trader import Trader, trader_for
+from signals.candles import replay_candles
+from signals.services import live_evaluator
+from tests.conftest import sim_config
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def sim(settings: Any) -> Iterator[Simulator]:
+    with running_in_thread(sim_config(rate=5.0, history_days=1.0)) as s:
+        settings.BINANCE_REST_URL = s.url
+        yield s
+
+
+@pytest.mark.django_db
+def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(sim: Simulator) -> None:
+    call_command("seed_instruments", "--exchange", "binance", "--symbols", "BTCUSDT", stdout=io.StringIO())
+    end = iv.floor(datetime.now(UTC), "1m") - 2 * MINUTE
+    start = end - 240 * MINUTE
+    bars = replay_candles(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end,
+                          fetch=True).in_range
+    trader = Trader(PaperExecutor("binance", cash=Decimal(10000)))
+    stream = TradeStream(StreamConfig("binance", ("BTCUSDT",)), BinanceStream(sim.ws_url, ("BTCUSDT",)),
+                         lambda: BinanceRest(sim.url), trader)
+    stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
+    acted = []
+    for bar in bars:  # each minute closes in turn; the live price is the candle's close
+        stream.state["BTCUSDT"].last_price = bar.close
+        stream._candles["BTCUSDT"].restored([bar])
+        _, signals = stream._candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
+        acted += [(d, bar.close) for d in signals["BTCUSDT"] if d.action != "HOLD"]
+    assert acted, "no BUY or SELL in 240 candles of the simulator's market"
+    decisions = {r.candle_open_time: r for r in RiskDecision.objects.all()}
+    assert sorted(decisions) == [d.open_time for d, _ in acted]
+    holding = False  # long only, one position: a BUY opens when flat, a SELL closes when long
+    for d, close in acted:
+        row = decisions[d.open_time]
+        assert row.approved == (holding if d.action == "SELL" else not holding), (d.action, row.reasons)
+        assert row.reasons
+        assert row.price == close
+        holding = holding if not row.approved else d.action == "BUY"
+    positions = list(Position.objects.order_by("opened_at"))
+    verdicts = [f"{d.open_time:%H:%M} {d.action} " + (
+        "approved" if decisions[d.open_time].approved else f"rejected ({decisions[d.open_time].rejection})")
+        for d, _ in acted]
+    print(f"\n{len(bars)} candles, {len(acted)} signals: {', '.join(verdicts)}; {len(positions)} positions, "
+          f"{Order.objects.count()} orders")
+    assert len(positions) == sum(1 for d, _ in acted if d.action == "BUY" and decisions[d.open_time].approved)
+    for p in positions:  # filled at the live price (the candle's close) plus the default 5 bps of slippage
+        assert p.risk_decision is not None
+        assert p.entry_price == p.risk_decision.price * Decimal("1.0005")
+        assert p.qty == p.risk_decision.qty
+    changes = trader.drain()
+    assert changes is not None
+    assert {p["id"] for p in changes["positions"]} == {str(p.pk) for p in positions}
+
+
+@pytest.mark.django_db
+def test_changes_reach_the_orders_group() -> None:
+    async def main() -> dict[str, Any]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(ORDERS_GROUP, channel)
+        await Publisher(layer, "binance").orders({"positions": [{"id": "p1"}], "orders": []})
+        message = await asyncio.wait_for(layer.receive(channel), 5)
+        await layer.group_discard(ORDERS_GROUP, channel)
+        return message
+
+    assert asyncio.run(main()) == {"type": "orders.update", "data": {"positions": [{"id": "p1"}], "orders": []}}
+
+
+def test_trading_follows_the_settings(settings: Any) -> None:
+    settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""
+    trader = trader_for("binance")
+    assert trader is not None
+    assert trader.executor.mode == "paper"
+    assert trader_for("kraken") is None  # TRADING_EXCHANGES is binance by default
+    settings.TRADING_ENABLED = False
+    assert trader_for("binance") is None
+    settings.TRADING_ENABLED, settings.TRADING_MODE = True, "mainnet"
+    with pytest.raises(ValueError, match="TRADING_MODE must be 'testnet' or 'live', got 'mainnet'"):
+        trader_for("binance")
