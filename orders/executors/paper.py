@@ -1,9 +1,7 @@
 """The paper executor: simulated fills at the live price, kept in the same Order, Fill and Position rows as real
 ones. The default when no API keys are set.
 
-- A MARKET order fills at once at the live price moved against us by ``slippage`` (a buy pays
-  ``price × (1 + slippage)``, a sell gets ``price × (1 - slippage)``), and pays ``fee`` of its notional in the
-  quote asset (fees rounded to 1e-8, Binance's commission precision).
+- A MARKET order fills at once at the live price, with the slippage and fee of :mod:`orders.paper`.
 - An open position is protected by a STOP_LOSS and a TAKE_PROFIT order (both SELL, status NEW). ``watch`` looks at
   every trade price in order: the first at or below the stop fills the stop-loss, the first at or above the
   take-profit fills the take-profit, at that trade's price with slippage and fee; the other order expires.
@@ -23,11 +21,11 @@ from django.db import IntegrityError
 
 from ..ids import sibling_id
 from ..models import Fill, Mode, Order, Position
+from ..paper import PaperTerms, first_hit
 from ..risk import Filters
 from ..selectors import instrument_filters, instrument_quote, open_positions
 from .base import Cash, Entry, ExecutionError, Executor, PricePoint
 
-FEE_PLACES = Decimal("0.00000001")
 PROTECTIVE = (Order.Purpose.STOP_LOSS, Order.Purpose.TAKE_PROFIT)
 
 
@@ -40,8 +38,8 @@ class PaperExecutor(Executor):
                  slippage: Decimal | None = None) -> None:
         self.exchange = exchange
         self.start_cash = settings.PAPER_CASH if cash is None else cash
-        self.fee = settings.PAPER_FEE if fee is None else fee
-        self.slippage = settings.PAPER_SLIPPAGE if slippage is None else slippage
+        self.terms = PaperTerms(settings.PAPER_FEE if fee is None else fee,
+                                settings.PAPER_SLIPPAGE if slippage is None else slippage)
 
     # -- account --------------------------------------------------------------------------------
     def filters(self, symbol: str) -> Filters:
@@ -60,12 +58,6 @@ class PaperExecutor(Executor):
                 total -= p.qty * p.entry_price + p.fees
         return Cash(instrument_quote(exchange=self.exchange, symbol=symbol), total, total)
 
-    def fill_price(self, side: str, price: Decimal) -> Decimal:
-        return price * (1 + self.slippage) if side == "BUY" else price * (1 - self.slippage)
-
-    def fee_of(self, qty: Decimal, price: Decimal) -> Decimal:
-        return (qty * price * self.fee).quantize(FEE_PLACES)
-
     # -- orders ---------------------------------------------------------------------------------
     def open(self, entry: Entry, now: datetime) -> Position | None:
         existing = Position.objects.filter(entry_client_order_id=entry.client_order_id).first()
@@ -76,8 +68,8 @@ class PaperExecutor(Executor):
                        now=now)
         if not order.is_open:  # decided before: rejected then, or filled with its position lost to a crash
             return None if order.status == Order.Status.REJECTED else self._position_of(order, entry, now)
-        price = self.fill_price("BUY", entry.price)
-        fee = self.fee_of(entry.qty, price)
+        price = self.terms.fill_price("BUY", entry.price)
+        fee = self.terms.fee_of(entry.qty, price)
         cash = self.cash(entry.symbol).free
         if entry.qty * price + fee > cash:
             _finish(order, Order.Status.REJECTED, now, reason=f"insufficient paper balance: {entry.qty} at {price} "
@@ -133,10 +125,9 @@ class PaperExecutor(Executor):
                ) -> Position:
         """Sell the position at ``price`` (with slippage and fee): through its triggered protective order, or an
         exit order. The position is claimed with one conditional update, so it is never closed twice."""
-        exit_price = self.fill_price("SELL", price)
-        fee = self.fee_of(position.qty, exit_price)
+        exit_price = self.terms.fill_price("SELL", price)
+        fee, pnl = self.terms.exit_pnl(position.qty, position.entry_price, position.fees, exit_price)
         fees = position.fees + fee
-        pnl = position.qty * (exit_price - position.entry_price) - fees
         claimed = Position.objects.filter(pk=position.pk, status=Position.Status.OPEN).update(
             status=Position.Status.CLOSED, closed_at=now, exit_price=exit_price, exit_reason=reason, fees=fees,
             realised_pnl=pnl, last_price=price, unrealised_pnl=None, updated_at=now)
@@ -170,7 +161,7 @@ class PaperExecutor(Executor):
         for position in open_positions(mode=self.mode, exchange=self.exchange, symbol=symbol):
             orders = {o.purpose: o for o in Order.objects.filter(position=position, purpose__in=PROTECTIVE,
                                                                   status=Order.Status.NEW)}
-            hit = _first_hit(position, prices)
+            hit = first_hit(position.stop_price, position.take_profit_price, prices)
             if hit is not None:
                 purpose, point = hit
                 changed.append(self._close(position, str(purpose), point.price, point.ts, orders.get(purpose)))
@@ -197,15 +188,6 @@ class PaperExecutor(Executor):
         for order in stale:
             changed.append(_finish(order, Order.Status.CANCELED, now, reason="its position is closed"))
         return changed
-
-
-def _first_hit(position: Position, prices: Sequence[PricePoint]) -> tuple[str, PricePoint] | None:
-    for point in prices:
-        if point.price <= position.stop_price:
-            return Order.Purpose.STOP_LOSS, point
-        if point.price >= position.take_profit_price:
-            return Order.Purpose.TAKE_PROFIT, point
-    return None
 
 
 def _order(client_id: str, *, now: datetime, **fields: object) -> Order:
