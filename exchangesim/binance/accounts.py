@@ -1,4 +1,4 @@
-"""Spot accounts and orders: balances per API key, filters, MARKET and resting orders.
+"""Spot accounts and orders: balances per API key, filters, MARKET and resting orders, OCO order lists.
 
 Pure bookkeeping over Decimals; the HTTP layer (signed.py) parses and signs, this decides.
 """
@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..symbols import USD_PRICES, SymbolSpec
-from .errors import DUPLICATE_ORDER, INSUFFICIENT_BALANCE, UNKNOWN_ORDER, BinanceError
+from .errors import (
+    BAD_PRICE_RELATIONSHIP,
+    DUPLICATE_ORDER,
+    INSUFFICIENT_BALANCE,
+    OCO_LEG_SIDE,
+    UNKNOWN_ORDER,
+    UNKNOWN_ORDER_LIST,
+    BinanceError,
+)
 from .wire import fmt
 
 COMMISSION = Decimal("0.001")
@@ -20,6 +28,7 @@ OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 RESTING_TYPES = ("LIMIT", "LIMIT_MAKER")
 STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
+OCO_TYPES = ("LIMIT_MAKER", *STOP_TYPES)  # what aboveType/belowType accept; LIMIT and MARKET are -1158
 
 
 def min_notional(spec: SymbolSpec) -> Decimal:
@@ -75,6 +84,38 @@ class Order:
     triggered: bool = False
     reserved_asset: str = ""
     reserved: Decimal = Decimal(0)
+    order_list_id: int = -1  # the OCO this order is a leg of; -1 for an ordinary order
+
+
+@dataclass(slots=True)
+class OcoLeg:
+    """One leg of an OCO request, parsed: ``price`` is None for the stop-market types."""
+
+    type: str
+    price: Decimal | None
+    stop_price: Decimal | None
+    tif: str | None
+    client_id: str
+
+
+@dataclass(slots=True)
+class OrderList:
+    """One OCO as Binance reports it. Its two legs share ONE reservation, held here (the legs reserve
+    nothing) until a leg wins: then the reservation moves to that leg, or is released on a cancel."""
+
+    order_list_id: int
+    client_id: str
+    symbol: str
+    legs: list[Order]  # the stop-loss leg first, then the other (the order Binance lists them in)
+    transaction_time: int
+    status: str = "EXECUTING"  # listOrderStatus: EXECUTING, then ALL_DONE
+    reserved_asset: str = ""
+    reserved: Decimal = Decimal(0)
+
+    @property
+    def status_type(self) -> str:
+        """listStatusType: EXEC_STARTED while the legs work, ALL_DONE once one won or both were canceled."""
+        return "EXEC_STARTED" if self.status == "EXECUTING" else "ALL_DONE"
 
 
 @dataclass(slots=True)
@@ -87,6 +128,7 @@ class Account:
     locked: dict[str, Decimal] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     open: dict[int, Order] = field(default_factory=dict)  # the resting subset of ``orders``
+    lists: dict[int, OrderList] = field(default_factory=dict)  # every OCO, by orderListId
 
     def balance(self, asset: str) -> Decimal:
         return self.free.get(asset, Decimal(0))
@@ -102,6 +144,18 @@ class Account:
                 return o
         return None
 
+    def list_by_client_id(self, client_id: str) -> OrderList | None:
+        """The newest order list with this listClientOrderId (reusable once the list is done)."""
+        for lst in reversed(self.lists.values()):
+            if lst.client_id == client_id:
+                return lst
+        return None
+
+    def active_list(self, order: Order) -> OrderList | None:
+        """The OCO ``order`` is a leg of, while that list is still executing."""
+        lst = self.lists.get(order.order_list_id) if order.order_list_id >= 0 else None
+        return lst if lst is not None and lst.status == "EXECUTING" else None
+
 
 class OrderBook:
     """Every account, order ids, and the matching of orders against the market's prints."""
@@ -110,6 +164,7 @@ class OrderBook:
         self.accounts = {k: Account(k, s, dict(balances)) for k, s in keys.items()}
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
+        self._list_ids = itertools.count(1)
 
     def check_filters(self, spec: SymbolSpec, price: Decimal | None, qty: Decimal, market_price: Decimal) -> None:
         """Binance's -1013 filter failures, in its order: price, lot size, notional."""
@@ -157,6 +212,53 @@ class OrderBook:
         account.open[order.order_id] = order
         return order
 
+    def place_oco(self, account: Account, spec: SymbolSpec, *, side: str, qty: Decimal, above: OcoLeg,
+                  below: OcoLeg, list_client_id: str, market_price: Decimal, now: int) -> OrderList:
+        """Validate an OCO, reserve once for both legs, and put both legs on the book.
+
+        Checked in this order: which kind of leg may be above and below, duplicate ids, each leg's filters
+        (as for a single order), the price relationship with the last price, then the balance. A SELL
+        reserves ``qty`` of the base asset once (so an OCO for the whole free balance is accepted); a BUY
+        reserves the quote asset for the dearer leg. Raises BinanceError when rejected."""
+        check_oco_sides(side, above.type, below.type)
+        if any(lst.client_id == list_client_id and lst.status == "EXECUTING" for lst in account.lists.values()):
+            raise BinanceError(*DUPLICATE_ORDER)
+        leg_ids = (above.client_id, below.client_id)
+        if above.client_id == below.client_id or any(
+                o.symbol == spec.symbol and o.client_order_id in leg_ids for o in account.open.values()):
+            raise BinanceError(*DUPLICATE_ORDER)
+        for leg in (above, below):
+            self.check_filters(spec, leg.price, qty, market_price)
+        # Binance's rule, strict on both sides: SELL take-profit/limit price > last > stop-loss stopPrice, and
+        # the mirror for BUY. Each leg is checked at the price(s) that make it act: a LIMIT_MAKER at its
+        # price, a stop-market at its stopPrice, a TAKE_PROFIT_LIMIT at both its price and its stopPrice (our
+        # choice: a stop already past the last price would trigger at once), a STOP_LOSS_LIMIT at its
+        # stopPrice (its limit price may sit anywhere, as on Binance).
+        if not (all(px > market_price for px in _acting_prices(above))
+                and all(px < market_price for px in _acting_prices(below))):
+            raise BinanceError(*BAD_PRICE_RELATIONSHIP)
+        if side == "BUY":
+            # A stop-market leg fills at its stop, a limit leg at its price: reserve for the dearer of the two.
+            need_asset = spec.quote
+            need = max(leg.price if leg.price is not None else max(market_price, leg.stop_price or market_price)
+                       for leg in (above, below)) * qty
+        else:
+            need_asset, need = spec.base, qty
+        if account.balance(need_asset) < need:
+            raise BinanceError(*INSUFFICIENT_BALANCE)
+        lst = OrderList(next(self._list_ids), list_client_id, spec.symbol, [], now, reserved_asset=need_asset,
+                        reserved=need)
+        for leg in (below, above) if side == "SELL" else (above, below):  # the stop-loss leg first
+            order = Order(spec.symbol, next(self._order_ids), leg.client_id, side, leg.type, leg.tif,
+                          leg.price if leg.price is not None else Decimal(0), qty, leg.stop_price, now,
+                          update_time=now, order_list_id=lst.order_list_id)
+            account.orders[order.order_id] = order
+            account.open[order.order_id] = order
+            lst.legs.append(order)
+        account.move(need_asset, -need, need)
+        account.lists[lst.order_list_id] = lst
+        return lst
+
     @staticmethod
     def _triggers(type_: str, side: str, low: Decimal, high: Decimal, stop: Decimal) -> bool:
         """Stop-loss sells and take-profit buys trigger on a fall to the stop; the others on a rise."""
@@ -191,9 +293,14 @@ class OrderBook:
         account.open.pop(order.order_id, None)
 
     def cancel(self, account: Account, spec: SymbolSpec, order: Order, now: int) -> None:
-        """Cancel a resting order and release what it reserved; -2011 when it is not open."""
+        """Cancel a resting order and release what it reserved; -2011 when it is not open. Cancelling a leg
+        of an executing OCO cancels the whole list, as on Binance."""
         if order.status not in OPEN_STATUSES:
             raise BinanceError(*UNKNOWN_ORDER)
+        lst = account.active_list(order)
+        if lst is not None:
+            self.cancel_list(account, lst, now)
+            return
         self._release(account, order)
         order.status = "CANCELED"
         order.update_time = now
@@ -204,13 +311,37 @@ class OrderBook:
         account.move(order.reserved_asset, order.reserved, -order.reserved)
         order.reserved = Decimal(0)
 
+    @staticmethod
+    def cancel_list(account: Account, lst: OrderList, now: int) -> None:
+        """Cancel both legs of an executing OCO and release its one reservation; -2011 "Unknown order list
+        sent." once the list is done (a leg won, or it was cancelled already)."""
+        if lst.status != "EXECUTING":
+            raise BinanceError(*UNKNOWN_ORDER_LIST)
+        for leg in lst.legs:
+            leg.status = "CANCELED"
+            leg.update_time = now
+            account.open.pop(leg.order_id, None)
+        account.move(lst.reserved_asset, lst.reserved, -lst.reserved)
+        lst.reserved = Decimal(0)
+        lst.status = "ALL_DONE"
+        lst.transaction_time = now
+
     def on_trades(self, specs: dict[str, SymbolSpec], symbol: str, low: Decimal, high: Decimal, last: Decimal,
                   now: int) -> None:
-        """Fill resting orders that the market's prints (``low``..``high``) crossed."""
+        """Fill resting orders that the market's prints (``low``..``high``) crossed.
+
+        Executing OCOs are settled first (``_settle_list``): the leg the prints reached wins and the other
+        expires; the winner then goes through the matching below like any order, so a stop-market or
+        LIMIT_MAKER leg fills in this same pass and a *_LIMIT leg triggers and rests as a limit."""
         spec = specs[symbol]
         for account in self.accounts.values():
+            list_ids = {o.order_list_id for o in account.open.values() if o.symbol == symbol and o.order_list_id >= 0}
+            for list_id in sorted(list_ids):
+                lst = account.lists[list_id]
+                if lst.status == "EXECUTING":
+                    self._settle_list(account, lst, low, high, now)
             for order in list(account.open.values()):
-                if order.symbol != symbol:
+                if order.symbol != symbol or account.active_list(order) is not None:
                     continue
                 if order.type in STOP_TYPES and not order.triggered:
                     stop = order.stop_price or Decimal(0)
@@ -225,3 +356,48 @@ class OrderBook:
                     touched = low <= order.price if order.side == "BUY" else high >= order.price
                     if touched:
                         self._fill(account, spec, order, order.price, now, reserved=order.reserved)
+
+    def _settle_list(self, account: Account, lst: OrderList, low: Decimal, high: Decimal, now: int) -> None:
+        """If the prints reached a leg of ``lst``: that leg wins and takes the list's reservation, the other
+        leg is EXPIRED (what Binance reports for the other leg of an OCO), and the list is ALL_DONE.
+
+        When one emission reaches both legs (low <= the stop-loss, high >= the take-profit) we cannot tell
+        which print came first; the stop-loss wins, the conservative outcome for the account."""
+        stop_leg, other = lst.legs
+        if self._reached(stop_leg, low, high):
+            winner, loser = stop_leg, other
+        elif self._reached(other, low, high):
+            winner, loser = other, stop_leg
+        else:
+            return
+        loser.status = "EXPIRED"
+        loser.update_time = now
+        account.open.pop(loser.order_id, None)
+        winner.reserved_asset, winner.reserved = lst.reserved_asset, lst.reserved  # moved, not released: once
+        lst.reserved = Decimal(0)
+        lst.status = "ALL_DONE"
+        lst.transaction_time = now
+
+    def _reached(self, order: Order, low: Decimal, high: Decimal) -> bool:
+        """Whether prints from ``low`` to ``high`` trigger a stop leg or touch a LIMIT_MAKER leg's price."""
+        if order.type in STOP_TYPES:
+            return self._triggers(order.type, order.side, low, high, order.stop_price or Decimal(0))
+        return low <= order.price if order.side == "BUY" else high >= order.price
+
+
+def check_oco_sides(side: str, above_type: str, below_type: str) -> None:
+    """Binance's -11xx errors for a leg of the wrong kind on the wrong side: a SELL OCO has its stop-loss
+    below and its limit/take-profit above, a BUY OCO the reverse."""
+    for position, type_ in (("above", above_type), ("below", below_type)):
+        kind = "limit" if type_ == "LIMIT_MAKER" else "stop_loss" if type_.startswith("STOP_LOSS") else "take_profit"
+        error = OCO_LEG_SIDE.get((side, position, kind))
+        if error is not None:
+            raise BinanceError(*error)
+
+
+def _acting_prices(leg: OcoLeg) -> list[Decimal]:
+    """The prices at which an OCO leg acts (see the price-relationship check in ``place_oco``)."""
+    prices = [] if leg.type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT") else [leg.price]
+    if leg.type != "LIMIT_MAKER":
+        prices.append(leg.stop_price)
+    return [p for p in prices if p is not None]

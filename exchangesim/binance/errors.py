@@ -40,3 +40,19 @@ INSUFFICIENT_BALANCE = (-2010, "Account has insufficient balance for requested a
 DUPLICATE_ORDER = (-2010, "Duplicate order sent.")
 NO_SUCH_ORDER = (-2013, "Order does not exist.")
 UNKNOWN_ORDER = (-2011, "Unknown order sent.")
+# Order lists (OCO). Binance answers a query for a list it does not know with "Order list does not exist."
+# (observed on the live API); we give it -2013, the query-side code of NO_SUCH_ORDER, as errors.md lists no
+# separate code. A cancel of an unknown or finished list is -2011 "Unknown order list sent." (observed).
+NO_SUCH_ORDER_LIST = (-2013, "Order list does not exist.")
+UNKNOWN_ORDER_LIST = (-2011, "Unknown order list sent.")
+BAD_PRICE_RELATIONSHIP = (-2010, "The relationship of the prices for the orders is not correct.")
+OCO_TYPE_REJECTED = (-1158, "Order type not supported in OCO.")
+# A leg of the wrong kind on the wrong side of an OCO, by (side, position, kind of leg), from errors.md.
+OCO_LEG_SIDE: dict[tuple[str, str, str], tuple[int, str]] = {
+    ("BUY", "above", "limit"): (-1165, "A limit order in a buy OCO must be below."),
+    ("SELL", "below", "limit"): (-1166, "A limit order in a sell OCO must be above."),
+    ("BUY", "below", "stop_loss"): (-1196, "A stop loss order in a buy OCO must be above."),
+    ("SELL", "above", "stop_loss"): (-1197, "A stop loss order in a sell OCO must be below."),
+    ("BUY", "above", "take_profit"): (-1198, "A take profit order in a buy OCO must be below."),
+    ("SELL", "below", "take_profit"): (-1199, "A take profit order in a sell OCO must be above."),
+}

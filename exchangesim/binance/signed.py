@@ -1,4 +1,5 @@
-"""Signed endpoints: order (POST/GET/DELETE), order/test, account, openOrders.
+"""Signed endpoints: order (POST/GET/DELETE), order/test, account, openOrders, allOrders, and OCO order lists
+(orderList/oco, orderList GET/DELETE, openOrderList).
 
 The signature is checked over the raw bytes received (query string then body, ``signature``
 removed), as Binance does, because clients order and encode their parameters differently.
@@ -17,23 +18,36 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import wire
-from .accounts import ORDER_TYPES, STOP_TYPES, Account, Order
+from .accounts import OCO_TYPES, ORDER_TYPES, STOP_TYPES, Account, OcoLeg, Order, OrderList
 from .errors import (
     BAD_API_KEY_FMT,
     BAD_SIGNATURE,
     NO_SUCH_ORDER,
+    NO_SUCH_ORDER_LIST,
+    OCO_TYPE_REJECTED,
     REJECTED_KEY,
+    START_AFTER_END,
     UNKNOWN_ORDER,
+    UNKNOWN_ORDER_LIST,
     BinanceError,
     mandatory,
 )
+from .limits import SIGNED_WEIGHTS
 from .params import Params
-from .rest import json_response, read_params
+from .rest import WEIGHTS, json_response, read_params
 
 if TYPE_CHECKING:
     from .venue import BinanceVenue
 
 _CLIENT_ID = re.compile(r"[a-zA-Z0-9-_]{1,36}")
+_TIFS = ("GTC", "IOC", "FOK")
+_BAD_TIF = (-1115, "Invalid timeInForce.")
+_RESP_TYPES = ("ACK", "RESULT", "FULL")
+_BAD_RESP_TYPE = (-1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
+                  "'ACK, RESULT, FULL'.")
+DAY_MS = 86_400_000
+
+WEIGHTS.update(SIGNED_WEIGHTS)  # the middleware charges from rest.WEIGHTS
 
 
 def _strip_signature(raw: str) -> tuple[str, str | None]:
@@ -55,6 +69,9 @@ class SignedRest:
             web.post("/api/v3/order", self.new_order), web.post("/api/v3/order/test", self.test_order),
             web.get("/api/v3/order", self.query_order), web.delete("/api/v3/order", self.cancel_order),
             web.get("/api/v3/account", self.account), web.get("/api/v3/openOrders", self.open_orders),
+            web.get("/api/v3/allOrders", self.all_orders), web.post("/api/v3/orderList/oco", self.new_oco),
+            web.get("/api/v3/orderList", self.query_list), web.delete("/api/v3/orderList", self.cancel_list),
+            web.get("/api/v3/openOrderList", self.open_lists),
         ]
 
     async def authenticate(self, request: web.Request) -> tuple[Account, Params]:
@@ -93,7 +110,7 @@ class SignedRest:
         spec = p.symbol(self.venue.specs)
         side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
         type_ = p.enum("type", ORDER_TYPES, (-1116, "Invalid orderType."))
-        tif = p.enum("timeInForce", ("GTC", "IOC", "FOK"), (-1115, "Invalid timeInForce."), required=False)
+        tif = p.enum("timeInForce", _TIFS, _BAD_TIF, required=False)
         qty = p.decimal("quantity")
         quote_qty = p.decimal("quoteOrderQty")
         price = p.decimal("price")
@@ -113,15 +130,9 @@ class SignedRest:
             raise BinanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
         if qty is None:
             raise mandatory("quantity")
-        for name, value in (("quantity", qty), ("price", price), ("stopPrice", stop)):
-            if value is not None and value.as_tuple().exponent < -8:  # type: ignore[operator]
-                raise BinanceError(-1111, f"Parameter '{name}' has too much precision.")
-        client_id = p.raw("newClientOrderId")
-        if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
-            raise BinanceError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-                               "'^[a-zA-Z0-9-_]{1,36}$'.")
-        resp_type = p.enum("newOrderRespType", ("ACK", "RESULT", "FULL"), (-1100, "Illegal characters found in "
-                           "parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."), required=False)
+        _check_precision(quantity=qty, price=price, stopPrice=stop)
+        client_id = _client_id(p, "newClientOrderId")
+        resp_type = p.enum("newOrderRespType", _RESP_TYPES, _BAD_RESP_TYPE, required=False)
         return {"spec": spec, "side": side, "type_": type_, "tif": tif, "qty": qty,
                 "price": None if type_ in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") else price, "stop_price": stop,
                 "client_id": client_id, "market_price": market_price,
@@ -177,17 +188,100 @@ class SignedRest:
                 raise
             raise BinanceError(*UNKNOWN_ORDER) from err
         spec = self.venue.specs[order.symbol]
-        self.book.cancel(account, spec, order, self.venue.server_time())
-        body = self._order_result(order)
-        body["origClientOrderId"] = body.pop("clientOrderId")
-        body["clientOrderId"] = "cancel" + str(order.order_id)
-        return json_response(body)
+        self.book.cancel(account, spec, order, self.venue.server_time())  # a leg of an OCO cancels the list
+        return json_response(self._cancel_result(order))
 
     async def open_orders(self, request: web.Request) -> web.Response:
         account, p = await self.authenticate(request)
         symbol = p.symbol(self.venue.specs).symbol if p.raw("symbol") else None
         return json_response([self._order_status(o) for o in account.orders.values()
                               if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)])
+
+    async def all_orders(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/allOrders``: the account's orders on ``symbol`` (OCO legs included), oldest first.
+
+        ``orderId``: orders from that id on; else ``startTime``: the oldest from then (never past ``endTime``);
+        else the most recent (up to ``endTime``). At most ``limit`` (default 500, max 1000); the window between
+        ``startTime`` and ``endTime`` may not exceed 24 hours, as on Binance."""
+        account, p = await self.authenticate(request)
+        spec = p.symbol(self.venue.specs)
+        from_id = p.int("orderId")
+        start, end = p.time("startTime"), p.time("endTime")
+        limit = p.int("limit", default=500, lo=1, hi=1000) or 500
+        if start is not None and end is not None:
+            if start > end:
+                raise BinanceError(*START_AFTER_END)
+            if end - start > DAY_MS:
+                raise BinanceError(-1127, "More than 24 hours between startTime and endTime.")
+        orders = [o for o in sorted(account.orders.values(), key=lambda o: o.order_id)
+                  if o.symbol == spec.symbol and (from_id is None or o.order_id >= from_id)
+                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        chosen = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+        return json_response([self._order_status(o) for o in chosen])
+
+    # -- OCO order lists ------------------------------------------------------------------------
+    async def new_oco(self, request: web.Request) -> web.Response:
+        """``POST /api/v3/orderList/oco``: two legs, above and below the last price, sharing one reservation."""
+        account, p = await self.authenticate(request)
+        spec = p.symbol(self.venue.specs)
+        side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
+        qty = p.decimal("quantity", required=True)
+        above_type, below_type = _oco_type(p, "aboveType"), _oco_type(p, "belowType")
+        above, below = _oco_leg(p, "above", above_type), _oco_leg(p, "below", below_type)
+        _check_precision(quantity=qty)
+        list_client_id = _client_id(p, "listClientOrderId") or "sim" + secrets.token_hex(11)
+        # Binance's docs do not name the default; its example answer has RESULT-shaped order reports.
+        resp_type = p.enum("newOrderRespType", _RESP_TYPES, _BAD_RESP_TYPE, required=False) or "RESULT"
+        market_price = wire.dec(self.venue.market.tapes[spec.symbol].last_price(), spec.price_dp)
+        assert side is not None
+        assert qty is not None
+        lst = self.book.place_oco(account, spec, side=side, qty=qty, above=above, below=below,
+                                  list_client_id=list_client_id, market_price=market_price,
+                                  now=self.venue.server_time())
+        body = self._list_status(lst)
+        body["orderReports"] = [self._order_response(leg, resp_type) for leg in lst.legs]
+        return json_response(body, headers=self._order_counts(account, lst.transaction_time))  # legs count 2
+
+    def _find_list(self, account: Account, list_id: int | None, client_id: str | None) -> OrderList | None:
+        """By ``orderListId`` (which wins when both are sent, as on Binance), else by listClientOrderId."""
+        if list_id is not None:
+            return account.lists.get(list_id)
+        return account.list_by_client_id(client_id or "")
+
+    async def query_list(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/orderList`` by ``orderListId`` or ``origClientOrderId`` (the listClientOrderId)."""
+        account, p = await self.authenticate(request)
+        list_id, client_id = p.int("orderListId"), p.raw("origClientOrderId")
+        if list_id is None and client_id is None:  # Binance's answer to neither, as observed on the live API
+            raise BinanceError(-1128, "Combination of optional parameters invalid. Recommendation: 'orderListId' "
+                               "should also be sent.")
+        lst = self._find_list(account, list_id, client_id)
+        if lst is None:
+            raise BinanceError(*NO_SUCH_ORDER_LIST)
+        return json_response(self._list_status(lst))
+
+    async def cancel_list(self, request: web.Request) -> web.Response:
+        """``DELETE /api/v3/orderList`` by ``symbol`` and ``orderListId`` or ``listClientOrderId``: both legs
+        CANCELED, the reservation released once, the list ALL_DONE."""
+        account, p = await self.authenticate(request)
+        spec = p.symbol(self.venue.specs)
+        list_id, client_id = p.int("orderListId"), p.raw("listClientOrderId")
+        if list_id is None and client_id is None:  # worded as DELETE /api/v3/order words its own
+            raise BinanceError(-1102, "Param 'orderListId' or 'listClientOrderId' must be sent, but both were "
+                               "empty/null!")
+        lst = self._find_list(account, list_id, client_id)
+        if lst is None or lst.symbol != spec.symbol:
+            raise BinanceError(*UNKNOWN_ORDER_LIST)
+        self.book.cancel_list(account, lst, self.venue.server_time())
+        body = self._list_status(lst)
+        body["orderReports"] = [self._cancel_result(leg) for leg in lst.legs]
+        return json_response(body)
+
+    async def open_lists(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/openOrderList``: every executing list of the account (python-binance's
+        ``get_open_oco_orders``)."""
+        account, _ = await self.authenticate(request)
+        return json_response([self._list_status(lst) for lst in account.lists.values() if lst.status == "EXECUTING"])
 
     async def account(self, request: web.Request) -> web.Response:
         account, _ = await self.authenticate(request)
@@ -207,9 +301,9 @@ class SignedRest:
     # -- response shapes ------------------------------------------------------------------------
     def _order_result(self, o: Order) -> dict[str, object]:
         body: dict[str, object] = {
-            "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
-            "transactTime": o.update_time, "price": _d8(o.price), "origQty": _d8(o.orig_qty),
-            "executedQty": _d8(o.executed_qty), "origQuoteOrderQty": "0.00000000",
+            "symbol": o.symbol, "orderId": o.order_id, "orderListId": o.order_list_id,
+            "clientOrderId": o.client_order_id, "transactTime": o.update_time, "price": _d8(o.price),
+            "origQty": _d8(o.orig_qty), "executedQty": _d8(o.executed_qty), "origQuoteOrderQty": "0.00000000",
             "cummulativeQuoteQty": _d8(o.cumm_quote), "status": o.status, "timeInForce": o.time_in_force or "GTC",
             "type": o.type, "side": o.side, "workingTime": o.time, "selfTradePreventionMode": "NONE",
         }
@@ -218,8 +312,8 @@ class SignedRest:
         return body
 
     def _order_response(self, o: Order, resp_type: str) -> dict[str, object]:
-        ack = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
-               "transactTime": o.time}
+        ack = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": o.order_list_id,
+               "clientOrderId": o.client_order_id, "transactTime": o.time}
         if resp_type == "ACK":
             return ack
         body = self._order_result(o)
@@ -237,6 +331,72 @@ class SignedRest:
         if "stopPrice" not in body:
             body["stopPrice"] = "0.00000000"
         return body
+
+
+    def _cancel_result(self, o: Order) -> dict[str, object]:
+        """A cancelled order as DELETE answers it: its own id as ``origClientOrderId``, the cancel's as
+        ``clientOrderId``."""
+        body = self._order_result(o)
+        body["origClientOrderId"] = body.pop("clientOrderId")
+        body["clientOrderId"] = "cancel" + str(o.order_id)
+        return body
+
+    @staticmethod
+    def _list_status(lst: OrderList) -> dict[str, object]:
+        """An order list as Binance reports it; ``transactionTime`` is that of its latest change of status."""
+        return {
+            "orderListId": lst.order_list_id, "contingencyType": "OCO", "listStatusType": lst.status_type,
+            "listOrderStatus": lst.status, "listClientOrderId": lst.client_id,
+            "transactionTime": lst.transaction_time, "symbol": lst.symbol,
+            "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
+                       for o in lst.legs],
+        }
+
+
+def _client_id(p: Params, name: str) -> str | None:
+    """A client id parameter, or None when absent; -1100 outside Binance's legal range."""
+    client_id = p.raw(name)
+    if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
+        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                           "'^[a-zA-Z0-9-_]{1,36}$'.")
+    return client_id
+
+
+def _check_precision(**values: Decimal | None) -> None:
+    for name, value in values.items():
+        if value is not None and value.as_tuple().exponent < -8:  # type: ignore[operator]
+            raise BinanceError(-1111, f"Parameter '{name}' has too much precision.")
+
+
+def _oco_type(p: Params, name: str) -> str:
+    """``aboveType``/``belowType``: -1116 for what is no order type, -1158 for a type an OCO cannot hold."""
+    raw = p.raw(name)
+    if raw is None:
+        raise mandatory(name)
+    if raw not in ORDER_TYPES:
+        raise BinanceError(-1116, "Invalid orderType.")
+    if raw not in OCO_TYPES:
+        raise BinanceError(*OCO_TYPE_REJECTED)
+    return raw
+
+
+def _oco_leg(p: Params, prefix: str, type_: str) -> OcoLeg:
+    """One leg's ``{prefix}Price``, ``{prefix}StopPrice``, ``{prefix}TimeInForce``, ``{prefix}ClientOrderId``,
+    each mandatory as for a single order of that type (-1102 naming the prefixed parameter)."""
+    limit_type = type_ in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+    tif = p.enum(f"{prefix}TimeInForce", _TIFS, _BAD_TIF, required=False)
+    price = p.decimal(f"{prefix}Price")
+    stop = p.decimal(f"{prefix}StopPrice")
+    if limit_type and tif is None:
+        raise mandatory(f"{prefix}TimeInForce")
+    if (limit_type or type_ == "LIMIT_MAKER") and price is None:
+        raise mandatory(f"{prefix}Price")
+    if type_ in STOP_TYPES and stop is None:
+        raise mandatory(f"{prefix}StopPrice")
+    _check_precision(**{f"{prefix}Price": price, f"{prefix}StopPrice": stop})
+    client_id = _client_id(p, f"{prefix}ClientOrderId") or "sim" + secrets.token_hex(11)
+    return OcoLeg(type_, price if limit_type or type_ == "LIMIT_MAKER" else None,
+                  stop if type_ in STOP_TYPES else None, tif if limit_type else None, client_id)
 
 
 def _d8(value: Decimal) -> str:
