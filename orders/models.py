@@ -39,6 +39,7 @@ class RiskDecision(models.Model):
         NO_BALANCE = "no_balance", "no available balance"
         MIN_QTY = "min_qty", "below the minimum quantity (LOT_SIZE)"
         MIN_NOTIONAL = "min_notional", "below the minimum notional (NOTIONAL)"
+        UNAVAILABLE = "unavailable", "the account or the symbol's filters could not be read"
 
     mode = models.CharField(max_length=8, choices=Mode.choices)
     strategy = models.CharField(max_length=32)

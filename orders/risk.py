@@ -43,6 +43,7 @@ class Rejection(StrEnum):
     NO_BALANCE = "no_balance"
     MIN_QTY = "min_qty"
     MIN_NOTIONAL = "min_notional"
+    UNAVAILABLE = "unavailable"  # set by the pipeline, not by ``assess``: the account or filters could not be read
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from django.db import IntegrityError
 from .executors.base import Entry, ExecutionError, Executor
 from .ids import client_order_id, signal_key
 from .models import Order, Position, RiskDecision
-from .risk import Book, Proposal, RiskParams, Verdict, assess
+from .risk import Book, Proposal, Rejection, RiskParams, Verdict, assess
 from .selectors import day_start, open_positions, realised_since
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,8 @@ def act_on_signal(signal: object, executor: Executor, *, price: Decimal | None, 
             filters = executor.filters(ref.symbol)
             book = account_book(executor, ref.symbol, now, {ref.symbol: price} if price else {})
             verdict = assess(Proposal(ref.action, ref.symbol, price, ref.atr), book, filters, params)
-        except ExecutionError as exc:
-            from .risk import Rejection
-
-            verdict = Verdict(False, Rejection.BAD_PRICE if price is None else Rejection.NO_BALANCE,
-                              (f"the {executor.mode} account could not be read: {exc}",))
+        except ExecutionError as exc:  # the exchange refused or did not answer: no size can be worked out
+            verdict = Verdict(False, Rejection.UNAVAILABLE, (f"nothing traded: {exc}",))
         decision = _decision_row(ref, executor.mode, verdict, book, price, params, now)
     if not decision.approved:
         return Acted(decision, None)

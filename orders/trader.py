@@ -35,6 +35,7 @@ from .services import act_on_signal, risk_params
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0  # how stale the set of symbols with open positions (and pushed unrealised PnL) may be
+RECONCILE_SECONDS = 60.0  # how often orders left PENDING (an answer lost) and unprotected positions are settled
 
 
 class Trader:
@@ -49,18 +50,25 @@ class Trader:
         self._positions: dict[Any, dict[str, Any]] = {}
         self._orders: dict[Any, dict[str, Any]] = {}
         self._pushed_at: dict[Any, float] = {}
+        self._reconciled_at = 0.0
 
     @property
     def exchange(self) -> str:
         return self.executor.exchange
 
     def start(self, now: datetime) -> None:
+        self.reconcile(now)
+        self._refresh(force=True)
+
+    def reconcile(self, now: datetime) -> None:
+        """Settle what an earlier failure left unfinished (see ``Executor.reconcile``); at the start, then every
+        ``RECONCILE_SECONDS`` while trades flow."""
+        self._reconciled_at = time.monotonic()
         try:
             for order in self.executor.reconcile(now):
                 self._note_orders([order])
         except Exception:
-            log.exception("%s %s: reconciling orders after the start failed", self.exchange, self.executor.mode)
-        self._refresh(force=True)
+            log.exception("%s %s: reconciling orders failed", self.exchange, self.executor.mode)
 
     def on_decisions(self, decisions: Iterable[Any], prices: Mapping[str, Decimal | None], now: datetime) -> None:
         for d in decisions:
@@ -79,6 +87,8 @@ class Trader:
         self._refresh(force=True)
 
     def on_ticks(self, batch: Sequence[TradeTick], now: datetime) -> None:
+        if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS:
+            self.reconcile(now)
         self._refresh()
         if not self._watched:
             return

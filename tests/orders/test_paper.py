@@ -130,3 +130,10 @@ def test_manual_close_and_cancel_then_reconcile_protects_again(paper: PaperExecu
         D("0.025") * D(39000) * (1 - SLIP) * FEE)
     assert Order.objects.filter(position=position, status="NEW").count() == 0
     assert Position.objects.get(pk=position.pk).status == "closed"
+
+
+def test_an_unknown_instrument_is_a_stored_rejection(paper: PaperExecutor) -> None:
+    acted = act_on_signal(signal("BUY", symbol="XRPUSDT"), paper, price=D(1), now=T0)
+    assert acted is not None
+    assert (acted.decision.approved, acted.decision.rejection, acted.decision.reasons) == (
+        False, "unavailable", ["nothing traded: binance:XRPUSDT is not a stored instrument (run seed_instruments)"])
