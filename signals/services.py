@@ -10,8 +10,8 @@ a string or a date, the BSON types of the backend's partial unique index, so raw
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -23,8 +23,12 @@ from pymongo import UpdateOne
 from markets.exchanges.errors import ExchangeError
 from markets.exchanges.retry import RetryPolicy
 from markets.intervals import floor, interval_delta
+from orders.paper import PaperTerms
+from orders.risk import RiskParams
+from orders.selectors import instrument_filters
+from orders.services import risk_params
 
-from .backtest import DEFAULT_CASH, DEFAULT_FEE, BacktestResult, simulate
+from .backtest import DEFAULT_CASH, FALLBACK_FILTERS, BacktestResult, simulate
 from .candles import ReplayCandles, replay_candles
 from .evaluator import Evaluator
 from .indicators import DEFAULT_WINDOW
@@ -132,23 +136,39 @@ def backtest_run(
     interval: str,
     start: datetime,
     end: datetime,
-    fee: Decimal = DEFAULT_FEE,
     cash: Decimal = DEFAULT_CASH,
+    fee: Decimal | None = None,
+    slippage: Decimal | None = None,
+    risk: Mapping[str, Decimal | None] | None = None,
     params: VoteParams | None = None,
     window: int = DEFAULT_WINDOW,
     on_pages: Callable[[int], None] | None = None,
     on_page: Callable[[int], None] | None = None,
 ) -> BacktestRun:
-    """Replay ``[start, end)`` through the strategy and a paper position (:mod:`signals.backtest`).
+    """Replay ``[start, end)`` through the strategy, the risk check and paper fills (:mod:`signals.backtest`).
 
     The candles come through ``get_price_history`` (MongoDB first; what is missing is fetched from the exchange
     and stored), the decisions from :func:`signals.replay.replay` exactly as ``evaluate_stored`` makes them, but
-    with the cooldown starting empty and nothing written to the signal collection.
+    with the cooldown starting empty and nothing written to the signal or trading collections.
+
+    Trading is configured as live paper trading: ``settings.PAPER_FEE`` and ``PAPER_SLIPPAGE`` unless ``fee`` or
+    ``slippage`` are given (fractions), the risk limits of ``orders.services.risk_params()`` with ``risk``'s
+    fields replacing theirs (``RiskParams`` field names, fractions), the risk check's fee allowance set to the
+    fee charged, and the stored instrument's filters (:data:`signals.backtest.FALLBACK_FILTERS` when it is not
+    stored). A bad setting or override is a ValueError naming it.
     """
+    terms = PaperTerms(settings.PAPER_FEE if fee is None else fee,
+                       settings.PAPER_SLIPPAGE if slippage is None else slippage)
+    unknown = sorted(set(risk or {}) - {f.name for f in fields(RiskParams)})
+    if unknown:
+        raise ValueError(f"unknown risk parameters {unknown}")
+    limits = replace(risk_params(), **{**dict(risk or {}), "fee": terms.fee})
     candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=True,
                              window=window, on_pages=on_pages, on_page=on_page)
+    filters = instrument_filters(exchange=exchange, symbol=symbol) or FALLBACK_FILTERS
     decisions = [d for d in replay(candles.bars, start=start, params=params, window=window) if d.open_time < end]
-    return BacktestRun(candles, decisions, simulate(candles.in_range, decisions, fee=fee, cash=cash))
+    result = simulate(candles.in_range, decisions, filters=filters, params=limits, terms=terms, cash=cash)
+    return BacktestRun(candles, decisions, result)
 
 
 def configured_params() -> VoteParams:
