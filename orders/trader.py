@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -173,4 +174,7 @@ def trader_for(exchange: str) -> Trader | None:
         return None
     if settings.TRADING_MODE not in ("testnet", "live"):
         raise ValueError(f"TRADING_MODE must be 'testnet' or 'live', got {settings.TRADING_MODE!r}")
-    return Trader(executor_for(exchange), risk_params())
+    executor, params = executor_for(exchange), risk_params()
+    if executor.mode == "paper":  # the balance cap leaves room for the fee paper fills actually charge
+        params = replace(params, fee=settings.PAPER_FEE)
+    return Trader(executor, params)
