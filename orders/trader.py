@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
