@@ -1,9 +1,11 @@
 """WebSocket consumers: the live page's ``/ws/market/<exchange>/<symbol>/`` and the admin's ``/ws/prices/``.
 
 They relay what the stream process publishes (``markets.live``) to browsers. A client first gets a
-snapshot (feed state, the last candles and trades, recent gaps), then events. Trades are coalesced per
-client: at most one ``trades`` message every ``TRADES_INTERVAL`` seconds (~10 a second), holding the
-trades since the last one (the newest ``TRADES_PER_MESSAGE``) and their count; the first goes out at once.
+snapshot (feed state, the last candles and trades, recent gaps and signals, and the trading records: open
+positions of every symbol, recently closed ones and recent orders), then events; changes to positions and orders
+(``orders.update`` on ``orders.live.ORDERS_GROUP``, from the stream's trader or a staff action) reach every page.
+Trades are coalesced per client: at most one ``trades`` message every ``TRADES_INTERVAL`` seconds (~10 a second),
+holding the trades since the last one (the newest ``TRADES_PER_MESSAGE``) and their count; the first goes out at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from orders.live import ORDERS_GROUP, order_data, position_data
+from orders.models import Mode, Position
+from orders.selectors import open_positions, recent_orders, recent_positions
 from signals.selectors import recent_signals
 
 from . import selectors
@@ -34,6 +39,8 @@ from .venues import KNOWN_EXCHANGES
 
 TRADES_INTERVAL = 0.1
 NOT_FOUND = 4404  # WebSocket close code (4000-4999 are the application's): no such instrument
+RECENT_POSITIONS = 20  # closed ones among the newest positions, besides every open one
+RECENT_ORDERS = 50
 
 
 def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
@@ -51,7 +58,16 @@ def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
         "trades": [trade_data(t) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)],
         "gaps": [gap_data(g) for g in selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)],
         "signals": [signal_row_data(s) for s in recent_signals(exchange=exchange, symbol=symbol)][::-1],
+        "positions": [position_data(p) for p in trading_positions()],
+        "orders": [order_data(o) for o in recent_orders(limit=RECENT_ORDERS)],
     }
+
+
+def trading_positions() -> list[Position]:
+    """Every open position (of every mode and symbol), then the recently closed ones."""
+    opened = [p for mode in Mode.values for p in open_positions(mode=mode)]
+    closed = [p for p in recent_positions(limit=RECENT_POSITIONS) if p.status == Position.Status.CLOSED]
+    return opened + closed
 
 
 class MarketConsumer(AsyncJsonWebsocketConsumer):
@@ -72,12 +88,14 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=NOT_FOUND)
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(ORDERS_GROUP, self.channel_name)
         await self.send_json(first)
 
     async def disconnect(self, code: int) -> None:
         if self._sender is not None:
             self._sender.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.channel_layer.group_discard(ORDERS_GROUP, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The page sends nothing but pings; anything else is ignored."""
@@ -116,6 +134,12 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
 
     async def market_signals(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "signals", **event["data"]})
+
+    async def orders_update(self, event: dict[str, Any]) -> None:
+        """Positions and orders that changed, of every symbol (``orders.live``); the page merges them by id."""
+        data = event["data"]
+        await self.send_json({"type": "orders", "positions": data.get("positions", []),
+                              "orders": data.get("orders", [])})
 
 
 class PricesConsumer(AsyncJsonWebsocketConsumer):

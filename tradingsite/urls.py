@@ -1,5 +1,5 @@
-"""URL configuration: the live page (``/``, ``/market/<exchange>/<symbol>/``), the admin, the history API
-(``/api/v1/``), its OpenAPI schema and Swagger UI.
+"""URL configuration: the live page (``/``, ``/market/<exchange>/<symbol>/``), its staff actions on positions and
+orders (``/orders/``), the admin, the history API (``/api/v1/``), its OpenAPI schema and Swagger UI.
 
 Anything else under ``/api/`` is a JSON 404 (the catch-all stays last); ``handler404``/``handler500``
 answer JSON under ``/api/`` and Django's pages elsewhere.
@@ -16,6 +16,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("market/<slug:exchange>/<str:symbol>/", views.market, name="market-live"),
     path("market/<slug:exchange>/feed/drop", views.feed_drop, name="feed-drop"),
+    path("orders/", include("orders.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

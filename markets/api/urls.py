@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from orders.api import OrdersView, PositionsView
 from signals.api import SignalsView
 
 from . import views
@@ -16,4 +17,6 @@ urlpatterns = [
     path("feeds", views.FeedsView.as_view(), name="api-feeds"),
     path("consolidated", views.ConsolidatedView.as_view(), name="api-consolidated"),
     path("signals", SignalsView.as_view(), name="api-signals"),
+    path("orders", OrdersView.as_view(), name="api-orders"),
+    path("positions", PositionsView.as_view(), name="api-positions"),
 ]
