@@ -18,6 +18,7 @@ from markets.api.serializers import DecimalString, UtcTime
 from markets.api.views import BAD_INPUT, PublicView, parse
 
 from .models import Mode, Order, Position
+from .selectors import order_list, position_list
 
 PAGE = 100
 MAX_PAGE = 1000
@@ -67,21 +68,6 @@ class PositionsParams(RecordParams):
     """``GET /api/v1/positions``."""
 
     status = known_param("status", Position.Status.values, "open or closed")
-
-
-# The reads (orders.selectors is the lead's module: these belong there, as order_list and position_list).
-def order_list(*, limit: int, **filters: str | None) -> list[Order]:
-    """Orders matching the filters that are given, newest first (by creation; made at once, the last made first),
-    each with its fills."""
-    given = {k: v for k, v in filters.items() if v is not None}
-    qs = Order.objects.filter(**given).order_by("-created_at", "-id").prefetch_related("fills")
-    return list(qs[:limit])
-
-
-def position_list(*, limit: int, **filters: str | None) -> list[Position]:
-    """Positions matching the filters that are given, newest first (by opening)."""
-    given = {k: v for k, v in filters.items() if v is not None}
-    return list(Position.objects.filter(**given).order_by("-opened_at", "-id")[:limit])
 
 
 class FillOut(serializers.Serializer):

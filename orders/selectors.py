@@ -30,7 +30,21 @@ def recent_positions(*, mode: str | None = None, limit: int = 50) -> list[Positi
 
 def recent_orders(*, mode: str | None = None, limit: int = 50) -> list[Order]:
     qs = Order.objects.all() if mode is None else Order.objects.filter(mode=mode)
-    return list(qs.order_by("-created_at", "-updated_at")[:limit])
+    return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+def order_list(*, limit: int, **filters: str | None) -> list[Order]:
+    """Orders matching the filters that are given, newest first (by creation; made at once, the last made first),
+    each with its fills."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    qs = Order.objects.filter(**given).order_by("-created_at", "-id").prefetch_related("fills")
+    return list(qs[:limit])
+
+
+def position_list(*, limit: int, **filters: str | None) -> list[Position]:
+    """Positions matching the filters that are given, newest first (by opening)."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    return list(Position.objects.filter(**given).order_by("-opened_at", "-id")[:limit])
 
 
 def position_orders(position: Position) -> list[Order]:

@@ -140,8 +140,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "markets.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "tradingsite market data API",
-    "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks and gaps.",
+    "TITLE": "tradingsite market data and trading API",
+    "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks, gaps, feeds, "
+                   "the consolidated price, signals, and the trading records (orders, positions; read-only).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -110,7 +110,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
         return defaults.page_not_found(request, exception or Resolver404())
     detail = (
         f"no endpoint at {request.path}; the API is /api/v1/ (instruments, candles, ticks, gaps, feeds, consolidated, "
-        "signals), its schema /api/schema/ and docs /api/docs/"
+        "signals, orders, positions), its schema /api/schema/ and docs /api/docs/"
     )
     other = request.path[:-1] if request.path.endswith("/") else request.path + "/"
     if _routable(other):
