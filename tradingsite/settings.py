@@ -141,8 +141,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradingsite market data and trading API",
-    "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks, gaps, feeds, "
-                   "the consolidated price, signals, and the trading records (orders, positions; read-only).",
+    "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks, gaps, "
+                   "feeds, the consolidated price, signals, and the trading records (orders, positions; read-only).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
