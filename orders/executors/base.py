@@ -61,6 +61,15 @@ class PricePoint:
     ts: datetime
 
 
+def finish_order(order: Order, status: str, now: datetime, *, reason: str = "") -> Order:
+    """Store ``order``'s new status (and why, when given)."""
+    order.status, order.updated_at = status, now
+    if reason:
+        order.reason = reason
+    order.save(update_fields=["status", "updated_at", "reason"])
+    return order
+
+
 class Executor(ABC):
     """Places and watches orders in one mode (``paper``, ``testnet`` or ``live``) on one exchange."""
 

@@ -47,7 +47,7 @@ from ..ids import sibling_id
 from ..models import Fill, Mode, Order, Position
 from ..risk import Filters
 from ..selectors import open_positions
-from .base import Cash, Entry, ExecutionError, Executor, PricePoint
+from .base import Cash, Entry, ExecutionError, Executor, PricePoint, finish_order
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class BinanceExecutor(Executor):
             self._cancel_single(order, now)
         order.refresh_from_db()
         if order.status == Order.Status.CANCELED and not order.reason:
-            _finish(order, Order.Status.CANCELED, now, reason="cancelled by hand")
+            finish_order(order, Order.Status.CANCELED, now, reason="cancelled by hand")
         return order
 
     def watch(self, symbol: str, prices: Sequence[PricePoint], now: datetime) -> list[Position]:
@@ -336,7 +336,7 @@ class BinanceExecutor(Executor):
             report = self._submit(send, partial(self._lookup_list, position.symbol, list_id), None)
         except Refused as err:
             for row in (stop_row, tp_row):
-                _finish(row, Order.Status.REJECTED, now, reason=err.reason)
+                finish_order(row, Order.Status.REJECTED, now, reason=err.reason)
             if PRICE_RELATIONSHIP in err.reason.lower():
                 log.warning("%s: protection refused (%s): closing at market", position, err.reason)
                 self._exit(position, None, now, note=f"protection refused: {err.reason}; closed at market")
@@ -364,7 +364,7 @@ class BinanceExecutor(Executor):
             return
         if found is None:
             for row in pending:
-                _finish(row, Order.Status.REJECTED, now, reason="never reached the exchange")
+                finish_order(row, Order.Status.REJECTED, now, reason="never reached the exchange")
         else:
             self._take_list(position, found, pending, now)
 
@@ -502,7 +502,7 @@ class BinanceExecutor(Executor):
             log.warning("%s %s is still unknown (%s)", self.mode, row.client_order_id, err.reason)
             return
         if found is None:
-            _finish(row, Order.Status.REJECTED, now, reason="never reached the exchange")
+            finish_order(row, Order.Status.REJECTED, now, reason="never reached the exchange")
             return
         self._apply(row, found, now)
         position = row.position
@@ -521,7 +521,8 @@ class BinanceExecutor(Executor):
         try:
             report = self._submit(send, lookup, sent_at)
         except Refused as err:
-            _finish(row, Order.Status.REJECTED, now, reason=f"{row.reason}; {err.reason}" if row.reason else err.reason)
+            reason = f"{row.reason}; {err.reason}" if row.reason else err.reason
+            finish_order(row, Order.Status.REJECTED, now, reason=reason)
             log.info("%s %s refused: %s", self.mode, row.client_order_id, err.reason)
             return
         except OutcomeUnknown as err:
@@ -734,14 +735,6 @@ def _row_of(report: Report, rows: Iterable[Order]) -> Order | None:
 def _sent_at(row: Order) -> float:
     """When a PENDING ``row`` may have been sent: its last update, never in the future."""
     return min(row.updated_at.timestamp(), time.time())
-
-
-def _finish(order: Order, status: str, now: datetime, *, reason: str = "") -> Order:
-    order.status, order.updated_at = status, now
-    if reason:
-        order.reason = reason
-    order.save(update_fields=["status", "updated_at", "reason"])
-    return order
 
 
 def _note(order: Order, now: datetime, reason: str) -> None:

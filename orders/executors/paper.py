@@ -24,7 +24,7 @@ from ..models import Fill, Mode, Order, Position
 from ..paper import PaperTerms, first_hit
 from ..risk import Filters
 from ..selectors import instrument_filters, instrument_quote, open_positions
-from .base import Cash, Entry, ExecutionError, Executor, PricePoint
+from .base import Cash, Entry, ExecutionError, Executor, PricePoint, finish_order
 
 PROTECTIVE = (Order.Purpose.STOP_LOSS, Order.Purpose.TAKE_PROFIT)
 
@@ -72,8 +72,9 @@ class PaperExecutor(Executor):
         fee = self.terms.fee_of(entry.qty, price)
         cash = self.cash(entry.symbol).free
         if entry.qty * price + fee > cash:
-            _finish(order, Order.Status.REJECTED, now, reason=f"insufficient paper balance: {entry.qty} at {price} "
-                    f"costs {entry.qty * price + fee} with the fee, {cash} is free")
+            reason = (f"insufficient paper balance: {entry.qty} at {price} costs {entry.qty * price + fee} with the "
+                      f"fee, {cash} is free")
+            finish_order(order, Order.Status.REJECTED, now, reason=reason)
             return None
         _fill(order, price, fee, now)
         return self._position_of(order, entry, now)
@@ -107,7 +108,7 @@ class PaperExecutor(Executor):
                            qty=position.qty, stop_price=stop, position=position,
                            risk_decision=position.risk_decision, now=now)
             if order.status == Order.Status.PENDING:
-                _finish(order, Order.Status.NEW, now)
+                finish_order(order, Order.Status.NEW, now)
             elif order.status != Order.Status.NEW and attempt < 9:  # that id is spent (cancelled): a new one
                 self._protect(position, now, attempt + 1)
                 return
@@ -151,7 +152,7 @@ class PaperExecutor(Executor):
     def cancel(self, order: Order, now: datetime) -> Order:
         if not order.is_open:
             raise ExecutionError(f"order {order.client_order_id} is {order.status}: only open orders can be cancelled")
-        _finish(order, Order.Status.CANCELED, now, reason="cancelled by hand")
+        finish_order(order, Order.Status.CANCELED, now, reason="cancelled by hand")
         return order
 
     def watch(self, symbol: str, prices: Sequence[PricePoint], now: datetime) -> list[Position]:
@@ -180,13 +181,13 @@ class PaperExecutor(Executor):
         changed = []
         for order in Order.objects.filter(mode=self.mode, exchange=self.exchange, status=Order.Status.PENDING):
             if order.purpose == Order.Purpose.ENTRY:
-                changed.append(_finish(order, Order.Status.REJECTED, now, reason="interrupted before its fill"))
+                changed.append(finish_order(order, Order.Status.REJECTED, now, reason="interrupted before its fill"))
         for position in open_positions(mode=self.mode, exchange=self.exchange):
             self._protect(position, now)
         stale = Order.objects.filter(mode=self.mode, exchange=self.exchange, purpose__in=PROTECTIVE,
                                      status=Order.Status.NEW, position__status=Position.Status.CLOSED)
         for order in stale:
-            changed.append(_finish(order, Order.Status.CANCELED, now, reason="its position is closed"))
+            changed.append(finish_order(order, Order.Status.CANCELED, now, reason="its position is closed"))
         return changed
 
 
@@ -197,14 +198,6 @@ def _order(client_id: str, *, now: datetime, **fields: object) -> Order:
                                                defaults={**fields, "created_at": now, "updated_at": now})
     except IntegrityError:
         order = Order.objects.get(client_order_id=client_id)
-    return order
-
-
-def _finish(order: Order, status: str, now: datetime, *, reason: str = "") -> Order:
-    order.status, order.updated_at = status, now
-    if reason:
-        order.reason = reason
-    order.save(update_fields=["status", "updated_at", "reason"])
     return order
 
 
