@@ -6,9 +6,9 @@ message naming the record and the reason."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
@@ -21,6 +21,8 @@ from django.utils.safestring import SafeString
 from .models import Fill, Order, Position, RiskDecision
 from .selectors import position_orders
 from .views import Refused, announce, staff_cancel, staff_close
+
+R = TypeVar("R", Order, Position)
 
 EMPTY = "—"
 UP, DOWN = "#15803d", "#b91c1c"
@@ -80,13 +82,22 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def _report(model_admin: admin.ModelAdmin, request: HttpRequest, done: int, verb: str, refused: list[str]) -> None:
+def _act_on_each(model_admin: admin.ModelAdmin, request: HttpRequest, records: Iterable[R], act: Callable[..., R],
+                 name: Callable[[R], str], verb: str) -> list[R]:
+    """Apply a staff action to each record; what was refused, and how many were done, become admin messages."""
+    now, done, refused = timezone.now(), [], []
+    for record in records:
+        try:
+            done.append(act(record, now=now))
+        except Refused as exc:
+            refused.append(f"{name(record)}: {exc.detail}")
     for line in refused:
         model_admin.message_user(request, line, messages.ERROR)
     if done:
-        model_admin.message_user(request, f"{verb} {done}", messages.SUCCESS)
+        model_admin.message_user(request, f"{verb} {len(done)}", messages.SUCCESS)
     elif not refused:
         model_admin.message_user(request, "nothing selected", messages.WARNING)
+    return done
 
 
 @admin.register(RiskDecision)
@@ -183,15 +194,9 @@ class PositionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Close selected positions")
     def close_positions(self, request: HttpRequest, queryset: QuerySet[Position]) -> None:
-        now, done, refused = timezone.now(), [], []
-        for position in queryset:
-            try:
-                done.append(staff_close(position, now=now))
-            except Refused as exc:
-                refused.append(f"{position}: {exc.detail}")
+        done = _act_on_each(self, request, queryset, staff_close, str, "positions closed:")
         if done:
             announce(done, [o for p in done for o in position_orders(p)])
-        _report(self, request, len(done), "positions closed:", refused)
 
 
 class FillInline(ReadOnlyInline):
@@ -250,15 +255,9 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel selected orders")
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
-        now, done, refused = timezone.now(), [], []
-        for order in queryset:
-            try:
-                done.append(staff_cancel(order, now=now))
-            except Refused as exc:
-                refused.append(f"{order.client_order_id}: {exc.detail}")
+        done = _act_on_each(self, request, queryset, staff_cancel, lambda o: o.client_order_id, "orders cancelled:")
         if done:
             announce(Position.objects.filter(pk__in={o.position_id for o in done if o.position_id}), done)
-        _report(self, request, len(done), "orders cancelled:", refused)
 
 
 @admin.register(Fill)
