@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -19,6 +18,7 @@ from rest_framework.utils.urls import replace_query_param
 from markets.api.params import TIME_HELP, QueryParams, TimeParam, exchange_param, limit_param, symbol_param
 from markets.api.serializers import DecimalString, UtcTime
 from markets.api.views import BAD_INPUT, PublicView, parse
+from markets.documents import from_ms, to_ms
 from markets.intervals import INTERVALS
 
 from . import selectors
@@ -29,7 +29,6 @@ MAX_SIGNALS_PAGE = 5000
 DECISIONS = tuple(Signal.Decision.values)
 DEFAULT_DECISIONS = "BUY,SELL"
 _CURSOR = re.compile(r"(?P<ms>[0-9]{1,15})\.(?P<interval>[0-9a-z]{1,4})\.(?P<strategy>[A-Za-z0-9_.-]{1,32})")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DecisionsParam(serializers.CharField):
@@ -78,7 +77,7 @@ class SignalsParams(QueryParams):
         m = _CURSOR.fullmatch(value)
         if m is None or m["interval"] not in INTERVALS:
             raise serializers.ValidationError("not a cursor: copy it from a previous page's `next`")
-        return selectors.Cursor(_EPOCH + timedelta(milliseconds=int(m["ms"])), m["interval"], m["strategy"])
+        return selectors.Cursor(from_ms(int(m["ms"])), m["interval"], m["strategy"])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
@@ -90,7 +89,7 @@ class SignalsParams(QueryParams):
 
 def cursor_text(c: selectors.Cursor) -> str:
     """A cursor as the ``cursor`` parameter: ``<candle open time, epoch ms>.<interval>.<strategy>``."""
-    return f"{(c.candle_open_time - _EPOCH) // timedelta(milliseconds=1)}.{c.interval}.{c.strategy}"
+    return f"{to_ms(c.candle_open_time)}.{c.interval}.{c.strategy}"
 
 
 class VoteOut(serializers.Serializer):
