@@ -307,9 +307,10 @@ class OrderBook:
         account.open.pop(order.order_id, None)
 
     @staticmethod
-    def _release(account: Account, order: Order) -> None:
-        account.move(order.reserved_asset, order.reserved, -order.reserved)
-        order.reserved = Decimal(0)
+    def _release(account: Account, holder: Order | OrderList) -> None:
+        """Give back what an order (or an order list, for both its legs) reserved."""
+        account.move(holder.reserved_asset, holder.reserved, -holder.reserved)
+        holder.reserved = Decimal(0)
 
     @staticmethod
     def cancel_list(account: Account, lst: OrderList, now: int) -> None:
@@ -321,8 +322,7 @@ class OrderBook:
             leg.status = "CANCELED"
             leg.update_time = now
             account.open.pop(leg.order_id, None)
-        account.move(lst.reserved_asset, lst.reserved, -lst.reserved)
-        lst.reserved = Decimal(0)
+        OrderBook._release(account, lst)
         lst.status = "ALL_DONE"
         lst.transaction_time = now
 

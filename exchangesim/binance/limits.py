@@ -86,11 +86,3 @@ class WeightLimiter:
 
     def reset(self) -> None:
         self.clients.clear()
-
-
-# Request weights of the order-list and order-history endpoints, from Binance's current docs. signed.py merges
-# them into the table the middleware charges from (rest.WEIGHTS), where an endpoint not listed weighs 1.
-SIGNED_WEIGHTS: dict[tuple[str, str], int] = {
-    ("POST", "/api/v3/orderList/oco"): 1, ("GET", "/api/v3/orderList"): 4, ("DELETE", "/api/v3/orderList"): 1,
-    ("GET", "/api/v3/openOrderList"): 6, ("GET", "/api/v3/allOrders"): 20,
-}

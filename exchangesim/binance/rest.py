@@ -31,6 +31,8 @@ WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/api/v3/klines"): 2, ("GET", "/api/v3/uiKlines"): 2, ("POST", "/api/v3/order"): 1,
     ("POST", "/api/v3/order/test"): 1, ("GET", "/api/v3/order"): 4, ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/account"): 20, ("GET", "/api/v3/openOrders"): 6,
+    ("POST", "/api/v3/orderList/oco"): 1, ("GET", "/api/v3/orderList"): 4, ("DELETE", "/api/v3/orderList"): 1,
+    ("GET", "/api/v3/openOrderList"): 6, ("GET", "/api/v3/allOrders"): 20,
 }
 
 

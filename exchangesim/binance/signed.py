@@ -32,9 +32,8 @@ from .errors import (
     BinanceError,
     mandatory,
 )
-from .limits import SIGNED_WEIGHTS
 from .params import Params
-from .rest import WEIGHTS, json_response, read_params
+from .rest import json_response, read_params
 
 if TYPE_CHECKING:
     from .venue import BinanceVenue
@@ -46,8 +45,6 @@ _RESP_TYPES = ("ACK", "RESULT", "FULL")
 _BAD_RESP_TYPE = (-1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
                   "'ACK, RESULT, FULL'.")
 DAY_MS = 86_400_000
-
-WEIGHTS.update(SIGNED_WEIGHTS)  # the middleware charges from rest.WEIGHTS
 
 
 def _strip_signature(raw: str) -> tuple[str, str | None]:

@@ -76,7 +76,7 @@ class BinanceVenue(VenueBase):
         }
 
     def _match_orders(self, t_ms: int, emissions: list[Emission]) -> None:
-        if not any(a.orders for a in self.orders.accounts.values()):
+        if not any(a.open for a in self.orders.accounts.values()):  # nothing resting: nothing to match
             return
         specs = self.specs
         for e in emissions:

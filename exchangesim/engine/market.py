@@ -85,7 +85,6 @@ class Market:
         self.venue_of: dict[str, str] = {}
         self.replays: dict[str, ReplayProducer] = {}
         self._synth: dict[str, SyntheticProducer] = {}
-        self._rate_factor: dict[str, float] = {}
         self.stale_until: dict[str, int] = {}  # tape key -> prints nothing before
         live_from = self.started_ms // MINUTE * MINUTE
         self.hist_from = (self.started_ms // DAY * DAY - round(history_days * DAY)) // MINUTE * MINUTE
