@@ -183,6 +183,9 @@ class TradeStream:
         self._stopping = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="stream-db")
         self._rest_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-rest")
+        # The trader's own thread: its executor may call the exchange (and wait on it), which must never hold up
+        # storing the record; its jobs run in the order they were handed over.
+        self._trade_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-trade")
         self._fills: set[asyncio.Task[None]] = set()
         self._restore: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # to rebuild from storage
         self._quiet: list[CandleBar] = []  # synthetic candles of quiet minutes, for the database thread
@@ -215,7 +218,7 @@ class TradeStream:
         if self.config.signals:
             await self._in(self._rest_pool, self._warm_signals)
         if self.trader is not None:
-            await self._in(self._db, self.trader.start, datetime.now(UTC))
+            await self._in(self._trade_pool, self.trader.start, datetime.now(UTC))
         for gap in await self._in(self._db, _unfinished_gaps, self.config.exchange, self.config.symbols):
             self._fill(gap.symbol, gap.start, gap.end, (None, None))
         flusher = asyncio.create_task(self._flusher())
@@ -230,9 +233,13 @@ class TradeStream:
             if self._fills:
                 await asyncio.wait(self._fills, timeout=60)
             await candler
-            await self._in(self._db, self._store, [], self._take_restore())  # minutes the last fills touched
+            await self._in(self._db, self._count, [], self._take_restore(), [])  # minutes the last fills touched
             await self._write_candles()  # the last flush and fills are in: one final pass
             await self._feeds(Feed.State.DOWN, "stopped")
+            if self.trader is not None:  # what the trader was handed finishes, and its last changes go out
+                await asyncio.get_running_loop().run_in_executor(None, self._trade_pool.shutdown, True)
+                await self._push_orders()
+            self._trade_pool.shutdown(wait=False)
             self._db.shutdown(wait=True)
             self._rest_pool.shutdown(wait=True, cancel_futures=True)
 
@@ -413,7 +420,6 @@ class TradeStream:
                 except TimeoutError:
                     continue
         unreturned = hole_size(fill.unreturned)
-        edges = await self._in(self._db, hole_span, exchange, symbol, first_id, last_id)
         span = await self._in(self._db, ts_span, exchange, symbol, first_id, last_id)
         if span:  # the candles of the minutes the gap touched are rebuilt with the recovered trades
             t = floor(span[0], "1m")
@@ -421,7 +427,8 @@ class TradeStream:
                 self._restore[symbol].add(t)
                 t += ONE_MINUTE
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
-        if unreturned and edges:  # the exchange no longer has them: those minutes come from another venue, marked
+        edges = await self._in(self._db, hole_span, exchange, symbol, first_id, last_id) if unreturned else None
+        if edges:  # the exchange no longer has them: those minutes come from another venue, marked
             bars = await self._in(self._rest_pool, lambda: candles_from_other_venues(
                 exchange=exchange, symbol=symbol, start=edges[0], end=edges[1]))
             await self._pub.candles(symbol, bars)
@@ -449,6 +456,8 @@ class TradeStream:
                 quiet, self._quiet = self._quiet, []
                 failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore, quiet),
                                                  self._pub.trades(batch))
+                if self.trader is not None and batch and failed != "ticks":  # stored: the stops see them now
+                    self._trade_pool.submit(self.trader.on_ticks, batch, datetime.now(UTC))
                 await self._push_orders()
                 if failed is not None:  # the database is failing: keep everything, retry with back-off
                     self._quiet[:0] = quiet
@@ -467,8 +476,9 @@ class TradeStream:
 
     def _store_safely(self, batch: list[TradeTick], restore: dict[str, set[datetime]],
                       quiet: list[CandleBar]) -> str | None:
-        """``_store`` that reports a failure of the database instead of raising: "ticks" when the ticks were not
-        written, "candles" when they were but the candle work failed; None when all went well."""
+        """On the database thread: store ``batch`` and count it into the live candles (see ``_count``), reporting a
+        failure of the database instead of raising: "ticks" when the ticks were not written, "candles" when they
+        were but the candle work failed; None when all went well."""
         stage = "ticks"
         try:
             if batch:
@@ -479,8 +489,6 @@ class TradeStream:
             log.warning("%s: storing %d ticks failed at the %s (%s: %s); kept for a retry", self.config.exchange,
                         len(batch), stage, type(exc).__name__, exc)
             return stage
-        if self.trader is not None and batch:  # stored: now the positions' stops and take-profits see them
-            self.trader.on_ticks(batch, datetime.now(UTC))
         return None
 
     def _put_back(self, restore: dict[str, set[datetime]]) -> None:
@@ -501,12 +509,6 @@ class TradeStream:
         for symbol in restore:
             self._restore[symbol] = set()
         return restore
-
-    def _store(self, batch: list[TradeTick], restore: dict[str, set[datetime]]) -> None:
-        """On the database thread: store ``batch`` and count it into the live candles (see ``_count``)."""
-        if batch:
-            ticks_ingest(ticks=batch)
-        self._count(batch, restore, [])
 
     def _count(self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]) -> None:
         """On the database thread, once ``batch`` is stored: count it into the live candles. The minutes of
@@ -541,6 +543,8 @@ class TradeStream:
             await self._pub.candles(symbol, bars)
         for symbol, decisions in signals.items():
             await self._pub.signals(symbol, decisions)
+        if self.trader is not None and signals:
+            self._trade_pool.submit(self._trade_decisions, signals, datetime.now(UTC))
         await self._push_orders()
 
     async def _push_orders(self) -> None:
@@ -567,9 +571,14 @@ class TradeStream:
                               ", ".join(f"{b.open_time:%H:%M}" for b in closed))
                 continue
             signals[symbol] = decisions
-            if self.trader is not None:  # closed candle → signal → risk → executor → stored (pushed after)
-                self.trader.on_decisions(decisions, {symbol: self.state[symbol].last_price}, now)
         return written, signals
+
+    def _trade_decisions(self, signals: dict[str, list[Decision]], now: datetime) -> None:
+        """On the trader's thread: closed candle → signal → risk → executor → stored (pushed by the next pass),
+        at each symbol's live price."""
+        assert self.trader is not None
+        for symbol, decisions in signals.items():
+            self.trader.on_decisions(decisions, {symbol: self.state[symbol].last_price}, now)
 
     def _warm_signals(self) -> None:
         """On the REST thread, before the socket opens: an evaluator per symbol, warmed with the window of

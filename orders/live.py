@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from markets.documents import to_ms
+
 from .models import Order, Position
 
 ORDERS_GROUP = "orders"
 
 
 def _ms(t: datetime | None) -> int | None:
-    return None if t is None else int(t.timestamp() * 1000)
+    return None if t is None else int(to_ms(t))
 
 
 def _s(value: object) -> str | None:

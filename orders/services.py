@@ -13,8 +13,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError
+
+from tradingsite.params import params_from_setting
 
 from .executors.base import Entry, ExecutionError, Executor
 from .ids import client_order_id, signal_key
@@ -59,19 +60,7 @@ class Acted:
 def risk_params() -> RiskParams:
     """``settings.RISK_PARAMS`` as RiskParams; an empty value turns an optional rule off. A bad value is a
     ValueError naming the setting."""
-    kinds = {f.name: f.type for f in fields(RiskParams)}
-    values: dict[str, object] = {}
-    for key, raw in dict(settings.RISK_PARAMS).items():
-        if key not in kinds:
-            raise ValueError(f"RISK_PARAMS has an unknown key {key!r}; known: {sorted(kinds)}")
-        text = str(raw).strip()
-        if text == "":
-            continue
-        try:
-            values[key] = int(text) if kinds[key] == "int" else Decimal(text)
-        except (ValueError, ArithmeticError):
-            raise ValueError(f"RISK_PARAMS[{key!r}] must be a number, got {raw!r}") from None
-    return RiskParams(**values)  # type: ignore[arg-type]
+    return params_from_setting(RiskParams, "RISK_PARAMS")
 
 
 def account_book(executor: Executor, symbol: str, now: datetime, prices: Mapping[str, Decimal]) -> Book:

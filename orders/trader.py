@@ -140,18 +140,6 @@ class Trader:
                 self._orders[o.pk] = order_data(o)
 
 
-def executor_for(exchange: str) -> Executor:
-    """Binance's signed API when ``exchange`` is binance and both API keys are set (TRADING_MODE testnet or
-    live); else paper trading."""
-    if exchange == "binance" and settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET:
-        from .executors.binance import BinanceExecutor
-
-        return BinanceExecutor()
-    from .executors.paper import PaperExecutor
-
-    return PaperExecutor(exchange)
-
-
 def executor_of(mode: str, exchange: str) -> Executor:
     """The executor that manages records of ``mode`` (a staff action on a paper position stays on paper even
     when keys have been set since). Binance modes need the keys."""
@@ -166,6 +154,13 @@ def executor_of(mode: str, exchange: str) -> Executor:
     from .executors.binance import BinanceExecutor
 
     return BinanceExecutor()
+
+
+def executor_for(exchange: str) -> Executor:
+    """Binance's signed API when ``exchange`` is binance and both API keys are set (TRADING_MODE testnet or
+    live); else paper trading."""
+    keys = settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET
+    return executor_of(settings.TRADING_MODE if exchange == "binance" and keys else "paper", exchange)
 
 
 def trader_for(exchange: str) -> Trader | None:

@@ -27,6 +27,7 @@ from orders.paper import PaperTerms
 from orders.risk import RiskParams
 from orders.selectors import instrument_filters
 from orders.services import risk_params
+from tradingsite.params import params_from_setting
 
 from .backtest import DEFAULT_CASH, FALLBACK_FILTERS, BacktestResult, simulate
 from .candles import ReplayCandles, replay_candles
@@ -174,20 +175,7 @@ def backtest_run(
 def configured_params() -> VoteParams:
     """The strategy's parameters from ``settings.SIGNAL_PARAMS`` (weights and threshold exact decimals, RSI
     levels numbers, the cooldown whole candles); a bad value is a ValueError naming the setting."""
-    raw = dict(settings.SIGNAL_PARAMS)
-    kinds = {f.name: f.type for f in fields(VoteParams)}
-    unknown = sorted(set(raw) - set(kinds))
-    if unknown:
-        raise ValueError(f"SIGNAL_PARAMS has unknown keys {unknown}; known: {sorted(kinds)}")
-    values: dict[str, object] = {}
-    for key, value in raw.items():
-        convert = {"Decimal": Decimal, "float": float, "int": int}[str(kinds[key])]
-        try:
-            values[key] = convert(str(value))
-        except (ValueError, ArithmeticError):
-            kind = {"Decimal": "a decimal", "float": "a number", "int": "a whole number"}[str(kinds[key])]
-            raise ValueError(f"SIGNAL_PARAMS[{key!r}] must be {kind}, got {value!r}") from None
-    return VoteParams(**values)
+    return params_from_setting(VoteParams, "SIGNAL_PARAMS")
 
 
 WARM_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)

@@ -160,12 +160,11 @@ class PaperExecutor(Executor):
             return []
         changed = []
         for position in open_positions(mode=self.mode, exchange=self.exchange, symbol=symbol):
-            orders = {o.purpose: o for o in Order.objects.filter(position=position, purpose__in=PROTECTIVE,
-                                                                  status=Order.Status.NEW)}
             hit = first_hit(position.stop_price, position.take_profit_price, prices)
             if hit is not None:
                 purpose, point = hit
-                changed.append(self._close(position, str(purpose), point.price, point.ts, orders.get(purpose)))
+                triggered = Order.objects.filter(position=position, purpose=purpose, status=Order.Status.NEW).first()
+                changed.append(self._close(position, str(purpose), point.price, point.ts, triggered))
                 continue
             last = prices[-1].price
             unrealised = position.qty * (last - position.entry_price) - position.fees

@@ -64,7 +64,7 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
                          BinanceStream(sim.ws_url, (SYMBOL,)), lambda: BinanceRest(sim.url), trader)
     buy = SignalRef("ta-vote", "binance", SYMBOL, "1m", iv.floor(datetime.now(UTC), "1m"), "BUY")
 
-    def act() -> tuple[int, D]:  # on the stream's database thread, between two stored batches, as a candle pass
+    def act() -> tuple[int, D]:  # on the stream's trading thread, as after a candle pass
         price = stream.state[SYMBOL].last_price
         assert price is not None
         before = max_stored_id()
@@ -77,7 +77,7 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
         while stream.state[SYMBOL].last_price is None or not await asyncio.to_thread(max_stored_id):
             assert time.monotonic() < deadline, "no trade streamed"
             await asyncio.sleep(0.1)
-        before, price = await stream._in(stream._db, act)
+        before, price = await stream._in(stream._trade_pool, act)
         assert await asyncio.to_thread(Position.objects.filter(status="open").count) == 1
         await asyncio.to_thread(control, sim, "/_sim/venue/outlier",
                                 {"venue": "binance", "symbol": SYMBOL, "bps": bps, "seconds": 3})

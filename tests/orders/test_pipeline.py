@@ -54,6 +54,7 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
         stream.state["BTCUSDT"].last_price = bar.close
         stream._candles["BTCUSDT"].restored([bar])
         _, signals = stream._candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
+        stream._trade_decisions(signals, bar.open_time + MINUTE + timedelta(seconds=3))  # the trader's job
         acted += [(d, bar.close) for d in signals["BTCUSDT"] if d.action != "HOLD"]
     assert acted, "no BUY or SELL in 240 candles of the simulator's market"
     decisions = {r.candle_open_time: r for r in RiskDecision.objects.all()}
