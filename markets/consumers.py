@@ -20,8 +20,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.live import ORDERS_GROUP, order_data, position_data
-from orders.models import Mode, Position
-from orders.selectors import open_positions, recent_orders, recent_positions
+from orders.models import Position
+from orders.selectors import position_list, recent_orders, recent_positions
 from signals.selectors import recent_signals
 
 from . import selectors
@@ -65,7 +65,7 @@ def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
 
 def trading_positions() -> list[Position]:
     """Every open position (of every mode and symbol), then the recently closed ones."""
-    opened = [p for mode in Mode.values for p in open_positions(mode=mode)]
+    opened = position_list(limit=1000, status=Position.Status.OPEN)[::-1]  # oldest first, every mode
     closed = [p for p in recent_positions(limit=RECENT_POSITIONS) if p.status == Position.Status.CLOSED]
     return opened + closed
 

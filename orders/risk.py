@@ -23,6 +23,7 @@ Every verdict carries its reasons, in words with the figures, approved or not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
@@ -130,6 +131,11 @@ class Verdict:
     take_profit_price: Decimal | None = None
     closes: bool = False  # the approved order closes the open position (a SELL)
     figures: dict[str, str] = field(default_factory=dict)
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day: where the daily drawdown is measured from."""
+    return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
 
 
 def _round(value: Decimal, step: Decimal, rounding: str) -> Decimal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 
 from markets.models import Instrument
@@ -55,11 +55,6 @@ def realised_since(*, mode: str, exchange: str, since: datetime) -> Decimal:
     """Realised PnL of the positions of ``mode`` on ``exchange`` closed at or after ``since``."""
     return sum((p.realised_pnl or Decimal(0) for p in Position.objects.filter(
         mode=mode, exchange=exchange, status=Position.Status.CLOSED, closed_at__gte=since)), Decimal(0))
-
-
-def day_start(now: datetime) -> datetime:
-    """00:00 UTC of ``now``'s day."""
-    return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
 
 
 def instrument_filters(*, exchange: str, symbol: str) -> Filters | None:

@@ -20,8 +20,8 @@ from tradingsite.params import params_from_setting
 from .executors.base import Entry, ExecutionError, Executor
 from .ids import client_order_id, signal_key
 from .models import Order, Position, RiskDecision
-from .risk import Book, Proposal, Rejection, RiskParams, Verdict, assess
-from .selectors import day_start, open_positions, realised_since
+from .risk import Book, Proposal, Rejection, RiskParams, Verdict, assess, day_start
+from .selectors import open_positions, realised_since
 
 log = logging.getLogger(__name__)
 

@@ -46,14 +46,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from markets.exchanges.base import CandleBar
 from markets.intervals import interval_delta
 from orders.paper import PaperTerms, first_hit
-from orders.risk import Book, Filters, Proposal, RiskParams, assess
+from orders.risk import Book, Filters, Proposal, RiskParams, assess, day_start
 
 from .rules import Action, Decision
 
@@ -220,10 +220,6 @@ def protection_exit(trade: Trade, bar: CandleBar) -> tuple[ExitReason, Decimal] 
     return reason, trade.stop_price if reason is ExitReason.STOP_LOSS else trade.take_profit_price
 
 
-def _day_start(moment: datetime) -> datetime:
-    return datetime.combine(moment.date(), time(0), tzinfo=moment.tzinfo)
-
-
 def _atr(decision: Decision | None) -> Decimal | None:
     value = decision.indicators.get("atr14") if decision is not None else None
     return Decimal(str(value)) if value is not None and math.isfinite(value) else None
@@ -245,7 +241,7 @@ class _Account:
 
     def book(self, symbol: str, price: Decimal, now: datetime) -> Book:
         """As ``orders.services.account_book``: the day's start is the equity less today's PnL."""
-        since = _day_start(now)
+        since = day_start(now)
         today = sum((pnl for when, pnl in self.realised if when >= since), ZERO)
         equity = self.equity(price)
         if self.trade is not None:
