@@ -1,6 +1,7 @@
 """The trading pipeline inside a stream process: closed candle → signal → risk → executor → stored → pushed.
 
-The stream (``markets.streaming.TradeStream``) calls, on its database thread:
+The stream (``markets.streaming.TradeStream``) calls, on a thread of its own (never the one that stores trades:
+an executor may wait on the exchange):
 
 - ``start`` once before streaming: the executor settles what a crash left unfinished (``reconcile``);
 - ``on_decisions`` with the strategy's decisions on each closed candle and the live prices: every BUY and SELL

@@ -10,7 +10,7 @@ equal to what happened. Its rules:
 - a refusal (filters, balance, signature, timing) is an Order with status REJECTED and the exchange's reason,
   never an exception out of ``open``/``close``: the pipeline records it and goes on.
 
-Methods run on one thread at a time per executor (the stream's database thread, or a request).
+Methods run on one thread at a time per executor (the stream's trading thread, or a request).
 """
 
 from __future__ import annotations
