@@ -114,7 +114,8 @@ def test_429_with_retry_after_is_waited_out_and_never_becomes_418(slow_sim: Simu
     status = requests.get(f"{slow_sim.url}/_sim/status", timeout=5).json()
     assert status["faults_injected"].get("rest_429") == 3
     assert not [k for k in status["faults_injected"] if "418" in k]
-    assert "418" not in json.dumps(status["venues"]["binance"])
+    venue = {k: v for k, v in status["venues"]["binance"].items() if k != "symbols"}  # not the tapes' trade ids
+    assert "418" not in json.dumps(venue)
 
 
 @pytest.mark.django_db
