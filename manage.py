@@ -13,8 +13,7 @@ def main() -> int:
 
     from tradingsite.devstack import DevStackError, dev_services
 
-    needs_services = len(sys.argv) > 1 and sys.argv[1] not in ("help", "--help", "-h", "version", "--version",
-                                                               "check")
+    needs_services = len(sys.argv) > 1 and sys.argv[1] not in ("help", "--help", "-h", "version", "--version", "check")
     if needs_services and not (os.environ.get("MONGODB_URI") and os.environ.get("REDIS_URL")):
         try:
             with dev_services(Path(__file__).resolve().parent / ".data") as uris:

@@ -48,8 +48,7 @@ async def measure(base: str, ws_url: str, symbol: str, stream: str, seconds: flo
     trades = 0
     last_id = None
     gaps = 0
-    async with websockets.connect(f"{ws_url}/ws/{symbol.lower()}@{stream}", max_size=None,
-                                  max_queue=None) as ws:
+    async with websockets.connect(f"{ws_url}/ws/{symbol.lower()}@{stream}", max_size=None, max_queue=None) as ws:
         end_warm = time.monotonic() + warmup
         while time.monotonic() < end_warm:
             await ws.recv()
@@ -74,9 +73,24 @@ def run_once(rate: float, args: argparse.Namespace) -> dict:
     port = free_port()
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "exchangesim", "--port", str(port), "--symbols", args.symbol, "--history-days", "0",
-         "--rate", str(rate), "--log-level", "WARNING"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "exchangesim",
+            "--port",
+            str(port),
+            "--symbols",
+            args.symbol,
+            "--history-days",
+            "0",
+            "--rate",
+            str(rate),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
@@ -99,18 +113,24 @@ def main() -> int:
     ap.add_argument("--stream", choices=("trade", "aggTrade"), default="trade")
     ap.add_argument("--symbol", default="BTCUSDT")
     args = ap.parse_args()
-    print(f"exchangesim load mode, one {args.symbol.lower()}@{args.stream} socket, websockets client, "
-          f"{args.seconds:.0f} s windows, {os.cpu_count()} cores")
-    print(f"{'asked/s':>10} {'emitted/s':>10} {'received trades/s':>18} {'frames/s':>10} {'recv/emitted':>13} "
-          f"{'vs 20k goal':>12} {'id gaps':>8}")
+    print(
+        f"exchangesim load mode, one {args.symbol.lower()}@{args.stream} socket, websockets client, "
+        f"{args.seconds:.0f} s windows, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'asked/s':>10} {'emitted/s':>10} {'received trades/s':>18} {'frames/s':>10} {'recv/emitted':>13} "
+        f"{'vs 20k goal':>12} {'id gaps':>8}"
+    )
     best = 0.0
     for rate in (float(r) for r in args.rates.split(",")):
         r = run_once(rate, args)
         recv = r["trades"] / r["elapsed"]
         emit = r["emitted"] / r["elapsed"]
         best = max(best, recv)
-        print(f"{rate:>10,.0f} {emit:>10,.0f} {recv:>18,.0f} {r['frames'] / r['elapsed']:>10,.0f} "
-              f"{recv / emit if emit else 0:>13.3f} {recv / 20000:>11.2f}x {r['gaps']:>8}")
+        print(
+            f"{rate:>10,.0f} {emit:>10,.0f} {recv:>18,.0f} {r['frames'] / r['elapsed']:>10,.0f} "
+            f"{recv / emit if emit else 0:>13.3f} {recv / 20000:>11.2f}x {r['gaps']:>8}"
+        )
     print(f"sustained trades/s received by one client: {best:,.0f} (goal 20,000: {best / 20000:.2f}x)")
     return 0
 

@@ -95,8 +95,9 @@ class Steer(threading.Thread):
             self.rate = min(200_000.0, self.rate * min(2.0, max(0.5, self.target / max(got, 1.0))))
             self.rates.append(self.rate)
             body = json.dumps({"rate": self.rate}).encode()
-            request = urllib.request.Request(f"{self.sim_url}/_sim/market", data=body,
-                                             headers={"Content-Type": "application/json"}, method="POST")
+            request = urllib.request.Request(
+                f"{self.sim_url}/_sim/market", data=body, headers={"Content-Type": "application/json"}, method="POST"
+            )
             with urllib.request.urlopen(request, timeout=10):
                 pass
 
@@ -114,29 +115,77 @@ def pct(values: list[float], q: float) -> float:
 def latency(rate: float, target: float, warmup: float, seconds: float, mongo_uri: str, redis_uri: str) -> None:
     sim_port, web_port = stream_ingest.free_port(), stream_ingest.free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    env = os.environ | {"MONGODB_URI": mongo_uri, "REDIS_URL": redis_uri, "MONGODB_DB": "bench_latency",
-                        "BINANCE_REST_URL": sim_url, "BINANCE_WS_URL": f"ws://127.0.0.1:{sim_port}",
-                        "LOG_LEVEL": "WARNING"}
+    env = os.environ | {
+        "MONGODB_URI": mongo_uri,
+        "REDIS_URL": redis_uri,
+        "MONGODB_DB": "bench_latency",
+        "BINANCE_REST_URL": sim_url,
+        "BINANCE_WS_URL": f"ws://127.0.0.1:{sim_port}",
+        "LOG_LEVEL": "WARNING",
+    }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen([sys.executable, "-m", "exchangesim", "--port", str(sim_port), "--symbols",
-                                       SYMBOL, "--history-days", "0.02", "--rate", str(rate), "--log-level",
-                                       "WARNING", "--no-warm-history"], cwd=ROOT, stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "exchangesim",
+                    "--port",
+                    str(sim_port),
+                    "--symbols",
+                    SYMBOL,
+                    "--history-days",
+                    "0.02",
+                    "--rate",
+                    str(rate),
+                    "--log-level",
+                    "WARNING",
+                    "--no-warm-history",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            )
+        )
         wait_http(f"{sim_url}/_sim/status")
         steer = Steer(sim_url, rate, target)
         steer.start()
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([*manage, "seed_instruments", "--symbols", SYMBOL], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        procs.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port),
-                                       "tradingsite.asgi:application"], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen([*manage, "stream", "--symbols", SYMBOL], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        subprocess.run(
+            [*manage, "seed_instruments", "--symbols", SYMBOL], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(web_port),
+                    "tradingsite.asgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [*manage, "stream", "--symbols", SYMBOL],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait_http(f"http://127.0.0.1:{web_port}/api/v1/instruments")
         lat, oldest, messages, counted, began = asyncio.run(
-            receive(f"ws://127.0.0.1:{web_port}/ws/market/binance/{SYMBOL}/", warmup, seconds))
+            receive(f"ws://127.0.0.1:{web_port}/ws/market/binance/{SYMBOL}/", warmup, seconds)
+        )
         time.sleep(steer.every)
         steer.done.set()
         steer.join()
@@ -148,26 +197,41 @@ def latency(rate: float, target: float, warmup: float, seconds: float, mongo_uri
     if not lat:
         print("no trade reached the client: is the stream running?")
         return
-    print(f"simulator steered to {target:,.0f} aggregate trades/s (raw --rate {min(steer.rates):,.0f} to "
-          f"{max(steer.rates):,.0f}): {emitted:,.0f} aggregate trades/s emitted and {counted / seconds:,.0f}/s "
-          f"reached the client in the {seconds:g} s window (after {warmup:g} s warm-up)")
-    print(f"client received {messages} messages ({messages / seconds:.1f}/s) counting {counted:,} trades; "
-          f"{len(lat):,} trades carried in them (each message carries at most the newest 100)")
+    print(
+        f"simulator steered to {target:,.0f} aggregate trades/s (raw --rate {min(steer.rates):,.0f} to "
+        f"{max(steer.rates):,.0f}): {emitted:,.0f} aggregate trades/s emitted and {counted / seconds:,.0f}/s "
+        f"reached the client in the {seconds:g} s window (after {warmup:g} s warm-up)"
+    )
+    print(
+        f"client received {messages} messages ({messages / seconds:.1f}/s) counting {counted:,} trades; "
+        f"{len(lat):,} trades carried in them (each message carries at most the newest 100)"
+    )
     for name, values in (("every trade carried", lat), ("oldest trade of each message", oldest)):
-        print(f"event time -> client, {name + ':':<30} p50 {pct(values, 50):6.1f} ms   "
-              f"p90 {pct(values, 90):6.1f} ms   p99 {pct(values, 99):6.1f} ms   max {max(values):6.1f} ms", flush=True)
+        print(
+            f"event time -> client, {name + ':':<30} p50 {pct(values, 50):6.1f} ms   "
+            f"p90 {pct(values, 90):6.1f} ms   p99 {pct(values, 99):6.1f} ms   max {max(values):6.1f} ms",
+            flush=True,
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rate", type=float, default=600.0,
-                   help="the simulator's starting --rate (raw trades/s) for the latency run")
-    p.add_argument("--agg-rate", type=float, default=1000.0,
-                   help="steer the simulator to about this many aggregate trades/s all along (0: keep --rate)")
+    p.add_argument(
+        "--rate", type=float, default=600.0, help="the simulator's starting --rate (raw trades/s) for the latency run"
+    )
+    p.add_argument(
+        "--agg-rate",
+        type=float,
+        default=1000.0,
+        help="steer the simulator to about this many aggregate trades/s all along (0: keep --rate)",
+    )
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--ingest-rates", default="10000,15000,40000",
-                   help="raw trades/s for the sustained-ingest runs ('' to skip them)")
+    p.add_argument(
+        "--ingest-rates",
+        default="10000,15000,40000",
+        help="raw trades/s for the sustained-ingest runs ('' to skip them)",
+    )
     args = p.parse_args()
 
     from tradingsite.devstack import start_mongod, start_redis

@@ -35,9 +35,19 @@ def make_ticks(n: int) -> list:
 
     t0 = datetime(2026, 11, 24, tzinfo=UTC)
     return [
-        TradeTick("binance", "BTCUSDT", 1_000_000 + i, Decimal("61000.01") + Decimal(i % 997) / 100,
-                  Decimal("0.00100000") * (1 + i % 13), "buy" if i % 3 else "sell", t0 + timedelta(milliseconds=i * 5),
-                  t0 + timedelta(milliseconds=i * 5 + 40), Source.WS, 1_000_000 + i, 1_000_000 + i)
+        TradeTick(
+            "binance",
+            "BTCUSDT",
+            1_000_000 + i,
+            Decimal("61000.01") + Decimal(i % 997) / 100,
+            Decimal("0.00100000") * (1 + i % 13),
+            "buy" if i % 3 else "sell",
+            t0 + timedelta(milliseconds=i * 5),
+            t0 + timedelta(milliseconds=i * 5 + 40),
+            Source.WS,
+            1_000_000 + i,
+            1_000_000 + i,
+        )
         for i in range(n)
     ]
 

@@ -51,17 +51,41 @@ def cpu_seconds(pid: int) -> float:
     return t.user + t.system
 
 
-def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str,
-             mongod_pid: int) -> dict:
+def run_once(
+    rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str, mongod_pid: int
+) -> dict:
     from pymongo import MongoClient
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen([sys.executable, "-m", "exchangesim", "--port", str(port), "--symbols", SYMBOL,
-                            "--history-days", "0.02", "--rate", str(rate), "--log-level", "WARNING",
-                            "--no-warm-history"], cwd=ROOT, stdout=subprocess.DEVNULL)
-    env = os.environ | {"MONGODB_URI": mongo_uri, "REDIS_URL": redis_uri, "MONGODB_DB": db,
-                        "BINANCE_REST_URL": base, "BINANCE_WS_URL": f"ws://127.0.0.1:{port}", "LOG_LEVEL": "WARNING"}
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exchangesim",
+            "--port",
+            str(port),
+            "--symbols",
+            SYMBOL,
+            "--history-days",
+            "0.02",
+            "--rate",
+            str(rate),
+            "--log-level",
+            "WARNING",
+            "--no-warm-history",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    env = os.environ | {
+        "MONGODB_URI": mongo_uri,
+        "REDIS_URL": redis_uri,
+        "MONGODB_DB": db,
+        "BINANCE_REST_URL": base,
+        "BINANCE_WS_URL": f"ws://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+    }
     stream = None
     ticks = MongoClient(mongo_uri)[db]["markets_tick"]
 
@@ -77,8 +101,13 @@ def run_once(rate: float, seconds: float, warmup: float, mongo_uri: str, redis_u
             except OSError:
                 time.sleep(0.05)
         ticks.delete_many({})
-        stream = subprocess.Popen([sys.executable, "manage.py", "stream", "--symbols", SYMBOL], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stream = subprocess.Popen(
+            [sys.executable, "manage.py", "stream", "--symbols", SYMBOL],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(warmup)
         pids = {"stream": stream.pid, "sim": sim.pid, "mongod": mongod_pid}
         c0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
@@ -98,14 +127,19 @@ def measure(rates: str, seconds: float, warmup: float, mongo: object, redis: obj
     """Migrate a "bench" database on ``mongo`` and print one row per raw rate of ``rates`` (comma-separated)."""
     env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    print(f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
-          f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)")
+    print(
+        f"{'raw/s asked':>12} {'agg/s emitted':>14} {'agg/s stored':>13} {'stored/emitted':>15} "
+        f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)"
+    )
     for rate in (float(r) for r in rates.split(",")):
         r = run_once(rate, seconds, warmup, mongo.uri, redis.uri, "bench", mongo.process.pid)
         cpu = r["cpu"]
-        print(f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
-              f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
-              f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}", flush=True)
+        print(
+            f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
+            f"{r['stored'] / r['emitted']:>15.3f} {r['behind']:>18,}  "
+            f"{cpu['stream']:>5.0%} / {cpu['sim']:>4.0%} / {cpu['mongod']:>4.0%}",
+            flush=True,
+        )
 
 
 def main() -> None:

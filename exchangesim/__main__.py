@@ -22,14 +22,28 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--port", type=int, default=9900, help="0 picks a free port")
     p.add_argument("--symbols", default=None, help="comma-separated, default BTCUSDT,ETHUSDT")
     for venue in VENUES[1:]:  # Binance's are --symbols
-        p.add_argument(f"--{venue.name}-symbols", default=None, metavar="LIST",
-                       help=f"comma-separated {venue.name} symbols, default {','.join(venue.default_symbols)} "
-                       f"(none with --replay); an empty string lists none")
-    p.add_argument("--rate", type=float, default=50.0, help="synthetic trades/s per Binance symbol (other venues "
-                   "trade their share of it)")
+        p.add_argument(
+            f"--{venue.name}-symbols",
+            default=None,
+            metavar="LIST",
+            help=f"comma-separated {venue.name} symbols, default {','.join(venue.default_symbols)} "
+            f"(none with --replay); an empty string lists none",
+        )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="synthetic trades/s per Binance symbol (other venues trade their share of it)",
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--replay", nargs="+", type=Path, default=[], metavar="FILE",
-                   help="capture (.gz) or data.binance.vision CSV/zip files to replay instead of synthetic")
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="capture (.gz) or data.binance.vision CSV/zip files to replay instead of synthetic",
+    )
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (2.0 = twice real time)")
     p.add_argument("--api-key", default=os.environ.get("SIM_API_KEY"))
     p.add_argument("--api-secret", default=os.environ.get("SIM_API_SECRET"))
@@ -37,8 +51,11 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--ping-interval", type=float, default=20.0)
     p.add_argument("--pong-timeout", type=float, default=60.0)
     p.add_argument("--max-connection-age", type=float, default=24 * 3600.0)
-    p.add_argument("--no-warm-history", action="store_true",
-                   help="do not aggregate the synthetic history in the background at start")
+    p.add_argument(
+        "--no-warm-history",
+        action="store_true",
+        help="do not aggregate the synthetic history in the background at start",
+    )
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
     if bool(a.api_key) != bool(a.api_secret):
@@ -52,11 +69,21 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     except UnknownSymbolError as exc:
         p.error(str(exc))
     return SimConfig(
-        host=a.host, port=a.port, symbols=symbols, venue_symbols=venue_symbols, rate=a.rate, seed=a.seed,
+        host=a.host,
+        port=a.port,
+        symbols=symbols,
+        venue_symbols=venue_symbols,
+        rate=a.rate,
+        seed=a.seed,
         replay=tuple(a.replay),
-        speed=a.speed, api_keys={a.api_key: a.api_secret} if a.api_key else {}, history_days=a.history_days,
-        ping_interval=a.ping_interval, pong_timeout=a.pong_timeout, max_connection_age=a.max_connection_age,
-        explicit_symbols=a.symbols is not None, warm_history=not a.no_warm_history,
+        speed=a.speed,
+        api_keys={a.api_key: a.api_secret} if a.api_key else {},
+        history_days=a.history_days,
+        ping_interval=a.ping_interval,
+        pong_timeout=a.pong_timeout,
+        max_connection_age=a.max_connection_age,
+        explicit_symbols=a.symbols is not None,
+        warm_history=not a.no_warm_history,
     )
 
 
@@ -73,13 +100,17 @@ def _venue_symbols(a: argparse.Namespace) -> dict[str, tuple[str, ...]]:
 async def serve(config: SimConfig) -> None:
     sim = Simulator(config)
     await sim.start()
-    print(f"exchange simulator on {sim.url} (REST {sim.url}/api/v3, streams {sim.ws_url}/ws, "
-          f"control {sim.url}/_sim/status); Ctrl+C stops it", flush=True)
+    print(
+        f"exchange simulator on {sim.url} (REST {sim.url}/api/v3, streams {sim.ws_url}/ws, "
+        f"control {sim.url}/_sim/status); Ctrl+C stops it",
+        flush=True,
+    )
     for name, venue in sim.venues.items():
         if venue.prefix and sim.market.specs_of(name):
             ws_path = getattr(venue, "ws_path", "/ws")
-            print(f"  {name}: REST {sim.venue_url(name)}, WebSocket {sim.venue_url(name, ws=True)}{ws_path}",
-                  flush=True)
+            print(
+                f"  {name}: REST {sim.venue_url(name)}, WebSocket {sim.venue_url(name, ws=True)}{ws_path}", flush=True
+            )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

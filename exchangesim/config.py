@@ -7,8 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 DEFAULT_BALANCES: dict[str, Decimal] = {
-    "USDT": Decimal(100_000), "USDC": Decimal(100_000), "BTC": Decimal(2), "ETH": Decimal(20),
-    "BNB": Decimal(50), "SOL": Decimal(200),
+    "USDT": Decimal(100_000),
+    "USDC": Decimal(100_000),
+    "BTC": Decimal(2),
+    "ETH": Decimal(20),
+    "BNB": Decimal(50),
+    "SOL": Decimal(200),
 }
 
 

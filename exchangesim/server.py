@@ -35,12 +35,20 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         others = tuple(item for v in VENUES if v is not BinanceVenue for item in listings(v, config))
-        self.market = Market(symbols=config.symbols if (not config.replay or config.explicit_symbols) else (),
-                             rate=config.rate, seed=config.seed, replay=config.replay, speed=config.speed,
-                             history_days=config.history_days, listings=others)
+        self.market = Market(
+            symbols=config.symbols if (not config.replay or config.explicit_symbols) else (),
+            rate=config.rate,
+            seed=config.seed,
+            replay=config.replay,
+            speed=config.speed,
+            history_days=config.history_days,
+            listings=others,
+        )
         self.faults = Faults()
-        self.venues: dict[str, Venue] = {v.name: v(self.market, config, self.faults)  # type: ignore[call-arg]
-                                         for v in VENUES}
+        self.venues: dict[str, Venue] = {
+            v.name: v(self.market, config, self.faults)  # type: ignore[call-arg]
+            for v in VENUES
+        }
         self.control = Control(self)
         self.app = web.Application(
             middlewares=[self.control.middleware, *(v.middleware() for v in self.venues.values())],
@@ -74,8 +82,14 @@ class Simulator:
     async def start(self) -> None:
         """Bind (port 0 picks a free one) and start the market clock."""
         # Long Binance-style queries (symbols=[...]) must reach the middleware, not aiohttp's plain 400.
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1,
-                                     max_line_size=65536, max_field_size=65536)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1,
+            max_line_size=65536,
+            max_field_size=65536,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
@@ -83,8 +97,11 @@ class Simulator:
         if server is not None and server.sockets:  # the real port when 0 was asked for
             self.port = server.sockets[0].getsockname()[1]
         self.market.start(self.config.tick_ms, warm_history=self.config.warm_history)
-        log.info("exchange simulator listening on %s (%s)", self.url, ", ".join(
-            f"{s}: {k}" for s, k in self.market.kinds.items()))
+        log.info(
+            "exchange simulator listening on %s (%s)",
+            self.url,
+            ", ".join(f"{s}: {k}" for s, k in self.market.kinds.items()),
+        )
 
     async def stop(self) -> None:
         """Stop the clock, close every socket, release the port."""

@@ -132,7 +132,8 @@ class StreamServer(Generic[S]):
         """Queue a non-empty ``batch`` for ``conn``, or cut off a client more than MAX_QUEUED_FRAMES behind."""
         if conn.queued_frames > MAX_QUEUED_FRAMES:
             logging.getLogger(type(self).__module__).warning(
-                "dropping %s that fell %s frames behind", self.client_noun, MAX_QUEUED_FRAMES)
+                "dropping %s that fell %s frames behind", self.client_noun, MAX_QUEUED_FRAMES
+            )
             self.conns.discard(conn)
             asyncio.get_running_loop().create_task(conn.ws.close(code=1008, message=b"Too slow"))
             return

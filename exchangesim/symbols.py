@@ -14,9 +14,25 @@ from decimal import Decimal
 
 # Rough USD prices of common assets, so synthetic markets start somewhere believable.
 USD_PRICES: dict[str, float] = {
-    "BTC": 60000.0, "ETH": 3000.0, "BNB": 550.0, "SOL": 150.0, "LTC": 70.0, "LINK": 12.0,
-    "DOT": 5.0, "XRP": 0.6, "ADA": 0.45, "DOGE": 0.12, "TRX": 0.12, "AVAX": 30.0,
-    "USDT": 1.0, "USDC": 1.0, "FDUSD": 1.0, "BUSD": 1.0, "USD": 1.0, "EUR": 1.08, "TRY": 0.03,
+    "BTC": 60000.0,
+    "ETH": 3000.0,
+    "BNB": 550.0,
+    "SOL": 150.0,
+    "LTC": 70.0,
+    "LINK": 12.0,
+    "DOT": 5.0,
+    "XRP": 0.6,
+    "ADA": 0.45,
+    "DOGE": 0.12,
+    "TRX": 0.12,
+    "AVAX": 30.0,
+    "USDT": 1.0,
+    "USDC": 1.0,
+    "FDUSD": 1.0,
+    "BUSD": 1.0,
+    "USD": 1.0,
+    "EUR": 1.08,
+    "TRY": 0.03,
 }
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "USD")
 

@@ -102,7 +102,6 @@ def served(market: Market, faults: Faults, venue: str, symbol: str) -> ServedTap
     return ServedTape(market.tapes[key], faults.forgotten.get(key, ()))
 
 
-
 class VenueBase:
     """What the venues share: market, config and faults, request counts, the clock offset, the live settings
     of ``configure``, and the control of their ``streams``. A subclass sets ``limiter`` (with ``reset()``,
@@ -191,13 +190,14 @@ class VenueBase:
                 raise
             except Exception:  # never a traceback on the wire
                 logging.getLogger(type(self).__module__).exception(
-                    "internal error on %s %s", request.method, request.path_qs)
+                    "internal error on %s %s", request.method, request.path_qs
+                )
                 return self.error_response(self.internal_error())
 
         return middleware
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self.faults.take_rest(self.name, request.path[len(self.prefix):], request.path)
+        fault = self.faults.take_rest(self.name, request.path[len(self.prefix) :], request.path)
         if fault and fault.status:
             if fault.delay_ms:
                 await asyncio.sleep(fault.delay_ms / 1000)

@@ -26,7 +26,9 @@ class InstrumentAdmin(admin.ModelAdmin):
         last = selectors.recent_ticks(exchange=obj.exchange, symbol=obj.symbol, limit=1)
         return format_html(
             '<span class="live-price" data-instrument="{}:{}" data-testid="live-price">{}</span>',
-            obj.exchange, obj.symbol, last[0].price if last else "—",
+            obj.exchange,
+            obj.symbol,
+            last[0].price if last else "—",
         )
 
 
@@ -51,8 +53,20 @@ class TickAdmin(admin.ModelAdmin):
 
 @admin.register(Candle)
 class CandleAdmin(admin.ModelAdmin):
-    list_display = ("exchange", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
-                    "source", "closed", "synthetic")
+    list_display = (
+        "exchange",
+        "symbol",
+        "interval",
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "source",
+        "closed",
+        "synthetic",
+    )
     list_filter = ("exchange", "symbol", "interval", "source", "closed", "synthetic")
     date_hierarchy = "open_time"
 

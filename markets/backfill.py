@@ -53,8 +53,16 @@ class FillResult:
     unreturned: list[tuple[int, int]]
 
 
-def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: int, last_id: int,
-                   progress: Progress | None = None, since: datetime | None = None) -> FillResult:
+def trade_ids_fill(
+    *,
+    adapter: RestAdapter,
+    exchange: str,
+    symbol: str,
+    first_id: int,
+    last_id: int,
+    progress: Progress | None = None,
+    since: datetime | None = None,
+) -> FillResult:
     """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported.
     ``since`` is the exchange time of the trade before ``first_id`` (read from storage when not given): what an
     exchange that pages only by time (Kraken) starts from."""
@@ -64,8 +72,11 @@ def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id
     if since is None:
         since = _time_before(exchange, symbol, first_id)
     while next_id <= last_id:
-        page = [t for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades,
-                                                  since=since) if t.trade_id <= last_id]
+        page = [
+            t
+            for t in adapter.trades_from_id(symbol, next_id, limit=adapter.capabilities.max_trades, since=since)
+            if t.trade_id <= last_id
+        ]
         if not page:
             break
         result = ticks_ingest(ticks=page)
@@ -80,16 +91,36 @@ def trade_ids_fill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id
     return FillResult(fetched, written, unreturned)
 
 
-def trades_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: datetime, end: datetime,
-                    progress: Progress | None = None, on_plan: Callable[[int], None] | None = None) -> BackfillSummary:
+def trades_backfill(
+    *,
+    adapter: RestAdapter,
+    exchange: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> BackfillSummary:
     """Every trade of ``[start, end)`` stored once: the id range is found from the exchange, the ids
     already stored are skipped, and each hole is fetched by id pages. ``on_plan(n)`` is told how many
     trades will be fetched before the first page."""
     began, requests_before = time.monotonic(), adapter.requests
     bounds = _id_bounds(adapter, symbol, start, end)
     if bounds is None:
-        return BackfillSummary("trades", exchange, symbol, start, end, 0, 0, 0, 0, 0,
-                               adapter.requests - requests_before, time.monotonic() - began)
+        return BackfillSummary(
+            "trades",
+            exchange,
+            symbol,
+            start,
+            end,
+            0,
+            0,
+            0,
+            0,
+            0,
+            adapter.requests - requests_before,
+            time.monotonic() - began,
+        )
     first, last = bounds
     holes = id_holes(_stored_ids(exchange, symbol, first, last), first, last)
     expected, missing = last - first + 1, hole_size(holes)
@@ -97,17 +128,38 @@ def trades_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: 
         on_plan(missing)
     fetched = written = still = 0
     for a, b in holes:
-        fill = trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b,
-                              progress=progress)
+        fill = trade_ids_fill(
+            adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b, progress=progress
+        )
         fetched += fill.fetched
         written += fill.written
         still += hole_size(fill.unreturned)
-    return BackfillSummary("trades", exchange, symbol, start, end, expected, expected - missing, fetched, written,
-                           still, adapter.requests - requests_before, time.monotonic() - began)
+    return BackfillSummary(
+        "trades",
+        exchange,
+        symbol,
+        start,
+        end,
+        expected,
+        expected - missing,
+        fetched,
+        written,
+        still,
+        adapter.requests - requests_before,
+        time.monotonic() - began,
+    )
 
 
-def candles_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start: datetime, end: datetime,
-                     progress: Progress | None = None, on_plan: Callable[[int], None] | None = None) -> BackfillSummary:
+def candles_backfill(
+    *,
+    adapter: RestAdapter,
+    exchange: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> BackfillSummary:
     """Every one-minute candle of ``[start, end)`` stored, through :func:`get_price_history` in chunks."""
     began, requests_before = time.monotonic(), adapter.requests
     lo = iv.ceil(start, iv.BASE_INTERVAL)
@@ -129,8 +181,20 @@ def candles_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, start:
         got = get_price_history(symbol, c0, c1, iv.BASE_INTERVAL, exchange, adapter=adapter, progress=counted)
         still += iv.count(c0, c1, iv.BASE_INTERVAL) - sum(1 for c in got.candles if c.closed)
     written = (_stored_candles(exchange, symbol, lo, hi) if lo < hi else 0) - present
-    return BackfillSummary("candles", exchange, symbol, start, end, expected, present, fetched, written, still,
-                           adapter.requests - requests_before, time.monotonic() - began)
+    return BackfillSummary(
+        "candles",
+        exchange,
+        symbol,
+        start,
+        end,
+        expected,
+        present,
+        fetched,
+        written,
+        still,
+        adapter.requests - requests_before,
+        time.monotonic() - began,
+    )
 
 
 def _id_bounds(adapter: RestAdapter, symbol: str, start: datetime, end: datetime) -> tuple[int, int] | None:
@@ -142,8 +206,9 @@ def _id_bounds(adapter: RestAdapter, symbol: str, start: datetime, end: datetime
     if after is not None:
         last = after.trade_id - 1
     else:  # nothing after `end` yet: the last trade before it is among the latest ones
-        before_end = [t.trade_id for t in adapter.latest_trades(symbol, limit=adapter.capabilities.max_trades)
-                      if t.ts < end]
+        before_end = [
+            t.trade_id for t in adapter.latest_trades(symbol, limit=adapter.capabilities.max_trades) if t.ts < end
+        ]
         last = max(before_end, default=first.trade_id)
     return (first.trade_id, last) if last >= first.trade_id else None
 
@@ -167,22 +232,35 @@ def _windows(start: datetime, end: datetime, width: timedelta) -> Iterator[tuple
 
 def _stored_ids(exchange: str, symbol: str, first: int, last: int) -> Iterator[int]:
     """Stored trade ids in ``[first, last]``, ascending, read in batches from the unique index."""
-    cursor = connection.database[Tick._meta.db_table].find(
-        {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": Int64(first), "$lte": Int64(last)}},
-        {"trade_id": 1, "_id": 0},
-    ).sort("trade_id", 1).batch_size(50_000)
+    cursor = (
+        connection.database[Tick._meta.db_table]
+        .find(
+            {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": Int64(first), "$lte": Int64(last)}},
+            {"trade_id": 1, "_id": 0},
+        )
+        .sort("trade_id", 1)
+        .batch_size(50_000)
+    )
     return (int(d["trade_id"]) for d in cursor)
 
 
 def _stored_candles(exchange: str, symbol: str, lo: datetime, hi: datetime) -> int:
     return connection.database[Candle._meta.db_table].count_documents(
-        {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi},
-         "closed": True})
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "interval": iv.BASE_INTERVAL,
+            "open_time": {"$gte": lo, "$lt": hi},
+            "closed": True,
+        }
+    )
 
 
 def _time_before(exchange: str, symbol: str, trade_id: int) -> datetime | None:
     """The exchange time of the stored trade with the highest id below ``trade_id``, if any."""
     doc = connection.database[Tick._meta.db_table].find_one(
-        {"exchange": exchange, "symbol": symbol, "trade_id": {"$lt": Int64(trade_id)}}, {"_id": 0, "ts": 1},
-        sort=[("trade_id", -1)])
+        {"exchange": exchange, "symbol": symbol, "trade_id": {"$lt": Int64(trade_id)}},
+        {"_id": 0, "ts": 1},
+        sort=[("trade_id", -1)],
+    )
     return doc["ts"].replace(tzinfo=UTC) if doc else None

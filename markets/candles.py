@@ -203,8 +203,15 @@ def stream_candles(
         yield current[key].bar(source=source, closed=last_closed)
 
 
-def quiet_candles(exchange: str, symbol: str, before: tuple[int, datetime, Decimal], after: tuple[int, datetime],
-                  *, now: datetime, grace: timedelta) -> list[CandleBar]:
+def quiet_candles(
+    exchange: str,
+    symbol: str,
+    before: tuple[int, datetime, Decimal],
+    after: tuple[int, datetime],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> list[CandleBar]:
     """Flat zero-volume 1m candles, flagged ``synthetic``, for the minutes strictly between two consecutive
     trades ``before`` (id, time, price) and ``after`` (id, time) of a venue whose trade ids have no holes: with
     ``after``'s id right after ``before``'s, no trade happened in between, so those minutes were quiet, not
@@ -216,8 +223,27 @@ def quiet_candles(exchange: str, symbol: str, before: tuple[int, datetime, Decim
     minute = timedelta(minutes=1)
     out, t = [], floor(first_ts, "1m") + minute
     while t < floor(next_ts, "1m") and t + minute + grace <= now:
-        out.append(CandleBar(exchange, symbol, "1m", t, t + minute - ONE_MS, price, price, price, price, Decimal(0),
-                             Decimal(0), 0, Decimal(0), Decimal(0), source="trades", closed=True, synthetic=True))
+        out.append(
+            CandleBar(
+                exchange,
+                symbol,
+                "1m",
+                t,
+                t + minute - ONE_MS,
+                price,
+                price,
+                price,
+                price,
+                Decimal(0),
+                Decimal(0),
+                0,
+                Decimal(0),
+                Decimal(0),
+                source="trades",
+                closed=True,
+                synthetic=True,
+            )
+        )
         t += minute
     return out
 

@@ -138,8 +138,9 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
     async def orders_update(self, event: dict[str, Any]) -> None:
         """Positions and orders that changed, of every symbol (``orders.live``); the page merges them by id."""
         data = event["data"]
-        await self.send_json({"type": "orders", "positions": data.get("positions", []),
-                              "orders": data.get("orders", [])})
+        await self.send_json(
+            {"type": "orders", "positions": data.get("positions", []), "orders": data.get("orders", [])}
+        )
 
 
 class PricesConsumer(AsyncJsonWebsocketConsumer):

@@ -17,8 +17,16 @@ from bson.raw_bson import RawBSONDocument
 from .exchanges.base import CandleBar, Source, TradeTick
 from .intervals import EPOCH
 
-CANDLE_DECIMALS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
-                   "taker_buy_quote_volume")
+CANDLE_DECIMALS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
 _D128: dict[str, Decimal128] = {}
 _D128_MAX = 200_000
 
@@ -58,9 +66,16 @@ def from_ms(ms: int) -> datetime:
 def tick_doc(t: TradeTick) -> dict[str, object]:
     """The stored document of a tick."""
     return {
-        "exchange": t.exchange, "symbol": t.symbol, "trade_id": Int64(t.trade_id),
-        "price": d128(t.price), "qty": d128(t.qty), "taker_side": t.taker_side, "ts": t.ts,
-        "received_at": t.received_at, "source": str(t.source), "first_trade_id": Int64(t.first_trade_id),
+        "exchange": t.exchange,
+        "symbol": t.symbol,
+        "trade_id": Int64(t.trade_id),
+        "price": d128(t.price),
+        "qty": d128(t.qty),
+        "taker_side": t.taker_side,
+        "ts": t.ts,
+        "received_at": t.received_at,
+        "source": str(t.source),
+        "first_trade_id": Int64(t.first_trade_id),
         "last_trade_id": Int64(t.last_trade_id),
     }
 
@@ -74,9 +89,17 @@ def tick_bson(t: TradeTick) -> RawBSONDocument:
 def tick_of(d: dict[str, Any]) -> TradeTick:
     """A stored tick document as a record."""
     return TradeTick(
-        exchange=d["exchange"], symbol=d["symbol"], trade_id=int(d["trade_id"]), price=as_decimal(d["price"]),
-        qty=as_decimal(d["qty"]), taker_side=d["taker_side"], ts=as_utc(d["ts"]), received_at=as_utc(d["received_at"]),
-        source=Source(d["source"]), first_trade_id=int(d["first_trade_id"]), last_trade_id=int(d["last_trade_id"]),
+        exchange=d["exchange"],
+        symbol=d["symbol"],
+        trade_id=int(d["trade_id"]),
+        price=as_decimal(d["price"]),
+        qty=as_decimal(d["qty"]),
+        taker_side=d["taker_side"],
+        ts=as_utc(d["ts"]),
+        received_at=as_utc(d["received_at"]),
+        source=Source(d["source"]),
+        first_trade_id=int(d["first_trade_id"]),
+        last_trade_id=int(d["last_trade_id"]),
     )
 
 
@@ -90,7 +113,14 @@ def candle_doc(c: CandleBar) -> dict[str, object]:
 def candle_of(d: dict[str, Any], interval: str) -> CandleBar:
     """A stored (or aggregated) candle document as a record."""
     return CandleBar(
-        exchange=d["exchange"], symbol=d["symbol"], interval=interval, open_time=as_utc(d["open_time"]),
-        close_time=as_utc(d["close_time"]), **{k: as_decimal(d[k]) for k in CANDLE_DECIMALS}, trades=int(d["trades"]),
-        source=d["source"], closed=bool(d["closed"]), synthetic=bool(d.get("synthetic", False)),
+        exchange=d["exchange"],
+        symbol=d["symbol"],
+        interval=interval,
+        open_time=as_utc(d["open_time"]),
+        close_time=as_utc(d["close_time"]),
+        **{k: as_decimal(d[k]) for k in CANDLE_DECIMALS},
+        trades=int(d["trades"]),
+        source=d["source"],
+        closed=bool(d["closed"]),
+        synthetic=bool(d.get("synthetic", False)),
     )

@@ -66,10 +66,18 @@ class PriceHistory:
     exchange_requests: int = 0
 
 
-def get_price_history(symbol: str, start: datetime, end: datetime, interval: str = "1m",
-                      exchange: str = "binance", *, fetch: bool = True, adapter: RestAdapter | None = None,
-                      policy: RetryPolicy | None = None,
-                      progress: Callable[[int], None] | None = None) -> PriceHistory:
+def get_price_history(
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    interval: str = "1m",
+    exchange: str = "binance",
+    *,
+    fetch: bool = True,
+    adapter: RestAdapter | None = None,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PriceHistory:
     """Candles of ``symbol`` on ``exchange`` for ``[start, end)``; see the module docstring.
 
     Raises :class:`InvalidRequest` for a bad argument (unknown exchange/symbol/interval, naive or
@@ -128,8 +136,15 @@ def get_price_history(symbol: str, start: datetime, end: datetime, interval: str
         spans.append(Span(reachable_hi, hi, "future"))
     candles = _read(exchange, symbol, interval, lo, hi)
     return PriceHistory(
-        exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, candles=candles, spans=spans,
-        complete=not missing and reachable_hi == hi and all(c.closed for c in candles), missing=missing,
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        candles=candles,
+        spans=spans,
+        complete=not missing and reachable_hi == hi and all(c.closed for c in candles),
+        missing=missing,
         exchange_requests=requests,
     )
 
@@ -143,10 +158,24 @@ def quiet_between(bars: list[CandleBar]) -> list[CandleBar]:
         t = before.open_time + ONE_MINUTE
         while t < after.open_time:
             p = before.close
-            out.append(replace(before, open_time=t, close_time=t + ONE_MINUTE - timedelta(milliseconds=1), open=p,
-                               high=p, low=p, close=p, volume=Decimal(0), quote_volume=Decimal(0), trades=0,
-                               taker_buy_volume=Decimal(0), taker_buy_quote_volume=Decimal(0), closed=True,
-                               synthetic=True))
+            out.append(
+                replace(
+                    before,
+                    open_time=t,
+                    close_time=t + ONE_MINUTE - timedelta(milliseconds=1),
+                    open=p,
+                    high=p,
+                    low=p,
+                    close=p,
+                    volume=Decimal(0),
+                    quote_volume=Decimal(0),
+                    trades=0,
+                    taker_buy_volume=Decimal(0),
+                    taker_buy_quote_volume=Decimal(0),
+                    closed=True,
+                    synthetic=True,
+                )
+            )
             t += ONE_MINUTE
     return out
 
@@ -200,11 +229,16 @@ def _collection() -> Any:
     return connection.database[Candle._meta.db_table]
 
 
-def _stored_opens(exchange: str, symbol: str, lo: datetime, hi: datetime, *,
-                  closed_only: bool = True) -> list[datetime]:
+def _stored_opens(
+    exchange: str, symbol: str, lo: datetime, hi: datetime, *, closed_only: bool = True
+) -> list[datetime]:
     """Open times of the stored one-minute candles in ``[lo, hi)`` (by default only the closed ones)."""
-    query: dict[str, Any] = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL,
-                             "open_time": {"$gte": lo, "$lt": hi}}
+    query: dict[str, Any] = {
+        "exchange": exchange,
+        "symbol": symbol,
+        "interval": iv.BASE_INTERVAL,
+        "open_time": {"$gte": lo, "$lt": hi},
+    }
     if closed_only:
         query["closed"] = True
     cursor = _collection().find(query, {"open_time": 1, "_id": 0})
@@ -213,28 +247,40 @@ def _stored_opens(exchange: str, symbol: str, lo: datetime, hi: datetime, *,
 
 def _unrecoverable(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
     """Candle ranges the exchange already answered empty (not asked again)."""
-    gaps = Gap.objects.filter(exchange=exchange, symbol=symbol, kind=GAP_KIND, state=Gap.State.UNRECOVERABLE,
-                              start__lt=to_ms(hi), end__gt=to_ms(lo))
+    gaps = Gap.objects.filter(
+        exchange=exchange,
+        symbol=symbol,
+        kind=GAP_KIND,
+        state=Gap.State.UNRECOVERABLE,
+        start__lt=to_ms(hi),
+        end__gt=to_ms(lo),
+    )
     return [(from_ms(g.start), from_ms(g.end)) for g in gaps]
 
 
-def _record_unrecoverable(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]],
-                          now: datetime) -> None:
+def _record_unrecoverable(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]], now: datetime) -> None:
     """A range still missing after asking the exchange, and old enough to be final, becomes a Gap."""
     settled = now - UNRECOVERABLE_AFTER
     for r0, r1 in missing:
         if r1 > settled:
             continue
         Gap.objects.update_or_create(
-            exchange=exchange, symbol=symbol, kind=GAP_KIND, start=to_ms(r0),
-            defaults={"end": to_ms(r1), "state": Gap.State.UNRECOVERABLE,
-                      "missing": iv.count(r0, r1, iv.BASE_INTERVAL),
-                      "reason": f"{exchange} returned no {iv.BASE_INTERVAL} candles for this range"},
+            exchange=exchange,
+            symbol=symbol,
+            kind=GAP_KIND,
+            start=to_ms(r0),
+            defaults={
+                "end": to_ms(r1),
+                "state": Gap.State.UNRECOVERABLE,
+                "missing": iv.count(r0, r1, iv.BASE_INTERVAL),
+                "reason": f"{exchange} returned no {iv.BASE_INTERVAL} candles for this range",
+            },
         )
 
 
-def _spans(lo: datetime, hi: datetime, missing: list[tuple[datetime, datetime]],
-           fetched: list[tuple[datetime, datetime]]) -> list[Span]:
+def _spans(
+    lo: datetime, hi: datetime, missing: list[tuple[datetime, datetime]], fetched: list[tuple[datetime, datetime]]
+) -> list[Span]:
     """Cut ``[lo, hi)`` into runs by source: missing, fetched from the exchange in this call, or MongoDB."""
     cuts = sorted({lo, hi, *(t for r in missing + fetched for t in r if lo <= t <= hi)})
     spans: list[Span] = []
@@ -262,14 +308,24 @@ def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime)
     pipeline = [
         {"$match": match},
         {"$sort": {"open_time": 1}},
-        {"$group": {
-            "_id": {"$dateTrunc": {"date": "$open_time", "unit": unit, "binSize": size}},
-            "open": {"$first": "$open"}, "high": {"$max": "$high"}, "low": {"$min": "$low"},
-            "close": {"$last": "$close"}, "volume": {"$sum": "$volume"}, "quote_volume": {"$sum": "$quote_volume"},
-            "trades": {"$sum": "$trades"}, "taker_buy_volume": {"$sum": "$taker_buy_volume"},
-            "taker_buy_quote_volume": {"$sum": "$taker_buy_quote_volume"}, "sources": {"$addToSet": "$source"},
-            "all_closed": {"$min": "$closed"}, "all_synthetic": {"$min": "$synthetic"}, "minutes": {"$sum": 1},
-        }},
+        {
+            "$group": {
+                "_id": {"$dateTrunc": {"date": "$open_time", "unit": unit, "binSize": size}},
+                "open": {"$first": "$open"},
+                "high": {"$max": "$high"},
+                "low": {"$min": "$low"},
+                "close": {"$last": "$close"},
+                "volume": {"$sum": "$volume"},
+                "quote_volume": {"$sum": "$quote_volume"},
+                "trades": {"$sum": "$trades"},
+                "taker_buy_volume": {"$sum": "$taker_buy_volume"},
+                "taker_buy_quote_volume": {"$sum": "$taker_buy_quote_volume"},
+                "sources": {"$addToSet": "$source"},
+                "all_closed": {"$min": "$closed"},
+                "all_synthetic": {"$min": "$synthetic"},
+                "minutes": {"$sum": 1},
+            }
+        },
         {"$sort": {"_id": 1}},
     ]
     width = iv.INTERVALS[interval]
@@ -278,12 +334,20 @@ def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime)
     for g in _collection().aggregate(pipeline):
         open_time = as_utc(g["_id"])
         complete = bool(g["all_closed"]) and g["minutes"] == per
-        out.append(CandleBar(
-            exchange=exchange, symbol=symbol, interval=interval, open_time=open_time,
-            close_time=open_time + width - timedelta(milliseconds=1),
-            **{k: as_decimal(g[k]) for k in CANDLE_DECIMALS}, trades=int(g["trades"]),
-            source="+".join(sorted(g["sources"])), closed=complete, synthetic=bool(g["all_synthetic"]),
-        ))
+        out.append(
+            CandleBar(
+                exchange=exchange,
+                symbol=symbol,
+                interval=interval,
+                open_time=open_time,
+                close_time=open_time + width - timedelta(milliseconds=1),
+                **{k: as_decimal(g[k]) for k in CANDLE_DECIMALS},
+                trades=int(g["trades"]),
+                source="+".join(sorted(g["sources"])),
+                closed=complete,
+                synthetic=bool(g["all_synthetic"]),
+            )
+        )
     return out
 
 

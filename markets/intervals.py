@@ -58,8 +58,9 @@ def count(start: datetime, end: datetime, interval: str) -> int:
     return 0 if first >= end else (end - first - timedelta.resolution) // step + 1
 
 
-def missing_ranges(start: datetime, end: datetime, interval: str,
-                   present: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+def missing_ranges(
+    start: datetime, end: datetime, interval: str, present: Iterable[datetime]
+) -> list[tuple[datetime, datetime]]:
     """The sub-ranges of ``[start, end)`` whose candles are not in ``present``, merged and in order."""
     have = set(present)
     step = interval_delta(interval)
@@ -83,8 +84,9 @@ def pages(start: datetime, end: datetime, interval: str, size: int) -> Iterator[
         t += width
 
 
-def subtract(ranges: Iterable[tuple[datetime, datetime]],
-             holes: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+def subtract(
+    ranges: Iterable[tuple[datetime, datetime]], holes: Iterable[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
     """``ranges`` with every part covered by ``holes`` removed (both lists of half-open ranges)."""
     out = list(ranges)
     for h0, h1 in holes:

@@ -49,39 +49,76 @@ def trade_data(t: TradeTick) -> dict[str, Any]:
 
 def signal_data(d: Decision) -> dict[str, Any]:
     """A decision for the page: the candle it was made on, what, how sure, and why."""
-    return {"time": to_ms(d.open_time), "decision": str(d.action), "confidence": str(d.confidence),
-            "strategy": f"{d.strategy} v{d.version}", "reasons": list(d.reasons)}
+    return {
+        "time": to_ms(d.open_time),
+        "decision": str(d.action),
+        "confidence": str(d.confidence),
+        "strategy": f"{d.strategy} v{d.version}",
+        "reasons": list(d.reasons),
+    }
 
 
 def signal_row_data(row: Any) -> dict[str, Any]:
     """A stored Signal for the page, in the shape of :func:`signal_data`."""
-    return {"time": to_ms(row.candle_open_time), "decision": row.decision, "confidence": str(row.confidence),
-            "strategy": f"{row.strategy} v{row.version}", "reasons": list(row.reasons)}
+    return {
+        "time": to_ms(row.candle_open_time),
+        "decision": row.decision,
+        "confidence": str(row.confidence),
+        "strategy": f"{row.strategy} v{row.version}",
+        "reasons": list(row.reasons),
+    }
 
 
 def candle_data(c: CandleBar) -> dict[str, Any]:
-    return {"time": to_ms(c.open_time), "open": str(c.open), "high": str(c.high), "low": str(c.low),
-            "close": str(c.close), "volume": str(c.volume), "trades": c.trades, "closed": c.closed,
-            "source": c.source, "synthetic": c.synthetic}
+    return {
+        "time": to_ms(c.open_time),
+        "open": str(c.open),
+        "high": str(c.high),
+        "low": str(c.low),
+        "close": str(c.close),
+        "volume": str(c.volume),
+        "trades": c.trades,
+        "closed": c.closed,
+        "source": c.source,
+        "synthetic": c.synthetic,
+    }
 
 
 def feed_data(feed: Feed, *, now: datetime | None = None) -> dict[str, Any]:
     lag = None
     if now is not None and feed.last_trade_at is not None:
         lag = round(max(0.0, (now - feed.last_trade_at).total_seconds()), 3)
-    return {"exchange": feed.exchange, "symbol": feed.symbol, "state": feed.state,
-            "last_trade_id": feed.last_trade_id, "last_trade_time": _ms(feed.last_trade_at), "lag_seconds": lag,
-            "reconnects": feed.reconnects, "last_error": feed.last_error}
+    return {
+        "exchange": feed.exchange,
+        "symbol": feed.symbol,
+        "state": feed.state,
+        "last_trade_id": feed.last_trade_id,
+        "last_trade_time": _ms(feed.last_trade_at),
+        "lag_seconds": lag,
+        "reconnects": feed.reconnects,
+        "last_error": feed.last_error,
+    }
 
 
-def gap_data(gap: Gap, *, span: tuple[datetime | None, datetime | None] = (None, None),
-             seconds: float | None = None) -> dict[str, Any]:
+def gap_data(
+    gap: Gap, *, span: tuple[datetime | None, datetime | None] = (None, None), seconds: float | None = None
+) -> dict[str, Any]:
     """A Gap for the page: its ids and counts, the exchange-time span it covers (the last trade before the
     hole and the first after it, when known) and, once ended, how long recovery took."""
-    return {"id": str(gap.pk), "kind": gap.kind, "state": gap.state, "first_id": gap.start, "last_id": gap.end,
-            "missing": gap.missing, "recovered": gap.recovered, "reason": gap.reason,
-            "from": _ms(span[0]), "to": _ms(span[1]), "detected": _ms(gap.detected_at),
-            "seconds": None if seconds is None else round(seconds, 3)}
+    return {
+        "id": str(gap.pk),
+        "kind": gap.kind,
+        "state": gap.state,
+        "first_id": gap.start,
+        "last_id": gap.end,
+        "missing": gap.missing,
+        "recovered": gap.recovered,
+        "reason": gap.reason,
+        "from": _ms(span[0]),
+        "to": _ms(span[1]),
+        "detected": _ms(gap.detected_at),
+        "seconds": None if seconds is None else round(seconds, 3),
+    }
 
 
 class Publisher:
@@ -109,11 +146,17 @@ class Publisher:
         for tick in batch:
             by_symbol.setdefault(tick.symbol, []).append(tick)
         for symbol, ticks in by_symbol.items():
-            await self._send(market_group(self.exchange, symbol), "market.trades",
-                             {"trades": [trade_data(t) for t in ticks[-TRADES_PER_MESSAGE:]], "count": len(ticks)})
+            await self._send(
+                market_group(self.exchange, symbol),
+                "market.trades",
+                {"trades": [trade_data(t) for t in ticks[-TRADES_PER_MESSAGE:]], "count": len(ticks)},
+            )
             last = ticks[-1]
-            await self._send(PRICES_GROUP, "prices.update", {"exchange": self.exchange, "symbol": symbol,
-                                                             "price": str(last.price), "time": to_ms(last.ts)})
+            await self._send(
+                PRICES_GROUP,
+                "prices.update",
+                {"exchange": self.exchange, "symbol": symbol, "price": str(last.price), "time": to_ms(last.ts)},
+            )
 
     async def candles(self, symbol: str, bars: Iterable[CandleBar]) -> None:
         data = [candle_data(c) for c in bars if c.interval == "1m"]
@@ -135,7 +178,9 @@ class Publisher:
     async def feed(self, feed: Feed, now: datetime) -> None:
         await self._send(market_group(self.exchange, feed.symbol), "market.feed", feed_data(feed, now=now))
 
-    async def gap(self, gap: Gap, *, span: tuple[datetime | None, datetime | None] = (None, None),
-                  seconds: float | None = None) -> None:
-        await self._send(market_group(self.exchange, gap.symbol), "market.gap",
-                         gap_data(gap, span=span, seconds=seconds))
+    async def gap(
+        self, gap: Gap, *, span: tuple[datetime | None, datetime | None] = (None, None), seconds: float | None = None
+    ) -> None:
+        await self._send(
+            market_group(self.exchange, gap.symbol), "market.gap", gap_data(gap, span=span, seconds=seconds)
+        )

@@ -54,8 +54,10 @@ class Tick(models.Model):
         constraints = [models.UniqueConstraint(fields=["exchange", "symbol", "trade_id"], name="tick_identity")]
         # The unique index above is partial (filtered on BSON type) and MongoDB uses a partial index only
         # for queries that restate its filter, which the ORM's do not: "tick_order" serves ordinary reads.
-        indexes = [models.Index(fields=["exchange", "symbol", "ts"], name="tick_time"),
-                   models.Index(fields=["exchange", "symbol", "trade_id"], name="tick_order")]
+        indexes = [
+            models.Index(fields=["exchange", "symbol", "ts"], name="tick_time"),
+            models.Index(fields=["exchange", "symbol", "trade_id"], name="tick_order"),
+        ]
         ordering = ["exchange", "symbol", "trade_id"]
 
     def __str__(self) -> str:
@@ -85,8 +87,9 @@ class Candle(models.Model):
     synthetic = models.BooleanField(default=False, help_text="flat zero-volume candle for a minute without trades")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["exchange", "symbol", "interval", "open_time"],
-                                               name="candle_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol", "interval", "open_time"], name="candle_identity")
+        ]
         indexes = [models.Index(fields=["exchange", "symbol", "interval", "open_time"], name="candle_order")]
         ordering = ["exchange", "symbol", "interval", "open_time"]
 

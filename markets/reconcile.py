@@ -43,22 +43,34 @@ def candles_from_other_venues(*, exchange: str, symbol: str, start: datetime, en
     written: list[CandleBar] = []
     for other in _other_venues(instrument):
         found = _candles_of(other, min(wanted), max(wanted) + ONE_MINUTE, wanted)
-        bars = [replace(bar, exchange=exchange, symbol=symbol, source=other.exchange, closed=True, synthetic=False)
-                for bar in found]
+        bars = [
+            replace(bar, exchange=exchange, symbol=symbol, source=other.exchange, closed=True, synthetic=False)
+            for bar in found
+        ]
         candles_upsert(candles=bars)
         written += bars
         wanted -= {bar.open_time for bar in bars}
         if not wanted:
             break
-    log.info("%s %s: %d candles of an unrecoverable hole filled from %s; %d minutes no venue has", exchange,
-             symbol, len(written), ", ".join(sorted({b.source for b in written})) or "no venue", len(wanted))
+    log.info(
+        "%s %s: %d candles of an unrecoverable hole filled from %s; %d minutes no venue has",
+        exchange,
+        symbol,
+        len(written),
+        ", ".join(sorted({b.source for b in written})) or "no venue",
+        len(wanted),
+    )
     return sorted(written, key=lambda b: b.open_time)
 
 
 def _missing_minutes(exchange: str, symbol: str, first: datetime, last: datetime) -> set[datetime]:
-    have = {d["open_time"] for d in connection.database[Candle._meta.db_table].find(
-        {"exchange": exchange, "symbol": symbol, "interval": "1m", "open_time": {"$gte": first, "$lte": last}},
-        {"_id": 0, "open_time": 1})}
+    have = {
+        d["open_time"]
+        for d in connection.database[Candle._meta.db_table].find(
+            {"exchange": exchange, "symbol": symbol, "interval": "1m", "open_time": {"$gte": first, "$lte": last}},
+            {"_id": 0, "open_time": 1},
+        )
+    }
     have = {as_utc(t) for t in have}
     minutes, t = set(), first
     while t <= last:
@@ -77,9 +89,21 @@ def _other_venues(instrument: Instrument) -> list[Instrument]:
 def _candles_of(venue: Instrument, start: datetime, end: datetime, wanted: set[datetime]) -> list[CandleBar]:
     """``venue``'s real 1m candles (built from its trades or its own klines, never filled from elsewhere nor
     synthetic) for the ``wanted`` minutes of ``[start, end)``: stored ones, then its REST klines."""
-    stored = [candle_of(d, "1m") for d in connection.database[Candle._meta.db_table].find({
-        "exchange": venue.exchange, "symbol": venue.symbol, "interval": "1m", "open_time": {"$gte": start, "$lt": end},
-        "source": {"$in": ["trades", "exchange"]}, "synthetic": {"$ne": True}, "closed": True}, {"_id": 0})]
+    stored = [
+        candle_of(d, "1m")
+        for d in connection.database[Candle._meta.db_table].find(
+            {
+                "exchange": venue.exchange,
+                "symbol": venue.symbol,
+                "interval": "1m",
+                "open_time": {"$gte": start, "$lt": end},
+                "source": {"$in": ["trades", "exchange"]},
+                "synthetic": {"$ne": True},
+                "closed": True,
+            },
+            {"_id": 0},
+        )
+    ]
     bars = {b.open_time: b for b in stored if b.open_time in wanted}
     if wanted - bars.keys():
         for bar in _klines(venue, start, end):
@@ -99,8 +123,9 @@ def _klines(venue: Instrument, start: datetime, end: datetime) -> list[CandleBar
             out += adapter.klines(venue.symbol, "1m", t, page_end, limit=cap)
             t = page_end
     except ExchangeError as exc:
-        log.warning("%s %s: its klines could not be read to fill another venue's hole: %s", venue.exchange,
-                    venue.symbol, exc)
+        log.warning(
+            "%s %s: its klines could not be read to fill another venue's hole: %s", venue.exchange, venue.symbol, exc
+        )
     finally:
         adapter.close()
     return out

@@ -74,8 +74,14 @@ def summarize(scans: Iterable[SymbolScan]) -> dict[str, int]:
     }
 
 
-def holes_by_count(count: Callable[[int, int], int], ids: Callable[[int, int], Iterable[int]], first: int,
-                   last: int, *, leaf: int = 4096) -> list[IdRange]:
+def holes_by_count(
+    count: Callable[[int, int], int],
+    ids: Callable[[int, int], Iterable[int]],
+    first: int,
+    last: int,
+    *,
+    leaf: int = 4096,
+) -> list[IdRange]:
     """The holes of ``[first, last]``: ``count(a, b)`` says how many distinct ids of ``[a, b]`` are stored,
     ``ids(a, b)`` lists them ascending. Complete ranges are skipped, empty ones are one hole, others are
     halved until at most ``leaf`` wide and then read. Holes are merged across halves, in order."""
@@ -118,8 +124,9 @@ def within(r: IdRange, others: Iterable[IdRange]) -> bool:
     return any(a <= r[0] and r[1] <= b for a, b in others)
 
 
-def plan_holes(holes: Iterable[IdRange], *, busy: Iterable[IdRange] = (),
-               unrecoverable: Iterable[IdRange] = ()) -> HolePlan:
+def plan_holes(
+    holes: Iterable[IdRange], *, busy: Iterable[IdRange] = (), unrecoverable: Iterable[IdRange] = ()
+) -> HolePlan:
     """Holes inside a range the exchange could not return are left (asking again every minute would
     only spend request weight); holes overlapping a range being filled are left to that filler; the rest
     are to be filled."""
@@ -150,8 +157,14 @@ def closed_until(now: datetime, grace: timedelta) -> datetime:
     return floor(now - ONE_MINUTE - grace, "1m") + ONE_MINUTE
 
 
-def minutes_to_rebuild(tick_minutes: Iterable[datetime], candle_minutes: Iterable[datetime], *,
-                       now: datetime, grace: timedelta, exclude: Iterable[datetime] = ()) -> list[datetime]:
+def minutes_to_rebuild(
+    tick_minutes: Iterable[datetime],
+    candle_minutes: Iterable[datetime],
+    *,
+    now: datetime,
+    grace: timedelta,
+    exclude: Iterable[datetime] = (),
+) -> list[datetime]:
     """Closed minutes that have stored ticks but no closed 1m candle, ascending, without ``exclude`` (the
     minutes a queued backfill rebuilds itself once its trades are in: rebuilt earlier from a partial
     minute, a candle could land after the complete one)."""
@@ -160,8 +173,9 @@ def minutes_to_rebuild(tick_minutes: Iterable[datetime], candle_minutes: Iterabl
     return sorted({m for m in tick_minutes if m < cut and m not in have and m not in skip})
 
 
-def rebuild_until(*, now: datetime, grace: timedelta, last: tuple[int, datetime],
-                  after: tuple[int, datetime] | None) -> datetime:
+def rebuild_until(
+    *, now: datetime, grace: timedelta, last: tuple[int, datetime], after: tuple[int, datetime] | None
+) -> datetime:
     """The end (exclusive) of the minutes a scan may rebuild candles for: closed minutes whose trades are
     all in the id range it checked, which ends at ``last`` (id, time). ``after`` is the next stored tick
     beyond it, if any. When that is the very next id, the minute holding ``last`` is complete once the next

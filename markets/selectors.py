@@ -230,10 +230,12 @@ def hole_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[
     """The times every trade of ids ``first_id..last_id`` lies between: those of the stored ticks either side
     of the range (or, missing one, of the range's own first or last stored tick). None when nothing is stored."""
     ticks = _ticks()
-    below = ticks.find_one(id_query(exchange, symbol, 0, first_id - 1), {"ts": 1}, sort=[("trade_id", -1)],
-                           hint=ID_INDEX)
-    above = ticks.find_one(id_query(exchange, symbol, last_id + 1, 2**63 - 1), {"ts": 1}, sort=[("trade_id", 1)],
-                           hint=ID_INDEX)
+    below = ticks.find_one(
+        id_query(exchange, symbol, 0, first_id - 1), {"ts": 1}, sort=[("trade_id", -1)], hint=ID_INDEX
+    )
+    above = ticks.find_one(
+        id_query(exchange, symbol, last_id + 1, 2**63 - 1), {"ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX
+    )
     lo = as_utc(below["ts"]) if below else None
     hi = as_utc(above["ts"]) if above else None
     if (lo is None or hi is None) and (inside := ts_span(exchange, symbol, first_id, last_id)):

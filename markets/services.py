@@ -86,10 +86,18 @@ def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
     created = updated = 0
     for info in instruments:
         _, new = Instrument.objects.update_or_create(
-            exchange=info.exchange, symbol=info.symbol,
-            defaults={"canonical": info.canonical, "base": info.base, "quote": info.quote, "status": info.status,
-                      "tick_size": info.tick_size, "step_size": info.step_size, "min_notional": info.min_notional,
-                      "filters": [_plain(f) for f in info.filters]},
+            exchange=info.exchange,
+            symbol=info.symbol,
+            defaults={
+                "canonical": info.canonical,
+                "base": info.base,
+                "quote": info.quote,
+                "status": info.status,
+                "tick_size": info.tick_size,
+                "step_size": info.step_size,
+                "min_notional": info.min_notional,
+                "filters": [_plain(f) for f in info.filters],
+            },
         )
         created += new
         updated += not new
@@ -111,7 +119,10 @@ def _plain(value: Any) -> Any:
 def gap_open(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
     """Record a hole of trade ids ``first_id..last_id`` as being filled (idempotent by its start)."""
     gap, _ = Gap.objects.update_or_create(
-        exchange=exchange, symbol=symbol, kind="trades", start=first_id,
+        exchange=exchange,
+        symbol=symbol,
+        kind="trades",
+        start=first_id,
         defaults={"end": last_id, "state": Gap.State.FILLING, "missing": last_id - first_id + 1, "reason": ""},
     )
     return gap
@@ -139,8 +150,7 @@ def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], 
     coll = connection.database[Tick._meta.db_table]
     bars = []
     for m in sorted(set(minutes)):
-        docs = coll.find({"exchange": exchange, "symbol": symbol, "ts": {"$gte": m, "$lt": m + ONE_MINUTE}},
-                         {"_id": 0})
+        docs = coll.find({"exchange": exchange, "symbol": symbol, "ts": {"$gte": m, "$lt": m + ONE_MINUTE}}, {"_id": 0})
         closed = m + ONE_MINUTE + CANDLE_GRACE <= now
         bars += build_candles((tick_of(d) for d in docs), "1m", source="trades", closed=closed)
     candles_upsert(candles=bars)
@@ -155,22 +165,36 @@ def candles_quiet(*, exchange: str, symbol: str, start: datetime, end: datetime,
     candles = connection.database[Candle._meta.db_table]
     ticks = connection.database[Tick._meta.db_table]
     key = {"exchange": exchange, "symbol": symbol}
-    times = [d["open_time"] for d in candles.find({**key, "interval": "1m", "open_time": {"$gte": start, "$lt": end}},
-                                                  {"_id": 0, "open_time": 1}).sort("open_time", 1)]
+    times = [
+        d["open_time"]
+        for d in candles.find(
+            {**key, "interval": "1m", "open_time": {"$gte": start, "$lt": end}}, {"_id": 0, "open_time": 1}
+        ).sort("open_time", 1)
+    ]
     bars: list[CandleBar] = []
     for i, t in enumerate(times):
         if i + 1 < len(times) and times[i + 1] - t == ONE_MINUTE:
             continue
-        last = ticks.find_one({**key, "ts": {"$gte": t, "$lt": t + ONE_MINUTE}}, {"_id": 0, "trade_id": 1, "ts": 1,
-                              "price": 1}, sort=[("trade_id", -1)])
+        last = ticks.find_one(
+            {**key, "ts": {"$gte": t, "$lt": t + ONE_MINUTE}},
+            {"_id": 0, "trade_id": 1, "ts": 1, "price": 1},
+            sort=[("trade_id", -1)],
+        )
         if last is None:  # a candle from the exchange's klines, without our ticks: nothing to vouch with
             continue
-        after = ticks.find_one({**key, "trade_id": {"$gt": last["trade_id"]}}, {"_id": 0, "trade_id": 1, "ts": 1},
-                               sort=[("trade_id", 1)])
+        after = ticks.find_one(
+            {**key, "trade_id": {"$gt": last["trade_id"]}}, {"_id": 0, "trade_id": 1, "ts": 1}, sort=[("trade_id", 1)]
+        )
         if after is None:
             continue
-        bars += quiet_candles(exchange, symbol, (int(last["trade_id"]), _utc(last["ts"]), last["price"].to_decimal()),
-                              (int(after["trade_id"]), _utc(after["ts"])), now=now, grace=CANDLE_GRACE)
+        bars += quiet_candles(
+            exchange,
+            symbol,
+            (int(last["trade_id"]), _utc(last["ts"]), last["price"].to_decimal()),
+            (int(after["trade_id"]), _utc(after["ts"])),
+            now=now,
+            grace=CANDLE_GRACE,
+        )
     candles_upsert(candles=bars)
     return bars
 

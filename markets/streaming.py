@@ -80,8 +80,9 @@ class StreamConfig:
     candle_seconds: float = 1.0  # how often the 1m candles that changed are written
     signals: bool = True  # decide the strategy's signals on every closed 1m candle
     max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
-    reconnect: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25,
-                                                                         max_delay=5.0))
+    reconnect: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25, max_delay=5.0)
+    )
 
 
 @dataclass(slots=True)
@@ -168,8 +169,13 @@ class TradeStream:
     """Run with ``await TradeStream(config, feed, rest_factory).run()``; ``stop()`` ends it after a last flush.
     ``feed`` speaks the exchange's stream protocol; ``rest_factory`` makes the REST adapter gaps are filled with."""
 
-    def __init__(self, config: StreamConfig, feed: StreamAdapter, rest_factory: Callable[[], RestAdapter],
-                 trader: Trader | None = None) -> None:
+    def __init__(
+        self,
+        config: StreamConfig,
+        feed: StreamAdapter,
+        rest_factory: Callable[[], RestAdapter],
+        trader: Trader | None = None,
+    ) -> None:
         self.config = config
         self.trader = trader  # acts on the signals (risk, orders) and watches positions on every trade
         self.feed = feed
@@ -250,8 +256,9 @@ class TradeStream:
             try:
                 # No permessage-deflate: inflating each frame doubled the socket's CPU per frame (4 → 8 µs),
                 # which matters more than the bandwidth at 10,000+ frames/s.
-                async with connect(self.url, ping_interval=None, open_timeout=10, close_timeout=2,
-                                   max_queue=None, compression=None) as ws:
+                async with connect(
+                    self.url, ping_interval=None, open_timeout=10, close_timeout=2, max_queue=None, compression=None
+                ) as ws:
                     self._ws = ws
                     for message in self.feed.subscribe():
                         await ws.send(message)
@@ -330,8 +337,9 @@ class TradeStream:
             channel = await layer.new_channel()
             await layer.group_add(control_group(self.config.exchange), channel)
         except (OSError, ConnectionError) as exc:
-            log.warning("%s: no channel layer (%s); feed commands will not reach this stream", self.config.exchange,
-                        exc)
+            log.warning(
+                "%s: no channel layer (%s); feed commands will not reach this stream", self.config.exchange, exc
+            )
             return
         while True:
             try:
@@ -375,8 +383,14 @@ class TradeStream:
                 self._fill(tick.symbol, st.last_id + 1, tick.trade_id - 1, (st.last_ts, tick.ts))
             elif st.last_ts is not None and tick.ts - st.last_ts > ONE_MINUTE and st.last_price is not None:
                 # the next id over a minute later: the minutes between were quiet, not missed
-                self._quiet += quiet_candles(tick.exchange, tick.symbol, (st.last_id, st.last_ts, st.last_price),
-                                             (tick.trade_id, tick.ts), now=tick.ts + CANDLE_GRACE, grace=CANDLE_GRACE)
+                self._quiet += quiet_candles(
+                    tick.exchange,
+                    tick.symbol,
+                    (st.last_id, st.last_ts, st.last_price),
+                    (tick.trade_id, tick.ts),
+                    now=tick.ts + CANDLE_GRACE,
+                    grace=CANDLE_GRACE,
+                )
         st.last_id, st.last_ts, st.last_price = tick.trade_id, tick.ts, tick.price
         self._buffer.append(tick)
         if len(self._buffer) >= self.config.flush_size:
@@ -392,24 +406,40 @@ class TradeStream:
         st.last_id = last_id
 
     def _fill(self, symbol: str, first_id: int, last_id: int, span: tuple[datetime | None, datetime | None]) -> None:
-        log.info("%s %s: gap of %d trades (ids %d..%d); filling from REST", self.config.exchange, symbol,
-                 last_id - first_id + 1, first_id, last_id)
+        log.info(
+            "%s %s: gap of %d trades (ids %d..%d); filling from REST",
+            self.config.exchange,
+            symbol,
+            last_id - first_id + 1,
+            first_id,
+            last_id,
+        )
         task = asyncio.create_task(self._fill_gap(symbol, first_id, last_id, span))
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
 
-    async def _fill_gap(self, symbol: str, first_id: int, last_id: int,
-                        span: tuple[datetime | None, datetime | None]) -> None:
+    async def _fill_gap(
+        self, symbol: str, first_id: int, last_id: int, span: tuple[datetime | None, datetime | None]
+    ) -> None:
         exchange = self.config.exchange
-        gap = await self._in(self._db, lambda: gap_open(exchange=exchange, symbol=symbol, first_id=first_id,
-                                                       last_id=last_id))
+        gap = await self._in(
+            self._db, lambda: gap_open(exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
+        )
         await self._pub.gap(gap, span=span)
         began = time.monotonic()
         while True:
             try:
-                fill = await self._in(self._rest_pool, lambda: trade_ids_fill(
-                    adapter=self._rest_adapter(), exchange=exchange, symbol=symbol, first_id=first_id,
-                    last_id=last_id, since=span[0]))
+                fill = await self._in(
+                    self._rest_pool,
+                    lambda: trade_ids_fill(
+                        adapter=self._rest_adapter(),
+                        exchange=exchange,
+                        symbol=symbol,
+                        first_id=first_id,
+                        last_id=last_id,
+                        since=span[0],
+                    ),
+                )
                 break
             except ExchangeError as exc:  # retried inside already: wait a little and try the gap again
                 log.warning("%s %s: gap %d..%d not filled yet: %s", exchange, symbol, first_id, last_id, exc)
@@ -429,12 +459,22 @@ class TradeStream:
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
         edges = await self._in(self._db, hole_span, exchange, symbol, first_id, last_id) if unreturned else None
         if edges:  # the exchange no longer has them: those minutes come from another venue, marked
-            bars = await self._in(self._rest_pool, lambda: candles_from_other_venues(
-                exchange=exchange, symbol=symbol, start=edges[0], end=edges[1]))
+            bars = await self._in(
+                self._rest_pool,
+                lambda: candles_from_other_venues(exchange=exchange, symbol=symbol, start=edges[0], end=edges[1]),
+            )
             await self._pub.candles(symbol, bars)
         await self._pub.gap(gap, span=span, seconds=time.monotonic() - began)
-        log.info("%s %s: gap %d..%d filled: %d trades recovered in %.2f s%s", exchange, symbol, first_id, last_id,
-                 fill.fetched, time.monotonic() - began, f", {unreturned} not returned" if unreturned else "")
+        log.info(
+            "%s %s: gap %d..%d filled: %d trades recovered in %.2f s%s",
+            exchange,
+            symbol,
+            first_id,
+            last_id,
+            fill.fetched,
+            time.monotonic() - began,
+            f", {unreturned} not returned" if unreturned else "",
+        )
 
     def _rest_adapter(self) -> RestAdapter:
         if self._rest is None:  # made and used only on the REST thread
@@ -454,8 +494,9 @@ class TradeStream:
             if self._buffer or restore:
                 batch, self._buffer = self._buffer, []
                 quiet, self._quiet = self._quiet, []
-                failed, _ = await asyncio.gather(self._in(self._db, self._store_safely, batch, restore, quiet),
-                                                 self._pub.trades(batch))
+                failed, _ = await asyncio.gather(
+                    self._in(self._db, self._store_safely, batch, restore, quiet), self._pub.trades(batch)
+                )
                 if self.trader is not None and batch and failed != "ticks":  # stored: the stops see them now
                     self._trade_pool.submit(self.trader.on_ticks, batch, datetime.now(UTC))
                 await self._push_orders()
@@ -474,8 +515,9 @@ class TradeStream:
             elif self._stopping.is_set():
                 return
 
-    def _store_safely(self, batch: list[TradeTick], restore: dict[str, set[datetime]],
-                      quiet: list[CandleBar]) -> str | None:
+    def _store_safely(
+        self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]
+    ) -> str | None:
         """On the database thread: store ``batch`` and count it into the live candles (see ``_count``), reporting a
         failure of the database instead of raising: "ticks" when the ticks were not written, "candles" when they
         were but the candle work failed; None when all went well."""
@@ -486,8 +528,14 @@ class TradeStream:
             stage = "candles"
             self._count(batch, restore, quiet)
         except Exception as exc:  # any failure of the database (mongod down, a network error): nothing is lost
-            log.warning("%s: storing %d ticks failed at the %s (%s: %s); kept for a retry", self.config.exchange,
-                        len(batch), stage, type(exc).__name__, exc)
+            log.warning(
+                "%s: storing %d ticks failed at the %s (%s: %s); kept for a retry",
+                self.config.exchange,
+                len(batch),
+                stage,
+                type(exc).__name__,
+                exc,
+            )
             return stage
         return None
 
@@ -523,8 +571,9 @@ class TradeStream:
         for symbol, candles in self._candles.items():
             rebuild = candles.count(counted[symbol], restore.get(symbol, set()))
             if rebuild:
-                candles.restored(candles_rebuild(exchange=self.config.exchange, symbol=symbol, minutes=rebuild,
-                                                 now=now))
+                candles.restored(
+                    candles_rebuild(exchange=self.config.exchange, symbol=symbol, minutes=rebuild, now=now)
+                )
 
     async def _candler(self) -> None:
         """Every ``candle_seconds`` until stopped, write the candles that changed and refresh the feeds."""
@@ -567,8 +616,12 @@ class TradeStream:
                 decisions = [d for b in closed for d in evaluator.feed(b)]
                 signals_store(decisions=decisions)
             except Exception:
-                log.exception("%s %s: signals not decided for %s", self.config.exchange, symbol,
-                              ", ".join(f"{b.open_time:%H:%M}" for b in closed))
+                log.exception(
+                    "%s %s: signals not decided for %s",
+                    self.config.exchange,
+                    symbol,
+                    ", ".join(f"{b.open_time:%H:%M}" for b in closed),
+                )
                 continue
             signals[symbol] = decisions
         return written, signals
@@ -585,8 +638,9 @@ class TradeStream:
         candles before now (stored, else fetched) and the signals stored within the cooldown."""
         for symbol in self.config.symbols:
             try:
-                self._evaluators[symbol] = live_evaluator(exchange=self.config.exchange, symbol=symbol,
-                                                          now=datetime.now(UTC))
+                self._evaluators[symbol] = live_evaluator(
+                    exchange=self.config.exchange, symbol=symbol, now=datetime.now(UTC)
+                )
             except Exception:  # no signals for this symbol, but its trades are recorded all the same
                 log.exception("%s %s: the strategy could not be warmed up; no signals", self.config.exchange, symbol)
 
@@ -604,9 +658,16 @@ class TradeStream:
         for symbol, st in self.state.items():
             lag = None if st.last_ts is None else max(0, int((now - st.last_ts).total_seconds() * 1000))
             feed, _ = Feed.objects.update_or_create(
-                exchange=self.config.exchange, symbol=symbol,
-                defaults={"state": state, "last_trade_id": st.last_id, "last_trade_at": st.last_ts, "lag_ms": lag,
-                          "reconnects": self.reconnects, **({"last_error": error} if error else {})},
+                exchange=self.config.exchange,
+                symbol=symbol,
+                defaults={
+                    "state": state,
+                    "last_trade_id": st.last_id,
+                    "last_trade_at": st.last_ts,
+                    "lag_ms": lag,
+                    "reconnects": self.reconnects,
+                    **({"last_error": error} if error else {}),
+                },
             )
             feeds.append(feed)
         return feeds
@@ -618,10 +679,14 @@ class TradeStream:
 def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | None:
     """The id, exchange time and price of the last stored tick."""
     doc = connection.database[Tick._meta.db_table].find_one(
-        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1, "price": 1}, sort=[("trade_id", -1)])
+        {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1, "price": 1}, sort=[("trade_id", -1)]
+    )
     return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC), doc["price"].to_decimal()) if doc else None
 
 
 def _unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:
-    return list(Gap.objects.filter(exchange=exchange, symbol__in=symbols, kind="trades",
-                                   state__in=[Gap.State.OPEN, Gap.State.FILLING]))
+    return list(
+        Gap.objects.filter(
+            exchange=exchange, symbol__in=symbols, kind="trades", state__in=[Gap.State.OPEN, Gap.State.FILLING]
+        )
+    )

@@ -70,8 +70,17 @@ def scan_gaps() -> dict[str, int]:
     return summary
 
 
-@shared_task(bind=True, ignore_result=True, autoretry_for=(ExchangeError,), dont_autoretry_for=(BadRequest,),
-             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=10, acks_late=True)
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(ExchangeError,),
+    dont_autoretry_for=(BadRequest,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+    acks_late=True,
+)
 def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_id: int) -> dict[str, Any]:
     """Store trades ``first_id..last_id`` that are not stored yet, rebuild the 1m candles they touch, and
     close their Gap (filled, or unrecoverable when the exchange lacks ids). Idempotent: a rerun or a race
@@ -86,16 +95,25 @@ def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_i
         raise self.retry(exc=exc, countdown=exc.retry_after + 1) from exc
     finally:
         adapter.close()
-    log.info("backfill_range %s %s %d..%d: %s, %d of %d recovered", exchange, symbol, first_id, last_id, gap.state,
-             gap.recovered, gap.missing)
+    log.info(
+        "backfill_range %s %s %d..%d: %s, %d of %d recovered",
+        exchange,
+        symbol,
+        first_id,
+        last_id,
+        gap.state,
+        gap.recovered,
+        gap.missing,
+    )
     return {"state": gap.state, "missing": gap.missing, "recovered": gap.recovered}
 
 
 @shared_task(ignore_result=True)
 def rebuild_candles(exchange: str, symbol: str, minutes: list[int]) -> int:
     """Rebuild the 1m candles of ``minutes`` (open times in epoch ms) from stored ticks; returns how many."""
-    bars = candles_rebuild(exchange=exchange, symbol=symbol, minutes=[from_ms(m) for m in minutes],
-                           now=datetime.now(UTC))
+    bars = candles_rebuild(
+        exchange=exchange, symbol=symbol, minutes=[from_ms(m) for m in minutes], now=datetime.now(UTC)
+    )
     return len(bars)
 
 
@@ -105,6 +123,7 @@ def scan_config() -> ScanConfig:
 
 
 # The reads and writes below are the scan's and the fill's services (they do the I/O around markets.scan).
+
 
 def gaps_scan(*, config: ScanConfig, now: datetime) -> list[SymbolScan]:
     """Scan every (exchange, symbol) with stored ticks; each hole to fill is recorded as a Gap (``filling``)."""
@@ -130,10 +149,16 @@ def symbol_scan(*, exchange: str, symbol: str, config: ScanConfig, now: datetime
         return SymbolScan(exchange, symbol, HolePlan(), [])
     plan, spans = HolePlan(), []
     if contiguous:
-        found = holes_by_count(lambda a, b: _count(exchange, symbol, a, b), lambda a, b: _ids(exchange, symbol, a, b),
-                               first[0], last[0], leaf=config.leaf)
-        gaps = Gap.objects.filter(exchange=exchange, symbol=symbol, kind="trades", start__lte=last[0],
-                                  end__gte=first[0])
+        found = holes_by_count(
+            lambda a, b: _count(exchange, symbol, a, b),
+            lambda a, b: _ids(exchange, symbol, a, b),
+            first[0],
+            last[0],
+            leaf=config.leaf,
+        )
+        gaps = Gap.objects.filter(
+            exchange=exchange, symbol=symbol, kind="trades", start__lte=last[0], end__gte=first[0]
+        )
         busy = gaps.filter(state=Gap.State.FILLING, updated_at__gte=now - config.busy).values_list("start", "end")
         unrecoverable = gaps.filter(state=Gap.State.UNRECOVERABLE).values_list("start", "end")
         plan = plan_holes(found, busy=list(busy), unrecoverable=list(unrecoverable))
@@ -182,8 +207,9 @@ def _ids(exchange: str, symbol: str, first_id: int, last_id: int) -> list[int]:
 
 
 def _holes(exchange: str, symbol: str, first_id: int, last_id: int) -> list[tuple[int, int]]:
-    return holes_by_count(lambda a, b: _count(exchange, symbol, a, b), lambda a, b: _ids(exchange, symbol, a, b),
-                          first_id, last_id)
+    return holes_by_count(
+        lambda a, b: _count(exchange, symbol, a, b), lambda a, b: _ids(exchange, symbol, a, b), first_id, last_id
+    )
 
 
 def _edge(exchange: str, symbol: str, ts: dict[str, datetime], direction: int) -> tuple[int, datetime] | None:
@@ -206,8 +232,16 @@ def _after(exchange: str, symbol: str, trade_id: int) -> tuple[int, datetime] | 
 
 def _closed_candle_minutes(exchange: str, symbol: str, start: datetime, end: datetime) -> set[datetime]:
     coll = connection.database[Candle._meta.db_table]
-    docs = coll.find({"exchange": exchange, "symbol": symbol, "interval": "1m",
-                      "open_time": {"$gte": start, "$lt": end}, "closed": True}, {"open_time": 1, "_id": 0})
+    docs = coll.find(
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "interval": "1m",
+            "open_time": {"$gte": start, "$lt": end},
+            "closed": True,
+        },
+        {"open_time": 1, "_id": 0},
+    )
     return {as_utc(d["open_time"]) for d in docs}
 
 
@@ -218,8 +252,9 @@ def _tick_minutes(exchange: str, symbol: str, ranges: list[tuple[datetime, datet
     for start, end in ranges:
         t = start
         while t < end:
-            doc = _ticks().find_one({"exchange": exchange, "symbol": symbol, "ts": {"$gte": t, "$lt": end}}, {"ts": 1},
-                                    sort=[("ts", 1)])
+            doc = _ticks().find_one(
+                {"exchange": exchange, "symbol": symbol, "ts": {"$gte": t, "$lt": end}}, {"ts": 1}, sort=[("ts", 1)]
+            )
             if doc is None:
                 break
             minute = floor(as_utc(doc["ts"]), "1m")

@@ -49,6 +49,7 @@ def parse_range(start: str, end: str, *, now: datetime | None = None) -> tuple[d
         except ValueError as exc:
             raise ValueError(f"--{name} {exc}") from None
     if times[0] >= times[1]:
-        raise ValueError(f"--start must be before --end (got {times[0]:%Y-%m-%d %H:%M:%S} and "
-                         f"{times[1]:%Y-%m-%d %H:%M:%S} UTC)")
+        raise ValueError(
+            f"--start must be before --end (got {times[0]:%Y-%m-%d %H:%M:%S} and {times[1]:%Y-%m-%d %H:%M:%S} UTC)"
+        )
     return times[0], times[1]

@@ -15,15 +15,21 @@ from .exchanges.retry import RetryPolicy
 KNOWN_EXCHANGES = ("binance", "coinbase", "kraken")
 
 
-def rest_adapter(exchange: str, *, on_wait: Callable[[float, str], None] | None = None,
-                 policy: RetryPolicy | None = None) -> RestAdapter:
+def rest_adapter(
+    exchange: str, *, on_wait: Callable[[float, str], None] | None = None, policy: RetryPolicy | None = None
+) -> RestAdapter:
     """A REST adapter for ``exchange`` pointed at the configured base URL (``policy``: its retries, the
     default when None); ValueError if unknown. The caller closes it."""
     if exchange == "binance":
         from .exchanges.binance import BinanceRest
 
-        return BinanceRest(settings.BINANCE_REST_URL, api_key=settings.BINANCE_API_KEY,
-                           api_secret=settings.BINANCE_API_SECRET, on_wait=on_wait, policy=policy)
+        return BinanceRest(
+            settings.BINANCE_REST_URL,
+            api_key=settings.BINANCE_API_KEY,
+            api_secret=settings.BINANCE_API_SECRET,
+            on_wait=on_wait,
+            policy=policy,
+        )
     if exchange == "coinbase":
         from .exchanges.coinbase.rest import CoinbaseRest
 
@@ -57,8 +63,12 @@ def stream_adapter(exchange: str, symbols: Sequence[str], *, kind: str = "aggTra
 
 # Seeded by `make run` (manage.py seed_instruments): (symbol, base, quote) per exchange.
 DEFAULT_INSTRUMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "binance": (("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT"), ("BNBUSDT", "BNB", "USDT"),
-                ("SOLUSDT", "SOL", "USDT")),
+    "binance": (
+        ("BTCUSDT", "BTC", "USDT"),
+        ("ETHUSDT", "ETH", "USDT"),
+        ("BNBUSDT", "BNB", "USDT"),
+        ("SOLUSDT", "SOL", "USDT"),
+    ),
     "coinbase": (("BTC-USD", "BTC", "USD"), ("ETH-USD", "ETH", "USD")),
     "kraken": (("XBTUSD", "BTC", "USD"), ("ETHUSD", "ETH", "USD")),
 }
@@ -66,5 +76,8 @@ DEFAULT_INSTRUMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
 
 def rest_url(exchange: str) -> str:
     """The configured REST base URL of ``exchange`` (for messages: where it was asked)."""
-    return {"binance": settings.BINANCE_REST_URL, "coinbase": settings.COINBASE_REST_URL,
-            "kraken": settings.KRAKEN_REST_URL}[exchange]
+    return {
+        "binance": settings.BINANCE_REST_URL,
+        "coinbase": settings.COINBASE_REST_URL,
+        "kraken": settings.KRAKEN_REST_URL,
+    }[exchange]

@@ -45,17 +45,27 @@ def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
     this = next((i for i in instruments if i.exchange == exchange and i.symbol == symbol), None)
     if this is None:
         raise Http404(f"no instrument {exchange}:{symbol}")
-    return render(request, "markets/live.html", {
-        "exchange": exchange,
-        "symbol": symbol,
-        "instruments": instruments,
-        "simulated": settings.MARKET_SIMULATED,
-        "can_control": request.user.is_staff,
-        "drop_modes": DROP_MODES,
-        "config": {"exchange": exchange, "symbol": symbol, "socket": f"/ws/market/{exchange}/{symbol}/",
-                   "csrf": get_token(request), "price_decimals": _decimals(this.tick_size),
-                   "qty_decimals": _decimals(this.step_size), "base": this.base},
-    })
+    return render(
+        request,
+        "markets/live.html",
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "instruments": instruments,
+            "simulated": settings.MARKET_SIMULATED,
+            "can_control": request.user.is_staff,
+            "drop_modes": DROP_MODES,
+            "config": {
+                "exchange": exchange,
+                "symbol": symbol,
+                "socket": f"/ws/market/{exchange}/{symbol}/",
+                "csrf": get_token(request),
+                "price_decimals": _decimals(this.tick_size),
+                "qty_decimals": _decimals(this.step_size),
+                "base": this.base,
+            },
+        },
+    )
 
 
 @require_POST
@@ -71,16 +81,26 @@ def feed_drop(request: HttpRequest, exchange: str) -> JsonResponse:
     except (TypeError, ValueError):
         seconds = float("nan")
     mode = str(body.get("mode", "close"))
-    problems = drop_problems(exchange, seconds, mode) if seconds == seconds else {
-        "seconds": f"must be a number of seconds (at most {MAX_DROP_SECONDS:g}), got {body.get('seconds')!r}"}
+    problems = (
+        drop_problems(exchange, seconds, mode)
+        if seconds == seconds
+        else {"seconds": f"must be a number of seconds (at most {MAX_DROP_SECONDS:g}), got {body.get('seconds')!r}"}
+    )
     if problems:
         return JsonResponse({"error": "invalid request", "fields": {k: [v] for k, v in problems.items()}}, status=400)
     try:
         request_drop(exchange, seconds, mode)
     except ControlUnavailable as exc:
         return JsonResponse({"error": "unavailable", "detail": str(exc)}, status=503)
-    return JsonResponse({"exchange": exchange, "seconds": seconds, "mode": mode,
-                         "detail": f"the {exchange} stream drops its socket for {seconds:g} s"}, status=202)
+    return JsonResponse(
+        {
+            "exchange": exchange,
+            "seconds": seconds,
+            "mode": mode,
+            "detail": f"the {exchange} stream drops its socket for {seconds:g} s",
+        },
+        status=202,
+    )
 
 
 def _decimals(step: Decimal | None) -> int | None:

@@ -38,8 +38,12 @@ def signed(value: Decimal | None) -> SafeString | str:
     if value is None:
         return EMPTY
     colour = UP if value > 0 else DOWN if value < 0 else "inherit"
-    return format_html('<span style="color:{};font-variant-numeric:tabular-nums" title="{}">{}</span>', colour,
-                       plain(value), f"{value:+,.2f}")
+    return format_html(
+        '<span style="color:{};font-variant-numeric:tabular-nums" title="{}">{}</span>',
+        colour,
+        plain(value),
+        f"{value:+,.2f}",
+    )
 
 
 def money(field: str, description: str) -> Callable[[Any, Model], str]:
@@ -82,8 +86,14 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def _act_on_each(model_admin: admin.ModelAdmin, request: HttpRequest, records: Iterable[R], act: Callable[..., R],
-                 name: Callable[[R], str], verb: str) -> list[R]:
+def _act_on_each(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    records: Iterable[R],
+    act: Callable[..., R],
+    name: Callable[[R], str],
+    verb: str,
+) -> list[R]:
     """Apply a staff action to each record; what was refused, and how many were done, become admin messages."""
     now, done, refused = timezone.now(), [], []
     for record in records:
@@ -102,15 +112,43 @@ def _act_on_each(model_admin: admin.ModelAdmin, request: HttpRequest, records: I
 
 @admin.register(RiskDecision)
 class RiskDecisionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "mode", "exchange", "symbol", "interval", "action", "verdict", "show_qty",
-                    "show_price", "show_stop", "show_take_profit", "first_reason")
+    list_display = (
+        "created_at",
+        "mode",
+        "exchange",
+        "symbol",
+        "interval",
+        "action",
+        "verdict",
+        "show_qty",
+        "show_price",
+        "show_stop",
+        "show_take_profit",
+        "first_reason",
+    )
     list_filter = ("mode", "approved", "rejection", "action", "exchange", "symbol", "interval", "strategy")
     search_fields = ("symbol", "strategy")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    fields = ("verdict", "reasons_list", "mode", "strategy", "exchange", "symbol", "interval", "candle_open_time",
-              "action", "show_price", "show_qty", "show_stop", "show_take_profit", "show_equity", "show_available",
-              "inputs_shown", "created_at")
+    fields = (
+        "verdict",
+        "reasons_list",
+        "mode",
+        "strategy",
+        "exchange",
+        "symbol",
+        "interval",
+        "candle_open_time",
+        "action",
+        "show_price",
+        "show_qty",
+        "show_stop",
+        "show_take_profit",
+        "show_equity",
+        "show_available",
+        "inputs_shown",
+        "created_at",
+    )
     readonly_fields = fields
 
     show_qty = money("qty", "qty")
@@ -134,20 +172,35 @@ class RiskDecisionAdmin(ReadOnlyAdmin):
     def reasons_list(self, obj: RiskDecision) -> SafeString | str:
         if not obj.reasons:
             return EMPTY
-        return format_html("<ul style='margin:0;padding-left:1.2em'>{}</ul>",
-                           format_html_join("", "<li>{}</li>", ((r,) for r in obj.reasons)))
+        return format_html(
+            "<ul style='margin:0;padding-left:1.2em'>{}</ul>",
+            format_html_join("", "<li>{}</li>", ((r,) for r in obj.reasons)),
+        )
 
     @admin.display(description="inputs (parameters, filters, account figures)")
     def inputs_shown(self, obj: RiskDecision) -> SafeString:
-        return format_html('<pre style="margin:0">{}</pre>', json.dumps(obj.inputs, indent=2, sort_keys=True,
-                                                                          default=str))
+        return format_html(
+            '<pre style="margin:0">{}</pre>', json.dumps(obj.inputs, indent=2, sort_keys=True, default=str)
+        )
 
 
 class OrderInline(ReadOnlyInline):
     model = Order
     fk_name = "position"
-    fields = ("client_order_id", "purpose", "side", "type", "status", "show_qty", "show_price", "show_avg_price",
-              "show_fee", "reason", "created_at", "updated_at")
+    fields = (
+        "client_order_id",
+        "purpose",
+        "side",
+        "type",
+        "status",
+        "show_qty",
+        "show_price",
+        "show_avg_price",
+        "show_fee",
+        "reason",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
     ordering = ("created_at",)
 
@@ -159,17 +212,50 @@ class OrderInline(ReadOnlyInline):
 
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
-    list_display = ("opened_at", "mode", "exchange", "symbol", "status", "show_qty", "show_entry", "show_stop",
-                    "show_take_profit", "show_last", "unrealised", "realised", "exit_reason", "closed_at")
+    list_display = (
+        "opened_at",
+        "mode",
+        "exchange",
+        "symbol",
+        "status",
+        "show_qty",
+        "show_entry",
+        "show_stop",
+        "show_take_profit",
+        "show_last",
+        "unrealised",
+        "realised",
+        "exit_reason",
+        "closed_at",
+    )
     list_filter = ("mode", "status", "exit_reason", "exchange", "symbol")
     search_fields = ("=entry_client_order_id", "symbol")
     date_hierarchy = "opened_at"
     ordering = ("-opened_at",)
     actions = ("close_positions",)
     inlines = (OrderInline,)
-    fields = ("mode", "exchange", "symbol", "status", "show_qty", "show_entry", "show_stop", "show_take_profit",
-              "show_last", "unrealised", "show_fees", "show_exit", "exit_reason", "realised", "entry_client_order_id",
-              "protection", "decision_link", "opened_at", "closed_at", "updated_at")
+    fields = (
+        "mode",
+        "exchange",
+        "symbol",
+        "status",
+        "show_qty",
+        "show_entry",
+        "show_stop",
+        "show_take_profit",
+        "show_last",
+        "unrealised",
+        "show_fees",
+        "show_exit",
+        "exit_reason",
+        "realised",
+        "entry_client_order_id",
+        "protection",
+        "decision_link",
+        "opened_at",
+        "closed_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     show_qty = money("qty", "qty")
@@ -212,8 +298,22 @@ class FillInline(ReadOnlyInline):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "client_order_id", "mode", "exchange", "symbol", "side", "type", "purpose", "status",
-                    "show_qty", "show_price", "show_avg_price", "position_pnl", "short_reason")
+    list_display = (
+        "created_at",
+        "client_order_id",
+        "mode",
+        "exchange",
+        "symbol",
+        "side",
+        "type",
+        "purpose",
+        "status",
+        "show_qty",
+        "show_price",
+        "show_avg_price",
+        "position_pnl",
+        "short_reason",
+    )
     list_filter = ("mode", "status", "purpose", "side", "type", "exchange", "symbol")
     search_fields = ("=client_order_id", "symbol")
     date_hierarchy = "created_at"
@@ -221,9 +321,30 @@ class OrderAdmin(ReadOnlyAdmin):
     list_select_related = ("position",)
     actions = ("cancel_orders",)
     inlines = (FillInline,)
-    fields = ("client_order_id", "mode", "exchange", "symbol", "side", "type", "purpose", "status", "show_qty",
-              "show_limit", "show_price", "show_executed", "show_avg_price", "show_fee", "reason", "exchange_order_id",
-              "order_list_id", "position_link", "position_pnl", "decision_link", "created_at", "updated_at")
+    fields = (
+        "client_order_id",
+        "mode",
+        "exchange",
+        "symbol",
+        "side",
+        "type",
+        "purpose",
+        "status",
+        "show_qty",
+        "show_limit",
+        "show_price",
+        "show_executed",
+        "show_avg_price",
+        "show_fee",
+        "reason",
+        "exchange_order_id",
+        "order_list_id",
+        "position_link",
+        "position_pnl",
+        "decision_link",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     show_qty = money("qty", "qty")

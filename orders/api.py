@@ -147,8 +147,13 @@ class OrdersView(PublicView):
     )
     def get(self, request: Request) -> Response:
         p = parse(OrdersParams, request)
-        orders = order_list(limit=p["limit"], mode=p.get("mode"), status=p.get("status"),
-                            exchange=p.get("exchange"), symbol=p.get("symbol"))
+        orders = order_list(
+            limit=p["limit"],
+            mode=p.get("mode"),
+            status=p.get("status"),
+            exchange=p.get("exchange"),
+            symbol=p.get("symbol"),
+        )
         return Response(OrderOut(orders, many=True).data)
 
 
@@ -164,6 +169,11 @@ class PositionsView(PublicView):
     )
     def get(self, request: Request) -> Response:
         p = parse(PositionsParams, request)
-        positions = position_list(limit=p["limit"], mode=p.get("mode"), status=p.get("status"),
-                                  exchange=p.get("exchange"), symbol=p.get("symbol"))
+        positions = position_list(
+            limit=p["limit"],
+            mode=p.get("mode"),
+            status=p.get("status"),
+            exchange=p.get("exchange"),
+            symbol=p.get("symbol"),
+        )
         return Response(PositionOut(positions, many=True).data)

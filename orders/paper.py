@@ -26,8 +26,9 @@ class PaperTerms:
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= self.fee < 1 or not Decimal(0) <= self.slippage < 1:
-            raise ValueError(f"paper fee and slippage must be fractions from 0 to below 1, got {self.fee} and "
-                             f"{self.slippage}")
+            raise ValueError(
+                f"paper fee and slippage must be fractions from 0 to below 1, got {self.fee} and {self.slippage}"
+            )
 
     def fill_price(self, side: str, price: Decimal) -> Decimal:
         return price * (1 + self.slippage) if side == "BUY" else price * (1 - self.slippage)
@@ -35,15 +36,17 @@ class PaperTerms:
     def fee_of(self, qty: Decimal, fill_price: Decimal) -> Decimal:
         return (qty * fill_price * self.fee).quantize(FEE_PLACES)
 
-    def exit_pnl(self, qty: Decimal, entry_price: Decimal, fees_paid: Decimal, exit_price: Decimal
-                 ) -> tuple[Decimal, Decimal]:
+    def exit_pnl(
+        self, qty: Decimal, entry_price: Decimal, fees_paid: Decimal, exit_price: Decimal
+    ) -> tuple[Decimal, Decimal]:
         """The exit's fee and the round trip's realised PnL (``exit_price`` is the fill price)."""
         fee = self.fee_of(qty, exit_price)
         return fee, qty * (exit_price - entry_price) - fees_paid - fee
 
 
-def first_hit(stop: Decimal, take_profit: Decimal, points: Iterable[P], price_of: object = None
-              ) -> tuple[str, P] | None:
+def first_hit(
+    stop: Decimal, take_profit: Decimal, points: Iterable[P], price_of: object = None
+) -> tuple[str, P] | None:
     """The first of ``points`` (in trade order) at or below ``stop`` ("stop_loss") or at or above
     ``take_profit`` ("take_profit"); ``price_of`` reads a point's price (default: its ``price``)."""
     read = price_of or (lambda p: p.price)

@@ -53,8 +53,15 @@ def position_orders(position: Position) -> list[Order]:
 
 def realised_since(*, mode: str, exchange: str, since: datetime) -> Decimal:
     """Realised PnL of the positions of ``mode`` on ``exchange`` closed at or after ``since``."""
-    return sum((p.realised_pnl or Decimal(0) for p in Position.objects.filter(
-        mode=mode, exchange=exchange, status=Position.Status.CLOSED, closed_at__gte=since)), Decimal(0))
+    return sum(
+        (
+            p.realised_pnl or Decimal(0)
+            for p in Position.objects.filter(
+                mode=mode, exchange=exchange, status=Position.Status.CLOSED, closed_at__gte=since
+            )
+        ),
+        Decimal(0),
+    )
 
 
 def instrument_filters(*, exchange: str, symbol: str) -> Filters | None:
@@ -66,8 +73,13 @@ def instrument_filters(*, exchange: str, symbol: str) -> Filters | None:
     lot = next((f for f in inst.filters or [] if isinstance(f, dict) and f.get("filterType") == "LOT_SIZE"), {})
     min_qty = Decimal(str(lot.get("minQty", "0")))
     max_qty = Decimal(str(lot["maxQty"])) if lot.get("maxQty") else None
-    return Filters(tick_size=inst.tick_size or FALLBACK_TICK, step_size=inst.step_size or FALLBACK_TICK,
-                   min_qty=min_qty, max_qty=max_qty if max_qty else None, min_notional=inst.min_notional or Decimal(0))
+    return Filters(
+        tick_size=inst.tick_size or FALLBACK_TICK,
+        step_size=inst.step_size or FALLBACK_TICK,
+        min_qty=min_qty,
+        max_qty=max_qty if max_qty else None,
+        min_notional=inst.min_notional or Decimal(0),
+    )
 
 
 def instrument_quote(*, exchange: str, symbol: str) -> str:

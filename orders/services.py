@@ -44,9 +44,15 @@ class SignalRef:
         atr = indicators.get("atr14") if isinstance(indicators, Mapping) else None
         open_time = getattr(decision, "open_time", None) or getattr(decision, "candle_open_time")  # noqa: B009
         action = getattr(decision, "action", None) or getattr(decision, "decision")  # noqa: B009
-        return cls(getattr(decision, "strategy"), getattr(decision, "exchange"),  # noqa: B009
-                   getattr(decision, "symbol"), getattr(decision, "interval"), open_time, str(action),  # noqa: B009
-                   Decimal(str(atr)) if atr is not None else None)
+        return cls(
+            decision.strategy,
+            decision.exchange,
+            decision.symbol,
+            decision.interval,
+            open_time,
+            str(action),
+            Decimal(str(atr)) if atr is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +83,51 @@ def account_book(executor: Executor, symbol: str, now: datetime, prices: Mapping
     equity = cash.total + value
     today = realised_since(mode=executor.mode, exchange=executor.exchange, since=day_start(now)) + unrealised
     held = sum((p.qty for p in positions if p.symbol == symbol), Decimal(0))
-    return Book(equity=equity, available=cash.free, day_start_equity=equity - today,
-                open_symbols=frozenset(p.symbol for p in positions), held=held)
+    return Book(
+        equity=equity,
+        available=cash.free,
+        day_start_equity=equity - today,
+        open_symbols=frozenset(p.symbol for p in positions),
+        held=held,
+    )
 
 
-def _decision_row(ref: SignalRef, mode: str, verdict: Verdict, book: Book | None, price: Decimal | None,
-                  params: RiskParams, now: datetime) -> RiskDecision:
-    inputs = {"params": {f.name: str(getattr(params, f.name)) for f in fields(RiskParams)},
-              "atr": str(ref.atr) if ref.atr is not None else None, **verdict.figures}
+def _decision_row(
+    ref: SignalRef,
+    mode: str,
+    verdict: Verdict,
+    book: Book | None,
+    price: Decimal | None,
+    params: RiskParams,
+    now: datetime,
+) -> RiskDecision:
+    inputs = {
+        "params": {f.name: str(getattr(params, f.name)) for f in fields(RiskParams)},
+        "atr": str(ref.atr) if ref.atr is not None else None,
+        **verdict.figures,
+    }
     if book is not None:
         inputs["open_symbols"] = sorted(book.open_symbols)
-    row = RiskDecision(mode=mode, strategy=ref.strategy, exchange=ref.exchange, symbol=ref.symbol,
-                       interval=ref.interval, candle_open_time=ref.open_time, action=ref.action,
-                       approved=verdict.approved, rejection=str(verdict.rejection or ""),
-                       reasons=list(verdict.reasons), price=price, qty=verdict.qty, stop_price=verdict.stop_price,
-                       take_profit_price=verdict.take_profit_price, equity=book.equity if book else None,
-                       available=book.available if book else None, inputs=inputs, created_at=now)
+    row = RiskDecision(
+        mode=mode,
+        strategy=ref.strategy,
+        exchange=ref.exchange,
+        symbol=ref.symbol,
+        interval=ref.interval,
+        candle_open_time=ref.open_time,
+        action=ref.action,
+        approved=verdict.approved,
+        rejection=str(verdict.rejection or ""),
+        reasons=list(verdict.reasons),
+        price=price,
+        qty=verdict.qty,
+        stop_price=verdict.stop_price,
+        take_profit_price=verdict.take_profit_price,
+        equity=book.equity if book else None,
+        available=book.available if book else None,
+        inputs=inputs,
+        created_at=now,
+    )
     try:
         row.save()
     except IntegrityError:  # decided before (by this process before a restart, or another): that one stands
@@ -101,12 +136,19 @@ def _decision_row(ref: SignalRef, mode: str, verdict: Verdict, book: Book | None
 
 
 def _stored_decision(ref: SignalRef, mode: str) -> RiskDecision | None:
-    return RiskDecision.objects.filter(mode=mode, strategy=ref.strategy, exchange=ref.exchange, symbol=ref.symbol,
-                                       interval=ref.interval, candle_open_time=ref.open_time).first()
+    return RiskDecision.objects.filter(
+        mode=mode,
+        strategy=ref.strategy,
+        exchange=ref.exchange,
+        symbol=ref.symbol,
+        interval=ref.interval,
+        candle_open_time=ref.open_time,
+    ).first()
 
 
-def act_on_signal(signal: object, executor: Executor, *, price: Decimal | None, now: datetime,
-                  params: RiskParams | None = None) -> Acted | None:
+def act_on_signal(
+    signal: object, executor: Executor, *, price: Decimal | None, now: datetime, params: RiskParams | None = None
+) -> Acted | None:
     """Check a BUY or SELL signal against the risk limits, store the decision, and have ``executor`` open or
     close the position. A HOLD is not acted on (None). Acting twice on one signal acts once."""
     ref = SignalRef.of(signal)
@@ -126,10 +168,18 @@ def act_on_signal(signal: object, executor: Executor, *, price: Decimal | None, 
     if not decision.approved:
         return Acted(decision, None)
     if ref.action == "BUY":
-        entry = Entry(decision, ref.exchange, ref.symbol, decision.qty, price or decision.price,
-                      decision.stop_price, decision.take_profit_price,
-                      client_order_id(signal_key(ref.strategy, ref.exchange, ref.symbol, ref.interval, ref.open_time,
-                                                 executor.mode), "entry"))
+        entry = Entry(
+            decision,
+            ref.exchange,
+            ref.symbol,
+            decision.qty,
+            price or decision.price,
+            decision.stop_price,
+            decision.take_profit_price,
+            client_order_id(
+                signal_key(ref.strategy, ref.exchange, ref.symbol, ref.interval, ref.open_time, executor.mode), "entry"
+            ),
+        )
         return Acted(decision, executor.open(entry, now))
     positions = open_positions(mode=executor.mode, exchange=ref.exchange, symbol=ref.symbol)
     if not positions:
@@ -137,8 +187,7 @@ def act_on_signal(signal: object, executor: Executor, *, price: Decimal | None, 
     return Acted(decision, executor.close(positions[0], Position.ExitReason.SIGNAL, now, price))
 
 
-def position_close(*, executor: Executor, position: Position, now: datetime, price: Decimal | None = None
-                   ) -> Position:
+def position_close(*, executor: Executor, position: Position, now: datetime, price: Decimal | None = None) -> Position:
     """Close ``position`` by hand (the staff action)."""
     return executor.close(position, Position.ExitReason.MANUAL, now, price)
 

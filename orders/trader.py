@@ -79,13 +79,20 @@ class Trader:
             try:
                 acted = act_on_signal(d, self.executor, price=prices.get(d.symbol), now=now, params=self.params)
             except Exception:
-                log.exception("%s %s: acting on the %s signal of %s failed", self.exchange, d.symbol, d.action,
-                              d.open_time)
+                log.exception(
+                    "%s %s: acting on the %s signal of %s failed", self.exchange, d.symbol, d.action, d.open_time
+                )
                 continue
             if acted is not None and acted.position is not None:
                 self._note_position(acted.position, force=True)
-            log.info("%s %s %s %s: %s", self.executor.mode, self.exchange, d.symbol, d.action,
-                     "; ".join(acted.decision.reasons) if acted else "-")
+            log.info(
+                "%s %s %s %s: %s",
+                self.executor.mode,
+                self.exchange,
+                d.symbol,
+                d.action,
+                "; ".join(acted.decision.reasons) if acted else "-",
+            )
         self._refresh(force=True)
 
     def on_ticks(self, batch: Sequence[TradeTick], now: datetime) -> None:
@@ -121,8 +128,7 @@ class Trader:
     # -- internals ----------------------------------------------------------------------------
     def _refresh(self, force: bool = False) -> None:
         if force or time.monotonic() - self._watched_at > REFRESH_SECONDS:
-            self._watched = frozenset(p.symbol for p in open_positions(mode=self.executor.mode,
-                                                                       exchange=self.exchange))
+            self._watched = frozenset(p.symbol for p in open_positions(mode=self.executor.mode, exchange=self.exchange))
             self._watched_at = time.monotonic()
 
     def _note_position(self, position: Position, *, force: bool) -> None:

@@ -71,16 +71,24 @@ def staff_close(position: Position, *, now: datetime) -> Position:
     if position.mode == Mode.PAPER:
         price = close_price(position)
         if price is None:
-            raise Refused(409, "conflict", f"no price to close the paper {position.symbol} position at: it has no "
-                          f"last price and no {position.exchange} trade of {position.symbol} is stored")
+            raise Refused(
+                409,
+                "conflict",
+                f"no price to close the paper {position.symbol} position at: it has no "
+                f"last price and no {position.exchange} trade of {position.symbol} is stored",
+            )
     return _act(lambda: position_close(executor=executor, position=position, now=now, price=price))
 
 
 def staff_cancel(order: Order, *, now: datetime) -> Order:
     """Cancel an open order by hand through its mode's executor, or raise Refused saying why not."""
     if not order.is_open:
-        raise Refused(409, "conflict", f"order {order.client_order_id} is {order.status}: only open orders "
-                      "(PENDING, NEW, PARTIALLY_FILLED) can be cancelled")
+        raise Refused(
+            409,
+            "conflict",
+            f"order {order.client_order_id} is {order.status}: only open orders "
+            "(PENDING, NEW, PARTIALLY_FILLED) can be cancelled",
+        )
     executor = _executor(order.mode, order.exchange)
     return _act(lambda: order_cancel(executor=executor, order=order, now=now))
 
@@ -114,6 +122,7 @@ def _act(action: Callable[[], T]) -> T:
 
 # -- the endpoints ---------------------------------------------------------------------------------------------
 
+
 class _JsonCsrf(CsrfViewMiddleware):
     """Django's CSRF check, answering a refusal in JSON like every other answer of these endpoints."""
 
@@ -129,8 +138,7 @@ def _staff_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
 def _forbidden(request: HttpRequest) -> JsonResponse | None:
     if request.user.is_staff:
         return None
-    return JsonResponse({"error": "forbidden", "detail": "only staff may close positions or cancel orders"},
-                        status=403)
+    return JsonResponse({"error": "forbidden", "detail": "only staff may close positions or cancel orders"}, status=403)
 
 
 def _found(model: type[M], pk: str) -> M | None:
@@ -181,5 +189,8 @@ def order_cancel_view(request: HttpRequest, pk: str) -> JsonResponse:
 
 
 def _answer(positions: list[Position], orders: list[Order], detail: str) -> dict[str, Any]:
-    return {"detail": detail, "positions": [position_data(p) for p in positions],
-            "orders": [order_data(o) for o in orders]}
+    return {
+        "detail": detail,
+        "positions": [position_data(p) for p in positions],
+        "orders": [order_data(o) for o in orders],
+    }

@@ -10,15 +10,38 @@ from .models import Signal
 
 @admin.register(Signal)
 class SignalAdmin(admin.ModelAdmin):
-    list_display = ("candle_open_time", "exchange", "symbol", "interval", "decision", "confidence", "strategy",
-                    "version", "updated_at")
+    list_display = (
+        "candle_open_time",
+        "exchange",
+        "symbol",
+        "interval",
+        "decision",
+        "confidence",
+        "strategy",
+        "version",
+        "updated_at",
+    )
     list_filter = ("decision", "exchange", "interval", "strategy", "version")
     search_fields = ("symbol", "strategy", "=decision")
     date_hierarchy = "candle_open_time"
     ordering = ("-candle_open_time",)
     show_full_result_count = False  # one row per candle adds up; counting them on every page view is wasted work
-    fields = ("strategy", "version", "exchange", "symbol", "interval", "candle_open_time", "decision", "confidence",
-              "net", "reasons", "votes", "indicators", "created_at", "updated_at")
+    fields = (
+        "strategy",
+        "version",
+        "exchange",
+        "symbol",
+        "interval",
+        "candle_open_time",
+        "decision",
+        "confidence",
+        "net",
+        "reasons",
+        "votes",
+        "indicators",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -247,8 +247,13 @@ class _Account:
         if self.trade is not None:
             today += self.trade.qty * (price - self.trade.entry_price) - self.trade.fees
         held = self.trade.qty if self.trade else ZERO
-        return Book(equity=equity, available=self.cash, day_start_equity=equity - today,
-                    open_symbols=frozenset({symbol}) if self.trade else frozenset(), held=held)
+        return Book(
+            equity=equity,
+            available=self.cash,
+            day_start_equity=equity - today,
+            open_symbols=frozenset({symbol}) if self.trade else frozenset(),
+            held=held,
+        )
 
     def open(self, at: datetime, price: Decimal, qty: Decimal, stop: Decimal, take_profit: Decimal) -> bool:
         """Buy ``qty`` at ``price`` as the paper executor does; False when the cash cannot pay it."""
@@ -309,12 +314,21 @@ def simulate(
         if action is not Action.HOLD:
             checks.append(_act(account, b, action, _atr(decision), filters, params))
         curve.append(Point(b.open_time, b.close, account.equity(b.close), hold_qty * b.close))
-    return BacktestResult(candles=len(bars), trades=account.finish(bars[-1].close if bars else ZERO), checks=checks,
-                          curve=curve, cash=cash, terms=terms, params=params, filters=filters)
+    return BacktestResult(
+        candles=len(bars),
+        trades=account.finish(bars[-1].close if bars else ZERO),
+        checks=checks,
+        curve=curve,
+        cash=cash,
+        terms=terms,
+        params=params,
+        filters=filters,
+    )
 
 
-def _act(account: _Account, b: CandleBar, action: Action, atr: Decimal | None, filters: Filters,
-         params: RiskParams) -> Check:
+def _act(
+    account: _Account, b: CandleBar, action: Action, atr: Decimal | None, filters: Filters, params: RiskParams
+) -> Check:
     """A BUY or SELL at the close of ``b``: the risk check, then the paper fill."""
     decided = b.open_time + interval_delta(b.interval)
     book = account.book(b.symbol, b.close, decided)
@@ -328,6 +342,12 @@ def _act(account: _Account, b: CandleBar, action: Action, atr: Decimal | None, f
         assert verdict.stop_price is not None
         assert verdict.take_profit_price is not None
         if not account.open(b.open_time, b.close, verdict.qty, verdict.stop_price, verdict.take_profit_price):
-            return Check(b.open_time, action, b.close, False, PAPER_BALANCE,
-                         (*verdict.reasons, f"the paper account's cash {account.cash} does not pay it with the fee"))
+            return Check(
+                b.open_time,
+                action,
+                b.close,
+                False,
+                PAPER_BALANCE,
+                (*verdict.reasons, f"the paper account's cash {account.cash} does not pay it with the fee"),
+            )
     return Check(b.open_time, action, b.close, True, None, verdict.reasons)

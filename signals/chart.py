@@ -38,15 +38,41 @@ def equity_png(result: BacktestResult, path: Path, *, title: str) -> Path:
     ax.plot(times, [float(p.equity) for p in result.curve], color="#1f77b4", lw=1.3, label="strategy")
     ax.plot(times, [float(p.hold) for p in result.curve], color="#7f7f7f", lw=1.0, ls="--", label="buy & hold")
     entries = [t.entry_time for t in result.trades]
-    ax.scatter(entries, y(entries), marker="^", color="#1f77b4", edgecolors="black", linewidths=0.5, s=44,
-               zorder=3, label=f"entry ({len(entries)})")
+    ax.scatter(
+        entries,
+        y(entries),
+        marker="^",
+        color="#1f77b4",
+        edgecolors="black",
+        linewidths=0.5,
+        s=44,
+        zorder=3,
+        label=f"entry ({len(entries)})",
+    )
     for reason, label, color in EXIT_STYLE:
         at = [t.exit_time for t in result.trades if t.exit_reason is reason and t.exit_time is not None]
-        ax.scatter(at, y(at), marker="v", color=color, edgecolors="black", linewidths=0.5, s=44, zorder=3,
-                   label=f"{label} ({len(at)})")
+        ax.scatter(
+            at,
+            y(at),
+            marker="v",
+            color=color,
+            edgecolors="black",
+            linewidths=0.5,
+            s=44,
+            zorder=3,
+            label=f"{label} ({len(at)})",
+        )
     rejected = [c.time for c in result.checks if not c.approved]
-    ax.scatter(rejected, y(rejected), marker="o", facecolors="none", edgecolors="#999999", s=18, zorder=2,
-               label=f"signal rejected ({len(rejected)})")
+    ax.scatter(
+        rejected,
+        y(rejected),
+        marker="o",
+        facecolors="none",
+        edgecolors="#999999",
+        s=18,
+        zorder=2,
+        label=f"signal rejected ({len(rejected)})",
+    )
     ax.axhline(float(result.cash), color="#bbbbbb", lw=0.8)
     ax.set_title(title, fontsize=9)
     ax.set_ylabel("equity (quote asset)")

@@ -53,5 +53,7 @@ class Signal(models.Model):
         ordering = ["exchange", "symbol", "candle_open_time"]
 
     def __str__(self) -> str:
-        return f"{self.strategy} v{self.version} {self.exchange}:{self.symbol} {self.interval} " \
-               f"{self.candle_open_time:%Y-%m-%d %H:%M} {self.decision}"
+        return (
+            f"{self.strategy} v{self.version} {self.exchange}:{self.symbol} {self.interval} "
+            f"{self.candle_open_time:%Y-%m-%d %H:%M} {self.decision}"
+        )

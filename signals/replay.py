@@ -43,7 +43,8 @@ def replay(
     if not closed:
         return []
     first = closed[0]
-    ev = Evaluator(first.exchange, first.symbol, first.interval, params=params, window=window, keep=len(closed),
-                   signals=signals)
+    ev = Evaluator(
+        first.exchange, first.symbol, first.interval, params=params, window=window, keep=len(closed), signals=signals
+    )
     ev.warm(closed)
     return ev.decide_from(start)

@@ -55,8 +55,11 @@ def signal_page(
         qs = qs.filter(candle_open_time__lt=end)
     if after is not None:
         t, i, s = after.candle_open_time, after.interval, after.strategy
-        qs = qs.filter(Q(candle_open_time__gt=t) | Q(candle_open_time=t, interval__gt=i)
-                       | Q(candle_open_time=t, interval=i, strategy__gt=s))
+        qs = qs.filter(
+            Q(candle_open_time__gt=t)
+            | Q(candle_open_time=t, interval__gt=i)
+            | Q(candle_open_time=t, interval=i, strategy__gt=s)
+        )
     rows = list(qs.order_by("candle_open_time", "interval", "strategy")[: limit + 1])
     page = rows[:limit]
     last = page[-1] if len(rows) > limit else None
@@ -68,10 +71,18 @@ def signals_before(
 ) -> list[tuple[datetime, Action]]:
     """The BUY/SELL signals ``strategy`` stored for the candles of ``[since, before)``, oldest first (what the
     cooldown of the candle ``before`` depends on)."""
-    rows = Signal.objects.filter(strategy=strategy, exchange=exchange, symbol=symbol, interval=interval,
-                                 decision__in=list(ACTIONS), candle_open_time__gte=since, candle_open_time__lt=before)
-    return [(as_utc(t), Action(a)) for t, a in rows.order_by("candle_open_time").values_list("candle_open_time",
-                                                                                            "decision")]
+    rows = Signal.objects.filter(
+        strategy=strategy,
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        decision__in=list(ACTIONS),
+        candle_open_time__gte=since,
+        candle_open_time__lt=before,
+    )
+    return [
+        (as_utc(t), Action(a)) for t, a in rows.order_by("candle_open_time").values_list("candle_open_time", "decision")
+    ]
 
 
 def recent_signals(*, exchange: str, symbol: str, interval: str = "1m", limit: int = 20) -> list[Signal]:

@@ -51,8 +51,13 @@ class StoreResult:
 
 def signal_key(d: Decision) -> dict[str, object]:
     """The unique key of a decision's row."""
-    return {"strategy": d.strategy, "exchange": d.exchange, "symbol": d.symbol, "interval": d.interval,
-            "candle_open_time": d.open_time}
+    return {
+        "strategy": d.strategy,
+        "exchange": d.exchange,
+        "symbol": d.symbol,
+        "interval": d.interval,
+        "candle_open_time": d.open_time,
+    }
 
 
 def signal_doc(d: Decision) -> dict[str, object]:
@@ -73,9 +78,14 @@ def signals_store(*, decisions: Iterable[Decision], now: datetime | None = None)
     """Insert or replace the row of each decision (the last one wins when a candle appears twice)."""
     now = now or datetime.now(UTC)
     latest = {tuple(signal_key(d).values()): d for d in decisions}
-    ops = [UpdateOne(signal_key(d), {"$set": {**signal_doc(d), "updated_at": now},
-                                     "$setOnInsert": {"created_at": now}}, upsert=True)
-           for d in latest.values()]
+    ops = [
+        UpdateOne(
+            signal_key(d),
+            {"$set": {**signal_doc(d), "updated_at": now}, "$setOnInsert": {"created_at": now}},
+            upsert=True,
+        )
+        for d in latest.values()
+    ]
     if not ops:
         return StoreResult(0, 0)
     result = connection.database[Signal._meta.db_table].bulk_write(ops, ordered=False)
@@ -112,12 +122,21 @@ def evaluate_stored(
     exchange. Raises :class:`markets.history.InvalidRequest` naming a bad argument.
     """
     params = params or configured_params()
-    candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=fetch,
-                             window=window, policy=policy)
+    candles = replay_candles(
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        fetch=fetch,
+        window=window,
+        policy=policy,
+    )
     since = start - (params.cooldown + 1) * interval_delta(interval)  # older signals no longer hold anything back
     earlier = signals_before(exchange=exchange, symbol=symbol, interval=interval, since=since, before=start)
-    decisions = [d for d in replay(candles.bars, start=start, params=params, window=window, signals=earlier)
-                 if d.open_time < end]
+    decisions = [
+        d for d in replay(candles.bars, start=start, params=params, window=window, signals=earlier) if d.open_time < end
+    ]
     return Evaluation(decisions, signals_store(decisions=decisions), candles.warm_up)
 
 
@@ -158,14 +177,24 @@ def backtest_run(
     fee charged, and the stored instrument's filters (:data:`signals.backtest.FALLBACK_FILTERS` when it is not
     stored). A bad setting or override is a ValueError naming it.
     """
-    terms = PaperTerms(settings.PAPER_FEE if fee is None else fee,
-                       settings.PAPER_SLIPPAGE if slippage is None else slippage)
+    terms = PaperTerms(
+        settings.PAPER_FEE if fee is None else fee, settings.PAPER_SLIPPAGE if slippage is None else slippage
+    )
     unknown = sorted(set(risk or {}) - {f.name for f in fields(RiskParams)})
     if unknown:
         raise ValueError(f"unknown risk parameters {unknown}")
     limits = replace(risk_params(), **{**dict(risk or {}), "fee": terms.fee})
-    candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, fetch=True,
-                             window=window, on_pages=on_pages, on_page=on_page)
+    candles = replay_candles(
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        fetch=True,
+        window=window,
+        on_pages=on_pages,
+        on_page=on_page,
+    )
     filters = instrument_filters(exchange=exchange, symbol=symbol) or FALLBACK_FILTERS
     decisions = [d for d in replay(candles.bars, start=start, params=params, window=window) if d.open_time < end]
     result = simulate(candles.in_range, decisions, filters=filters, params=limits, terms=terms, cash=cash)
@@ -181,8 +210,16 @@ def configured_params() -> VoteParams:
 WARM_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)
 
 
-def live_evaluator(*, exchange: str, symbol: str, interval: str = "1m", now: datetime,
-                   params: VoteParams | None = None, window: int = DEFAULT_WINDOW, fetch: bool = True) -> Evaluator:
+def live_evaluator(
+    *,
+    exchange: str,
+    symbol: str,
+    interval: str = "1m",
+    now: datetime,
+    params: VoteParams | None = None,
+    window: int = DEFAULT_WINDOW,
+    fetch: bool = True,
+) -> Evaluator:
     """The evaluator a live stream decides its next closed candles with: warmed with the closed candles of the
     window before ``now`` (MongoDB first; with ``fetch``, the exchange for what is missing, and MongoDB alone if
     the exchange fails) and given the signals stored within the cooldown, so that a restarted stream decides
@@ -190,13 +227,27 @@ def live_evaluator(*, exchange: str, symbol: str, interval: str = "1m", now: dat
     params = params or configured_params()
     start = floor(now, interval)
     try:  # a quick try only: the stream waits for this before opening its socket
-        candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start,
-                                 end=start + interval_delta(interval), fetch=fetch, window=window,
-                                 policy=WARM_POLICY)
+        candles = replay_candles(
+            exchange=exchange,
+            symbol=symbol,
+            interval=interval,
+            start=start,
+            end=start + interval_delta(interval),
+            fetch=fetch,
+            window=window,
+            policy=WARM_POLICY,
+        )
     except ExchangeError as exc:
         log.warning("%s %s: warming the signals from storage only (%s)", exchange, symbol, exc)
-        candles = replay_candles(exchange=exchange, symbol=symbol, interval=interval, start=start,
-                                 end=start + interval_delta(interval), fetch=False, window=window)
+        candles = replay_candles(
+            exchange=exchange,
+            symbol=symbol,
+            interval=interval,
+            start=start,
+            end=start + interval_delta(interval),
+            fetch=False,
+            window=window,
+        )
     since = start - (params.cooldown + 1) * interval_delta(interval)
     earlier = signals_before(exchange=exchange, symbol=symbol, interval=interval, since=since, before=start)
     evaluator = Evaluator(exchange, symbol, interval, params=params, window=window, signals=earlier)

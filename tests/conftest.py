@@ -26,10 +26,18 @@ def shared_file(relative: str) -> Path:
     return path
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen, log: Path | None = None,
-             *, every: float = 0.2) -> None:
+def wait_for(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    proc: subprocess.Popen,
+    log: Path | None = None,
+    *,
+    every: float = 0.2,
+) -> None:
     """Poll ``check()`` until it holds; fail naming ``what`` if ``proc`` exits first or ``timeout`` seconds pass,
     with what the process said (its ``log`` file, else its piped output once it has exited)."""
+
     def said(tail: bool) -> str:
         if log is not None:
             return log.read_text()[-4000:] if tail else log.read_text()

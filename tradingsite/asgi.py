@@ -14,8 +14,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from markets.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({
-    # Daphne serves no static files itself; this handler serves the admin's and the pages' assets.
-    "http": ASGIStaticFilesHandler(django_asgi_app),
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-})
+application = ProtocolTypeRouter(
+    {
+        # Daphne serves no static files itself; this handler serves the admin's and the pages' assets.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -102,8 +102,9 @@ def _wait(what: str, check: Callable[[], object], process: subprocess.Popen, log
     raise DevStackError(f"{what} did not become ready within {timeout:.0f} s (last error: {last}); see {log_path}")
 
 
-def _launch(name: str, argv: list[str], uri: str, data_dir: Path, log_path: Path,
-            ready: Callable[[subprocess.Popen], None]) -> Service:
+def _launch(
+    name: str, argv: list[str], uri: str, data_dir: Path, log_path: Path, ready: Callable[[subprocess.Popen], None]
+) -> Service:
     """Start ``argv`` in its own session, registered to stop at exit; ``ready(process)`` waits for it
     (and may configure it). The process is stopped again if that fails."""
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
@@ -127,19 +128,35 @@ def start_mongod(data_dir: Path, port: int | None = None, timeout: float = 60.0)
     db_path = data_dir / "db"
     db_path.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "mongod.log"
-    argv = [str(binary), "--dbpath", str(db_path), "--port", str(port), "--bind_ip", "127.0.0.1",
-            "--replSet", REPLICA_SET, "--logpath", str(log_path), "--wiredTigerCacheSizeGB", "0.5",
-            "--setParameter", "diagnosticDataCollectionEnabled=false"]
+    argv = [
+        str(binary),
+        "--dbpath",
+        str(db_path),
+        "--port",
+        str(port),
+        "--bind_ip",
+        "127.0.0.1",
+        "--replSet",
+        REPLICA_SET,
+        "--logpath",
+        str(log_path),
+        "--wiredTigerCacheSizeGB",
+        "0.5",
+        "--setParameter",
+        "diagnosticDataCollectionEnabled=false",
+    ]
     uri = f"mongodb://127.0.0.1:{port}/?replicaSet={REPLICA_SET}&directConnection=true"
 
     def ready(process: subprocess.Popen) -> None:
-        client: MongoClient = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true",
-                                          serverSelectionTimeoutMS=500)
+        client: MongoClient = MongoClient(
+            f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=500
+        )
         try:
             _wait("mongod", lambda: client.admin.command("ping")["ok"] == 1, process, log_path, timeout)
             try:
-                client.admin.command("replSetInitiate", {"_id": REPLICA_SET,
-                                                         "members": [{"_id": 0, "host": f"127.0.0.1:{port}"}]})
+                client.admin.command(
+                    "replSetInitiate", {"_id": REPLICA_SET, "members": [{"_id": 0, "host": f"127.0.0.1:{port}"}]}
+                )
             except OperationFailure as exc:
                 if exc.code != 23:  # AlreadyInitialized: a data folder from an earlier run
                     raise
@@ -149,8 +166,13 @@ def start_mongod(data_dir: Path, port: int | None = None, timeout: float = 60.0)
                     config["members"] = [{**config["members"][0], "host": f"127.0.0.1:{port}"}]
                     config["version"] += 1
                     client.admin.command("replSetReconfig", config, force=True)
-            _wait("mongod (replica set primary)", lambda: client.admin.command("hello").get("isWritablePrimary"),
-                  process, log_path, timeout)
+            _wait(
+                "mongod (replica set primary)",
+                lambda: client.admin.command("hello").get("isWritablePrimary"),
+                process,
+                log_path,
+                timeout,
+            )
         finally:
             client.close()
 
@@ -165,8 +187,21 @@ def start_redis(data_dir: Path, port: int | None = None, timeout: float = 30.0) 
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "redis.log"
-    argv = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(data_dir), "--logfile", str(log_path)]
+    argv = [
+        str(binary),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--logfile",
+        str(log_path),
+    ]
 
     def ready(process: subprocess.Popen) -> None:
         client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)

@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 P = TypeVar("P")
-_CONVERT: dict[str, tuple[type, str]] = {"Decimal": (Decimal, "a decimal"), "float": (float, "a number"),
-                                          "int": (int, "a whole number")}
+_CONVERT: dict[str, tuple[type, str]] = {
+    "Decimal": (Decimal, "a decimal"),
+    "float": (float, "a number"),
+    "int": (int, "a whole number"),
+}
 
 
 def params_from_setting(cls: type[P], name: str) -> P:

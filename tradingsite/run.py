@@ -60,21 +60,26 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
 def process_env(host: str) -> dict[str, str]:
     """What the Procfile's commands read besides the settings: this interpreter's ``python`` first on PATH,
     unbuffered output (honcho prints lines as they come) and the web host."""
-    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "PYTHONUNBUFFERED": "1", "WEB_HOST": host}
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+        "WEB_HOST": host,
+    }
 
 
 def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str) -> str:
     """Where everything is, and the two things to try first."""
     site = f"http://{host}:{port}"
     names = ", ".join(parse_procfile(PROCFILE.read_text()).processes)
-    return (f"\n  live   {site}/   ({'SIMULATED prices' if simulated else 'live Binance prices'})\n"
-            f"  admin  {site}/admin/   API docs {site}/api/docs/\n"
-            f"  data   {'SIMULATED' if simulated else 'live Binance'} ({rest_url})\n"
-            f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
-            "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
-            f"  staff  .venv/bin/python manage.py createsuperuser, then log in at {site}/admin/\n"
-            f"  procs  {names} (Procfile, under honcho); Ctrl+C stops everything\n")
+    return (
+        f"\n  live   {site}/   ({'SIMULATED prices' if simulated else 'live Binance prices'})\n"
+        f"  admin  {site}/admin/   API docs {site}/api/docs/\n"
+        f"  data   {'SIMULATED' if simulated else 'live Binance'} ({rest_url})\n"
+        f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
+        "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
+        f"  staff  .venv/bin/python manage.py createsuperuser, then log in at {site}/admin/\n"
+        f"  procs  {names} (Procfile, under honcho); Ctrl+C stops everything\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         rest_url = env.get("BINANCE_REST_URL", "https://api.binance.com")
         if not args.demo and (why := binance_unreachable(rest_url)):
-            print(f"Binance cannot be reached at {rest_url} ({why}).\n"
-                  "Running against the local exchange simulator instead: prices are SIMULATED.", flush=True)
+            print(
+                f"Binance cannot be reached at {rest_url} ({why}).\n"
+                "Running against the local exchange simulator instead: prices are SIMULATED.",
+                flush=True,
+            )
             args.demo = True
         if args.demo:
             env |= stack.enter_context(simulator(args.sim_port))
@@ -113,8 +121,16 @@ def run(args: argparse.Namespace) -> int:
                 return 1
         symbols = "; ".join(f"{e} {', '.join(s for s, _, _ in d)}" for e, d in DEFAULT_INSTRUMENTS.items())
         env |= process_env(args.host)
-        print(banner(host=args.host, port=args.port, simulated=args.demo,
-                     rest_url=env.get("BINANCE_REST_URL", rest_url), symbols=symbols), flush=True)
+        print(
+            banner(
+                host=args.host,
+                port=args.port,
+                simulated=args.demo,
+                rest_url=env.get("BINANCE_REST_URL", rest_url),
+                symbols=symbols,
+            ),
+            flush=True,
+        )
         return supervise(env, args.port)
 
 
@@ -122,8 +138,24 @@ def supervise(env: dict[str, str], port: int) -> int:
     """Run the Procfile under honcho until one process ends (honcho then stops the others; 1 is returned) or
     this process is interrupted (0). Either way honcho and everything it started have exited on return."""
     # --env /dev/null: the environment is the one built here, not a .env file's.
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "--procfile", str(PROCFILE), "--app-root",
-                               str(ROOT), "--env", os.devnull, "--port", str(port)], env=env, cwd=ROOT)
+    honcho = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "honcho",
+            "start",
+            "--procfile",
+            str(PROCFILE),
+            "--app-root",
+            str(ROOT),
+            "--env",
+            os.devnull,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     try:
         code = honcho.wait()
         print(f"make run: a process ended (honcho exit code {code}); the others were stopped", file=sys.stderr)

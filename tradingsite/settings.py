@@ -47,8 +47,12 @@ CONSOLIDATED_OUTLIER_BPS = Decimal(os.environ.get("CONSOLIDATED_OUTLIER_BPS", "5
 # The signal strategy (signals/rules.py, "ta-vote" v1): rule weights, RSI levels, the net vote that acts, and the
 # candles of cooldown between two signals of one direction. Read by the stream, evaluate_stored and backtest.
 SIGNAL_PARAMS = {
-    "ma_cross_weight": "0.30", "macd_cross_weight": "0.25", "rsi_weight": "0.20", "bollinger_weight": "0.20",
-    "rsi_oversold": 30, "rsi_overbought": 70,
+    "ma_cross_weight": "0.30",
+    "macd_cross_weight": "0.25",
+    "rsi_weight": "0.20",
+    "bollinger_weight": "0.20",
+    "rsi_oversold": 30,
+    "rsi_overbought": 70,
     "threshold": os.environ.get("SIGNAL_THRESHOLD", "0.30"),
     "cooldown": os.environ.get("SIGNAL_COOLDOWN", "15"),
 }
@@ -102,16 +106,20 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tradingsite.urls"
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "DIRS": [BASE_DIR / "templates"],
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": [
-        "django.template.context_processors.request",
-        "django.contrib.auth.context_processors.auth",
-        "django.contrib.messages.context_processors.messages",
-    ]},
-}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 ASGI_APPLICATION = "tradingsite.asgi.application"
 
 # MongoDB through the official backend: ObjectId primary keys everywhere, contrib apps included
@@ -126,23 +134,32 @@ MIGRATION_MODULES = {
 
 # The channel layer joins the stream process, Daphne and the admin; always Redis (the dev stack
 # starts one when REDIS_URL is unset).
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [
-    # redis-py 8's default socket timeout (5 s) equals channels-redis's blocking pop (5 s): every idle
-    # receive would end in a TimeoutError, and a message popped at that moment would be lost.
-    {"address": REDIS_URL or "redis://127.0.0.1:6379/0", "socket_timeout": 30},
-]}}}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                # redis-py 8's default socket timeout (5 s) equals channels-redis's blocking pop (5 s): every idle
+                # receive would end in a TimeoutError, and a message popped at that moment would be lost.
+                {"address": REDIS_URL or "redis://127.0.0.1:6379/0", "socket_timeout": 30},
+            ]
+        },
+    }
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
-                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "markets.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradingsite market data and trading API",
     "DESCRIPTION": "Instruments, candles (MongoDB first, missing ranges fetched from the exchange), ticks, gaps, "
-                   "feeds, the consolidated price, signals, and the trading records (orders, positions; read-only).",
+    "feeds, the consolidated price, signals, and the trading records (orders, positions; read-only).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -185,9 +202,13 @@ CELERY_TIMEZONE = TIME_ZONE
 SCAN_GAPS_SECONDS = float(os.environ.get("SCAN_GAPS_SECONDS", "60"))
 SCAN_GAPS_LOOKBACK_HOURS = float(os.environ.get("SCAN_GAPS_LOOKBACK_HOURS", "24"))
 CELERY_BEAT_SCHEDULE = {
-    "scan-gaps": {"task": "markets.tasks.scan_gaps", "schedule": SCAN_GAPS_SECONDS,
-                  "options": {"expires": SCAN_GAPS_SECONDS}},
+    "scan-gaps": {
+        "task": "markets.tasks.scan_gaps",
+        "schedule": SCAN_GAPS_SECONDS,
+        "options": {"expires": SCAN_GAPS_SECONDS},
+    },
 }
 # Beat's own state (last run times) lives with the other local data, not in the repository's root.
-CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
-                                               str(BASE_DIR / ".data" / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
+)

@@ -41,15 +41,32 @@ def symbol_filters(spec: SymbolSpec) -> list[dict[str, object]]:
     """PRICE_FILTER, LOT_SIZE, NOTIONAL (and MARKET_LOT_SIZE) for exchangeInfo and order checks."""
     max_price = max(1, int(spec.start_price * MAX_PRICE_FACTOR)) * spec.price_scale
     return [
-        {"filterType": "PRICE_FILTER", "minPrice": fmt(1, spec.price_dp), "maxPrice": fmt(max_price, spec.price_dp),
-         "tickSize": fmt(1, spec.price_dp)},
-        {"filterType": "LOT_SIZE", "minQty": fmt(1, spec.qty_dp), "maxQty": fmt(int(MAX_QTY) * spec.qty_scale,
-         spec.qty_dp), "stepSize": fmt(1, spec.qty_dp)},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": fmt(int(MAX_QTY) * spec.qty_scale,
-         spec.qty_dp), "stepSize": "0.00000000"},
-        {"filterType": "NOTIONAL", "minNotional": fmt(int(min_notional(spec).scaleb(8)), 8),
-         "applyMinToMarket": True, "maxNotional": "9000000.00000000", "applyMaxToMarket": False,
-         "avgPriceMins": 5},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": fmt(1, spec.price_dp),
+            "maxPrice": fmt(max_price, spec.price_dp),
+            "tickSize": fmt(1, spec.price_dp),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": fmt(1, spec.qty_dp),
+            "maxQty": fmt(int(MAX_QTY) * spec.qty_scale, spec.qty_dp),
+            "stepSize": fmt(1, spec.qty_dp),
+        },
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": "0.00000000",
+            "maxQty": fmt(int(MAX_QTY) * spec.qty_scale, spec.qty_dp),
+            "stepSize": "0.00000000",
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": fmt(int(min_notional(spec).scaleb(8)), 8),
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
     ]
 
 
@@ -169,34 +186,64 @@ class OrderBook:
     def check_filters(self, spec: SymbolSpec, price: Decimal | None, qty: Decimal, market_price: Decimal) -> None:
         """Binance's -1013 filter failures, in its order: price, lot size, notional."""
         tick, step = spec.tick_size, spec.step_size
-        if price is not None and (price < tick or price > Decimal(int(spec.start_price * MAX_PRICE_FACTOR) or 1)
-                                  or price % tick != 0):
+        if price is not None and (
+            price < tick or price > Decimal(int(spec.start_price * MAX_PRICE_FACTOR) or 1) or price % tick != 0
+        ):
             raise BinanceError(-1013, "Filter failure: PRICE_FILTER")
         if qty < step or qty > MAX_QTY or qty % step != 0:
             raise BinanceError(-1013, "Filter failure: LOT_SIZE")
         if (price if price is not None else market_price) * qty < min_notional(spec):
             raise BinanceError(-1013, "Filter failure: NOTIONAL")
 
-    def place(self, account: Account, spec: SymbolSpec, *, side: str, type_: str, qty: Decimal,
-              price: Decimal | None, stop_price: Decimal | None, tif: str | None, client_id: str,
-              market_price: Decimal, now: int) -> Order:
+    def place(
+        self,
+        account: Account,
+        spec: SymbolSpec,
+        *,
+        side: str,
+        type_: str,
+        qty: Decimal,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        tif: str | None,
+        client_id: str,
+        market_price: Decimal,
+        now: int,
+    ) -> Order:
         """Validate, reserve funds, and fill what can fill now. Raises BinanceError when rejected."""
         if any(o.symbol == spec.symbol and o.client_order_id == client_id for o in account.open.values()):
             raise BinanceError(*DUPLICATE_ORDER)
         self.check_filters(spec, price, qty, market_price)
-        if type_ == "LIMIT_MAKER" and price is not None and (
-                (side == "BUY" and price >= market_price) or (side == "SELL" and price <= market_price)):
+        if (
+            type_ == "LIMIT_MAKER"
+            and price is not None
+            and ((side == "BUY" and price >= market_price) or (side == "SELL" and price <= market_price))
+        ):
             raise BinanceError(-2010, "Order would immediately match and take.")
-        if type_ in STOP_TYPES and stop_price is not None and self._triggers(type_, side, market_price, market_price,
-                                                                              stop_price):
+        if (
+            type_ in STOP_TYPES
+            and stop_price is not None
+            and self._triggers(type_, side, market_price, market_price, stop_price)
+        ):
             raise BinanceError(-2010, "Stop price would trigger immediately.")
         # A stop-market order fills at its stop: reserve for the dearer of the stop and the market.
         reserve_px = price if price is not None else max(market_price, stop_price or market_price)
         need_asset, need = (spec.quote, reserve_px * qty) if side == "BUY" else (spec.base, qty)
         if account.balance(need_asset) < need:
             raise BinanceError(*INSUFFICIENT_BALANCE)
-        order = Order(spec.symbol, next(self._order_ids), client_id, side, type_, tif,
-                      price if price is not None else Decimal(0), qty, stop_price, now, update_time=now)
+        order = Order(
+            spec.symbol,
+            next(self._order_ids),
+            client_id,
+            side,
+            type_,
+            tif,
+            price if price is not None else Decimal(0),
+            qty,
+            stop_price,
+            now,
+            update_time=now,
+        )
         account.orders[order.order_id] = order
         if type_ == "MARKET":
             self._fill(account, spec, order, market_price, now)
@@ -212,8 +259,19 @@ class OrderBook:
         account.open[order.order_id] = order
         return order
 
-    def place_oco(self, account: Account, spec: SymbolSpec, *, side: str, qty: Decimal, above: OcoLeg,
-                  below: OcoLeg, list_client_id: str, market_price: Decimal, now: int) -> OrderList:
+    def place_oco(
+        self,
+        account: Account,
+        spec: SymbolSpec,
+        *,
+        side: str,
+        qty: Decimal,
+        above: OcoLeg,
+        below: OcoLeg,
+        list_client_id: str,
+        market_price: Decimal,
+        now: int,
+    ) -> OrderList:
         """Validate an OCO, reserve once for both legs, and put both legs on the book.
 
         Checked in this order: which kind of leg may be above and below, duplicate ids, each leg's filters
@@ -225,7 +283,8 @@ class OrderBook:
             raise BinanceError(*DUPLICATE_ORDER)
         leg_ids = (above.client_id, below.client_id)
         if above.client_id == below.client_id or any(
-                o.symbol == spec.symbol and o.client_order_id in leg_ids for o in account.open.values()):
+            o.symbol == spec.symbol and o.client_order_id in leg_ids for o in account.open.values()
+        ):
             raise BinanceError(*DUPLICATE_ORDER)
         for leg in (above, below):
             self.check_filters(spec, leg.price, qty, market_price)
@@ -234,24 +293,43 @@ class OrderBook:
         # price, a stop-market at its stopPrice, a TAKE_PROFIT_LIMIT at both its price and its stopPrice (our
         # choice: a stop already past the last price would trigger at once), a STOP_LOSS_LIMIT at its
         # stopPrice (its limit price may sit anywhere, as on Binance).
-        if not (all(px > market_price for px in _acting_prices(above))
-                and all(px < market_price for px in _acting_prices(below))):
+        if not (
+            all(px > market_price for px in _acting_prices(above))
+            and all(px < market_price for px in _acting_prices(below))
+        ):
             raise BinanceError(*BAD_PRICE_RELATIONSHIP)
         if side == "BUY":
             # A stop-market leg fills at its stop, a limit leg at its price: reserve for the dearer of the two.
             need_asset = spec.quote
-            need = max(leg.price if leg.price is not None else max(market_price, leg.stop_price or market_price)
-                       for leg in (above, below)) * qty
+            need = (
+                max(
+                    leg.price if leg.price is not None else max(market_price, leg.stop_price or market_price)
+                    for leg in (above, below)
+                )
+                * qty
+            )
         else:
             need_asset, need = spec.base, qty
         if account.balance(need_asset) < need:
             raise BinanceError(*INSUFFICIENT_BALANCE)
-        lst = OrderList(next(self._list_ids), list_client_id, spec.symbol, [], now, reserved_asset=need_asset,
-                        reserved=need)
+        lst = OrderList(
+            next(self._list_ids), list_client_id, spec.symbol, [], now, reserved_asset=need_asset, reserved=need
+        )
         for leg in (below, above) if side == "SELL" else (above, below):  # the stop-loss leg first
-            order = Order(spec.symbol, next(self._order_ids), leg.client_id, side, leg.type, leg.tif,
-                          leg.price if leg.price is not None else Decimal(0), qty, leg.stop_price, now,
-                          update_time=now, order_list_id=lst.order_list_id)
+            order = Order(
+                spec.symbol,
+                next(self._order_ids),
+                leg.client_id,
+                side,
+                leg.type,
+                leg.tif,
+                leg.price if leg.price is not None else Decimal(0),
+                qty,
+                leg.stop_price,
+                now,
+                update_time=now,
+                order_list_id=lst.order_list_id,
+            )
             account.orders[order.order_id] = order
             account.open[order.order_id] = order
             lst.legs.append(order)
@@ -271,8 +349,9 @@ class OrderBook:
             return False
         return trade_price <= limit if side == "BUY" else trade_price >= limit
 
-    def _fill(self, account: Account, spec: SymbolSpec, order: Order, price: Decimal, now: int,
-              reserved: Decimal = Decimal(0)) -> None:
+    def _fill(
+        self, account: Account, spec: SymbolSpec, order: Order, price: Decimal, now: int, reserved: Decimal = Decimal(0)
+    ) -> None:
         qty = order.orig_qty
         quote = price * qty
         if order.side == "BUY":
@@ -326,8 +405,9 @@ class OrderBook:
         lst.status = "ALL_DONE"
         lst.transaction_time = now
 
-    def on_trades(self, specs: dict[str, SymbolSpec], symbol: str, low: Decimal, high: Decimal, last: Decimal,
-                  now: int) -> None:
+    def on_trades(
+        self, specs: dict[str, SymbolSpec], symbol: str, low: Decimal, high: Decimal, last: Decimal, now: int
+    ) -> None:
         """Fill resting orders that the market's prints (``low``..``high``) crossed.
 
         Executing OCOs are settled first (``_settle_list``): the leg the prints reached wins and the other

@@ -53,8 +53,15 @@ class Params:
             out.append(specs[n])
         return out
 
-    def int(self, name: str, *, default: int | None = None, lo: int | None = None, hi: int | None = None,
-            required: bool = False) -> int | None:
+    def int(
+        self,
+        name: str,
+        *,
+        default: int | None = None,
+        lo: int | None = None,
+        hi: int | None = None,
+        required: bool = False,
+    ) -> int | None:
         raw = self.raw(name)
         if raw is None:
             if required:
@@ -87,8 +94,15 @@ class Params:
         except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
             raise illegal_chars(name, _DEC_RANGE) from exc
 
-    def enum(self, name: str, allowed: tuple[str, ...], error: tuple[int, str], *, required: bool = True,
-             default: str | None = None) -> str | None:
+    def enum(
+        self,
+        name: str,
+        allowed: tuple[str, ...],
+        error: tuple[int, str],
+        *,
+        required: bool = True,
+        default: str | None = None,
+    ) -> str | None:
         raw = self.raw(name)
         if raw is None:
             if required:

@@ -26,13 +26,25 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 WEIGHTS: dict[tuple[str, str], int] = {
-    ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/time"): 1, ("GET", "/api/v3/exchangeInfo"): 20,
-    ("GET", "/api/v3/trades"): 25, ("GET", "/api/v3/historicalTrades"): 25, ("GET", "/api/v3/aggTrades"): 4,
-    ("GET", "/api/v3/klines"): 2, ("GET", "/api/v3/uiKlines"): 2, ("POST", "/api/v3/order"): 1,
-    ("POST", "/api/v3/order/test"): 1, ("GET", "/api/v3/order"): 4, ("DELETE", "/api/v3/order"): 1,
-    ("GET", "/api/v3/account"): 20, ("GET", "/api/v3/openOrders"): 6,
-    ("POST", "/api/v3/orderList/oco"): 1, ("GET", "/api/v3/orderList"): 4, ("DELETE", "/api/v3/orderList"): 1,
-    ("GET", "/api/v3/openOrderList"): 6, ("GET", "/api/v3/allOrders"): 20,
+    ("GET", "/api/v3/ping"): 1,
+    ("GET", "/api/v3/time"): 1,
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/trades"): 25,
+    ("GET", "/api/v3/historicalTrades"): 25,
+    ("GET", "/api/v3/aggTrades"): 4,
+    ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/uiKlines"): 2,
+    ("POST", "/api/v3/order"): 1,
+    ("POST", "/api/v3/order/test"): 1,
+    ("GET", "/api/v3/order"): 4,
+    ("DELETE", "/api/v3/order"): 1,
+    ("GET", "/api/v3/account"): 20,
+    ("GET", "/api/v3/openOrders"): 6,
+    ("POST", "/api/v3/orderList/oco"): 1,
+    ("GET", "/api/v3/orderList"): 4,
+    ("DELETE", "/api/v3/orderList"): 1,
+    ("GET", "/api/v3/openOrderList"): 6,
+    ("GET", "/api/v3/allOrders"): 20,
 }
 
 
@@ -96,8 +108,11 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             if request.match_info.http_exception is not None:
                 exc = request.match_info.http_exception
-                raise BinanceError(-1000 if exc.status == 405 else -1100,
-                                   "Method not allowed." if exc.status == 405 else "Not found.", exc.status)
+                raise BinanceError(
+                    -1000 if exc.status == 405 else -1100,
+                    "Method not allowed." if exc.status == 405 else "Not found.",
+                    exc.status,
+                )
             response = await handler(request)
             if fault and fault.delay_ms:
                 await asyncio.sleep(fault.delay_ms / 1000)
@@ -109,8 +124,9 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
             raise
         except Exception:  # never a traceback on the wire: Binance's unknown-error shape instead
             log.exception("internal error on %s %s", request.method, request.path_qs)
-            return json_response({"code": -1000, "msg": "An unknown error occurred while processing the request."},
-                                 500, headers)
+            return json_response(
+                {"code": -1000, "msg": "An unknown error occurred while processing the request."}, 500, headers
+            )
         response.headers.update(headers)
         return response
 
@@ -136,16 +152,29 @@ def _admit(venue: BinanceVenue, client: str) -> None:
 def _fault_error(status: int, retry_after: int | None) -> BinanceError:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if status == 429:
-        return BinanceError(-1003, "Too much request weight used; current limit is 6000 request weight per 1 "
-                            "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-                            429, headers)
+        return BinanceError(
+            -1003,
+            "Too much request weight used; current limit is 6000 request weight per 1 "
+            "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+            429,
+            headers,
+        )
     if status == 418:
         until = now_ms() + (retry_after or 120) * 1000
-        return BinanceError(-1003, f"Way too much request weight used; IP banned until {until}. Please use "
-                            "WebSocket Streams for live updates to avoid bans.", 418, headers)
+        return BinanceError(
+            -1003,
+            f"Way too much request weight used; IP banned until {until}. Please use "
+            "WebSocket Streams for live updates to avoid bans.",
+            418,
+            headers,
+        )
     if status == 503:
-        return BinanceError(-1008, "Server is currently overloaded with other requests. Please try again in "
-                            "a few minutes.", 503, headers)
+        return BinanceError(
+            -1008,
+            "Server is currently overloaded with other requests. Please try again in a few minutes.",
+            503,
+            headers,
+        )
     return BinanceError(-1000, "An unknown error occurred while processing the request.", status, headers)
 
 
@@ -158,11 +187,16 @@ class PublicRest:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/api/v3/ping", self.ping), web.get("/api/v3/time", self.time),
-            web.get("/api/v3/exchangeInfo", self.exchange_info), web.get("/api/v3/klines", self.klines),
-            web.get("/api/v3/uiKlines", self.klines), web.get("/api/v3/aggTrades", self.agg_trades),
-            web.get("/api/v3/trades", self.trades), web.get("/api/v3/historicalTrades", self.historical_trades),
-            web.get("/api/v3/ticker/price", self.ticker_price), web.get("/api/v3/depth", self.depth),
+            web.get("/api/v3/ping", self.ping),
+            web.get("/api/v3/time", self.time),
+            web.get("/api/v3/exchangeInfo", self.exchange_info),
+            web.get("/api/v3/klines", self.klines),
+            web.get("/api/v3/uiKlines", self.klines),
+            web.get("/api/v3/aggTrades", self.agg_trades),
+            web.get("/api/v3/trades", self.trades),
+            web.get("/api/v3/historicalTrades", self.historical_trades),
+            web.get("/api/v3/ticker/price", self.ticker_price),
+            web.get("/api/v3/depth", self.depth),
         ]
 
     async def ping(self, request: web.Request) -> web.Response:
@@ -192,11 +226,13 @@ class PublicRest:
         if start is not None and end is not None and start > end:
             raise BinanceError(*START_AFTER_END)
         tape = self.market.tapes[spec.symbol]
-        opens = self.venue.served(spec.symbol).visible_opens(tape.kline_opens(interval, start, end, limit or 500),
-                                                             interval)
+        opens = self.venue.served(spec.symbol).visible_opens(
+            tape.kline_opens(interval, start, end, limit or 500), interval
+        )
         rows = tape.klines(interval, opens)
-        return json_response([wire.kline_row(spec, o, interval_next(o, interval) - 1, agg, prev)
-                              for o, agg, prev in rows])
+        return json_response(
+            [wire.kline_row(spec, o, interval_next(o, interval) - 1, agg, prev) for o, agg, prev in rows]
+        )
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
@@ -255,11 +291,13 @@ class PublicRest:
         update_id = tape.last_trade_id() or 0
         bids, asks = book(tape.last_price(), limit, spec.symbol, update_id, spec.qty_scale)
         pdp, qdp = spec.price_dp, spec.qty_dp
-        return json_response({
-            "lastUpdateId": update_id,
-            "bids": [[wire.fmt(px, pdp), wire.fmt(q, qdp)] for px, q in bids],
-            "asks": [[wire.fmt(px, pdp), wire.fmt(q, qdp)] for px, q in asks],
-        })
+        return json_response(
+            {
+                "lastUpdateId": update_id,
+                "bids": [[wire.fmt(px, pdp), wire.fmt(q, qdp)] for px, q in bids],
+                "asks": [[wire.fmt(px, pdp), wire.fmt(q, qdp)] for px, q in asks],
+            }
+        )
 
 
 def book(last: int, levels: int, symbol: str, update_id: int, qty_scale: int) -> tuple[list, list]:

@@ -42,8 +42,10 @@ _CLIENT_ID = re.compile(r"[a-zA-Z0-9-_]{1,36}")
 _TIFS = ("GTC", "IOC", "FOK")
 _BAD_TIF = (-1115, "Invalid timeInForce.")
 _RESP_TYPES = ("ACK", "RESULT", "FULL")
-_BAD_RESP_TYPE = (-1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is "
-                  "'ACK, RESULT, FULL'.")
+_BAD_RESP_TYPE = (
+    -1100,
+    "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'.",
+)
 DAY_MS = 86_400_000
 
 
@@ -63,11 +65,16 @@ class SignedRest:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/api/v3/order", self.new_order), web.post("/api/v3/order/test", self.test_order),
-            web.get("/api/v3/order", self.query_order), web.delete("/api/v3/order", self.cancel_order),
-            web.get("/api/v3/account", self.account), web.get("/api/v3/openOrders", self.open_orders),
-            web.get("/api/v3/allOrders", self.all_orders), web.post("/api/v3/orderList/oco", self.new_oco),
-            web.get("/api/v3/orderList", self.query_list), web.delete("/api/v3/orderList", self.cancel_list),
+            web.post("/api/v3/order", self.new_order),
+            web.post("/api/v3/order/test", self.test_order),
+            web.get("/api/v3/order", self.query_order),
+            web.delete("/api/v3/order", self.cancel_order),
+            web.get("/api/v3/account", self.account),
+            web.get("/api/v3/openOrders", self.open_orders),
+            web.get("/api/v3/allOrders", self.all_orders),
+            web.post("/api/v3/orderList/oco", self.new_oco),
+            web.get("/api/v3/orderList", self.query_list),
+            web.delete("/api/v3/orderList", self.cancel_list),
             web.get("/api/v3/openOrderList", self.open_lists),
         ]
 
@@ -130,10 +137,18 @@ class SignedRest:
         _check_precision(quantity=qty, price=price, stopPrice=stop)
         client_id = _client_id(p, "newClientOrderId")
         resp_type = p.enum("newOrderRespType", _RESP_TYPES, _BAD_RESP_TYPE, required=False)
-        return {"spec": spec, "side": side, "type_": type_, "tif": tif, "qty": qty,
-                "price": None if type_ in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") else price, "stop_price": stop,
-                "client_id": client_id, "market_price": market_price,
-                "resp_type": resp_type or ("FULL" if type_ in ("MARKET", "LIMIT") else "ACK")}
+        return {
+            "spec": spec,
+            "side": side,
+            "type_": type_,
+            "tif": tif,
+            "qty": qty,
+            "price": None if type_ in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") else price,
+            "stop_price": stop,
+            "client_id": client_id,
+            "market_price": market_price,
+            "resp_type": resp_type or ("FULL" if type_ in ("MARKET", "LIMIT") else "ACK"),
+        }
 
     async def new_order(self, request: web.Request) -> web.Response:
         account, p = await self.authenticate(request)
@@ -142,16 +157,19 @@ class SignedRest:
         if args["client_id"] is None:
             args["client_id"] = "sim" + secrets.token_hex(11)  # Binance generates one too
         order = self.book.place(account, now=self.venue.server_time(), **args)  # type: ignore[arg-type]
-        return json_response(self._order_response(order, str(resp_type)),
-                             headers=self._order_counts(account, order.time))
+        return json_response(
+            self._order_response(order, str(resp_type)), headers=self._order_counts(account, order.time)
+        )
 
     @staticmethod
     def _order_counts(account: Account, now: int) -> dict[str, str]:
         """``X-MBX-ORDER-COUNT-10S`` / ``-1D``: this key's orders in the last 10 s and this UTC day."""
         times = [o.time for o in account.orders.values()]
         day = now // 86_400_000 * 86_400_000
-        return {"X-MBX-ORDER-COUNT-10S": str(sum(t > now - 10_000 for t in times)),
-                "X-MBX-ORDER-COUNT-1D": str(sum(t >= day for t in times))}
+        return {
+            "X-MBX-ORDER-COUNT-10S": str(sum(t > now - 10_000 for t in times)),
+            "X-MBX-ORDER-COUNT-1D": str(sum(t >= day for t in times)),
+        }
 
     async def test_order(self, request: web.Request) -> web.Response:
         _account, p = await self.authenticate(request)
@@ -165,8 +183,9 @@ class SignedRest:
         client_id = p.raw("origClientOrderId")
         if order_id is None and client_id is None:
             raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
-        order = account.orders.get(order_id) if order_id is not None else account.by_client_id(spec.symbol,
-                                                                                                  client_id or "")
+        order = (
+            account.orders.get(order_id) if order_id is not None else account.by_client_id(spec.symbol, client_id or "")
+        )
         if order is None or order.symbol != spec.symbol:
             raise BinanceError(*NO_SUCH_ORDER)
         return order
@@ -191,8 +210,13 @@ class SignedRest:
     async def open_orders(self, request: web.Request) -> web.Response:
         account, p = await self.authenticate(request)
         symbol = p.symbol(self.venue.specs).symbol if p.raw("symbol") else None
-        return json_response([self._order_status(o) for o in account.orders.values()
-                              if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)])
+        return json_response(
+            [
+                self._order_status(o)
+                for o in account.orders.values()
+                if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)
+            ]
+        )
 
     async def all_orders(self, request: web.Request) -> web.Response:
         """``GET /api/v3/allOrders``: the account's orders on ``symbol`` (OCO legs included), oldest first.
@@ -210,9 +234,14 @@ class SignedRest:
                 raise BinanceError(*START_AFTER_END)
             if end - start > DAY_MS:
                 raise BinanceError(-1127, "More than 24 hours between startTime and endTime.")
-        orders = [o for o in sorted(account.orders.values(), key=lambda o: o.order_id)
-                  if o.symbol == spec.symbol and (from_id is None or o.order_id >= from_id)
-                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        orders = [
+            o
+            for o in sorted(account.orders.values(), key=lambda o: o.order_id)
+            if o.symbol == spec.symbol
+            and (from_id is None or o.order_id >= from_id)
+            and (start is None or o.time >= start)
+            and (end is None or o.time <= end)
+        ]
         chosen = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
         return json_response([self._order_status(o) for o in chosen])
 
@@ -232,9 +261,17 @@ class SignedRest:
         market_price = wire.dec(self.venue.market.tapes[spec.symbol].last_price(), spec.price_dp)
         assert side is not None
         assert qty is not None
-        lst = self.book.place_oco(account, spec, side=side, qty=qty, above=above, below=below,
-                                  list_client_id=list_client_id, market_price=market_price,
-                                  now=self.venue.server_time())
+        lst = self.book.place_oco(
+            account,
+            spec,
+            side=side,
+            qty=qty,
+            above=above,
+            below=below,
+            list_client_id=list_client_id,
+            market_price=market_price,
+            now=self.venue.server_time(),
+        )
         body = self._list_status(lst)
         body["orderReports"] = [self._order_response(leg, resp_type) for leg in lst.legs]
         return json_response(body, headers=self._order_counts(account, lst.transaction_time))  # legs count 2
@@ -250,8 +287,9 @@ class SignedRest:
         account, p = await self.authenticate(request)
         list_id, client_id = p.int("orderListId"), p.raw("origClientOrderId")
         if list_id is None and client_id is None:  # Binance's answer to neither, as observed on the live API
-            raise BinanceError(-1128, "Combination of optional parameters invalid. Recommendation: 'orderListId' "
-                               "should also be sent.")
+            raise BinanceError(
+                -1128, "Combination of optional parameters invalid. Recommendation: 'orderListId' should also be sent."
+            )
         lst = self._find_list(account, list_id, client_id)
         if lst is None:
             raise BinanceError(*NO_SUCH_ORDER_LIST)
@@ -264,8 +302,9 @@ class SignedRest:
         spec = p.symbol(self.venue.specs)
         list_id, client_id = p.int("orderListId"), p.raw("listClientOrderId")
         if list_id is None and client_id is None:  # worded as DELETE /api/v3/order words its own
-            raise BinanceError(-1102, "Param 'orderListId' or 'listClientOrderId' must be sent, but both were "
-                               "empty/null!")
+            raise BinanceError(
+                -1102, "Param 'orderListId' or 'listClientOrderId' must be sent, but both were empty/null!"
+            )
         lst = self._find_list(account, list_id, client_id)
         if lst is None or lst.symbol != spec.symbol:
             raise BinanceError(*UNKNOWN_ORDER_LIST)
@@ -283,52 +322,102 @@ class SignedRest:
     async def account(self, request: web.Request) -> web.Response:
         account, _ = await self.authenticate(request)
         assets = sorted(set(account.free) | set(account.locked))
-        return json_response({
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
-                                "seller": "0.00000000"},
-            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.venue.server_time(),
-            "accountType": "SPOT",
-            "balances": [{"asset": a, "free": _d8(account.free.get(a, Decimal(0))),
-                          "locked": _d8(account.locked.get(a, Decimal(0)))} for a in assets],
-            "permissions": ["SPOT"], "uid": zlib.crc32(account.api_key.encode()),
-        })
+        return json_response(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": "0.00100000",
+                    "taker": "0.00100000",
+                    "buyer": "0.00000000",
+                    "seller": "0.00000000",
+                },
+                "canTrade": True,
+                "canWithdraw": True,
+                "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": self.venue.server_time(),
+                "accountType": "SPOT",
+                "balances": [
+                    {
+                        "asset": a,
+                        "free": _d8(account.free.get(a, Decimal(0))),
+                        "locked": _d8(account.locked.get(a, Decimal(0))),
+                    }
+                    for a in assets
+                ],
+                "permissions": ["SPOT"],
+                "uid": zlib.crc32(account.api_key.encode()),
+            }
+        )
 
     # -- response shapes ------------------------------------------------------------------------
     def _order_result(self, o: Order) -> dict[str, object]:
         body: dict[str, object] = {
-            "symbol": o.symbol, "orderId": o.order_id, "orderListId": o.order_list_id,
-            "clientOrderId": o.client_order_id, "transactTime": o.update_time, "price": _d8(o.price),
-            "origQty": _d8(o.orig_qty), "executedQty": _d8(o.executed_qty), "origQuoteOrderQty": "0.00000000",
-            "cummulativeQuoteQty": _d8(o.cumm_quote), "status": o.status, "timeInForce": o.time_in_force or "GTC",
-            "type": o.type, "side": o.side, "workingTime": o.time, "selfTradePreventionMode": "NONE",
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "orderListId": o.order_list_id,
+            "clientOrderId": o.client_order_id,
+            "transactTime": o.update_time,
+            "price": _d8(o.price),
+            "origQty": _d8(o.orig_qty),
+            "executedQty": _d8(o.executed_qty),
+            "origQuoteOrderQty": "0.00000000",
+            "cummulativeQuoteQty": _d8(o.cumm_quote),
+            "status": o.status,
+            "timeInForce": o.time_in_force or "GTC",
+            "type": o.type,
+            "side": o.side,
+            "workingTime": o.time,
+            "selfTradePreventionMode": "NONE",
         }
         if o.stop_price is not None:
             body["stopPrice"] = _d8(o.stop_price)
         return body
 
     def _order_response(self, o: Order, resp_type: str) -> dict[str, object]:
-        ack = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": o.order_list_id,
-               "clientOrderId": o.client_order_id, "transactTime": o.time}
+        ack = {
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "orderListId": o.order_list_id,
+            "clientOrderId": o.client_order_id,
+            "transactTime": o.time,
+        }
         if resp_type == "ACK":
             return ack
         body = self._order_result(o)
         if resp_type == "FULL":
-            body["fills"] = [{"price": _d8(f.price), "qty": _d8(f.qty), "commission": _d8(f.commission),
-                              "commissionAsset": f.commission_asset, "tradeId": f.trade_id} for f in o.fills]
+            body["fills"] = [
+                {
+                    "price": _d8(f.price),
+                    "qty": _d8(f.qty),
+                    "commission": _d8(f.commission),
+                    "commissionAsset": f.commission_asset,
+                    "tradeId": f.trade_id,
+                }
+                for f in o.fills
+            ]
         return body
 
     def _order_status(self, o: Order) -> dict[str, object]:
         body = self._order_result(o)
         body.pop("transactTime")
-        body.update({"icebergQty": "0.00000000", "time": o.time, "updateTime": o.update_time,
-                     "isWorking": o.status in ("NEW", "PARTIALLY_FILLED") or o.status == "FILLED",
-                     "origQuoteOrderQty": "0.00000000"})
+        body.update(
+            {
+                "icebergQty": "0.00000000",
+                "time": o.time,
+                "updateTime": o.update_time,
+                "isWorking": o.status in ("NEW", "PARTIALLY_FILLED") or o.status == "FILLED",
+                "origQuoteOrderQty": "0.00000000",
+            }
+        )
         if "stopPrice" not in body:
             body["stopPrice"] = "0.00000000"
         return body
-
 
     def _cancel_result(self, o: Order) -> dict[str, object]:
         """A cancelled order as DELETE answers it: its own id as ``origClientOrderId``, the cancel's as
@@ -342,11 +431,16 @@ class SignedRest:
     def _list_status(lst: OrderList) -> dict[str, object]:
         """An order list as Binance reports it; ``transactionTime`` is that of its latest change of status."""
         return {
-            "orderListId": lst.order_list_id, "contingencyType": "OCO", "listStatusType": lst.status_type,
-            "listOrderStatus": lst.status, "listClientOrderId": lst.client_id,
-            "transactionTime": lst.transaction_time, "symbol": lst.symbol,
-            "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
-                       for o in lst.legs],
+            "orderListId": lst.order_list_id,
+            "contingencyType": "OCO",
+            "listStatusType": lst.status_type,
+            "listOrderStatus": lst.status,
+            "listClientOrderId": lst.client_id,
+            "transactionTime": lst.transaction_time,
+            "symbol": lst.symbol,
+            "orders": [
+                {"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in lst.legs
+            ],
         }
 
 
@@ -354,8 +448,9 @@ def _client_id(p: Params, name: str) -> str | None:
     """A client id parameter, or None when absent; -1100 outside Binance's legal range."""
     client_id = p.raw(name)
     if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
-        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                           "'^[a-zA-Z0-9-_]{1,36}$'.")
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[a-zA-Z0-9-_]{{1,36}}$'."
+        )
     return client_id
 
 
@@ -392,8 +487,13 @@ def _oco_leg(p: Params, prefix: str, type_: str) -> OcoLeg:
         raise mandatory(f"{prefix}StopPrice")
     _check_precision(**{f"{prefix}Price": price, f"{prefix}StopPrice": stop})
     client_id = _client_id(p, f"{prefix}ClientOrderId") or "sim" + secrets.token_hex(11)
-    return OcoLeg(type_, price if limit_type or type_ == "LIMIT_MAKER" else None,
-                  stop if type_ in STOP_TYPES else None, tif if limit_type else None, client_id)
+    return OcoLeg(
+        type_,
+        price if limit_type or type_ == "LIMIT_MAKER" else None,
+        stop if type_ in STOP_TYPES else None,
+        tif if limit_type else None,
+        client_id,
+    )
 
 
 def _d8(value: Decimal) -> str:

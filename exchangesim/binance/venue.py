@@ -61,18 +61,41 @@ class BinanceVenue(VenueBase):
         limits[0]["limit"] = self.limiter.limit
         specs = self.specs
         return {
-            "timezone": "UTC", "serverTime": self.server_time(), "rateLimits": limits, "exchangeFilters": [],
-            "symbols": [{
-                "symbol": s, "status": "TRADING", "baseAsset": specs[s].base, "baseAssetPrecision": 8,
-                "quoteAsset": specs[s].quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8, "orderTypes": list(ORDER_TYPES),
-                "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "opoAllowed": True,
-                "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False, "cancelReplaceAllowed": False,
-                "amendAllowed": False, "pegInstructionsAllowed": True, "isSpotTradingAllowed": True,
-                "isMarginTradingAllowed": False, "filters": symbol_filters(specs[s]), "permissions": [],
-                "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "NONE",
-                "allowedSelfTradePreventionModes": ["NONE"],
-            } for s in symbols],
+            "timezone": "UTC",
+            "serverTime": self.server_time(),
+            "rateLimits": limits,
+            "exchangeFilters": [],
+            "symbols": [
+                {
+                    "symbol": s,
+                    "status": "TRADING",
+                    "baseAsset": specs[s].base,
+                    "baseAssetPrecision": 8,
+                    "quoteAsset": specs[s].quote,
+                    "quotePrecision": 8,
+                    "quoteAssetPrecision": 8,
+                    "baseCommissionPrecision": 8,
+                    "quoteCommissionPrecision": 8,
+                    "orderTypes": list(ORDER_TYPES),
+                    "icebergAllowed": True,
+                    "ocoAllowed": True,
+                    "otoAllowed": True,
+                    "opoAllowed": True,
+                    "quoteOrderQtyMarketAllowed": True,
+                    "allowTrailingStop": False,
+                    "cancelReplaceAllowed": False,
+                    "amendAllowed": False,
+                    "pegInstructionsAllowed": True,
+                    "isSpotTradingAllowed": True,
+                    "isMarginTradingAllowed": False,
+                    "filters": symbol_filters(specs[s]),
+                    "permissions": [],
+                    "permissionSets": [["SPOT"]],
+                    "defaultSelfTradePreventionMode": "NONE",
+                    "allowedSelfTradePreventionModes": ["NONE"],
+                }
+                for s in symbols
+            ],
         }
 
     def _match_orders(self, t_ms: int, emissions: list[Emission]) -> None:
@@ -83,9 +106,14 @@ class BinanceVenue(VenueBase):
             if e.venue != self.name:
                 continue
             dp = specs[e.symbol].price_dp
-            self.orders.on_trades(specs, e.symbol, Decimal(int(e.trades.prices.min())).scaleb(-dp),
-                                  Decimal(int(e.trades.prices.max())).scaleb(-dp),
-                                  Decimal(int(e.trades.prices[-1])).scaleb(-dp), self.server_time())
+            self.orders.on_trades(
+                specs,
+                e.symbol,
+                Decimal(int(e.trades.prices.min())).scaleb(-dp),
+                Decimal(int(e.trades.prices.max())).scaleb(-dp),
+                Decimal(int(e.trades.prices[-1])).scaleb(-dp),
+                self.server_time(),
+            )
 
     def status(self) -> dict[str, object]:
         return {

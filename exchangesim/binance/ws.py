@@ -116,7 +116,8 @@ class StreamServer(streams.StreamServer[Conn]):
             # A pong answering our own ping is not counted: Binance counts it, but at its 20 s ping interval
             # that is negligible, while a test-sized ping_interval would otherwise eat the whole budget.
             counted = msg.type in (WSMsgType.TEXT, WSMsgType.PING, WSMsgType.BINARY) or (
-                msg.type == WSMsgType.PONG and msg.data not in conn.ping_payloads)
+                msg.type == WSMsgType.PONG and msg.data not in conn.ping_payloads
+            )
             if counted and not self._within_rate(conn):
                 log.info("closing a connection that sent more than %s messages/s", self.cfg.ws_max_incoming_per_s)
                 await conn.ws.close(code=1008, message=b"Too many requests")
@@ -183,16 +184,26 @@ class StreamServer(streams.StreamServer[Conn]):
         if not isinstance(msg, dict):
             return {"code": 2, "msg": "Invalid request: expected a JSON object"}
         rid = msg.get("id")
-        if not (rid is None or (isinstance(rid, int) and not isinstance(rid, bool) and -2**63 <= rid < 2**63)
-                or (isinstance(rid, str) and re.fullmatch(r"[A-Za-z0-9]{1,36}", rid))):
-            return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer or a string of "
-                    "up to 36 alphanumeric characters"}
+        if not (
+            rid is None
+            or (isinstance(rid, int) and not isinstance(rid, bool) and -(2**63) <= rid < 2**63)
+            or (isinstance(rid, str) and re.fullmatch(r"[A-Za-z0-9]{1,36}", rid))
+        ):
+            return {
+                "code": 2,
+                "msg": "Invalid request: request ID must be an unsigned integer or a string of "
+                "up to 36 alphanumeric characters",
+            }
         method = msg.get("method")
         if not isinstance(method, str):
             return {"code": 2, "msg": "Invalid request: missing field `method`", "id": rid}
         if method not in METHODS:
-            return {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one of "
-                    + ", ".join(f"`{m}`" for m in METHODS), "id": rid}
+            return {
+                "code": 2,
+                "msg": f"Invalid request: unknown variant `{method}`, expected one of "
+                + ", ".join(f"`{m}`" for m in METHODS),
+                "id": rid,
+            }
         params = msg.get("params", [])
         if not isinstance(params, list):
             return {"code": 2, "msg": "Invalid request: invalid type: expected a sequence for `params`", "id": rid}
@@ -204,8 +215,11 @@ class StreamServer(streams.StreamServer[Conn]):
             if method == "SUBSCRIBE":
                 new = [s for s in dict.fromkeys(streams) if s not in conn.subs]  # type: ignore[arg-type]
                 if len(conn.subs) + len(new) > self.cfg.ws_max_streams:
-                    return {"code": 2, "msg": f"Invalid request: too many streams (max {self.cfg.ws_max_streams})",
-                            "id": rid}
+                    return {
+                        "code": 2,
+                        "msg": f"Invalid request: too many streams (max {self.cfg.ws_max_streams})",
+                        "id": rid,
+                    }
                 for s in new:
                     conn.subs.append(s)  # type: ignore[arg-type]
                     self._subscribed(s)  # type: ignore[arg-type]
@@ -250,8 +264,9 @@ class StreamServer(streams.StreamServer[Conn]):
                 # The update id is the last trade id, as depth's lastUpdateId, so the two can be matched.
                 uid = int(e.trades.ids[-1])
                 last = int(e.trades.prices[-1])
-                payloads[f"{sym}@bookTicker"] = [wire.ws_book_ticker(spec, uid, last, last + 1,
-                                                                     int(e.trades.qtys[-1]), int(e.trades.qtys[0]))]
+                payloads[f"{sym}@bookTicker"] = [
+                    wire.ws_book_ticker(spec, uid, last, last + 1, int(e.trades.qtys[-1]), int(e.trades.qtys[0]))
+                ]
         self._kline_payloads(t_ms, wanted, payloads)
         if t_ms - self._last_mini_ms >= 1000:
             self._last_mini_ms = t_ms
@@ -289,8 +304,9 @@ class StreamServer(streams.StreamServer[Conn]):
             if t_ms - st.last_push_ms >= push_every:
                 agg = tape.kline_agg(cur, interval)
                 prev = tape.price_before(cur) or tape.last_price()
-                out.append(wire.ws_kline(tape.spec, interval, cur, interval_next(cur, interval) - 1, agg, prev,
-                                         False, t_ms))
+                out.append(
+                    wire.ws_kline(tape.spec, interval, cur, interval_next(cur, interval) - 1, agg, prev, False, t_ms)
+                )
                 st.last_push_ms = t_ms
             if out:
                 payloads[stream] = out

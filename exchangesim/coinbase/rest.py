@@ -81,8 +81,10 @@ class PublicRest:
     def routes(self) -> list[web.RouteDef]:
         p = self.venue.prefix
         return [
-            web.get(f"{p}/products", self.products), web.get(f"{p}/products/{{pid}}", self.product),
-            web.get(f"{p}/time", self.time), web.get(f"{p}/products/{{pid}}/trades", self.trades),
+            web.get(f"{p}/products", self.products),
+            web.get(f"{p}/products/{{pid}}", self.product),
+            web.get(f"{p}/time", self.time),
+            web.get(f"{p}/products/{{pid}}/trades", self.trades),
             web.get(f"{p}/products/{{pid}}/candles", self.candles),
         ]
 
@@ -111,7 +113,7 @@ class PublicRest:
         if after is not None:
             page = tape.trades_below_id(after, limit)
             if before is not None:
-                page = page[int((page.ids <= before).sum()):]
+                page = page[int((page.ids <= before).sum()) :]
         elif before is not None:
             page = tape.trades_from_id(before + 1, limit)
         else:
@@ -133,8 +135,9 @@ class PublicRest:
             if end < start:
                 raise CoinbaseError("Invalid end time: end is before start")
             if (end - start) / step > MAX_CANDLES:
-                raise CoinbaseError("granularity too small for the requested time range. Count of aggregations "
-                                    "requested exceeds 300")
+                raise CoinbaseError(
+                    "granularity too small for the requested time range. Count of aggregations requested exceeds 300"
+                )
         else:
             end = tape.emitted_ms
             start = end // step * step - (MAX_CANDLES - 1) * step

@@ -18,8 +18,13 @@ from . import wire
 from .rest import CoinbaseError, PublicRest, json_response
 from .ws import FeedServer
 
-FAULT_MESSAGES = {429: "Public rate limit exceeded", 500: "Internal server error", 502: "Bad Gateway",
-                  503: "Service Unavailable", 504: "Gateway Timeout"}
+FAULT_MESSAGES = {
+    429: "Public rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class TokenBucket:
@@ -93,8 +98,11 @@ class CoinbaseVenue(VenueBase):
 
     # -- control API -----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
-        return {"requests": dict(self.requests), "open_sockets": len(self.streams.conns),
-                "subscriptions": subscriptions(self.streams.conns)}
+        return {
+            "requests": dict(self.requests),
+            "open_sockets": len(self.streams.conns),
+            "subscriptions": subscriptions(self.streams.conns),
+        }
 
     def settings_hint(self) -> str:
         return f" (its public rate limit is a {self.RATE:g}/s token bucket, burst {self.BURST})"

@@ -63,12 +63,24 @@ def order_id(product: str, trade_id: int, role: str) -> str:
 def product(spec: SymbolSpec) -> dict[str, object]:
     """One ``GET /products`` entry."""
     return {
-        "id": spec.symbol, "base_currency": spec.base, "quote_currency": spec.quote,
-        "quote_increment": increment(spec.price_dp), "base_increment": increment(spec.qty_dp),
-        "display_name": f"{spec.base}/{spec.quote}", "min_market_funds": "1", "margin_enabled": False,
-        "post_only": False, "limit_only": False, "cancel_only": False, "status": "online", "status_message": "",
-        "trading_disabled": False, "fx_stablecoin": False, "max_slippage_percentage": "0.02000000",
-        "auction_mode": False, "high_bid_limit_percentage": "",
+        "id": spec.symbol,
+        "base_currency": spec.base,
+        "quote_currency": spec.quote,
+        "quote_increment": increment(spec.price_dp),
+        "base_increment": increment(spec.qty_dp),
+        "display_name": f"{spec.base}/{spec.quote}",
+        "min_market_funds": "1",
+        "margin_enabled": False,
+        "post_only": False,
+        "limit_only": False,
+        "cancel_only": False,
+        "status": "online",
+        "status_message": "",
+        "trading_disabled": False,
+        "fx_stablecoin": False,
+        "max_slippage_percentage": "0.02000000",
+        "auction_mode": False,
+        "high_bid_limit_percentage": "",
     }
 
 
@@ -77,8 +89,14 @@ def rest_trades(spec: SymbolSpec, t: TradeBatch) -> list[dict[str, object]]:
     pdp, qdp = spec.price_dp, spec.qty_dp
     return [
         {"time": iso_us(ts), "trade_id": i, "price": fmt(p, pdp), "size": fmt(q, qdp), "side": maker_side(m)}
-        for i, p, q, ts, m in zip(t.ids.tolist()[::-1], t.prices.tolist()[::-1], t.qtys.tolist()[::-1],
-                                  t.times.tolist()[::-1], t.buyer_maker.tolist()[::-1], strict=True)
+        for i, p, q, ts, m in zip(
+            t.ids.tolist()[::-1],
+            t.prices.tolist()[::-1],
+            t.qtys.tolist()[::-1],
+            t.times.tolist()[::-1],
+            t.buyer_maker.tolist()[::-1],
+            strict=True,
+        )
     ]
 
 
@@ -104,15 +122,24 @@ def matches(spec: SymbolSpec, t: TradeBatch, kind: str = "match") -> list[str]:
         f'{{"type":"{kind}","trade_id":{i},"maker_order_id":"{order_id(pid, i, "m")}",'
         f'"taker_order_id":"{order_id(pid, i, "t")}","side":"{maker_side(m)}","size":"{fmt(q, qdp)}",'
         f'"price":"{plain(p, pdp)}","product_id":"{pid}","sequence":{sequence(i)},"time":"{iso_us(ts)}"}}'
-        for i, p, q, ts, m in zip(t.ids.tolist(), t.prices.tolist(), t.qtys.tolist(), t.times.tolist(),
-                                  t.buyer_maker.tolist(), strict=True)
+        for i, p, q, ts, m in zip(
+            t.ids.tolist(), t.prices.tolist(), t.qtys.tolist(), t.times.tolist(), t.buyer_maker.tolist(), strict=True
+        )
     ]
 
 
 def heartbeat(product_id: str, last_trade_id: int | None, t_ms: int) -> str:
     last = last_trade_id or 0
-    return json.dumps({"type": "heartbeat", "sequence": sequence(last), "last_trade_id": last,
-                       "product_id": product_id, "time": iso_us(t_ms)}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "type": "heartbeat",
+            "sequence": sequence(last),
+            "last_trade_id": last,
+            "product_id": product_id,
+            "time": iso_us(t_ms),
+        },
+        separators=(",", ":"),
+    )
 
 
 def error(message: str, reason: str) -> str:

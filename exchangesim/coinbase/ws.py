@@ -66,8 +66,15 @@ class FeedServer(streams.StreamServer[Feed]):
             await asyncio.wait_for(conn.subscribed.wait(), self.venue.config.subscribe_timeout)
             return
         self.venue.faults.count("coinbase_subscribe_timeout")
-        conn.send([wire.error("Failed to subscribe", "You must subscribe to a channel within "
-                              f"{self.venue.config.subscribe_timeout:g} seconds of connecting")])
+        conn.send(
+            [
+                wire.error(
+                    "Failed to subscribe",
+                    "You must subscribe to a channel within "
+                    f"{self.venue.config.subscribe_timeout:g} seconds of connecting",
+                )
+            ]
+        )
         conn.queue.put_nowait(streams.CloseAfter(1008, b"subscribe timeout"))  # once the error has gone out
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -98,8 +105,10 @@ class FeedServer(streams.StreamServer[Feed]):
         conn.subs = {c: ps for c, ps in conn.subs.items() if ps}
         if msg["type"] == "subscribe":
             conn.subscribed.set()
-        reply = json.dumps({"type": "subscriptions", "channels": [
-            {"name": c, "product_ids": ps} for c, ps in conn.subs.items()]}, separators=(",", ":"))
+        reply = json.dumps(
+            {"type": "subscriptions", "channels": [{"name": c, "product_ids": ps} for c, ps in conn.subs.items()]},
+            separators=(",", ":"),
+        )
         return [reply, *(f for p in new_matches for f in self._last_match(p))]
 
     def _wanted(self, msg: dict[str, Any]) -> dict[str, list[str]]:
@@ -113,8 +122,11 @@ class FeedServer(streams.StreamServer[Feed]):
             raise SubscribeError("No channels provided")
         wanted: dict[str, list[str]] = {}
         for ch in channels:
-            name, products = (ch, top) if isinstance(ch, str) else (
-                (ch.get("name"), ch.get("product_ids", top)) if isinstance(ch, dict) else (None, None))
+            name, products = (
+                (ch, top)
+                if isinstance(ch, str)
+                else ((ch.get("name"), ch.get("product_ids", top)) if isinstance(ch, dict) else (None, None))
+            )
             if name not in CHANNELS:
                 raise SubscribeError(f"{name} is not a valid channel")
             if not isinstance(products, list) or (not products and msg["type"] == "subscribe"):

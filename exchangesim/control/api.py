@@ -27,10 +27,14 @@ class Control:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/_sim/ws/drop", self.ws_drop), web.post("/_sim/rest/fault", self.rest_fault),
-            web.post("/_sim/ws/corrupt", self.ws_corrupt), web.post("/_sim/market", self.market),
-            web.post("/_sim/config", self.config), web.post("/_sim/reset", self.reset),
-            *self.events.routes(), *self.truth.routes(),
+            web.post("/_sim/ws/drop", self.ws_drop),
+            web.post("/_sim/rest/fault", self.rest_fault),
+            web.post("/_sim/ws/corrupt", self.ws_corrupt),
+            web.post("/_sim/market", self.market),
+            web.post("/_sim/config", self.config),
+            web.post("/_sim/reset", self.reset),
+            *self.events.routes(),
+            *self.truth.routes(),
         ]
 
     @web.middleware
@@ -40,8 +44,7 @@ class Control:
         try:
             if request.match_info.http_exception is not None:
                 exc = request.match_info.http_exception
-                return web.json_response({"error": f"{request.method} {request.path}: {exc.reason}"},
-                                         status=exc.status)
+                return web.json_response({"error": f"{request.method} {request.path}: {exc.reason}"}, status=exc.status)
             return await handler(request)
         except ControlError as err:
             return web.json_response({"error": str(err)}, status=400)
@@ -52,11 +55,11 @@ class Control:
     async def ws_drop(self, request: web.Request) -> web.Response:
         body = await self._body(request, "mode", "seconds", "reject_seconds")
         venue = body.get("venue", "binance")
-        mode = field(body, "mode", str, "close", lambda m: m in ("close", "reset", "stall"),
-                     "one of 'close', 'reset', 'stall'")
+        mode = field(
+            body, "mode", str, "close", lambda m: m in ("close", "reset", "stall"), "one of 'close', 'reset', 'stall'"
+        )
         seconds = field(body, "seconds", (int, float), 0, lambda s: 0 <= s <= 3600, "seconds between 0 and 3600")
-        reject = field(body, "reject_seconds", (int, float), 0, lambda s: 0 <= s <= 3600,
-                       "seconds between 0 and 3600")
+        reject = field(body, "reject_seconds", (int, float), 0, lambda s: 0 <= s <= 3600, "seconds between 0 and 3600")
         faults = self.sim.faults
         t = now_ms()
         # A close or reset "for N seconds" keeps the venue unreachable that long: reconnects are refused.
@@ -69,31 +72,53 @@ class Control:
         else:
             dropped = await self.sim.venues[venue].drop_sockets(mode)
         faults.count(f"ws_{mode}")
-        return web.json_response({"ok": True, "mode": mode, "sockets": dropped, "seconds": seconds,
-                                  "reject_seconds": reject})
+        return web.json_response(
+            {"ok": True, "mode": mode, "sockets": dropped, "seconds": seconds, "reject_seconds": reject}
+        )
 
     async def rest_fault(self, request: web.Request) -> web.Response:
         body = await self._body(request, "path_prefix", "status", "count", "retry_after", "delay_ms")
         prefix = field(body, "path_prefix", str, "/", lambda p: p.startswith("/"), "a path starting with '/'")
-        status = field(body, "status", (int, type(None)), None, lambda s: s is None or 400 <= s <= 599,
-                       "an HTTP error status (400-599)")
+        status = field(
+            body,
+            "status",
+            (int, type(None)),
+            None,
+            lambda s: s is None or 400 <= s <= 599,
+            "an HTTP error status (400-599)",
+        )
         count = field(body, "count", int, 1, lambda c: 1 <= c <= 1_000_000, "a count from 1 to 1000000")
-        retry = field(body, "retry_after", (int, type(None)), None, lambda r: r is None or 0 <= r <= 86400,
-                      "seconds (0-86400)")
+        retry = field(
+            body, "retry_after", (int, type(None)), None, lambda r: r is None or 0 <= r <= 86400, "seconds (0-86400)"
+        )
         delay = field(body, "delay_ms", int, 0, lambda d: 0 <= d <= 600_000, "milliseconds (0-600000)")
         if status is None and not delay:
             raise ControlError("give 'status' or 'delay_ms' (or both)")
         if retry is None and status in (418, 429):
             retry = 1  # Binance always sends Retry-After with 418 and 429
         self.sim.faults.rest.append(RestFault(body.get("venue", "binance"), prefix, status, count, retry, delay))
-        pending = [{"venue": f.venue, "path_prefix": f.path_prefix, "status": f.status, "count": f.count,
-                    "retry_after": f.retry_after, "delay_ms": f.delay_ms} for f in self.sim.faults.rest]
+        pending = [
+            {
+                "venue": f.venue,
+                "path_prefix": f.path_prefix,
+                "status": f.status,
+                "count": f.count,
+                "retry_after": f.retry_after,
+                "delay_ms": f.delay_ms,
+            }
+            for f in self.sim.faults.rest
+        ]
         return web.json_response({"ok": True, "pending": pending})
 
     async def ws_corrupt(self, request: web.Request) -> web.Response:
         body = await self._body(request, "kind", "count")
-        kind = field(body, "kind", str, check=lambda k: k in ("malformed", "duplicate", "reorder"),
-                     hint="one of 'malformed', 'duplicate', 'reorder'")
+        kind = field(
+            body,
+            "kind",
+            str,
+            check=lambda k: k in ("malformed", "duplicate", "reorder"),
+            hint="one of 'malformed', 'duplicate', 'reorder'",
+        )
         count = field(body, "count", int, 1, lambda c: 1 <= c <= 100_000, "a count from 1 to 100000")
         self.sim.faults.corrupt.setdefault(body.get("venue", "binance"), []).extend([kind] * count)
         return web.json_response({"ok": True, "kind": kind, "count": count})

@@ -25,8 +25,11 @@ class VenueEvents:
         self.sim = sim
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/_sim/venue/outlier", self.outlier), web.post("/_sim/venue/stale", self.stale),
-                web.post("/_sim/rest/forget", self.forget)]
+        return [
+            web.post("/_sim/venue/outlier", self.outlier),
+            web.post("/_sim/venue/stale", self.stale),
+            web.post("/_sim/rest/forget", self.forget),
+        ]
 
     async def _target(self, request: web.Request, *fields: str) -> tuple[dict[str, Any], str, str]:
         body = await read_body(request, self.sim.venues, "symbol", *fields)
@@ -38,13 +41,19 @@ class VenueEvents:
         """``{venue, symbol, bps, seconds}``: the symbol's trades printed from now for ``seconds`` are ``bps``
         away from the market (a constant number of ticks)."""
         body, venue, key = await self._target(request, "bps", "seconds")
-        bps = field(body, "bps", (int, float), check=lambda b: b != 0 and abs(b) <= 5000,
-                    hint="a non-zero number of bps within +-5000")
+        bps = field(
+            body,
+            "bps",
+            (int, float),
+            check=lambda b: b != 0 and abs(b) <= 5000,
+            hint="a non-zero number of bps within +-5000",
+        )
         seconds = field(body, "seconds", (int, float), check=lambda s: 0 < s <= 3600, hint="seconds (0-3600]")
         start, until, ticks = self.sim.market.set_outlier(key, float(bps), float(seconds))
         self.sim.faults.count("venue_outlier")
-        return web.json_response({"ok": True, "venue": venue, "symbol": body["symbol"], "from_ms": start,
-                                  "until_ms": until, "ticks": ticks})
+        return web.json_response(
+            {"ok": True, "venue": venue, "symbol": body["symbol"], "from_ms": start, "until_ms": until, "ticks": ticks}
+        )
 
     async def stale(self, request: web.Request) -> web.Response:
         """``{venue, symbol, seconds}``: the symbol prints no trade for ``seconds`` (sockets stay open,
@@ -68,5 +77,6 @@ class VenueEvents:
         ranges = self.sim.faults.forgotten.setdefault(key, [])
         ranges.append((start, end))
         self.sim.faults.count("rest_forget")
-        return web.json_response({"ok": True, "venue": venue, "symbol": body["symbol"],
-                                  "forgotten": [list(r) for r in ranges]})
+        return web.json_response(
+            {"ok": True, "venue": venue, "symbol": body["symbol"], "forgotten": [list(r) for r in ranges]}
+        )

@@ -19,8 +19,14 @@ class ControlError(Exception):
     """Bad input to the control API: answered 400 with a message naming the field."""
 
 
-def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...,
-          check: Callable[[Any], bool] | None = None, hint: str = "") -> Any:
+def field(
+    body: dict[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    default: Any = ...,
+    check: Callable[[Any], bool] | None = None,
+    hint: str = "",
+) -> Any:
     """``body[name]`` checked against ``kind`` and ``check``; ``default`` when absent (required without one)."""
     if name not in body:
         if default is ...:

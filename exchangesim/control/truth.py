@@ -73,20 +73,29 @@ class Truth:
         venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
         for key in market.tapes:
             venues[market.venue_of[key]]["symbols"][market.tapes[key].spec.symbol] = self._tape_status(key)
-        return web.json_response({
-            "server_time": now_ms(), "started_ms": market.started_ms, "rate": market.rate, "paused": market.paused,
-            "symbols": venues["binance"]["symbols"], "faults_injected": dict(self.sim.faults.injected),
-            "venues": venues,
-        })
+        return web.json_response(
+            {
+                "server_time": now_ms(),
+                "started_ms": market.started_ms,
+                "rate": market.rate,
+                "paused": market.paused,
+                "symbols": venues["binance"]["symbols"],
+                "faults_injected": dict(self.sim.faults.injected),
+                "venues": venues,
+            }
+        )
 
     def _tape_status(self, key: str) -> dict[str, Any]:
         market = self.sim.market
         tape = market.tapes[key]
         info: dict[str, Any] = {
-            "kind": market.kinds[key], "trades_emitted": market.emitted[key],
-            "last_trade_id": tape.last_trade_id(), "last_agg_id": tape.last_agg_id(),
+            "kind": market.kinds[key],
+            "trades_emitted": market.emitted[key],
+            "last_trade_id": tape.last_trade_id(),
+            "last_agg_id": tape.last_agg_id(),
             "last_price": wire.fmt(tape.last_price(), tape.spec.price_dp),
-            "first_trade_id": tape.blocks[0].first_id if tape.blocks else None, "history_from_ms": tape.first_time,
+            "first_trade_id": tape.blocks[0].first_id if tape.blocks else None,
+            "history_from_ms": tape.first_time,
         }
         if key in market.stale_until:
             info["stale_until_ms"] = market.stale_until[key]

@@ -14,10 +14,22 @@ MINUTE = 60_000
 DAY = 86_400_000
 # Binance's kline intervals (case-sensitive). "1M" is a calendar month and has no fixed length.
 INTERVAL_MS: dict[str, int] = {
-    "1s": 1000, "1m": MINUTE, "3m": 3 * MINUTE, "5m": 5 * MINUTE, "15m": 15 * MINUTE,
-    "30m": 30 * MINUTE, "1h": 60 * MINUTE, "2h": 120 * MINUTE, "4h": 240 * MINUTE,
-    "6h": 360 * MINUTE, "8h": 480 * MINUTE, "12h": 720 * MINUTE, "1d": DAY, "3d": 3 * DAY,
-    "1w": 7 * DAY, "1M": 0,
+    "1s": 1000,
+    "1m": MINUTE,
+    "3m": 3 * MINUTE,
+    "5m": 5 * MINUTE,
+    "15m": 15 * MINUTE,
+    "30m": 30 * MINUTE,
+    "1h": 60 * MINUTE,
+    "2h": 120 * MINUTE,
+    "4h": 240 * MINUTE,
+    "6h": 360 * MINUTE,
+    "8h": 480 * MINUTE,
+    "12h": 720 * MINUTE,
+    "1d": DAY,
+    "3d": 3 * DAY,
+    "1w": 7 * DAY,
+    "1M": 0,
 }
 _MONDAY_OFFSET = 4 * DAY  # 1970-01-01 was a Thursday; Binance weeks open on Monday 00:00 UTC
 

@@ -24,15 +24,11 @@ class TradeBatch:
         return len(self.ids)
 
     def __getitem__(self, item: slice) -> TradeBatch:
-        return TradeBatch(
-            self.ids[item], self.times[item], self.prices[item], self.qtys[item], self.buyer_maker[item]
-        )
+        return TradeBatch(self.ids[item], self.times[item], self.prices[item], self.qtys[item], self.buyer_maker[item])
 
     def shifted(self, id_offset: int, time_offset: int) -> TradeBatch:
         """The same trades with ids and times moved (a replay loop)."""
-        return TradeBatch(
-            self.ids + id_offset, self.times + time_offset, self.prices, self.qtys, self.buyer_maker
-        )
+        return TradeBatch(self.ids + id_offset, self.times + time_offset, self.prices, self.qtys, self.buyer_maker)
 
     @staticmethod
     def empty() -> TradeBatch:
@@ -72,8 +68,13 @@ class AggBatch:
 
     def __getitem__(self, item: slice) -> AggBatch:
         return AggBatch(
-            self.agg_ids[item], self.prices[item], self.qtys[item], self.first_ids[item],
-            self.last_ids[item], self.times[item], self.buyer_maker[item],
+            self.agg_ids[item],
+            self.prices[item],
+            self.qtys[item],
+            self.first_ids[item],
+            self.last_ids[item],
+            self.times[item],
+            self.buyer_maker[item],
         )
 
     @staticmethod

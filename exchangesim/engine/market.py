@@ -74,9 +74,18 @@ class Market:
     LIVE_BLOCK_CHOICES = (1000, 2000, 5000, 10_000, 15_000, 20_000, 30_000, MINUTE)
     HISTORY_BLOCK_MS = MINUTE
 
-    def __init__(self, *, symbols: tuple[str, ...], rate: float, seed: int, replay: tuple[Path, ...] = (),
-                 speed: float = 1.0, history_days: float = 7.0, start_ms: int | None = None,
-                 listings: tuple[Listing, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: tuple[str, ...],
+        rate: float,
+        seed: int,
+        replay: tuple[Path, ...] = (),
+        speed: float = 1.0,
+        history_days: float = 7.0,
+        start_ms: int | None = None,
+        listings: tuple[Listing, ...] = (),
+    ) -> None:
         self.rate = float(rate)
         self.paused = False
         self.started_ms = now_ms() if start_ms is None else start_ms
@@ -92,8 +101,10 @@ class Market:
         for path in replay:
             for rec in load_replay(Path(path), seed):
                 if rec.spec.symbol in self.tapes:
-                    raise ReplayFormatError(f"{path}: {rec.spec.symbol} is already replayed from "
-                                            f"{self.replays[rec.spec.symbol].source}; give one file per symbol")
+                    raise ReplayFormatError(
+                        f"{path}: {rec.spec.symbol} is already replayed from "
+                        f"{self.replays[rec.spec.symbol].source}; give one file per symbol"
+                    )
                 self._add_replay(ReplayProducer(rec, self.started_ms, speed))
         for sym in symbols:
             if sym.upper() not in self.tapes:

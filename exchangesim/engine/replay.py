@@ -67,21 +67,33 @@ def _scaled(values: list[str], dp: int) -> np.ndarray:
     return np.array([int(Decimal(v).scaleb(dp)) for v in values], dtype=np.int64)
 
 
-def _recording(symbol: str, ids: list[int], times: list[int], prices: list[str], qtys: list[str],
-               buyer_maker: list[bool], source: str, agg_base: int | None = None) -> Recording:
+def _recording(
+    symbol: str,
+    ids: list[int],
+    times: list[int],
+    prices: list[str],
+    qtys: list[str],
+    buyer_maker: list[bool],
+    source: str,
+    agg_base: int | None = None,
+) -> Recording:
     if not ids:
         raise ReplayFormatError(f"{source}: no trades for {symbol}")
     base, quote = split_symbol(symbol)
     pdp, qdp = _decimals(prices), _decimals(qtys)
     _trade_base, default_agg = id_bases(symbol)
     p = _scaled(prices, pdp)
-    spec = SymbolSpec(symbol, base, quote, pdp, qdp, float(p[0]) / 10**pdp, ids[0],
-                      default_agg if agg_base is None else agg_base)
+    spec = SymbolSpec(
+        symbol, base, quote, pdp, qdp, float(p[0]) / 10**pdp, ids[0], default_agg if agg_base is None else agg_base
+    )
     # By id, each id once: a capture that overlaps itself after a reconnect holds some frames twice.
     _, order = np.unique(np.asarray(ids, dtype=np.int64), return_index=True)
     batch = TradeBatch(
-        np.asarray(ids, dtype=np.int64)[order], np.asarray(times, dtype=np.int64)[order], p[order],
-        _scaled(qtys, qdp)[order], np.asarray(buyer_maker, dtype=bool)[order],
+        np.asarray(ids, dtype=np.int64)[order],
+        np.asarray(times, dtype=np.int64)[order],
+        p[order],
+        _scaled(qtys, qdp)[order],
+        np.asarray(buyer_maker, dtype=bool)[order],
     )
     if np.any(np.diff(batch.times) < 0):
         raise ReplayFormatError(f"{source}: {symbol} trade times go backwards when ordered by id")
@@ -155,8 +167,15 @@ def load_vision(path: Path, seed: int = 1) -> list[Recording]:
     rows = _csv_rows(path)
     try:
         if kind == "trades":
-            rec = _recording(symbol, [int(r[0]) for r in rows], [_ms(r[4]) for r in rows],
-                             [r[1] for r in rows], [r[2] for r in rows], [_bool(r[5]) for r in rows], str(path))
+            rec = _recording(
+                symbol,
+                [int(r[0]) for r in rows],
+                [_ms(r[4]) for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [_bool(r[5]) for r in rows],
+                str(path),
+            )
             return [_on_grid(rec, MINUTE)]
         if kind == "aggTrades":
             ids, times, prices, qtys, bms = [], [], [], [], []
@@ -248,9 +267,13 @@ def _klines_recording(symbol: str, rows: list[list[str]], seed: int, source: str
     if not t_ids:
         raise ReplayFormatError(f"{source}: klines with no trades")
     spec = SymbolSpec(symbol, base, quote, pdp, qdp, t_prices[0] / 10**pdp, trade_base, agg_base)
-    batch = TradeBatch(np.asarray(t_ids, dtype=np.int64), np.asarray(t_times, dtype=np.int64),
-                       np.asarray(t_prices, dtype=np.int64), np.asarray(t_qtys, dtype=np.int64),
-                       np.asarray(t_bm, dtype=bool))
+    batch = TradeBatch(
+        np.asarray(t_ids, dtype=np.int64),
+        np.asarray(t_times, dtype=np.int64),
+        np.asarray(t_prices, dtype=np.int64),
+        np.asarray(t_qtys, dtype=np.int64),
+        np.asarray(t_bm, dtype=bool),
+    )
     grid = INTERVAL_MS.get(interval) or DAY  # "1M" has no fixed length: keep the day grid
     return Recording(spec, batch, source, int(rows[0][0]), int(rows[-1][6]) + 1, grid)
 
@@ -301,8 +324,15 @@ class ReplayProducer:
 
     def block(self, j: int) -> Block:
         start = self.t0 + j * self.loop_ms
-        return Block(start, start + self.loop_ms, self.spec.trade_id_base + j * self.id_span,
-                     len(self.base), self.spec.agg_id_base + j * self.k, self.k, j)
+        return Block(
+            start,
+            start + self.loop_ms,
+            self.spec.trade_id_base + j * self.id_span,
+            len(self.base),
+            self.spec.agg_id_base + j * self.k,
+            self.k,
+            j,
+        )
 
     def generate(self, block: Block) -> TradeBatch:
         j: int = block.gen

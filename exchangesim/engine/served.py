@@ -48,8 +48,9 @@ class ServedTape:
             return opens
         return [o for o in opens if not any(a < interval_next(o, interval) and o <= b for a, b in self.ranges)]
 
-    def _collect(self, view: View, indices: Iterable[int], cut: Callable[[Rows], Rows], limit: int,
-                 newest: bool = False) -> list[Rows]:
+    def _collect(
+        self, view: View, indices: Iterable[int], cut: Callable[[Rows], Rows], limit: int, newest: bool = False
+    ) -> list[Rows]:
         """Visible rows of ``view`` over blocks ``indices`` (each cut by ``cut``) until ``limit``; with
         ``newest`` the blocks go backward and the newest rows are kept. Oldest first."""
         out: list[Rows] = []
@@ -61,51 +62,69 @@ class ServedTape:
             if self._hidden(block):
                 continue
             rows = self._visible(cut(view(block)))
-            rows = rows[max(0, len(rows) - (limit - got)):] if newest else rows[: limit - got]
+            rows = rows[max(0, len(rows) - (limit - got)) :] if newest else rows[: limit - got]
             out.append(rows)
             got += len(rows)
         return out[::-1] if newest else out
 
     # -- queries --------------------------------------------------------------------------------
-    def _from_id(self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], from_id: int,
-                 limit: int) -> list[Rows]:
+    def _from_id(
+        self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], from_id: int, limit: int
+    ) -> list[Rows]:
         t = self.tape
         start = max(0, bisect_right(firsts, from_id) - 1)
         stop = bisect_right(t.starts, t.emitted_ms)
-        return self._collect(view, range(start, stop),
-                             lambda r: r[int(np.searchsorted(ids(r), from_id, side="left")):], limit)
+        return self._collect(
+            view, range(start, stop), lambda r: r[int(np.searchsorted(ids(r), from_id, side="left")) :], limit
+        )
 
-    def _below_id(self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], below: int,
-                  limit: int) -> list[Rows]:
+    def _below_id(
+        self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], below: int, limit: int
+    ) -> list[Rows]:
         start = min(bisect_right(firsts, below - 1), bisect_right(self.tape.starts, self.tape.emitted_ms)) - 1
-        return self._collect(view, range(start, -1, -1),
-                             lambda r: r[: int(np.searchsorted(ids(r), below, side="left"))], limit, newest=True)
+        return self._collect(
+            view,
+            range(start, -1, -1),
+            lambda r: r[: int(np.searchsorted(ids(r), below, side="left"))],
+            limit,
+            newest=True,
+        )
 
     def _between(self, view: View, start_ms: int, end_ms: int, limit: int) -> list[Rows]:
         t = self.tape
         end_ms = min(end_ms, t.emitted_ms)
         stop = bisect_right(t.starts, end_ms)
-        return self._collect(view, range(t._block_index_at(start_ms), stop), lambda r: r[
-            int(np.searchsorted(r.times, start_ms, side="left")):int(np.searchsorted(r.times, end_ms, side="right"))],
-            limit)
+        return self._collect(
+            view,
+            range(t._block_index_at(start_ms), stop),
+            lambda r: r[
+                int(np.searchsorted(r.times, start_ms, side="left")) : int(
+                    np.searchsorted(r.times, end_ms, side="right")
+                )
+            ],
+            limit,
+        )
 
     def _recent(self, view: View, limit: int, end_ms: int | None) -> list[Rows]:
         t = self.tape
         end = t._end(end_ms)
-        return self._collect(view, range(t._block_index_at(end), -1, -1) if t.blocks else (),
-                             lambda r: r[: int(np.searchsorted(r.times, end, side="right"))], limit, newest=True)
+        return self._collect(
+            view,
+            range(t._block_index_at(end), -1, -1) if t.blocks else (),
+            lambda r: r[: int(np.searchsorted(r.times, end, side="right"))],
+            limit,
+            newest=True,
+        )
 
     def trades_from_id(self, from_id: int, limit: int) -> TradeBatch:
         """Up to ``limit`` served trades with ids from ``from_id`` on (past any forgotten ones)."""
         if not self.ranges:
             return self.tape.trades_from_id(from_id, limit)
-        return TradeBatch.concat(self._from_id(self.tape._public, self.tape.first_ids, lambda r: r.ids, from_id,
-                                               limit))
+        return TradeBatch.concat(self._from_id(self.tape._public, self.tape.first_ids, lambda r: r.ids, from_id, limit))
 
     def trades_below_id(self, below: int, limit: int) -> TradeBatch:
         """The ``limit`` served trades with the highest ids below ``below``, oldest first."""
-        return TradeBatch.concat(self._below_id(self.tape._public, self.tape.first_ids, lambda r: r.ids, below,
-                                                limit))
+        return TradeBatch.concat(self._below_id(self.tape._public, self.tape.first_ids, lambda r: r.ids, below, limit))
 
     def trades_recent(self, limit: int, end_ms: int | None = None) -> TradeBatch:
         """The newest ``limit`` served trades at or before ``end_ms`` (default: now), oldest first."""
@@ -117,8 +136,9 @@ class ServedTape:
         """Up to ``limit`` served aggregate trades from aggregate id ``from_agg`` on."""
         if not self.ranges:
             return self.tape.aggs_from_id(from_agg, limit)
-        return AggBatch.concat(self._from_id(self.tape._aggs_of, self.tape.first_aggs, lambda r: r.agg_ids,
-                                             from_agg, limit))
+        return AggBatch.concat(
+            self._from_id(self.tape._aggs_of, self.tape.first_aggs, lambda r: r.agg_ids, from_agg, limit)
+        )
 
     def aggs_between(self, start_ms: int, end_ms: int, limit: int) -> AggBatch:
         """Up to ``limit`` served aggregate trades with ``start_ms <= time <= end_ms``, oldest first."""

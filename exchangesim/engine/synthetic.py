@@ -78,8 +78,14 @@ class SyntheticProducer:
     on two venues still trades differently.
     """
 
-    def __init__(self, spec: SymbolSpec, seed: int, params: SynthParams | None = None,
-                 reference: PriceReference | None = None, key: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: SymbolSpec,
+        seed: int,
+        params: SynthParams | None = None,
+        reference: PriceReference | None = None,
+        key: str | None = None,
+    ) -> None:
         self.spec = spec
         self.seed = seed
         self.params = params or SynthParams()
@@ -119,7 +125,8 @@ class SyntheticProducer:
         expected = dur / p.burst_every_ms
         n_bursts = _poisson_from_uniform(u_burst, expected)
         burst = (1 + np.minimum(n_bursts * covered, 1) * (p.burst_factor - 1)) / (
-            1 + np.minimum(expected * covered, 1) * (p.burst_factor - 1))
+            1 + np.minimum(expected * covered, 1) * (p.burst_factor - 1)
+        )
         # Normalised so the long-run mean is ``rates`` trades/s: E[(s/s_bar)^0.7] for lognormal s.
         vol_factor = (sigma / ref.params.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * ref.params.vol_of_vol) ** 2)
         intensity = rates * dur / 1000 * vol_factor * burst / (1 + p.extra_per_group)
@@ -130,8 +137,9 @@ class SyntheticProducer:
         lp_open = np.concatenate([[st.lp], lp_close[:-1]])
         st.lp, st.noise = float(lp_close[-1]), float(noise[-1])
         return [
-            SynthGen(int(ends[i]), int(k[i] + extra[i]), int(k[i]), float(lp_open[i]), float(lp_close[i]),
-                     float(sig[i]))
+            SynthGen(
+                int(ends[i]), int(k[i] + extra[i]), int(k[i]), float(lp_open[i]), float(lp_close[i]), float(sig[i])
+            )
             for i in range(m)
         ]
 

@@ -28,8 +28,9 @@ class Tape:
 
     CACHE_BLOCKS = 64
 
-    def __init__(self, spec: SymbolSpec, producer: Producer, blocks: list[Block], live_from: int,
-                 next_block: NextBlock) -> None:
+    def __init__(
+        self, spec: SymbolSpec, producer: Producer, blocks: list[Block], live_from: int, next_block: NextBlock
+    ) -> None:
         self.spec = spec
         self.producer = producer
         self.next_block = next_block
@@ -203,16 +204,26 @@ class Tape:
             i -= 1
         return out[::-1]
 
-    def _from_id(self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], from_id: int,
-                 limit: int) -> list:
+    def _from_id(
+        self, view: View, firsts: list[int], ids: Callable[[Rows], np.ndarray], from_id: int, limit: int
+    ) -> list:
         i = max(0, bisect_right(firsts, from_id) - 1)
-        return self._forward(view, i, self.emitted_ms, limit,
-                             lambda r: (int(np.searchsorted(ids(r), from_id, side="left")), len(r)))
+        return self._forward(
+            view, i, self.emitted_ms, limit, lambda r: (int(np.searchsorted(ids(r), from_id, side="left")), len(r))
+        )
 
     def _between(self, view: View, start_ms: int, end_ms: int, limit: int) -> list:
         end_ms = min(end_ms, self.emitted_ms)
-        return self._forward(view, self._block_index_at(start_ms), end_ms, limit, lambda r: (
-            int(np.searchsorted(r.times, start_ms, side="left")), int(np.searchsorted(r.times, end_ms, side="right"))))
+        return self._forward(
+            view,
+            self._block_index_at(start_ms),
+            end_ms,
+            limit,
+            lambda r: (
+                int(np.searchsorted(r.times, start_ms, side="left")),
+                int(np.searchsorted(r.times, end_ms, side="right")),
+            ),
+        )
 
     def _end(self, end_ms: int | None) -> int:
         return self.emitted_ms if end_ms is None else min(end_ms, self.emitted_ms)
@@ -289,8 +300,13 @@ class Tape:
         m1 = interval_floor(end_ms, "1m")
         if m1 <= m0:
             return self.agg_range(start_ms, end_ms)
-        return combine([self.agg_range(start_ms, m0), *(self.minute_agg(m) for m in range(m0, m1, MINUTE)),
-                        self.agg_range(m1, end_ms)])
+        return combine(
+            [
+                self.agg_range(start_ms, m0),
+                *(self.minute_agg(m) for m in range(m0, m1, MINUTE)),
+                self.agg_range(m1, end_ms),
+            ]
+        )
 
     def kline_opens(self, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[int]:
         """Open times of the klines a klines request returns (Binance's start/end/limit rules)."""

@@ -17,16 +17,30 @@ from ..engine.market import tape_key
 from ..symbols import USD_PRICES, SymbolSpec, UnknownSymbolError, id_bases
 
 LEGACY: dict[str, str] = {  # canonical asset -> Kraken's X/Z-prefixed code
-    "BTC": "XXBT", "ETH": "XETH", "LTC": "XLTC", "XRP": "XXRP", "XLM": "XXLM", "ZEC": "XZEC", "XMR": "XXMR",
-    "ETC": "XETC", "MLN": "XMLN", "REP": "XREP", "DOGE": "XXDG",
-    "USD": "ZUSD", "EUR": "ZEUR", "GBP": "ZGBP", "JPY": "ZJPY", "CAD": "ZCAD", "AUD": "ZAUD", "CHF": "ZCHF",
+    "BTC": "XXBT",
+    "ETH": "XETH",
+    "LTC": "XLTC",
+    "XRP": "XXRP",
+    "XLM": "XXLM",
+    "ZEC": "XZEC",
+    "XMR": "XXMR",
+    "ETC": "XETC",
+    "MLN": "XMLN",
+    "REP": "XREP",
+    "DOGE": "XXDG",
+    "USD": "ZUSD",
+    "EUR": "ZEUR",
+    "GBP": "ZGBP",
+    "JPY": "ZJPY",
+    "CAD": "ZCAD",
+    "AUD": "ZAUD",
+    "CHF": "ZCHF",
 }
 ALTNAME: dict[str, str] = {"BTC": "XBT", "DOGE": "XDG"}  # the assets Kraken's altnames spell differently
 LEGACY_CODES = frozenset(LEGACY.values())
 CANONICAL: dict[str, str] = {**{v: k for k, v in LEGACY.items()}, **{v: k for k, v in ALTNAME.items()}}
 # Quote assets an altname can end with, longest first when splitting ("XBTUSDT" is XBT + USDT).
-QUOTES = ("PYUSD", "USDT", "USDC", "EURC", "USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "XBT", "ETH", "DAI",
-          "DOT")
+QUOTES = ("PYUSD", "USDT", "USDC", "EURC", "USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "XBT", "ETH", "DAI", "DOT")
 FIAT = frozenset({"USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF"})
 STABLE = frozenset({"USDT", "USDC", "PYUSD", "DAI", "EURC"})
 PAIR_DECIMALS = {"BTC": 1, "ETH": 2}  # of USD-like quotes, as Kraken lists XBTUSD and ETHUSD
@@ -52,12 +66,14 @@ def _split(name: str) -> tuple[str, str]:
     elif len(name) == 8 and name[:4] in LEGACY_CODES and name[4:] in LEGACY_CODES:
         base, quote = name[:4], name[4:]
     else:
-        quote = next((q for q in sorted(QUOTES, key=len, reverse=True)
-                      if name.endswith(q) and len(name) - len(q) >= 2), "")
+        quote = next(
+            (q for q in sorted(QUOTES, key=len, reverse=True) if name.endswith(q) and len(name) - len(q) >= 2), ""
+        )
         base = name[: -len(quote)] if quote else ""
     if not base or not quote or "/" in quote or not (base + quote).isalnum():
-        raise UnknownSymbolError(f"a Kraken pair is BASE/QUOTE (XBT/USD), an altname (XBTUSD) or a result key "
-                                 f"(XXBTZUSD), got {name!r}")
+        raise UnknownSymbolError(
+            f"a Kraken pair is BASE/QUOTE (XBT/USD), an altname (XBTUSD) or a result key (XXBTZUSD), got {name!r}"
+        )
     return canonical(base), canonical(quote)
 
 
@@ -93,8 +109,14 @@ def names(spec: SymbolSpec) -> PairNames:
     base_code, quote_code = LEGACY.get(spec.base, spec.base), LEGACY.get(spec.quote, spec.quote)
     altname = altcode(spec.base) + altcode(spec.quote)
     legacy = spec.base in LEGACY and spec.quote in LEGACY
-    return PairNames(base_code + quote_code if legacy else altname, altname, spec.symbol,
-                     f"{spec.base}/{spec.quote}", base_code, quote_code)
+    return PairNames(
+        base_code + quote_code if legacy else altname,
+        altname,
+        spec.symbol,
+        f"{spec.base}/{spec.quote}",
+        base_code,
+        quote_code,
+    )
 
 
 def _increment(dp: int) -> str:
@@ -112,12 +134,27 @@ def asset_pair(spec: SymbolSpec) -> dict[str, object]:
     n = names(spec)
     costmin = "0.5" if spec.quote in FIAT or spec.quote in STABLE else "0.00002"
     return {
-        "altname": n.altname, "wsname": n.wsname, "aclass_base": "currency", "base": n.base_code,
-        "aclass_quote": "currency", "quote": n.quote_code, "lot": "unit", "cost_decimals": 5,
-        "pair_decimals": spec.price_dp, "lot_decimals": spec.qty_dp, "lot_multiplier": 1,
-        "leverage_buy": [2, 3, 4, 5], "leverage_sell": [2, 3, 4, 5], "fees": [[0, 0.26], [50000, 0.24]],
-        "fees_maker": [[0, 0.16], [50000, 0.14]], "fee_volume_currency": "ZUSD", "margin_call": 80,
-        "margin_stop": 40, "ordermin": _ordermin(spec), "costmin": costmin, "tick_size": _increment(spec.price_dp),
+        "altname": n.altname,
+        "wsname": n.wsname,
+        "aclass_base": "currency",
+        "base": n.base_code,
+        "aclass_quote": "currency",
+        "quote": n.quote_code,
+        "lot": "unit",
+        "cost_decimals": 5,
+        "pair_decimals": spec.price_dp,
+        "lot_decimals": spec.qty_dp,
+        "lot_multiplier": 1,
+        "leverage_buy": [2, 3, 4, 5],
+        "leverage_sell": [2, 3, 4, 5],
+        "fees": [[0, 0.26], [50000, 0.24]],
+        "fees_maker": [[0, 0.16], [50000, 0.14]],
+        "fee_volume_currency": "ZUSD",
+        "margin_call": 80,
+        "margin_stop": 40,
+        "ordermin": _ordermin(spec),
+        "costmin": costmin,
+        "tick_size": _increment(spec.price_dp),
         "status": "online",
     }
 
@@ -125,5 +162,10 @@ def asset_pair(spec: SymbolSpec) -> dict[str, object]:
 def asset_entry(asset: str) -> tuple[str, dict[str, object]]:
     """One ``Assets`` entry: ``("XXBT", {"aclass": "currency", "altname": "XBT", ...})``."""
     fiat = asset in FIAT
-    return LEGACY.get(asset, asset), {"aclass": "currency", "altname": altcode(asset), "decimals": 4 if fiat else 10,
-                                      "display_decimals": 2 if fiat else 5, "status": "enabled"}
+    return LEGACY.get(asset, asset), {
+        "aclass": "currency",
+        "altname": altcode(asset),
+        "decimals": 4 if fiat else 10,
+        "display_decimals": 2 if fiat else 5,
+        "status": "enabled",
+    }

@@ -48,8 +48,9 @@ def _compact(data: object) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def envelope(result: object = None, errors: list[str] | None = None, status: int = 200,
-             headers: dict[str, str] | None = None) -> web.Response:
+def envelope(
+    result: object = None, errors: list[str] | None = None, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """``{"error": [...], "result": ...}`` (no ``result`` when it is None), written compactly."""
     body: dict[str, object] = {"error": errors or []}
     if result is not None:
@@ -60,8 +61,9 @@ def envelope(result: object = None, errors: list[str] | None = None, status: int
 class KrakenError(Exception):
     """An error answered in the envelope (HTTP 200 unless ``status`` says otherwise)."""
 
-    def __init__(self, error: str, status: int = 200, *, result: bool = True,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, error: str, status: int = 200, *, result: bool = True, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(error)
         self.error, self.status, self.result, self.headers = error, status, result, headers or {}
 
@@ -98,9 +100,13 @@ class PublicRest:
 
     def routes(self) -> list[web.RouteDef]:
         p = f"{self.venue.prefix}/0/public"
-        return [web.get(f"{p}/Time", self.time), web.get(f"{p}/Assets", self.assets),
-                web.get(f"{p}/AssetPairs", self.asset_pairs), web.get(f"{p}/Trades", self.trades),
-                web.get(f"{p}/OHLC", self.ohlc)]
+        return [
+            web.get(f"{p}/Time", self.time),
+            web.get(f"{p}/Assets", self.assets),
+            web.get(f"{p}/AssetPairs", self.asset_pairs),
+            web.get(f"{p}/Trades", self.trades),
+            web.get(f"{p}/OHLC", self.ohlc),
+        ]
 
     def _pair(self, request: web.Request) -> SymbolSpec:
         raw = request.query.get("pair")

@@ -19,9 +19,16 @@ from .rest import KrakenError, PublicRest
 from .ws import StreamServer
 
 # What an injected REST fault answers in the envelope, by HTTP status.
-FAULT_ERRORS = {400: "EGeneral:Invalid arguments", 403: "EGeneral:Permission denied", 404: "EGeneral:Unknown method",
-                429: "EAPI:Rate limit exceeded", 500: "EGeneral:Internal error", 502: "EService:Unavailable",
-                503: "EService:Unavailable", 504: "EService:Busy"}
+FAULT_ERRORS = {
+    400: "EGeneral:Invalid arguments",
+    403: "EGeneral:Permission denied",
+    404: "EGeneral:Unknown method",
+    429: "EAPI:Rate limit exceeded",
+    500: "EGeneral:Internal error",
+    502: "EService:Unavailable",
+    503: "EService:Unavailable",
+    504: "EService:Busy",
+}
 RATE_LIMITED = "EAPI:Rate limit exceeded"
 
 
@@ -110,10 +117,13 @@ class KrakenVenue(VenueBase):
 
     # -- control API -----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
-        return {"requests": dict(self.requests), "open_sockets": len(self.streams.conns),
-                "call_counter": {c: self.limiter.level(c) for c in self.limiter.clients},
-                "call_limit": self.limiter.limit,
-                "subscriptions": subscriptions(self.streams.conns)}
+        return {
+            "requests": dict(self.requests),
+            "open_sockets": len(self.streams.conns),
+            "call_counter": {c: self.limiter.level(c) for c in self.limiter.clients},
+            "call_limit": self.limiter.limit,
+            "subscriptions": subscriptions(self.streams.conns),
+        }
 
     def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:
         """``wire.truth_trades``: the REST trade fields by name, oldest first, with the ns time, ms and taker side."""

@@ -80,8 +80,11 @@ def taker_buys(t: TradeBatch) -> list[bool]:
 
 def limit_orders(t: TradeBatch) -> list[bool]:
     """Whether each trade's taker was a limit order (see the module docstring)."""
-    h = (t.times.astype(np.uint64) * np.uint64(2654435761) + t.prices.astype(np.uint64) * np.uint64(40503)
-         + t.buyer_maker.astype(np.uint64) * np.uint64(97)) >> np.uint64(7)
+    h = (
+        t.times.astype(np.uint64) * np.uint64(2654435761)
+        + t.prices.astype(np.uint64) * np.uint64(40503)
+        + t.buyer_maker.astype(np.uint64) * np.uint64(97)
+    ) >> np.uint64(7)
     return ((h % np.uint64(10)) < np.uint64(6)).tolist()
 
 
@@ -96,8 +99,9 @@ def rest_trades(spec: SymbolSpec, tape: Tape, t: TradeBatch) -> tuple[list[list[
     ns = ns_times(tape, t)
     rows: list[list[object]] = [
         [trade_price(p, spec), plain(q, spec.qty_dp), tn / 10**9, "b" if buy else "s", "l" if lim else "m", "", i]
-        for i, p, q, tn, buy, lim in zip(t.ids.tolist(), t.prices.tolist(), t.qtys.tolist(), ns, taker_buys(t),
-                                         limit_orders(t), strict=True)
+        for i, p, q, tn, buy, lim in zip(
+            t.ids.tolist(), t.prices.tolist(), t.qtys.tolist(), ns, taker_buys(t), limit_orders(t), strict=True
+        )
     ]
     return rows, ns
 
@@ -107,9 +111,18 @@ def truth_trades(spec: SymbolSpec, tape: Tape, t: TradeBatch) -> list[dict[str, 
     name), the ns time, the time in ms and the taker side."""
     rows, ns = rest_trades(spec, tape, t)
     return [
-        {"trade_id": r[6], "price": r[0], "qty": r[1], "time": r[2], "side": r[3], "ord_type": r[4],
-         "misc": r[5], "time_ns": str(tn), "time_ms": tn // NS_PER_MS,
-         "taker_side": "buy" if r[3] == "b" else "sell"}
+        {
+            "trade_id": r[6],
+            "price": r[0],
+            "qty": r[1],
+            "time": r[2],
+            "side": r[3],
+            "ord_type": r[4],
+            "misc": r[5],
+            "time_ns": str(tn),
+            "time_ms": tn // NS_PER_MS,
+            "taker_side": "buy" if r[3] == "b" else "sell",
+        }
         for r, tn in zip(rows, ns, strict=True)
     ]
 
@@ -126,8 +139,16 @@ def ohlc_row(spec: SymbolSpec, open_ms: int, agg: Agg | None, prev_close: int) -
     if agg is None:
         p = plain(prev_close, pdp)
         return [open_ms // 1000, p, p, p, p, plain(0, pdp), plain(0, qdp), 0]
-    return [open_ms // 1000, plain(agg.open, pdp), plain(agg.high, pdp), plain(agg.low, pdp), plain(agg.close, pdp),
-            plain(vwap_units(agg), pdp), plain(agg.volume, qdp), agg.count]
+    return [
+        open_ms // 1000,
+        plain(agg.open, pdp),
+        plain(agg.high, pdp),
+        plain(agg.low, pdp),
+        plain(agg.close, pdp),
+        plain(vwap_units(agg), pdp),
+        plain(agg.volume, qdp),
+        agg.count,
+    ]
 
 
 # -- WebSocket v2 ------------------------------------------------------------------------------------
@@ -137,8 +158,15 @@ def ws_trades(spec: SymbolSpec, v2: str, tape: Tape, t: TradeBatch) -> list[str]
     return [
         f'{{"symbol":"{v2}","side":"{"buy" if buy else "sell"}","price":{number(p, pdp)},"qty":{number(q, qdp)},'
         f'"ord_type":"{"limit" if lim else "market"}","trade_id":{i},"timestamp":"{iso(tn, 6)}"}}'
-        for i, p, q, tn, buy, lim in zip(t.ids.tolist(), t.prices.tolist(), t.qtys.tolist(), ns_times(tape, t),
-                                         taker_buys(t), limit_orders(t), strict=True)
+        for i, p, q, tn, buy, lim in zip(
+            t.ids.tolist(),
+            t.prices.tolist(),
+            t.qtys.tolist(),
+            ns_times(tape, t),
+            taker_buys(t),
+            limit_orders(t),
+            strict=True,
+        )
     ]
 
 
@@ -151,9 +179,11 @@ def ws_ohlc(spec: SymbolSpec, v2: str, minutes: int, open_ms: int, agg: Agg | No
     else:
         o, h, lo, c, vw, vol, count = agg.open, agg.high, agg.low, agg.close, vwap_units(agg), agg.volume, agg.count
     end_ns = (open_ms + minutes * 60_000) * NS_PER_MS
-    return (f'{{"symbol":"{v2}","open":{number(o, pdp)},"high":{number(h, pdp)},"low":{number(lo, pdp)},'
-            f'"close":{number(c, pdp)},"trades":{count},"volume":{number(vol, qdp)},"vwap":{number(vw, pdp)},'
-            f'"interval_begin":"{iso(open_ms * NS_PER_MS, 9)}","interval":{minutes},"timestamp":"{iso(end_ns, 6)}"}}')
+    return (
+        f'{{"symbol":"{v2}","open":{number(o, pdp)},"high":{number(h, pdp)},"low":{number(lo, pdp)},'
+        f'"close":{number(c, pdp)},"trades":{count},"volume":{number(vol, qdp)},"vwap":{number(vw, pdp)},'
+        f'"interval_begin":"{iso(open_ms * NS_PER_MS, 9)}","interval":{minutes},"timestamp":"{iso(end_ns, 6)}"}}'
+    )
 
 
 def channel_message(channel: str, kind: str, data: list[str], timestamp: str | None = None) -> str:

@@ -91,9 +91,20 @@ class StreamServer(streams.StreamServer[Conn]):
 
     def _status(self) -> str:
         digest = hashlib.blake2b(f"kraken:{self.market.started_ms}:{self.opened}".encode(), digest_size=8).digest()
-        return _compact({"channel": "status", "type": "update", "data": [{
-            "api_version": "v2", "connection_id": int.from_bytes(digest) >> 1, "system": "online",
-            "version": VERSION}]})
+        return _compact(
+            {
+                "channel": "status",
+                "type": "update",
+                "data": [
+                    {
+                        "api_version": "v2",
+                        "connection_id": int.from_bytes(digest) >> 1,
+                        "system": "online",
+                        "version": VERSION,
+                    }
+                ],
+            }
+        )
 
     # -- requests -------------------------------------------------------------------------------
     def control(self, conn: Conn, text: str) -> list[str]:
@@ -102,11 +113,13 @@ class StreamServer(streams.StreamServer[Conn]):
         try:
             msg = json.loads(text)
         except json.JSONDecodeError:
-            return [_compact({"error": "Malformed request", "success": False, "time_in": time_in,
-                              "time_out": now_iso()})]
+            return [
+                _compact({"error": "Malformed request", "success": False, "time_in": time_in, "time_out": now_iso()})
+            ]
         if not isinstance(msg, dict):
-            return [_compact({"error": "Malformed request", "success": False, "time_in": time_in,
-                              "time_out": now_iso()})]
+            return [
+                _compact({"error": "Malformed request", "success": False, "time_in": time_in, "time_out": now_iso()})
+            ]
         method = msg.get("method")
         tail = {"req_id": msg["req_id"]} if isinstance(msg.get("req_id"), int) else {}
         if method == "ping":
@@ -116,8 +129,18 @@ class StreamServer(streams.StreamServer[Conn]):
                 raise RequestError(f"Method not found: {method!r}")
             return self._subscription(conn, method, msg.get("params"), time_in, tail)
         except RequestError as err:
-            return [_compact({"error": str(err), "method": method if isinstance(method, str) else "",
-                              "success": False, "time_in": time_in, "time_out": now_iso(), **tail})]
+            return [
+                _compact(
+                    {
+                        "error": str(err),
+                        "method": method if isinstance(method, str) else "",
+                        "success": False,
+                        "time_in": time_in,
+                        "time_out": now_iso(),
+                        **tail,
+                    }
+                )
+            ]
 
     def _subscription(self, conn: Conn, method: str, params: Any, time_in: str, tail: dict[str, int]) -> list[str]:
         """One acknowledgement per symbol (and the snapshots of new subscriptions)."""
@@ -161,11 +184,32 @@ class StreamServer(streams.StreamServer[Conn]):
             else:
                 have.discard(key)
             if error is None:
-                out.append(_compact({"method": method, "result": result, "success": True, "time_in": time_in,
-                                     "time_out": now_iso(), **tail}))
+                out.append(
+                    _compact(
+                        {
+                            "method": method,
+                            "result": result,
+                            "success": True,
+                            "time_in": time_in,
+                            "time_out": now_iso(),
+                            **tail,
+                        }
+                    )
+                )
             else:
-                out.append(_compact({"error": error, "method": method, "success": False, "symbol": v2,
-                                     "time_in": time_in, "time_out": now_iso(), **tail}))
+                out.append(
+                    _compact(
+                        {
+                            "error": error,
+                            "method": method,
+                            "success": False,
+                            "symbol": v2,
+                            "time_in": time_in,
+                            "time_out": now_iso(),
+                            **tail,
+                        }
+                    )
+                )
             out.extend(snap)
         return out
 
@@ -180,8 +224,10 @@ class StreamServer(streams.StreamServer[Conn]):
         step = minutes * MINUTE
         current = tape.emitted_ms // step * step
         first = max(current - MAX_BARS * step, tape.first_time // step * step)
-        data = [wire.ws_ohlc(tape.spec, v2, minutes, o, agg, prev)
-                for o, agg, prev in bar_aggs(tape, list(range(first, current + step, step)), step)]
+        data = [
+            wire.ws_ohlc(tape.spec, v2, minutes, o, agg, prev)
+            for o, agg, prev in bar_aggs(tape, list(range(first, current + step, step)), step)
+        ]
         return wire.channel_message("ohlc", "snapshot", data, wire.iso(time.time_ns(), 9))
 
     # -- fan-out --------------------------------------------------------------------------------
@@ -203,8 +249,10 @@ class StreamServer(streams.StreamServer[Conn]):
                 if sym == v2:
                     step = minutes * MINUTE
                     opens = (np.unique(e.trades.times // step) * step).tolist()
-                    data = [wire.ws_ohlc(tape.spec, v2, minutes, o, self._live_bar(e.symbol, tape, o, step), 0)
-                            for o in opens]
+                    data = [
+                        wire.ws_ohlc(tape.spec, v2, minutes, o, self._live_bar(e.symbol, tape, o, step), 0)
+                        for o in opens
+                    ]
                     frames[(v2, minutes)] = wire.channel_message("ohlc", "update", data, wire.iso(time.time_ns(), 9))
         for conn in list(self.conns):
             batch = [frames[k] for ch in ("trade", "ohlc") for k in conn.subs[ch] if k in frames]

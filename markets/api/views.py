@@ -93,8 +93,9 @@ class CandlesView(PublicView):
     )
     def get(self, request: Request) -> Response:
         p = parse(CandlesParams, request)
-        history = get_price_history(p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"],
-                                    policy=API_RETRY)
+        history = get_price_history(
+            p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"], policy=API_RETRY
+        )
         return Response(PriceHistoryOut(history).data)
 
 

@@ -205,12 +205,31 @@ def read_trades(file: BulkFile, *, received_at: datetime | None = None) -> Itera
         yield _tick(file, trade_id, price, qty, ts, buyer_maker, received_at, trade_id, trade_id)
 
 
-def _tick(file: BulkFile, trade_id: int, price: Decimal, qty: Decimal, ts: datetime, buyer_maker: bool,
-          received_at: datetime, first_id: int, last_id: int) -> TradeTick:
+def _tick(
+    file: BulkFile,
+    trade_id: int,
+    price: Decimal,
+    qty: Decimal,
+    ts: datetime,
+    buyer_maker: bool,
+    received_at: datetime,
+    first_id: int,
+    last_id: int,
+) -> TradeTick:
     """A row as a tick: Binance's ``is_buyer_maker`` means the taker sold."""
-    return TradeTick(exchange=EXCHANGE, symbol=file.symbol, trade_id=trade_id, price=price, qty=qty,
-                     taker_side="sell" if buyer_maker else "buy", ts=ts, received_at=received_at,
-                     source=Source.IMPORT, first_trade_id=first_id, last_trade_id=last_id)
+    return TradeTick(
+        exchange=EXCHANGE,
+        symbol=file.symbol,
+        trade_id=trade_id,
+        price=price,
+        qty=qty,
+        taker_side="sell" if buyer_maker else "buy",
+        ts=ts,
+        received_at=received_at,
+        source=Source.IMPORT,
+        first_trade_id=first_id,
+        last_trade_id=last_id,
+    )
 
 
 class _Row:

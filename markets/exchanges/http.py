@@ -32,9 +32,17 @@ class JsonHttp:
     ``.../coinbase``). ``error_message(body)`` reads the exchange's error text out of a 4xx/5xx body.
     ``requests`` counts the HTTP requests sent, retries included. Not thread-safe: one per thread."""
 
-    def __init__(self, exchange: str, base_url: str, *, error_message: Callable[[Any], str],
-                 policy: RetryPolicy | None = None, timeout: float = 10.0,
-                 sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
+    def __init__(
+        self,
+        exchange: str,
+        base_url: str,
+        *,
+        error_message: Callable[[Any], str],
+        policy: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        sleep: Callable[[float], object] = time.sleep,
+        on_wait: OnWait | None = None,
+    ) -> None:
         self.exchange = exchange
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
@@ -49,8 +57,9 @@ class JsonHttp:
 
     def get(self, path: str, params: Mapping[str, Any], parse: Parse[T]) -> T:
         """``parse(body, headers)`` of ``GET base_url + path?params``, retried."""
-        return call_with_retry(lambda: self._attempt(path, params, parse), policy=self.policy, sleep=self._sleep,
-                               on_wait=self._on_wait)
+        return call_with_retry(
+            lambda: self._attempt(path, params, parse), policy=self.policy, sleep=self._sleep, on_wait=self._on_wait
+        )
 
     def _attempt(self, path: str, params: Mapping[str, Any], parse: Parse[T]) -> T:
         what = _what(path, params)
@@ -69,8 +78,12 @@ class JsonHttp:
         if status in (418, 429):
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
-            raise RateLimited(self.exchange, f"rate limited us (HTTP {status}) on {what} and {asked}",
-                              status=status, retry_after=retry_after)
+            raise RateLimited(
+                self.exchange,
+                f"rate limited us (HTTP {status}) on {what} and {asked}",
+                status=status,
+                retry_after=retry_after,
+            )
         if status >= 400:
             message = self._message(body) or resp.text[:200]
             if status >= 500:
@@ -90,8 +103,9 @@ class JsonHttp:
             return ""
 
     def _unavailable(self, what: str, cause: str) -> ExchangeUnavailable:
-        return ExchangeUnavailable(self.exchange, f"{what} failed at {self.base_url}: {cause}", url=self.base_url,
-                                   cause=cause)
+        return ExchangeUnavailable(
+            self.exchange, f"{what} failed at {self.base_url}: {cause}", url=self.base_url, cause=cause
+        )
 
 
 class JsonRestAdapter:
@@ -99,11 +113,26 @@ class JsonRestAdapter:
 
     used_weight: int | None = None  # only Binance reports a request weight
 
-    def __init__(self, exchange: str, base_url: str, error_message: Callable[[Any], str], *,
-                 policy: RetryPolicy | None = None, timeout: float = 10.0,
-                 sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
-        self.http = JsonHttp(exchange, base_url, error_message=error_message, policy=policy, timeout=timeout,
-                             sleep=sleep, on_wait=on_wait)
+    def __init__(
+        self,
+        exchange: str,
+        base_url: str,
+        error_message: Callable[[Any], str],
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        sleep: Callable[[float], object] = time.sleep,
+        on_wait: OnWait | None = None,
+    ) -> None:
+        self.http = JsonHttp(
+            exchange,
+            base_url,
+            error_message=error_message,
+            policy=policy,
+            timeout=timeout,
+            sleep=sleep,
+            on_wait=on_wait,
+        )
 
     @property
     def requests(self) -> int:

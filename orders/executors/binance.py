@@ -111,28 +111,40 @@ class TradeFill:
 def parse_symbol(info: Report) -> SymbolInfo:
     """One symbol of ``/api/v3/exchangeInfo``::
 
-        {"symbol": "BTCUSDT", "baseAsset": "BTC", "quoteAsset": "USDT", "filters": [
-          {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
-           "tickSize": "0.01000000"},
-          {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
-          {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, ...}]}
+    {"symbol": "BTCUSDT", "baseAsset": "BTC", "quoteAsset": "USDT", "filters": [
+      {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
+       "tickSize": "0.01000000"},
+      {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+      {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, ...}]}
     """
     by_type = {f["filterType"]: f for f in info.get("filters", [])}
     price, lot = by_type.get("PRICE_FILTER", {}), by_type.get("LOT_SIZE", {})
     notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL") or {}
     max_qty = _norm(lot["maxQty"]) if "maxQty" in lot else None
-    return SymbolInfo(info["baseAsset"], info["quoteAsset"], Filters(
-        tick_size=_norm(price.get("tickSize", "0")), step_size=_norm(lot.get("stepSize", "0")),
-        min_qty=_norm(lot.get("minQty", "0")), max_qty=max_qty or None,
-        min_notional=_norm(notional.get("minNotional", "0"))))
+    return SymbolInfo(
+        info["baseAsset"],
+        info["quoteAsset"],
+        Filters(
+            tick_size=_norm(price.get("tickSize", "0")),
+            step_size=_norm(lot.get("stepSize", "0")),
+            min_qty=_norm(lot.get("minQty", "0")),
+            max_qty=max_qty or None,
+            min_notional=_norm(notional.get("minNotional", "0")),
+        ),
+    )
 
 
 def parse_fill(frame: Report) -> TradeFill:
     """A fill of a FULL order answer, ``{"price": "4000.00000000", "qty": "1.00000000", "commission":
     "4.00000000", "commissionAsset": "USDT", "tradeId": 56}``, or a ``/api/v3/myTrades`` row (``"id"`` for
     ``"tradeId"``)."""
-    return TradeFill(str(frame["tradeId"] if "tradeId" in frame else frame["id"]), Decimal(frame["price"]),
-                     Decimal(frame["qty"]), Decimal(frame["commission"]), frame["commissionAsset"])
+    return TradeFill(
+        str(frame["tradeId"] if "tradeId" in frame else frame["id"]),
+        Decimal(frame["price"]),
+        Decimal(frame["qty"]),
+        Decimal(frame["commission"]),
+        frame["commissionAsset"],
+    )
 
 
 class BinanceExecutor(Executor):
@@ -140,8 +152,16 @@ class BinanceExecutor(Executor):
 
     exchange = "binance"
 
-    def __init__(self, *, rest_url: str | None = None, key: str | None = None, secret: str | None = None,
-                 mode: str | None = None, timeout: float | None = None, recv_window_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        *,
+        rest_url: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        mode: str | None = None,
+        timeout: float | None = None,
+        recv_window_ms: int = 5000,
+    ) -> None:
         mode = (mode or settings.TRADING_MODE).strip().lower()
         if mode not in (Mode.TESTNET, Mode.LIVE):
             raise ValueError(f"the Binance executor trades in 'testnet' or 'live' mode, not {mode!r}")
@@ -197,8 +217,16 @@ class BinanceExecutor(Executor):
         info = self._symbol(entry.symbol)
         self._ensure_clock()
         qty = info.filters.qty_down(entry.qty)
-        row, created = self._claim(entry.client_order_id, now, symbol=entry.symbol, side="BUY", type="MARKET",
-                                   purpose=Order.Purpose.ENTRY, qty=qty, risk_decision=entry.decision)
+        row, created = self._claim(
+            entry.client_order_id,
+            now,
+            symbol=entry.symbol,
+            side="BUY",
+            type="MARKET",
+            purpose=Order.Purpose.ENTRY,
+            qty=qty,
+            risk_decision=entry.decision,
+        )
         if row.status == Order.Status.PENDING:
             self._place(row, now, sent_at=None if created else _sent_at(row))
         if row.executed_qty <= 0:
@@ -250,7 +278,8 @@ class BinanceExecutor(Executor):
                 position.unrealised_pnl = position.qty * (last - position.entry_price) - position.fees
                 position.updated_at = now
                 Position.objects.filter(pk=position.pk, status=Position.Status.OPEN).update(
-                    last_price=last, unrealised_pnl=position.unrealised_pnl, updated_at=now)
+                    last_price=last, unrealised_pnl=position.unrealised_pnl, updated_at=now
+                )
                 changed.append(position)
         return changed
 
@@ -260,8 +289,9 @@ class BinanceExecutor(Executor):
         while we were away), settled if its placement went unanswered, and placed again when it is gone. Returns
         the orders changed, found by their ``updated_at`` (every change here stamps ``now``)."""
         mine = Order.objects.filter(mode=self.mode, exchange=self.exchange)
-        for row in mine.filter(status=Order.Status.PENDING, purpose__in=(Order.Purpose.ENTRY, Order.Purpose.EXIT)
-                               ).order_by("created_at"):
+        for row in mine.filter(
+            status=Order.Status.PENDING, purpose__in=(Order.Purpose.ENTRY, Order.Purpose.EXIT)
+        ).order_by("created_at"):
             self._reconcile_single(row, now)
         for row in mine.filter(purpose=Order.Purpose.ENTRY, executed_qty__gt=0, position=None):
             self._position_of(row, now)
@@ -281,11 +311,24 @@ class BinanceExecutor(Executor):
         qty = info.filters.qty_down(row.executed_qty - base_fees)
         price = row.avg_price or Decimal(0)
         try:
-            position, _ = Position.objects.get_or_create(entry_client_order_id=row.client_order_id, defaults={
-                "mode": self.mode, "exchange": self.exchange, "symbol": row.symbol, "qty": qty,
-                "entry_price": price, "stop_price": stop, "take_profit_price": take_profit, "fees": row.fee,
-                "last_price": price, "unrealised_pnl": -row.fee, "risk_decision": row.risk_decision,
-                "opened_at": now, "updated_at": now})
+            position, _ = Position.objects.get_or_create(
+                entry_client_order_id=row.client_order_id,
+                defaults={
+                    "mode": self.mode,
+                    "exchange": self.exchange,
+                    "symbol": row.symbol,
+                    "qty": qty,
+                    "entry_price": price,
+                    "stop_price": stop,
+                    "take_profit_price": take_profit,
+                    "fees": row.fee,
+                    "last_price": price,
+                    "unrealised_pnl": -row.fee,
+                    "risk_decision": row.risk_decision,
+                    "opened_at": now,
+                    "updated_at": now,
+                },
+            )
         except IntegrityError:  # made by another process in between
             position = Position.objects.get(entry_client_order_id=row.client_order_id)
         Order.objects.filter(pk=row.pk, position=None).update(position=position)
@@ -296,8 +339,9 @@ class BinanceExecutor(Executor):
         decision's."""
         decision = row.risk_decision
         if decision is None or decision.stop_price is None or decision.take_profit_price is None:
-            log.error("%s %s filled without a risk decision to protect it by: left alone", self.mode,
-                      row.client_order_id)
+            log.error(
+                "%s %s filled without a risk decision to protect it by: left alone", self.mode, row.client_order_id
+            )
             return
         position = self._open_position(row, decision.stop_price, decision.take_profit_price, now)
         if position.status == Position.Status.OPEN and not position.protection:
@@ -319,19 +363,46 @@ class BinanceExecutor(Executor):
         stop = _to_step(position.stop_price, info.filters.tick_size, ROUND_DOWN)
         take_profit = _to_step(position.take_profit_price, info.filters.tick_size, ROUND_UP)
         qty = info.filters.qty_down(position.qty)
-        common = {"symbol": position.symbol, "side": "SELL", "qty": qty, "position": position,
-                  "risk_decision": position.risk_decision}
-        stop_row, _ = self._claim(sibling_id(entry_id, "stop_loss", attempt=attempt), now, type="STOP_LOSS",
-                                  purpose=Order.Purpose.STOP_LOSS, stop_price=stop, **common)
-        tp_row, _ = self._claim(sibling_id(entry_id, "take_profit", attempt=attempt), now, type="LIMIT_MAKER",
-                                purpose=Order.Purpose.TAKE_PROFIT, price=take_profit, **common)
+        common = {
+            "symbol": position.symbol,
+            "side": "SELL",
+            "qty": qty,
+            "position": position,
+            "risk_decision": position.risk_decision,
+        }
+        stop_row, _ = self._claim(
+            sibling_id(entry_id, "stop_loss", attempt=attempt),
+            now,
+            type="STOP_LOSS",
+            purpose=Order.Purpose.STOP_LOSS,
+            stop_price=stop,
+            **common,
+        )
+        tp_row, _ = self._claim(
+            sibling_id(entry_id, "take_profit", attempt=attempt),
+            now,
+            type="LIMIT_MAKER",
+            purpose=Order.Purpose.TAKE_PROFIT,
+            price=take_profit,
+            **common,
+        )
         list_id = sibling_id(entry_id, "list", attempt=attempt)
-        send = partial(self._call, "POST /api/v3/orderList/oco", self.client.create_oco_order,
-                       symbol=position.symbol, side="SELL", quantity=_fmt(qty), listClientOrderId=list_id,
-                       aboveType="LIMIT_MAKER", abovePrice=_fmt(take_profit),
-                       aboveClientOrderId=tp_row.client_order_id, belowType="STOP_LOSS",
-                       belowStopPrice=_fmt(stop), belowClientOrderId=stop_row.client_order_id,
-                       newOrderRespType="RESULT")
+        send = partial(
+            self._call,
+            "POST /api/v3/orderList/oco",
+            self.client.create_oco_order,
+            symbol=position.symbol,
+            side="SELL",
+            quantity=_fmt(qty),
+            listClientOrderId=list_id,
+            aboveType="LIMIT_MAKER",
+            abovePrice=_fmt(take_profit),
+            aboveClientOrderId=tp_row.client_order_id,
+            belowType="STOP_LOSS",
+            belowStopPrice=_fmt(stop),
+            belowClientOrderId=stop_row.client_order_id,
+            newOrderRespType="RESULT",
+        )
         try:
             report = self._submit(send, partial(self._lookup_list, position.symbol, list_id), None)
         except Refused as err:
@@ -355,7 +426,7 @@ class BinanceExecutor(Executor):
         if not pending:
             return
         entry_id = position.entry_client_order_id
-        attempt = int(pending[0].client_order_id[len(entry_id):] or 0)
+        attempt = int(pending[0].client_order_id[len(entry_id) :] or 0)
         lookup = partial(self._lookup_list, position.symbol, sibling_id(entry_id, "list", attempt=attempt))
         try:
             found = self._find(lookup, _sent_at(pending[0]))
@@ -371,8 +442,10 @@ class BinanceExecutor(Executor):
     def _lookup_list(self, symbol: str, list_client_id: str) -> Report:
         """An OCO by its client id, with its legs' reports (as placing it answers)."""
         found = self._call("GET /api/v3/orderList", self.client.v3_get_order_list, origClientOrderId=list_client_id)
-        legs = [self._call("GET /api/v3/order", self.client.get_order, symbol=symbol, orderId=o["orderId"])
-                for o in found.get("orders", [])]
+        legs = [
+            self._call("GET /api/v3/order", self.client.get_order, symbol=symbol, orderId=o["orderId"])
+            for o in found.get("orders", [])
+        ]
         return {**found, "orderReports": legs}
 
     def _take_list(self, position: Position, report: Report, rows: list[Order], now: datetime) -> None:
@@ -401,8 +474,13 @@ class BinanceExecutor(Executor):
             rows = list(Order.objects.filter(position=position, purpose__in=PROTECTIVE, order_list_id=list_id))
             for row in rows:
                 if row.is_open:
-                    self._apply(row, self._call("GET /api/v3/order", self.client.get_order, symbol=row.symbol,
-                                                orderId=row.exchange_order_id), now)
+                    self._apply(
+                        row,
+                        self._call(
+                            "GET /api/v3/order", self.client.get_order, symbol=row.symbol, orderId=row.exchange_order_id
+                        ),
+                        now,
+                    )
         except BinanceFailure as err:
             log.warning("%s: its protection could not be read (%s)", position, err.reason)
             return
@@ -425,8 +503,12 @@ class BinanceExecutor(Executor):
         list_id = int(position.protection)
         rows = list(Order.objects.filter(position=position, purpose__in=PROTECTIVE, order_list_id=list_id))
         try:
-            report = self._call("DELETE /api/v3/orderList", self.client.v3_delete_order_list,
-                                symbol=position.symbol, orderListId=list_id)
+            report = self._call(
+                "DELETE /api/v3/orderList",
+                self.client.v3_delete_order_list,
+                symbol=position.symbol,
+                orderListId=list_id,
+            )
         except Refused as err:
             if err.code != NOT_OPEN:
                 log.warning("%s: its protection could not be cancelled (%s)", position, err.reason)
@@ -448,9 +530,17 @@ class BinanceExecutor(Executor):
     def _exit(self, position: Position, reason: str | None, now: datetime, note: str = "") -> Position:
         """Sell ``position`` at market (its protection cancelled already) and close it. ``reason`` None: the
         level the exit price is past (else closed by hand)."""
-        row, created = self._claim(sibling_id(position.entry_client_order_id, "exit"), now, symbol=position.symbol,
-                                   side="SELL", type="MARKET", purpose=Order.Purpose.EXIT, qty=position.qty,
-                                   position=position, risk_decision=position.risk_decision)
+        row, created = self._claim(
+            sibling_id(position.entry_client_order_id, "exit"),
+            now,
+            symbol=position.symbol,
+            side="SELL",
+            type="MARKET",
+            purpose=Order.Purpose.EXIT,
+            qty=position.qty,
+            position=position,
+            risk_decision=position.risk_decision,
+        )
         sent_at = None if created else _sent_at(row)
         if not row.is_open and row.executed_qty <= 0:  # refused before: never on the exchange, so the id is free
             row.status, row.qty, row.reason, sent_at = Order.Status.PENDING, position.qty, "", None
@@ -472,8 +562,17 @@ class BinanceExecutor(Executor):
         fees = position.fees + row.fee
         pnl = proceeds - position.qty * position.entry_price - fees
         Position.objects.filter(pk=position.pk, status=Position.Status.OPEN).update(
-            status=Position.Status.CLOSED, closed_at=now, exit_price=row.avg_price, exit_reason=reason, fees=fees,
-            realised_pnl=pnl, last_price=row.avg_price, unrealised_pnl=None, protection="", updated_at=now)
+            status=Position.Status.CLOSED,
+            closed_at=now,
+            exit_price=row.avg_price,
+            exit_reason=reason,
+            fees=fees,
+            realised_pnl=pnl,
+            last_price=row.avg_price,
+            unrealised_pnl=None,
+            protection="",
+            updated_at=now,
+        )
         Order.objects.filter(pk=row.pk, position=None).update(position=position)
         position.refresh_from_db()
         return position
@@ -481,8 +580,12 @@ class BinanceExecutor(Executor):
     def _cancel_single(self, order: Order, now: datetime) -> None:
         """Cancel an entry or exit (a MARKET order is rarely still open: mostly this settles what it became)."""
         try:
-            report = self._call("DELETE /api/v3/order", self.client.cancel_order, symbol=order.symbol,
-                                origClientOrderId=order.client_order_id)
+            report = self._call(
+                "DELETE /api/v3/order",
+                self.client.cancel_order,
+                symbol=order.symbol,
+                origClientOrderId=order.client_order_id,
+            )
         except Refused as err:
             if err.code != NOT_OPEN:
                 raise ExecutionError(f"{order.client_order_id} could not be cancelled: {err.reason}") from None
@@ -494,8 +597,13 @@ class BinanceExecutor(Executor):
 
     def _reconcile_single(self, row: Order, now: datetime) -> None:
         """Settle a PENDING entry or exit by asking Binance for it."""
-        lookup = partial(self._call, "GET /api/v3/order", self.client.get_order, symbol=row.symbol,
-                         origClientOrderId=row.client_order_id)
+        lookup = partial(
+            self._call,
+            "GET /api/v3/order",
+            self.client.get_order,
+            symbol=row.symbol,
+            origClientOrderId=row.client_order_id,
+        )
         try:
             found = self._find(lookup, _sent_at(row))
         except OutcomeUnknown as err:
@@ -513,11 +621,24 @@ class BinanceExecutor(Executor):
     def _place(self, row: Order, now: datetime, *, sent_at: float | None) -> None:
         """Send the MARKET order ``row`` (``sent_at``: when it may have been sent before) and take the answer:
         the exchange's report, REJECTED with its reason, or PENDING when still unknown."""
-        send = partial(self._call, "POST /api/v3/order", self.client.create_order, symbol=row.symbol, side=row.side,
-                       type=row.type, quantity=_fmt(row.qty), newClientOrderId=row.client_order_id,
-                       newOrderRespType="FULL")
-        lookup = partial(self._call, "GET /api/v3/order", self.client.get_order, symbol=row.symbol,
-                         origClientOrderId=row.client_order_id)
+        send = partial(
+            self._call,
+            "POST /api/v3/order",
+            self.client.create_order,
+            symbol=row.symbol,
+            side=row.side,
+            type=row.type,
+            quantity=_fmt(row.qty),
+            newClientOrderId=row.client_order_id,
+            newOrderRespType="FULL",
+        )
+        lookup = partial(
+            self._call,
+            "GET /api/v3/order",
+            self.client.get_order,
+            symbol=row.symbol,
+            origClientOrderId=row.client_order_id,
+        )
         try:
             report = self._submit(send, lookup, sent_at)
         except Refused as err:
@@ -582,8 +703,17 @@ class BinanceExecutor(Executor):
             if executed > 0:
                 self._record_fills(row, report, now)
         row.updated_at = now
-        row.save(update_fields=["exchange_order_id", "order_list_id", "status", "executed_qty", "avg_price", "fee",
-                                "updated_at"])
+        row.save(
+            update_fields=[
+                "exchange_order_id",
+                "order_list_id",
+                "status",
+                "executed_qty",
+                "avg_price",
+                "fee",
+                "updated_at",
+            ]
+        )
 
     def _record_fills(self, row: Order, report: Report, now: datetime) -> None:
         """The order's fills (from the answer, else ``/api/v3/myTrades``) and its fee in the quote asset."""
@@ -594,8 +724,17 @@ class BinanceExecutor(Executor):
             stamp = report.get("transactTime") or report.get("updateTime")
             ts = datetime.fromtimestamp(stamp / 1000, tz=UTC) if stamp else now
             for f in fills:
-                Fill.objects.get_or_create(order=row, trade_id=f.trade_id, defaults={
-                    "price": f.price, "qty": f.qty, "fee": f.commission, "fee_asset": f.commission_asset, "ts": ts})
+                Fill.objects.get_or_create(
+                    order=row,
+                    trade_id=f.trade_id,
+                    defaults={
+                        "price": f.price,
+                        "qty": f.qty,
+                        "fee": f.commission,
+                        "fee_asset": f.commission_asset,
+                        "ts": ts,
+                    },
+                )
             recorded = list(row.fills.all())
         info = self._symbol(row.symbol)
         row.fee = sum((_fee_in_quote(f.fee, f.fee_asset, f.price, info) for f in recorded), Decimal(0))
@@ -605,8 +744,9 @@ class BinanceExecutor(Executor):
         order's average price with the account's commission (maker for a LIMIT_MAKER, else taker)."""
         if self._my_trades:
             try:
-                trades = self._call("GET /api/v3/myTrades", self.client.get_my_trades, symbol=row.symbol,
-                                    orderId=row.exchange_order_id)
+                trades = self._call(
+                    "GET /api/v3/myTrades", self.client.get_my_trades, symbol=row.symbol, orderId=row.exchange_order_id
+                )
                 if trades:
                     return [parse_fill(t) for t in trades]
             except Refused as err:
@@ -636,8 +776,10 @@ class BinanceExecutor(Executor):
     def _claim(self, client_id: str, now: datetime, **fields: Any) -> tuple[Order, bool]:
         """The order with ``client_id``: created PENDING (True), or the one stored before (False)."""
         try:
-            return Order.objects.get_or_create(client_order_id=client_id, defaults={
-                "mode": self.mode, "exchange": self.exchange, **fields, "created_at": now, "updated_at": now})
+            return Order.objects.get_or_create(
+                client_order_id=client_id,
+                defaults={"mode": self.mode, "exchange": self.exchange, **fields, "created_at": now, "updated_at": now},
+            )
         except IntegrityError:  # made by another process in between
             return Order.objects.get(client_order_id=client_id), False
 

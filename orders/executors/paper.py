@@ -34,12 +34,14 @@ class PaperExecutor(Executor):
 
     mode = Mode.PAPER
 
-    def __init__(self, exchange: str, *, cash: Decimal | None = None, fee: Decimal | None = None,
-                 slippage: Decimal | None = None) -> None:
+    def __init__(
+        self, exchange: str, *, cash: Decimal | None = None, fee: Decimal | None = None, slippage: Decimal | None = None
+    ) -> None:
         self.exchange = exchange
         self.start_cash = settings.PAPER_CASH if cash is None else cash
-        self.terms = PaperTerms(settings.PAPER_FEE if fee is None else fee,
-                                settings.PAPER_SLIPPAGE if slippage is None else slippage)
+        self.terms = PaperTerms(
+            settings.PAPER_FEE if fee is None else fee, settings.PAPER_SLIPPAGE if slippage is None else slippage
+        )
 
     # -- account --------------------------------------------------------------------------------
     def filters(self, symbol: str) -> Filters:
@@ -63,17 +65,28 @@ class PaperExecutor(Executor):
         existing = Position.objects.filter(entry_client_order_id=entry.client_order_id).first()
         if existing is not None:
             return existing
-        order = _order(entry.client_order_id, mode=self.mode, exchange=self.exchange, symbol=entry.symbol, side="BUY",
-                       type="MARKET", purpose=Order.Purpose.ENTRY, qty=entry.qty, risk_decision=entry.decision,
-                       now=now)
+        order = _order(
+            entry.client_order_id,
+            mode=self.mode,
+            exchange=self.exchange,
+            symbol=entry.symbol,
+            side="BUY",
+            type="MARKET",
+            purpose=Order.Purpose.ENTRY,
+            qty=entry.qty,
+            risk_decision=entry.decision,
+            now=now,
+        )
         if not order.is_open:  # decided before: rejected then, or filled with its position lost to a crash
             return None if order.status == Order.Status.REJECTED else self._position_of(order, entry, now)
         price = self.terms.fill_price("BUY", entry.price)
         fee = self.terms.fee_of(entry.qty, price)
         cash = self.cash(entry.symbol).free
         if entry.qty * price + fee > cash:
-            reason = (f"insufficient paper balance: {entry.qty} at {price} costs {entry.qty * price + fee} with the "
-                      f"fee, {cash} is free")
+            reason = (
+                f"insufficient paper balance: {entry.qty} at {price} costs {entry.qty * price + fee} with the "
+                f"fee, {cash} is free"
+            )
             finish_order(order, Order.Status.REJECTED, now, reason=reason)
             return None
         _fill(order, price, fee, now)
@@ -82,12 +95,24 @@ class PaperExecutor(Executor):
     def _position_of(self, order: Order, entry: Entry, now: datetime) -> Position:
         """The position ``order`` (a filled entry) opened, created if missing, with its protection."""
         try:
-            position, _ = Position.objects.get_or_create(entry_client_order_id=order.client_order_id, defaults={
-                "mode": self.mode, "exchange": self.exchange, "symbol": entry.symbol, "qty": order.executed_qty,
-                "entry_price": order.avg_price, "stop_price": entry.stop_price,
-                "take_profit_price": entry.take_profit_price, "fees": order.fee, "last_price": entry.price,
-                "unrealised_pnl": order.executed_qty * (entry.price - (order.avg_price or entry.price)) - order.fee,
-                "risk_decision": entry.decision, "opened_at": now, "updated_at": now})
+            position, _ = Position.objects.get_or_create(
+                entry_client_order_id=order.client_order_id,
+                defaults={
+                    "mode": self.mode,
+                    "exchange": self.exchange,
+                    "symbol": entry.symbol,
+                    "qty": order.executed_qty,
+                    "entry_price": order.avg_price,
+                    "stop_price": entry.stop_price,
+                    "take_profit_price": entry.take_profit_price,
+                    "fees": order.fee,
+                    "last_price": entry.price,
+                    "unrealised_pnl": order.executed_qty * (entry.price - (order.avg_price or entry.price)) - order.fee,
+                    "risk_decision": entry.decision,
+                    "opened_at": now,
+                    "updated_at": now,
+                },
+            )
         except IntegrityError:  # made by another process in between
             position = Position.objects.get(entry_client_order_id=order.client_order_id)
         Order.objects.filter(pk=order.pk, position=None).update(position=position)
@@ -96,17 +121,30 @@ class PaperExecutor(Executor):
 
     def _protect(self, position: Position, now: datetime, attempt: int = 0) -> None:
         """Place the position's stop-loss and take-profit unless they are already working."""
-        working = {o.purpose for o in Order.objects.filter(position=position, purpose__in=PROTECTIVE,
-                                                           status=Order.Status.NEW)}
-        for purpose, stop in ((Order.Purpose.STOP_LOSS, position.stop_price),
-                              (Order.Purpose.TAKE_PROFIT, position.take_profit_price)):
+        working = {
+            o.purpose for o in Order.objects.filter(position=position, purpose__in=PROTECTIVE, status=Order.Status.NEW)
+        }
+        for purpose, stop in (
+            (Order.Purpose.STOP_LOSS, position.stop_price),
+            (Order.Purpose.TAKE_PROFIT, position.take_profit_price),
+        ):
             if purpose in working:
                 continue
             client_id = sibling_id(position.entry_client_order_id, str(purpose), attempt=attempt)
-            order = _order(client_id, mode=self.mode, exchange=self.exchange, symbol=position.symbol, side="SELL",
-                           type="STOP_LOSS" if purpose == Order.Purpose.STOP_LOSS else "TAKE_PROFIT", purpose=purpose,
-                           qty=position.qty, stop_price=stop, position=position,
-                           risk_decision=position.risk_decision, now=now)
+            order = _order(
+                client_id,
+                mode=self.mode,
+                exchange=self.exchange,
+                symbol=position.symbol,
+                side="SELL",
+                type="STOP_LOSS" if purpose == Order.Purpose.STOP_LOSS else "TAKE_PROFIT",
+                purpose=purpose,
+                qty=position.qty,
+                stop_price=stop,
+                position=position,
+                risk_decision=position.risk_decision,
+                now=now,
+            )
             if order.status == Order.Status.PENDING:
                 finish_order(order, Order.Status.NEW, now)
             elif order.status != Order.Status.NEW and attempt < 9:  # that id is spent (cancelled): a new one
@@ -122,29 +160,50 @@ class PaperExecutor(Executor):
             raise ExecutionError(f"no live price to close {position} at")
         return self._close(position, reason, price, now, None)
 
-    def _close(self, position: Position, reason: str, price: Decimal, now: datetime, triggered: Order | None
-               ) -> Position:
+    def _close(
+        self, position: Position, reason: str, price: Decimal, now: datetime, triggered: Order | None
+    ) -> Position:
         """Sell the position at ``price`` (with slippage and fee): through its triggered protective order, or an
         exit order. The position is claimed with one conditional update, so it is never closed twice."""
         exit_price = self.terms.fill_price("SELL", price)
         fee, pnl = self.terms.exit_pnl(position.qty, position.entry_price, position.fees, exit_price)
         fees = position.fees + fee
         claimed = Position.objects.filter(pk=position.pk, status=Position.Status.OPEN).update(
-            status=Position.Status.CLOSED, closed_at=now, exit_price=exit_price, exit_reason=reason, fees=fees,
-            realised_pnl=pnl, last_price=price, unrealised_pnl=None, updated_at=now)
+            status=Position.Status.CLOSED,
+            closed_at=now,
+            exit_price=exit_price,
+            exit_reason=reason,
+            fees=fees,
+            realised_pnl=pnl,
+            last_price=price,
+            unrealised_pnl=None,
+            updated_at=now,
+        )
         position.refresh_from_db()
         if not claimed:
             return position
         protective = Order.objects.filter(position=position, purpose__in=PROTECTIVE, status=Order.Status.NEW)
         if triggered is None:
             protective.update(status=Order.Status.CANCELED, reason=f"position closed ({reason})", updated_at=now)
-            order = _order(sibling_id(position.entry_client_order_id, "exit"), mode=self.mode,
-                           exchange=self.exchange, symbol=position.symbol, side="SELL", type="MARKET",
-                           purpose=Order.Purpose.EXIT, qty=position.qty, position=position,
-                           risk_decision=position.risk_decision, now=now)
+            order = _order(
+                sibling_id(position.entry_client_order_id, "exit"),
+                mode=self.mode,
+                exchange=self.exchange,
+                symbol=position.symbol,
+                side="SELL",
+                type="MARKET",
+                purpose=Order.Purpose.EXIT,
+                qty=position.qty,
+                position=position,
+                risk_decision=position.risk_decision,
+                now=now,
+            )
         else:
-            protective.exclude(pk=triggered.pk).update(status=Order.Status.EXPIRED, updated_at=now,
-                                                       reason=f"the {triggered.get_purpose_display()} filled first")
+            protective.exclude(pk=triggered.pk).update(
+                status=Order.Status.EXPIRED,
+                updated_at=now,
+                reason=f"the {triggered.get_purpose_display()} filled first",
+            )
             order = triggered
         _fill(order, exit_price, fee, now)
         return position
@@ -169,7 +228,8 @@ class PaperExecutor(Executor):
             last = prices[-1].price
             unrealised = position.qty * (last - position.entry_price) - position.fees
             Position.objects.filter(pk=position.pk, status=Position.Status.OPEN).update(
-                last_price=last, unrealised_pnl=unrealised, updated_at=now)
+                last_price=last, unrealised_pnl=unrealised, updated_at=now
+            )
             position.last_price, position.unrealised_pnl, position.updated_at = last, unrealised, now
             changed.append(position)
         return changed
@@ -183,8 +243,13 @@ class PaperExecutor(Executor):
                 changed.append(finish_order(order, Order.Status.REJECTED, now, reason="interrupted before its fill"))
         for position in open_positions(mode=self.mode, exchange=self.exchange):
             self._protect(position, now)
-        stale = Order.objects.filter(mode=self.mode, exchange=self.exchange, purpose__in=PROTECTIVE,
-                                     status=Order.Status.NEW, position__status=Position.Status.CLOSED)
+        stale = Order.objects.filter(
+            mode=self.mode,
+            exchange=self.exchange,
+            purpose__in=PROTECTIVE,
+            status=Order.Status.NEW,
+            position__status=Position.Status.CLOSED,
+        )
         for order in stale:
             changed.append(finish_order(order, Order.Status.CANCELED, now, reason="its position is closed"))
         return changed
@@ -193,8 +258,9 @@ class PaperExecutor(Executor):
 def _order(client_id: str, *, now: datetime, **fields: object) -> Order:
     """The order with ``client_id``: created PENDING, or the one stored before (an id is never used twice)."""
     try:
-        order, _ = Order.objects.get_or_create(client_order_id=client_id,
-                                               defaults={**fields, "created_at": now, "updated_at": now})
+        order, _ = Order.objects.get_or_create(
+            client_order_id=client_id, defaults={**fields, "created_at": now, "updated_at": now}
+        )
     except IntegrityError:
         order = Order.objects.get(client_order_id=client_id)
     return order
@@ -202,8 +268,16 @@ def _order(client_id: str, *, now: datetime, **fields: object) -> Order:
 
 def _fill(order: Order, price: Decimal, fee: Decimal, now: datetime) -> None:
     asset = instrument_quote(exchange=order.exchange, symbol=order.symbol) or "quote"
-    Fill.objects.get_or_create(order=order, trade_id="paper-1", defaults={
-        "price": price, "qty": order.qty, "fee": fee, "fee_asset": asset, "ts": now})
+    Fill.objects.get_or_create(
+        order=order,
+        trade_id="paper-1",
+        defaults={"price": price, "qty": order.qty, "fee": fee, "fee_asset": asset, "ts": now},
+    )
     order.status, order.executed_qty, order.avg_price, order.fee, order.updated_at = (
-        Order.Status.FILLED, order.qty, price, fee, now)
+        Order.Status.FILLED,
+        order.qty,
+        price,
+        fee,
+        now,
+    )
     order.save(update_fields=["status", "executed_qty", "avg_price", "fee", "updated_at"])

@@ -42,18 +42,33 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def site(fast_sim: Simulator, dev_stack: dict[str, Service]) -> Iterator[str]:
     """Daphne and the stream process on the test database; yields the site's base URL."""
     for symbol, base in ((SYMBOL, "BTC"), ("ETHUSDT", "ETH")):
-        Instrument.objects.create(exchange="binance", symbol=symbol, canonical=f"{base}-USDT", base=base, quote="USDT",
-                                  tick_size=Decimal("0.01"), step_size=Decimal("0.00001"))
+        Instrument.objects.create(
+            exchange="binance",
+            symbol=symbol,
+            canonical=f"{base}-USDT",
+            base=base,
+            quote="USDT",
+            tick_size=Decimal("0.01"),
+            step_size=Decimal("0.00001"),
+        )
     port = free_port()
     env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"], "MARKET_SIMULATED": "1",
-        "BINANCE_REST_URL": fast_sim.url, "BINANCE_WS_URL": fast_sim.ws_url,
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "MARKET_SIMULATED": "1",
+        "BINANCE_REST_URL": fast_sim.url,
+        "BINANCE_WS_URL": fast_sim.ws_url,
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the sessions made here must verify there
     }
-    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "tradingsite.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     stream = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -78,12 +93,16 @@ def _answers(url: str) -> bool:
 def _session(user: object, base_url: str) -> list[dict[str, str]]:
     client = Client()
     client.force_login(user)
-    return [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-             "url": base_url}]
+    return [
+        {
+            "name": settings.SESSION_COOKIE_NAME,
+            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": base_url,
+        }
+    ]
 
 
-def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium: object,
-                                                            fast_sim: Simulator) -> None:
+def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium: object, fast_sim: Simulator) -> None:
     users = get_user_model().objects
     staff = users.create_user("ops", password="a-long-test-password", is_staff=True, is_superuser=True)
     viewer = users.create_user("viewer", password="a-long-test-password")
@@ -98,8 +117,7 @@ def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium:
     assert page.text_content("#user") == "viewer"
     assert page.locator("#drop-button").count() == 0
     token = page.evaluate("JSON.parse(document.getElementById('market-config').textContent).csrf")
-    resp = page.request.post(f"{site}/market/binance/feed/drop", headers={"X-CSRFToken": token},
-                             data={"seconds": 10})
+    resp = page.request.post(f"{site}/market/binance/feed/drop", headers={"X-CSRFToken": token}, data={"seconds": 10})
     assert resp.status == 403
     assert resp.json()["detail"] == "only staff may control the feed"
     ctx.close()
@@ -123,8 +141,9 @@ def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium:
     page.click("#drop-button")
     page.wait_for_function("document.getElementById('feed-badge').textContent.startsWith('feed down')", timeout=10_000)
     print(f"\nbadge shows the feed down {time.monotonic() - pressed:.1f} s after the press")
-    page.wait_for_function("/recovered [0-9,]+ trades/.test(document.getElementById('feed-badge').textContent)",
-                           timeout=40_000)
+    page.wait_for_function(
+        "/recovered [0-9,]+ trades/.test(document.getElementById('feed-badge').textContent)", timeout=40_000
+    )
     badge = page.text_content("#feed-badge") or ""
     print(f"badge: {badge!r}, {time.monotonic() - pressed:.1f} s after the press")
     gap = Gap.objects.get(symbol=SYMBOL, kind="trades")
@@ -140,13 +159,17 @@ def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium:
     drawn = page.evaluate("[...window.market.candles.values()].map(c => [c.time, c.close, c.volume, c.trades])")
     times = sorted(t for t, *_ in drawn)
     assert times == list(range(times[0], times[-1] + 60_000, 60_000)), "a minute is missing from the chart"
-    gap_minutes = {int(d["ts"].replace(tzinfo=UTC).timestamp() * 1000) // 60_000 * 60_000
-                   for d in Tick.objects.filter(symbol=SYMBOL, trade_id__gte=gap.start, trade_id__lte=gap.end)
-                   .values("ts")}
+    gap_minutes = {
+        int(d["ts"].replace(tzinfo=UTC).timestamp() * 1000) // 60_000 * 60_000
+        for d in Tick.objects.filter(symbol=SYMBOL, trade_id__gte=gap.start, trade_id__lte=gap.end).values("ts")
+    }
     assert gap_minutes <= set(times)
-    stored_candles = {int(c.open_time.timestamp() * 1000): c for c in
-                      Candle.objects.filter(symbol=SYMBOL, interval="1m", open_time__gte=datetime.fromtimestamp(
-                          times[0] / 1000, UTC))}
+    stored_candles = {
+        int(c.open_time.timestamp() * 1000): c
+        for c in Candle.objects.filter(
+            symbol=SYMBOL, interval="1m", open_time__gte=datetime.fromtimestamp(times[0] / 1000, UTC)
+        )
+    }
     for t, close, volume, trades in drawn:
         if t in gap_minutes and stored_candles[t].closed:
             c = stored_candles[t]
@@ -162,6 +185,7 @@ def test_staff_drops_the_feed_and_the_page_shows_it_recover(site: str, chromium:
     before = cell.text_content()
     page.wait_for_function(
         f"document.querySelector(\".live-price[data-instrument='binance:{SYMBOL}']\").textContent !== {before!r}",
-        timeout=15_000)
+        timeout=15_000,
+    )
     ctx.close()
     assert_equal_to_truth(fast_sim, stored())

@@ -40,14 +40,21 @@ def site(dev_stack: dict[str, Service]) -> Iterator[str]:
     """Daphne on the test database (no stream: the test pushes what the stream would); yields its base URL."""
     port = free_port()
     env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"], "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         # Nothing listens there: the page's request for earlier candles fails at once instead of leaving the box.
         "BINANCE_REST_URL": f"http://127.0.0.1:{free_port()}",
     }
-    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "tradingsite.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for("Daphne", lambda: _answers(base_url), 30, web)
@@ -99,8 +106,9 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     assert page.locator(row("positions", book.eth.pk) + " button").count() == 0  # closed: nothing to close
     assert page.locator("#orders button[data-action=cancel]").count() == 2  # BTCUSDT's stop-loss and take-profit
 
-    acted = act_on_signal(signal("BUY", minute=5, symbol="ETHUSDT"), book.paper, price=Decimal(2100),
-                          now=T0 + timedelta(minutes=5))
+    acted = act_on_signal(
+        signal("BUY", minute=5, symbol="ETHUSDT"), book.paper, price=Decimal(2100), now=T0 + timedelta(minutes=5)
+    )
     assert acted is not None
     eth2 = acted.position
     assert eth2 is not None
@@ -108,7 +116,13 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     push([eth2], list(Order.objects.filter(position=eth2)))
     page.locator(row("orders", entry.pk)).wait_for(timeout=5_000)
     assert page.locator(row("orders", entry.pk) + " td").all_inner_texts()[1:7] == [
-        "ETHUSDT", "BUY", "MARKET", "entry", "FILLED", format(entry.qty.normalize(), "f")]
+        "ETHUSDT",
+        "BUY",
+        "MARKET",
+        "entry",
+        "FILLED",
+        format(entry.qty.normalize(), "f"),
+    ]
     assert page.locator(row("positions", eth2.pk) + " td").nth(7).inner_text() == "open"
     assert page.locator("#orders button[data-action=cancel]").count() == 4
 

@@ -36,22 +36,26 @@ SLIP, FEE = D("0.0005"), D("0.001")
 
 
 def control(sim: Simulator, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(f"{sim.url}{path}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{sim.url}{path}", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
 
 def ticks_after(trade_id: int) -> list[tuple[int, D]]:
     docs = connection.database[Tick._meta.db_table].find(
-        {"exchange": "binance", "symbol": SYMBOL, "trade_id": {"$gt": trade_id}}, {"trade_id": 1, "price": 1},
-        sort=[("trade_id", 1)])
+        {"exchange": "binance", "symbol": SYMBOL, "trade_id": {"$gt": trade_id}},
+        {"trade_id": 1, "price": 1},
+        sort=[("trade_id", 1)],
+    )
     return [(int(d["trade_id"]), d["price"].to_decimal()) for d in docs]
 
 
 def max_stored_id() -> int:
-    doc = connection.database[Tick._meta.db_table].find_one({"exchange": "binance", "symbol": SYMBOL},
-                                                            sort=[("trade_id", -1)])
+    doc = connection.database[Tick._meta.db_table].find_one(
+        {"exchange": "binance", "symbol": SYMBOL}, sort=[("trade_id", -1)]
+    )
     return int(doc["trade_id"]) if doc else 0
 
 
@@ -60,8 +64,12 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
     once closed, the last trade id stored before the entry, and the live price the entry was decided at."""
     call_command("seed_instruments", "--exchange", "binance", "--symbols", SYMBOL, stdout=io.StringIO())
     trader = Trader(PaperExecutor("binance", cash=D(10000), fee=FEE, slippage=SLIP), RiskParams())
-    stream = TradeStream(StreamConfig("binance", (SYMBOL,), stall_seconds=5, signals=False),
-                         BinanceStream(sim.ws_url, (SYMBOL,)), lambda: BinanceRest(sim.url), trader)
+    stream = TradeStream(
+        StreamConfig("binance", (SYMBOL,), stall_seconds=5, signals=False),
+        BinanceStream(sim.ws_url, (SYMBOL,)),
+        lambda: BinanceRest(sim.url),
+        trader,
+    )
     buy = SignalRef("ta-vote", "binance", SYMBOL, "1m", iv.floor(datetime.now(UTC), "1m"), "BUY")
 
     def act() -> tuple[int, D]:  # on the stream's trading thread, as after a candle pass
@@ -79,8 +87,9 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
             await asyncio.sleep(0.1)
         before, price = await stream._in(stream._trade_pool, act)
         assert await asyncio.to_thread(Position.objects.filter(status="open").count) == 1
-        await asyncio.to_thread(control, sim, "/_sim/venue/outlier",
-                                {"venue": "binance", "symbol": SYMBOL, "bps": bps, "seconds": 3})
+        await asyncio.to_thread(
+            control, sim, "/_sim/venue/outlier", {"venue": "binance", "symbol": SYMBOL, "bps": bps, "seconds": 3}
+        )
         deadline = time.monotonic() + 15
         while await asyncio.to_thread(Position.objects.filter(status="open").count):
             assert time.monotonic() < deadline, "the position was not closed"
@@ -103,7 +112,11 @@ def check_by_hand(position: Position, before: int, price: D, reason: str) -> D:
     stop = (price * D("0.97")).quantize(D("0.01"), rounding="ROUND_DOWN")
     take_profit = (price * D("1.06")).quantize(D("0.01"), rounding="ROUND_UP")
     assert (position.qty, position.entry_price, position.stop_price, position.take_profit_price) == (
-        qty, entry, stop, take_profit)
+        qty,
+        entry,
+        stop,
+        take_profit,
+    )
     # The first stored trade after the entry at or past a level closes the position at its price (less slippage).
     trigger_id, trigger = next((i, p) for i, p in ticks_after(before) if p <= stop or p >= take_profit)
     assert (trigger >= take_profit) == (reason == "take_profit"), (trigger, stop, take_profit)
@@ -115,9 +128,11 @@ def check_by_hand(position: Position, before: int, price: D, reason: str) -> D:
     other = "stop_loss" if reason == "take_profit" else "take_profit"
     assert (orders["entry"].status, orders[reason].status, orders[other].status) == ("FILLED", "FILLED", "EXPIRED")
     assert [f.price for f in Fill.objects.filter(order=orders[reason])] == [exit_]
-    print(f"\n{reason}: BUY {qty} {SYMBOL} at {price} (filled {entry:.6f}, fee {entry_fee}); stop {stop}, "
-          f"take-profit {take_profit}; trade {trigger_id} at {trigger} closed it (filled {exit_:.6f}, fee "
-          f"{exit_fee}): PnL {pnl:.8f}")
+    print(
+        f"\n{reason}: BUY {qty} {SYMBOL} at {price} (filled {entry:.6f}, fee {entry_fee}); stop {stop}, "
+        f"take-profit {take_profit}; trade {trigger_id} at {trigger} closed it (filled {exit_:.6f}, fee "
+        f"{exit_fee}): PnL {pnl:.8f}"
+    )
     return pnl
 
 

@@ -41,23 +41,46 @@ def sim(settings: Any) -> Iterator[Simulator]:
 
 def decision(t: datetime, action: Action) -> Decision:
     vote = Vote("ma_cross", Decimal("0.30") if action is Action.BUY else Decimal("-0.30"), "SMA20 crossed SMA50")
-    return Decision("ta-vote", 1, "binance", "BTCUSDT", "1m", t, action, Decimal("0.30"), vote.weight, (vote,),
-                    (vote.reason,), {"sma20": 1.0})
+    return Decision(
+        "ta-vote",
+        1,
+        "binance",
+        "BTCUSDT",
+        "1m",
+        t,
+        action,
+        Decimal("0.30"),
+        vote.weight,
+        (vote,),
+        (vote.reason,),
+        {"sma20": 1.0},
+    )
 
 
-def test_the_chart_shows_candles_filled_from_another_venue_as_such(sim: Simulator, dev_stack: dict[str, Service],
-                                                                   chromium: Any) -> None:
+def test_the_chart_shows_candles_filled_from_another_venue_as_such(
+    sim: Simulator, dev_stack: dict[str, Service], chromium: Any
+) -> None:
     start, end, lost = lose_ten_minutes(sim)
     assert fill_the_hole().state == Gap.State.UNRECOVERABLE
     signalled = {start + 5 * MINUTE: Action.BUY, start + 25 * MINUTE: Action.SELL}
     signals_store(decisions=[decision(t, a) for t, a in signalled.items()])
     port = free_port()
-    env = os.environ | {"MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
-                        "MONGODB_DB": settings.DATABASES["default"]["NAME"], "MARKET_SIMULATED": "1",
-                        "BINANCE_REST_URL": sim.url, "COINBASE_REST_URL": sim.venue_url("coinbase")}
-    web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "tradingsite.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    env = os.environ | {
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "MARKET_SIMULATED": "1",
+        "BINANCE_REST_URL": sim.url,
+        "COINBASE_REST_URL": sim.venue_url("coinbase"),
+    }
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for("Daphne", lambda: _answers(base_url), 30, web)
@@ -70,13 +93,18 @@ def test_the_chart_shows_candles_filled_from_another_venue_as_such(sim: Simulato
         signal_items = page.get_by_test_id("signals").locator("li[data-decision]").all_inner_texts()
         borrowed = page.evaluate("""() => [...window.market.candles.values()]
             .filter((c) => c.source === "coinbase").map((c) => c.time).sort((a, b) => a - b)""")
-        own = page.evaluate("""([lo, hi]) => [...window.market.candles.values()]
-            .filter((c) => c.time >= lo && c.time < hi && c.source !== "coinbase").length""", [ms(start), ms(end)])
+        own = page.evaluate(
+            """([lo, hi]) => [...window.market.candles.values()]
+            .filter((c) => c.time >= lo && c.time < hi && c.source !== "coinbase").length""",
+            [ms(start), ms(end)],
+        )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "live-page-filled-from-coinbase.png"
         page.screenshot(path=str(shot))
-        print(f"\nlegend: {text!r}; {len(borrowed)} candles from coinbase, {own} of binance's own around them; "
-              f"screenshot: {shot}")
+        print(
+            f"\nlegend: {text!r}; {len(borrowed)} candles from coinbase, {own} of binance's own around them; "
+            f"screenshot: {shot}"
+        )
     finally:
         web.terminate()
         out, _ = web.communicate(timeout=30)

@@ -33,12 +33,21 @@ SYMBOL = "BTCUSDT"
 
 def start_stream(sim: Simulator, dev_stack: dict[str, Service], *extra: str) -> subprocess.Popen[str]:
     env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"], "BINANCE_REST_URL": sim.url,
-        "BINANCE_WS_URL": sim.ws_url, "LOG_LEVEL": "INFO",
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "BINANCE_REST_URL": sim.url,
+        "BINANCE_WS_URL": sim.ws_url,
+        "LOG_LEVEL": "INFO",
     }
-    return subprocess.Popen([sys.executable, "manage.py", "stream", "--symbols", SYMBOL, *extra], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "stream", "--symbols", SYMBOL, *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def stored() -> list[dict[str, Any]]:
@@ -47,8 +56,11 @@ def stored() -> list[dict[str, Any]]:
 
 
 def truth(sim: Simulator, first_id: int, last_id: int) -> list[dict[str, Any]]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={
-        "symbol": SYMBOL, "kind": "aggTrades", "from_id": first_id, "to_id": last_id})
+    resp = requests.get(
+        f"{sim.url}/_sim/truth",
+        timeout=60,
+        params={"symbol": SYMBOL, "kind": "aggTrades", "from_id": first_id, "to_id": last_id},
+    )
     resp.raise_for_status()
     return [json.loads(line) for line in resp.text.splitlines() if line]
 
@@ -60,8 +72,14 @@ def assert_equal_to_truth(sim: Simulator, docs: list[dict[str, Any]]) -> None:
     expected = truth(sim, ids[0], ids[-1])
     assert [e["a"] for e in expected] == ids
     for d, e in zip(docs, expected, strict=True):
-        got = (d["price"].to_decimal(), d["qty"].to_decimal(), d["taker_side"],
-               int(d["ts"].replace(tzinfo=UTC).timestamp() * 1000), int(d["first_trade_id"]), int(d["last_trade_id"]))
+        got = (
+            d["price"].to_decimal(),
+            d["qty"].to_decimal(),
+            d["taker_side"],
+            int(d["ts"].replace(tzinfo=UTC).timestamp() * 1000),
+            int(d["first_trade_id"]),
+            int(d["last_trade_id"]),
+        )
         want = (Decimal(e["p"]), Decimal(e["q"]), "sell" if e["m"] else "buy", e["T"], e["f"], e["l"])
         assert got == want, f"trade {e['a']} differs"
 
@@ -79,8 +97,15 @@ def assert_candles_equal_truth(sim: Simulator, docs: list[dict[str, Any]]) -> in
     for minute, trades in minutes.items():
         c = stored_candles[minute]
         prices = [Decimal(e["p"]) for e in trades]
-        want = (prices[0], max(prices), min(prices), prices[-1], sum(Decimal(e["q"]) for e in trades),
-                sum(e["l"] - e["f"] + 1 for e in trades), sum(Decimal(e["q"]) for e in trades if not e["m"]))
+        want = (
+            prices[0],
+            max(prices),
+            min(prices),
+            prices[-1],
+            sum(Decimal(e["q"]) for e in trades),
+            sum(e["l"] - e["f"] + 1 for e in trades),
+            sum(Decimal(e["q"]) for e in trades if not e["m"]),
+        )
         got = (c.open, c.high, c.low, c.close, c.volume, c.trades, c.taker_buy_volume)
         assert got == want, f"candle {minute} differs from the truth"
     return len(minutes)
@@ -96,15 +121,15 @@ def stop(proc: subprocess.Popen[str]) -> str:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("mode", ["close", "reset", "stall"])
-def test_ten_second_drop_loses_and_doubles_nothing(mode: str, fast_sim: Simulator,
-                                                    dev_stack: dict[str, Service]) -> None:
+def test_ten_second_drop_loses_and_doubles_nothing(
+    mode: str, fast_sim: Simulator, dev_stack: dict[str, Service]
+) -> None:
     """After a 10 s drop in each mode the stored ticks are exactly the truth, the gap is filled with the
     recovered count, and recovery ends within 2 s of the reconnect."""
     proc = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
     try:
         wait_for("live ticks", lambda: Tick.objects.filter(symbol=SYMBOL).count() > 400, 30, proc)
-        requests.post(f"{fast_sim.url}/_sim/ws/drop", json={"mode": mode, "seconds": 10},
-                      timeout=5).raise_for_status()
+        requests.post(f"{fast_sim.url}/_sim/ws/drop", json={"mode": mode, "seconds": 10}, timeout=5).raise_for_status()
         wait_for("the gap to be filled", lambda: Gap.objects.filter(symbol=SYMBOL, state="filled").exists(), 60, proc)
         time.sleep(2)  # live tracking goes on after the recovery
     finally:
@@ -150,16 +175,21 @@ def test_sigkill_and_restart_15_s_later_loses_nothing(fast_sim: Simulator, dev_s
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_429_on_the_backfill_delays_the_fill_but_it_completes(fast_sim: Simulator,
-                                                             dev_stack: dict[str, Service]) -> None:
+def test_429_on_the_backfill_delays_the_fill_but_it_completes(
+    fast_sim: Simulator, dev_stack: dict[str, Service]
+) -> None:
     """With the simulator answering 429 to the gap fill's first requests, the gap still fills, later."""
     proc = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
     try:
         wait_for("live ticks", lambda: Tick.objects.filter(symbol=SYMBOL).count() > 400, 30, proc)
-        requests.post(f"{fast_sim.url}/_sim/rest/fault", timeout=5, json={
-            "status": 429, "count": 3, "retry_after": 2, "path_prefix": "/api/v3/aggTrades"}).raise_for_status()
-        requests.post(f"{fast_sim.url}/_sim/ws/drop", json={"mode": "close", "seconds": 5},
-                      timeout=5).raise_for_status()
+        requests.post(
+            f"{fast_sim.url}/_sim/rest/fault",
+            timeout=5,
+            json={"status": 429, "count": 3, "retry_after": 2, "path_prefix": "/api/v3/aggTrades"},
+        ).raise_for_status()
+        requests.post(
+            f"{fast_sim.url}/_sim/ws/drop", json={"mode": "close", "seconds": 5}, timeout=5
+        ).raise_for_status()
         wait_for("the gap to be filled", lambda: Gap.objects.filter(symbol=SYMBOL, state="filled").exists(), 60, proc)
         time.sleep(1)
     finally:
@@ -174,15 +204,20 @@ def test_429_on_the_backfill_delays_the_fill_but_it_completes(fast_sim: Simulato
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_feed_drop_command_reaches_the_stream_and_the_hole_is_filled(fast_sim: Simulator,
-                                                                     dev_stack: dict[str, Service]) -> None:
+def test_feed_drop_command_reaches_the_stream_and_the_hole_is_filled(
+    fast_sim: Simulator, dev_stack: dict[str, Service]
+) -> None:
     """``manage.py feed drop --seconds 5`` goes over the channel layer to the running stream, which closes
     its socket, stays down 5 s, reconnects and fills exactly the trades it missed; ``feed status`` shows it."""
     proc = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
     try:
         wait_for("live ticks", lambda: Tick.objects.filter(symbol=SYMBOL).count() > 400, 30, proc)
-        wait_for("the feed to say connected", lambda: Feed.objects.filter(symbol=SYMBOL, state="connected").exists(),
-                 10, proc)
+        wait_for(
+            "the feed to say connected",
+            lambda: Feed.objects.filter(symbol=SYMBOL, state="connected").exists(),
+            10,
+            proc,
+        )
         out = io.StringIO()
         call_command("feed", "drop", "--seconds", "5", stdout=out)
         assert "drop its socket for 5 s" in out.getvalue()
@@ -200,4 +235,3 @@ def test_feed_drop_command_reaches_the_stream_and_the_hole_is_filled(fast_sim: S
     by_id = {int(d["trade_id"]): d["ts"] for d in docs}
     assert (by_id[gap.end] - by_id[gap.start]).total_seconds() > 4
     assert_equal_to_truth(fast_sim, docs)
-

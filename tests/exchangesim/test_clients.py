@@ -48,8 +48,12 @@ async def test_python_binance_market_data(sim: Simulator) -> None:
         assert filters["PRICE_FILTER"]["tickSize"] == "0.01000000"
         assert filters["LOT_SIZE"]["stepSize"] == "0.00001000"
         assert {"NOTIONAL", "LOT_SIZE", "PRICE_FILTER"} <= set(filters)
-        assert info["rateLimits"][0] == {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                                         "limit": 6000}
+        assert info["rateLimits"][0] == {
+            "rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE",
+            "intervalNum": 1,
+            "limit": 6000,
+        }
         assert client.response.headers["X-MBX-USED-WEIGHT-1M"].isdigit()
 
         klines = await client.get_klines(symbol="BTCUSDT", interval="1m", limit=5)

@@ -54,10 +54,26 @@ async def test_products_product_and_time(cb: tuple[Simulator, aiohttp.ClientSess
     by_id = {p["id"]: p for p in products}
     assert set(by_id) == {"BTC-USD", "ETH-USD"}
     btc = by_id["BTC-USD"]
-    assert {k: btc[k] for k in ("base_currency", "quote_currency", "quote_increment", "base_increment",
-                                "display_name", "min_market_funds", "status")} == {
-        "base_currency": "BTC", "quote_currency": "USD", "quote_increment": "0.01",
-        "base_increment": "0.00000001", "display_name": "BTC/USD", "min_market_funds": "1", "status": "online"}
+    assert {
+        k: btc[k]
+        for k in (
+            "base_currency",
+            "quote_currency",
+            "quote_increment",
+            "base_increment",
+            "display_name",
+            "min_market_funds",
+            "status",
+        )
+    } == {
+        "base_currency": "BTC",
+        "quote_currency": "USD",
+        "quote_increment": "0.01",
+        "base_increment": "0.00000001",
+        "display_name": "BTC/USD",
+        "min_market_funds": "1",
+        "status": "online",
+    }
     assert by_id["ETH-USD"]["quote_increment"] == "0.01"
     assert (await cb_get(http, sim, "/products/ETH-USD"))[1] == by_id["ETH-USD"]
     st, body, _ = await cb_get(http, sim, "/time")
@@ -87,8 +103,10 @@ async def test_trades_shape_order_and_headers(cb: tuple[Simulator, aiohttp.Clien
     assert [r["time"] for r in rows] == sorted((r["time"] for r in rows), reverse=True)
     assert all(re.fullmatch(r"\d+\.\d{8}", r["price"]) and re.fullmatch(r"\d+\.\d{8}", r["size"]) for r in rows)
     assert all(Decimal(r["price"]) == Decimal(r["price"]).quantize(Decimal("0.01")) for r in rows)
-    truth_rows = {t["trade_id"]: t for t in await truth(http, sim, venue="coinbase", symbol="BTC-USD",
-                                                         from_id=ids[-1], to_id=ids[0])}
+    truth_rows = {
+        t["trade_id"]: t
+        for t in await truth(http, sim, venue="coinbase", symbol="BTC-USD", from_id=ids[-1], to_id=ids[0])
+    }
     for r in rows:  # the maker side is the opposite of the taker's
         assert r["side"] == {"buy": "sell", "sell": "buy"}[truth_rows[r["trade_id"]]["taker_side"]]
     assert len((await cb_get(http, sim, "/products/BTC-USD/trades"))[1]) == 1000
@@ -137,11 +155,17 @@ async def test_candles_shape_order_and_values() -> None:
     async with Simulator(sim_config(rate=0.3)) as sim, aiohttp.ClientSession() as http:
         end_s = sim.market.started_ms // 60_000 * 60 - 60
         start_s = end_s - 299 * 60
-        st, rows, _ = await cb_get(http, sim, "/products/BTC-USD/candles", granularity=60,
-                                   start=datetime.fromtimestamp(start_s, UTC).isoformat().replace("+00:00", "Z"),
-                                   end=end_s)
-        trades = await truth(http, sim, venue="coinbase", symbol="BTC-USD", start_ms=start_s * 1000,
-                             end_ms=end_s * 1000 + 59_999)
+        st, rows, _ = await cb_get(
+            http,
+            sim,
+            "/products/BTC-USD/candles",
+            granularity=60,
+            start=datetime.fromtimestamp(start_s, UTC).isoformat().replace("+00:00", "Z"),
+            end=end_s,
+        )
+        trades = await truth(
+            http, sim, venue="coinbase", symbol="BTC-USD", start_ms=start_s * 1000, end_ms=end_s * 1000 + 59_999
+        )
     assert st == 200
     assert all(len(r) == 6 and isinstance(r[0], int) and all(isinstance(v, float) for v in r[1:]) for r in rows)
     times = [r[0] for r in rows]

@@ -60,8 +60,13 @@ async def test_subscribe_last_match_matches_and_heartbeats() -> None:
     async with Simulator(sim_config()) as sim, feed(sim) as f:
         await f.wait(lambda: len(f.of("heartbeat")) >= 3 and len(f.of("match")) >= 20)
     first = f.msgs[0][1]
-    assert first == {"type": "subscriptions", "channels": [{"name": "matches", "product_ids": ["BTC-USD"]},
-                                                           {"name": "heartbeat", "product_ids": ["BTC-USD"]}]}
+    assert first == {
+        "type": "subscriptions",
+        "channels": [
+            {"name": "matches", "product_ids": ["BTC-USD"]},
+            {"name": "heartbeat", "product_ids": ["BTC-USD"]},
+        ],
+    }
     assert f.msgs[1][1]["type"] == "last_match"
     trades = [m for _, m in f.msgs if m["type"] in ("last_match", "match")]
     assert [t["type"] for t in trades[1:]] == ["match"] * (len(trades) - 1)
@@ -71,8 +76,18 @@ async def test_subscribe_last_match_matches_and_heartbeats() -> None:
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == len(seqs)
     for t in trades:
-        assert list(t) == ["type", "trade_id", "maker_order_id", "taker_order_id", "side", "size", "price",
-                           "product_id", "sequence", "time"]
+        assert list(t) == [
+            "type",
+            "trade_id",
+            "maker_order_id",
+            "taker_order_id",
+            "side",
+            "size",
+            "price",
+            "product_id",
+            "sequence",
+            "time",
+        ]
         assert UUID4.fullmatch(t["maker_order_id"])
         assert UUID4.fullmatch(t["taker_order_id"])
         assert t["side"] in ("buy", "sell")
@@ -93,15 +108,22 @@ async def test_subscribe_last_match_matches_and_heartbeats() -> None:
 async def test_channel_objects_unsubscribe_and_errors() -> None:
     """Channels may be objects with their own product_ids; unsubscribe removes products or a whole channel;
     bad messages get {"type":"error","message","reason"} and the socket stays usable."""
-    async with Simulator(sim_config()) as sim, feed(sim, {
-            "type": "subscribe", "channels": [{"name": "heartbeat", "product_ids": ["ETH-USD", "BTC-USD"]}]}) as f:
+    async with (
+        Simulator(sim_config()) as sim,
+        feed(
+            sim, {"type": "subscribe", "channels": [{"name": "heartbeat", "product_ids": ["ETH-USD", "BTC-USD"]}]}
+        ) as f,
+    ):
         await f.wait(lambda: len(f.of("heartbeat")) >= 2)
         assert f.of("subscriptions")[0]["channels"] == [{"name": "heartbeat", "product_ids": ["ETH-USD", "BTC-USD"]}]
         assert not f.of("match")
-        for bad, reason in [("{nope", None), ({"type": "hello"}, "hello"),
-                            ({"type": "subscribe", "product_ids": ["BTC-USD"], "channels": ["level3"]}, "level3"),
-                            ({"type": "subscribe", "product_ids": ["XXX-USD"], "channels": ["matches"]}, "XXX-USD"),
-                            ({"type": "subscribe", "product_ids": ["BTC-USD"]}, "channels")]:
+        for bad, reason in [
+            ("{nope", None),
+            ({"type": "hello"}, "hello"),
+            ({"type": "subscribe", "product_ids": ["BTC-USD"], "channels": ["level3"]}, "level3"),
+            ({"type": "subscribe", "product_ids": ["XXX-USD"], "channels": ["matches"]}, "XXX-USD"),
+            ({"type": "subscribe", "product_ids": ["BTC-USD"]}, "channels"),
+        ]:
             await f.ws.send_str(bad if isinstance(bad, str) else json.dumps(bad))
             errors = len(f.of("error"))
             await f.wait(lambda n=errors: len(f.of("error")) > n)
@@ -131,8 +153,12 @@ async def test_subscribe_deadline() -> None:
 async def test_drop_close_and_reset(mode: str) -> None:
     """/_sim/ws/drop {venue: coinbase} closes (1001) or resets every feed socket and leaves Binance's alone;
     with seconds, reconnects are refused (503) that long."""
-    async with Simulator(sim_config()) as sim, feed(sim) as f, aiohttp.ClientSession() as http, \
-            http.ws_connect(f"{sim.ws_url}/ws/btcusdt@trade") as binance:
+    async with (
+        Simulator(sim_config()) as sim,
+        feed(sim) as f,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{sim.ws_url}/ws/btcusdt@trade") as binance,
+    ):
         await f.wait(lambda: len(f.of("match")) > 2)
         st, body = await _post(sim, "/_sim/ws/drop", {"venue": "coinbase", "mode": mode, "seconds": 1})
         assert (st, body["sockets"]) == (200, 1)
@@ -182,17 +208,23 @@ async def test_corrupt_duplicate_on_coinbase() -> None:
 
 async def test_truth_equals_feed_and_rest() -> None:
     """/_sim/truth for a Coinbase product equals the matches received and the REST trades of those ids."""
-    async with Simulator(sim_config()) as sim, feed(sim, {**SUB, "channels": ["matches"]}) as f, \
-            aiohttp.ClientSession() as http:
+    async with (
+        Simulator(sim_config()) as sim,
+        feed(sim, {**SUB, "channels": ["matches"]}) as f,
+        aiohttp.ClientSession() as http,
+    ):
         await f.wait(lambda: len(f.of("match")) >= 40)
         got = f.of("match")[:40]
-        rows = await truth(http, sim, venue="coinbase", symbol="BTC-USD", from_id=got[0]["trade_id"],
-                           to_id=got[-1]["trade_id"])
+        rows = await truth(
+            http, sim, venue="coinbase", symbol="BTC-USD", from_id=got[0]["trade_id"], to_id=got[-1]["trade_id"]
+        )
         _, rest, _ = await cb_get(http, sim, "/products/BTC-USD/trades", after=got[-1]["trade_id"] + 1, limit=40)
-        by_time = await truth(http, sim, venue="coinbase", symbol="BTC-USD", start_ms=rows[0]["time_ms"],
-                              end_ms=rows[-1]["time_ms"])
+        by_time = await truth(
+            http, sim, venue="coinbase", symbol="BTC-USD", start_ms=rows[0]["time_ms"], end_ms=rows[-1]["time_ms"]
+        )
     assert [(r["trade_id"], r["time"], r["side"], r["size"]) for r in rows] == [
-        (m["trade_id"], m["time"], m["side"], m["size"]) for m in got]
+        (m["trade_id"], m["time"], m["side"], m["size"]) for m in got
+    ]
     assert all(float(r["price"]) == float(m["price"]) for r, m in zip(rows, got, strict=True))
     assert [{k: v for k, v in r.items() if k not in ("taker_side", "time_ms")} for r in rows] == rest[::-1]
     assert [r["trade_id"] for r in by_time][: len(rows)] == [r["trade_id"] for r in rows]

@@ -26,16 +26,31 @@ def _ms(*ymd_hms: int) -> int:
 
 
 def _batch(times: list[int], prices: list[int], qtys: list[int], bm: list[bool], first_id: int = 100) -> TradeBatch:
-    return TradeBatch(np.arange(first_id, first_id + len(times), dtype=np.int64), np.asarray(times, dtype=np.int64),
-                      np.asarray(prices, dtype=np.int64), np.asarray(qtys, dtype=np.int64), np.asarray(bm, dtype=bool))
+    return TradeBatch(
+        np.arange(first_id, first_id + len(times), dtype=np.int64),
+        np.asarray(times, dtype=np.int64),
+        np.asarray(prices, dtype=np.int64),
+        np.asarray(qtys, dtype=np.int64),
+        np.asarray(bm, dtype=bool),
+    )
 
 
-@pytest.mark.parametrize(("units", "dp", "text"), [
-    (0, 0, "0.00000000"), (5, 0, "5.00000000"), (123456, 2, "1234.56000000"), (1, 8, "0.00000001"),
-    (7, 3, "0.00700000"), (100000000, 8, "1.00000000"), (-0, 2, "0.00000000"),
-    (10**20 + 1, 8, "1000000000000.00000001"), (123456789, 10, "0.01234568"), (5, 9, "0.00000000"),
-    (15, 9, "0.00000002"),
-])
+@pytest.mark.parametrize(
+    ("units", "dp", "text"),
+    [
+        (0, 0, "0.00000000"),
+        (5, 0, "5.00000000"),
+        (123456, 2, "1234.56000000"),
+        (1, 8, "0.00000001"),
+        (7, 3, "0.00700000"),
+        (100000000, 8, "1.00000000"),
+        (-0, 2, "0.00000000"),
+        (10**20 + 1, 8, "1000000000000.00000001"),
+        (123456789, 10, "0.01234568"),
+        (5, 9, "0.00000000"),
+        (15, 9, "0.00000002"),
+    ],
+)
 def test_fmt_writes_exactly_eight_decimals(units: int, dp: int, text: str) -> None:
     """``fmt(units, dp)`` is ``units / 10**dp`` with 8 decimals; more than 8 places round half-even."""
     assert wire.fmt(units, dp) == text
@@ -43,8 +58,12 @@ def test_fmt_writes_exactly_eight_decimals(units: int, dp: int, text: str) -> No
 
 def test_aggregate_trades_groups_same_time_price_and_side_only() -> None:
     """Consecutive trades aggregate while time, price and taker side all repeat; any change starts a group."""
-    t = _batch(times=[1, 1, 1, 1, 2, 2, 2, 2], prices=[10, 10, 11, 11, 11, 11, 11, 10],
-               qtys=[1, 2, 3, 4, 5, 6, 7, 8], bm=[True, True, True, False, False, False, True, True])
+    t = _batch(
+        times=[1, 1, 1, 1, 2, 2, 2, 2],
+        prices=[10, 10, 11, 11, 11, 11, 11, 10],
+        qtys=[1, 2, 3, 4, 5, 6, 7, 8],
+        bm=[True, True, True, False, False, False, True, True],
+    )
     a = aggregate_trades(t, 500)
     assert a.agg_ids.tolist() == [500, 501, 502, 503, 504, 505]
     assert a.first_ids.tolist() == [100, 102, 103, 104, 106, 107]
@@ -68,8 +87,17 @@ def test_aggregate_sums_are_exact_and_split_taker_buys() -> None:
     assert aggregate(TradeBatch.empty()) is None
 
 
-@pytest.mark.parametrize("t", [_ms(2024, 8, 5), _ms(2024, 8, 7, 13, 5), _ms(2024, 8, 11, 23, 59, 59) + 999,
-                               _ms(2024, 12, 31, 12), _ms(2021, 1, 3), _ms(1970, 1, 5)])
+@pytest.mark.parametrize(
+    "t",
+    [
+        _ms(2024, 8, 5),
+        _ms(2024, 8, 7, 13, 5),
+        _ms(2024, 8, 11, 23, 59, 59) + 999,
+        _ms(2024, 12, 31, 12),
+        _ms(2021, 1, 3),
+        _ms(1970, 1, 5),
+    ],
+)
 def test_interval_floor_week_opens_on_monday(t: int) -> None:
     """A 1w kline opens on the Monday 00:00 UTC at or before the time, and the next one 7 days later."""
     o = interval_floor(t, "1w")
@@ -79,12 +107,15 @@ def test_interval_floor_week_opens_on_monday(t: int) -> None:
     assert interval_next(o, "1w") == o + 7 * DAY
 
 
-@pytest.mark.parametrize(("t", "opens", "nxt"), [
-    (_ms(2024, 2, 29, 23, 59), _ms(2024, 2, 1), _ms(2024, 3, 1)),
-    (_ms(2024, 12, 31, 23, 59, 59) + 999, _ms(2024, 12, 1), _ms(2025, 1, 1)),
-    (_ms(2023, 2, 1), _ms(2023, 2, 1), _ms(2023, 3, 1)),
-    (_ms(2024, 7, 15, 8), _ms(2024, 7, 1), _ms(2024, 8, 1)),
-])
+@pytest.mark.parametrize(
+    ("t", "opens", "nxt"),
+    [
+        (_ms(2024, 2, 29, 23, 59), _ms(2024, 2, 1), _ms(2024, 3, 1)),
+        (_ms(2024, 12, 31, 23, 59, 59) + 999, _ms(2024, 12, 1), _ms(2025, 1, 1)),
+        (_ms(2023, 2, 1), _ms(2023, 2, 1), _ms(2023, 3, 1)),
+        (_ms(2024, 7, 15, 8), _ms(2024, 7, 1), _ms(2024, 8, 1)),
+    ],
+)
 def test_interval_month_follows_the_calendar(t: int, opens: int, nxt: int) -> None:
     """A 1M kline opens on the 1st of the UTC month and the next one on the 1st of the next month."""
     assert interval_floor(t, "1M") == opens

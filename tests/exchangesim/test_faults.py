@@ -111,8 +111,11 @@ def _contiguous(ids: list[int]) -> bool:
 # -- socket faults --------------------------------------------------------------------------------------
 async def test_ws_drop_close() -> None:
     """POST /_sim/ws/drop mode=close closes every market socket cleanly (close frame 1001)."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws,
+    ):
         await asyncio.wait_for(ws.recv(), 3)
         status, body = await _post(http, f"{sim.url}/_sim/ws/drop", {"mode": "close"})
         assert status == 200
@@ -124,8 +127,11 @@ async def test_ws_drop_close() -> None:
 
 async def test_ws_drop_reset() -> None:
     """mode=reset aborts the TCP connection: the client gets no close frame (an abnormal close, 1006)."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws,
+    ):
         await asyncio.wait_for(ws.recv(), 3)
         status, body = await _post(http, f"{sim.url}/_sim/ws/drop", {"mode": "reset"})
         assert (status, body["sockets"]) == (200, 1)
@@ -141,8 +147,11 @@ async def test_ws_drop_reset() -> None:
 async def test_ws_drop_stall() -> None:
     """mode=stall with seconds=N: the socket stays open but gets no data and no pings for N seconds, then
     data and pings resume."""
-    async with Simulator(sim_config(ping_interval=0.3, pong_timeout=0.6)) as sim, aiohttp.ClientSession() as http, \
-            http.ws_connect(f"{sim.ws_url}/ws/btcusdt@trade", autoping=False) as ws:
+    async with (
+        Simulator(sim_config(ping_interval=0.3, pong_timeout=0.6)) as sim,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{sim.ws_url}/ws/btcusdt@trade", autoping=False) as ws,
+    ):
         data: list[float] = []
         pings: list[float] = []
         stall_at = resume_by = 0.0
@@ -201,13 +210,16 @@ async def test_ws_reject_seconds() -> None:
 
 
 # -- REST faults ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("status", "code", "msg_start", "retry_after"), [
-    (429, -1003, "Too much request weight used; current limit is ", 7),
-    (429, -1003, "Too much request weight used; current limit is ", None),
-    (418, -1003, "Way too much request weight used; IP banned until ", 30),
-    (500, -1000, "An unknown error occurred while processing the request.", None),
-    (503, -1008, "Server is currently overloaded", None),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "msg_start", "retry_after"),
+    [
+        (429, -1003, "Too much request weight used; current limit is ", 7),
+        (429, -1003, "Too much request weight used; current limit is ", None),
+        (418, -1003, "Way too much request weight used; IP banned until ", 30),
+        (500, -1000, "An unknown error occurred while processing the request.", None),
+        (503, -1008, "Server is currently overloaded", None),
+    ],
+)
 async def test_rest_fault_status(status: int, code: int, msg_start: str, retry_after: int | None) -> None:
     """POST /_sim/rest/fault answers the next request under the prefix with the status and Binance's error
     body; 418 and 429 always carry Retry-After (as Binance does); the next request succeeds again."""
@@ -294,8 +306,11 @@ def _anomaly(raw: list[str]) -> int | None:
 
 async def _corrupted(kind: str) -> tuple[list[str], dict[str, Any]]:
     """Raw @trade frames around one corruption of ``kind`` (20 more after it), and the status afterwards."""
-    async with Simulator(sim_config(rate=300)) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/ws/btcusdt@trade") as reader:
+    async with (
+        Simulator(sim_config(rate=300)) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/ws/btcusdt@trade") as reader,
+    ):
         await reader.wait(lambda: len(reader.frames) >= 5)
         st, body = await _post(http, f"{sim.url}/_sim/ws/corrupt", {"kind": kind})
         assert (st, body) == (200, {"ok": True, "kind": kind, "count": 1})
@@ -370,8 +385,11 @@ async def _count_trades(reader: Reader, seconds: float) -> int:
 
 async def test_market_rate_change() -> None:
     """POST /_sim/market rate changes how many trades per second the streams carry; ids stay contiguous."""
-    async with Simulator(sim_config(rate=5)) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/ws/btcusdt@trade") as reader:
+    async with (
+        Simulator(sim_config(rate=5)) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/ws/btcusdt@trade") as reader,
+    ):
         slow = await _count_trades(reader, 1.0)
         st, body = await _post(http, f"{sim.url}/_sim/market", {"rate": 400})
         assert (st, body) == (200, {"ok": True, "rate": 400.0, "paused": False})
@@ -384,8 +402,11 @@ async def test_market_rate_change() -> None:
 async def test_market_pause_and_resume() -> None:
     """paused=true stops all trades (stream and status counters still), paused=false brings them back, and
     trade ids stay contiguous across the pause; status reports the last ids exactly."""
-    async with Simulator(sim_config(rate=100)) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/ws/btcusdt@trade") as reader:
+    async with (
+        Simulator(sim_config(rate=100)) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/ws/btcusdt@trade") as reader,
+    ):
         await reader.wait(lambda: len(reader.frames) >= 3)
         st, body = await _post(http, f"{sim.url}/_sim/market", {"paused": True})
         assert (st, body["paused"]) == (200, True)
@@ -415,8 +436,11 @@ async def test_market_pause_and_resume() -> None:
 async def test_status_fields() -> None:
     """GET /_sim/status reports request counts per path, weight used, open sockets and their subscriptions,
     trades emitted and the last trade/aggregate ids (equal to what a client saw once the market is paused)."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/stream?streams=btcusdt@trade/btcusdt@aggTrade") as reader:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/stream?streams=btcusdt@trade/btcusdt@aggTrade") as reader,
+    ):
         for _ in range(3):
             async with http.get(f"{sim.url}/api/v3/time") as r:
                 assert r.status == 200
@@ -431,8 +455,13 @@ async def test_status_fields() -> None:
         def seen(stream: str, key: str) -> int | None:
             got = [f["data"][key] for f in reader.data() if f["stream"] == stream]
             return got[-1] if got else None
-        await reader.wait(lambda: (seen("btcusdt@trade", "t"), seen("btcusdt@aggTrade", "a"))
-                          == (btc["last_trade_id"], btc["last_agg_id"]))
+
+        await reader.wait(
+            lambda: (
+                (seen("btcusdt@trade", "t"), seen("btcusdt@aggTrade", "a"))
+                == (btc["last_trade_id"], btc["last_agg_id"])
+            )
+        )
     venue = stat["venues"]["binance"]
     assert venue["requests"]["/api/v3/time"] == 3
     assert venue["requests"]["/api/v3/depth"] == 1
@@ -452,27 +481,30 @@ async def test_status_fields() -> None:
     assert stat["started_ms"] <= stat["server_time"]
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/_sim/ws/drop", {"mode": "explode"}, "'mode'"),
-    ("/_sim/ws/drop", {"mode": "stall", "seconds": -1}, "'seconds'"),
-    ("/_sim/ws/drop", {"reject_seconds": "2"}, "'reject_seconds'"),
-    ("/_sim/ws/drop", {"mode": "close", "reject_second": 2}, "'reject_second'"),
-    ("/_sim/rest/fault", {"status": 200}, "'status'"),
-    ("/_sim/rest/fault", {"status": 429, "count": 0}, "'count'"),
-    ("/_sim/rest/fault", {"status": 429, "retry_after": True}, "'retry_after'"),
-    ("/_sim/rest/fault", {"delay_ms": -5}, "'delay_ms'"),
-    ("/_sim/rest/fault", {"path_prefix": "/api/"}, "'status'"),
-    ("/_sim/rest/fault", {"status": 429, "path_prefix": "api"}, "'path_prefix'"),
-    ("/_sim/ws/corrupt", {}, "'kind'"),
-    ("/_sim/ws/corrupt", {"kind": "scramble"}, "'kind'"),
-    ("/_sim/ws/corrupt", {"kind": "duplicate", "count": 1.5}, "'count'"),
-    ("/_sim/market", {"rate": -1}, "'rate'"),
-    ("/_sim/market", {"paused": "yes"}, "'paused'"),
-    ("/_sim/market", {"rate": 10, "venue": "bitstamp"}, "venue"),
-    ("/_sim/config", {"weight_limit": 0}, "'weight_limit'"),
-    ("/_sim/market", "{not json", "JSON"),
-    ("/_sim/market", "[1, 2]", "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/_sim/ws/drop", {"mode": "explode"}, "'mode'"),
+        ("/_sim/ws/drop", {"mode": "stall", "seconds": -1}, "'seconds'"),
+        ("/_sim/ws/drop", {"reject_seconds": "2"}, "'reject_seconds'"),
+        ("/_sim/ws/drop", {"mode": "close", "reject_second": 2}, "'reject_second'"),
+        ("/_sim/rest/fault", {"status": 200}, "'status'"),
+        ("/_sim/rest/fault", {"status": 429, "count": 0}, "'count'"),
+        ("/_sim/rest/fault", {"status": 429, "retry_after": True}, "'retry_after'"),
+        ("/_sim/rest/fault", {"delay_ms": -5}, "'delay_ms'"),
+        ("/_sim/rest/fault", {"path_prefix": "/api/"}, "'status'"),
+        ("/_sim/rest/fault", {"status": 429, "path_prefix": "api"}, "'path_prefix'"),
+        ("/_sim/ws/corrupt", {}, "'kind'"),
+        ("/_sim/ws/corrupt", {"kind": "scramble"}, "'kind'"),
+        ("/_sim/ws/corrupt", {"kind": "duplicate", "count": 1.5}, "'count'"),
+        ("/_sim/market", {"rate": -1}, "'rate'"),
+        ("/_sim/market", {"paused": "yes"}, "'paused'"),
+        ("/_sim/market", {"rate": 10, "venue": "bitstamp"}, "venue"),
+        ("/_sim/config", {"weight_limit": 0}, "'weight_limit'"),
+        ("/_sim/market", "{not json", "JSON"),
+        ("/_sim/market", "[1, 2]", "JSON object"),
+    ],
+)
 async def test_bad_control_input(path: str, body: Any, field: str) -> None:
     """Bad control input is answered 400 with a JSON error naming the field, and changes nothing."""
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
@@ -489,19 +521,25 @@ async def test_bad_control_input(path: str, body: Any, field: str) -> None:
         assert sim.faults.reject_until_ms == {}
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"symbol": "NOPEUSDT"}, "symbol"),
-    ({"symbol": "BTCUSDT", "kind": "klines"}, "'kind'"),
-    ({"symbol": "BTCUSDT", "from_id": "abc"}, "'from_id'"),
-    ({"symbol": "BTCUSDT", "end_ms": "-3"}, "'end_ms'"),
-    ({"symbol": "BTCUSDT", "from_id": "1", "start_ms": "1"}, "start_ms"),
-    ({"symbol": "BTCUSDT", "venue": "bitstamp"}, "venue"),
-    ({"symbol": "BTCUSDT", "fromId": "5"}, "'fromId'"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"symbol": "NOPEUSDT"}, "symbol"),
+        ({"symbol": "BTCUSDT", "kind": "klines"}, "'kind'"),
+        ({"symbol": "BTCUSDT", "from_id": "abc"}, "'from_id'"),
+        ({"symbol": "BTCUSDT", "end_ms": "-3"}, "'end_ms'"),
+        ({"symbol": "BTCUSDT", "from_id": "1", "start_ms": "1"}, "start_ms"),
+        ({"symbol": "BTCUSDT", "venue": "bitstamp"}, "venue"),
+        ({"symbol": "BTCUSDT", "fromId": "5"}, "'fromId'"),
+    ],
+)
 async def test_bad_truth_query(query: dict[str, str], field: str) -> None:
     """A bad /_sim/truth query is answered 400 with a JSON error naming the parameter."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            http.get(f"{sim.url}/_sim/truth", params=query) as r:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        http.get(f"{sim.url}/_sim/truth", params=query) as r,
+    ):
         assert r.status == 400
         reply = await r.json()
         assert field in reply["error"], reply
@@ -517,16 +555,19 @@ def _complete_ticks(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_truth_matches_received_agg_trades() -> None:
     """/_sim/truth kind=aggTrades, by ids and by times, equals exactly what a client received over
     @aggTrade for a few seconds (ids, prices, quantities, first/last trade ids, times, sides)."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/ws/btcusdt@aggTrade") as reader:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/ws/btcusdt@aggTrade") as reader,
+    ):
         t0 = time.monotonic()
         await reader.wait(lambda: time.monotonic() - t0 > 2.5, within=4)
         got = _complete_ticks(reader.data())
         assert len(got) > 5  # the synthetic rate swings with volatility: calm seconds are quiet
-        by_id = await _truth(http, sim, venue="binance", symbol="BTCUSDT", kind="aggTrades",
-                             from_id=got[0]["a"], to_id=got[-1]["a"])
-        by_time = await _truth(http, sim, symbol="BTCUSDT", kind="aggTrades",
-                               start_ms=got[0]["T"], end_ms=got[-1]["T"])
+        by_id = await _truth(
+            http, sim, venue="binance", symbol="BTCUSDT", kind="aggTrades", from_id=got[0]["a"], to_id=got[-1]["a"]
+        )
+        by_time = await _truth(http, sim, symbol="BTCUSDT", kind="aggTrades", start_ms=got[0]["T"], end_ms=got[-1]["T"])
     expected = [{k: f[k] for k in ("a", "p", "q", "f", "l", "T", "m", "M")} for f in got]
     assert by_id == expected
     assert by_time == expected
@@ -534,15 +575,17 @@ async def test_truth_matches_received_agg_trades() -> None:
 
 async def test_truth_matches_received_trades() -> None:
     """/_sim/truth kind=trades, by ids and by times, equals exactly what a client received over @trade."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http, \
-            _streaming(sim, "/stream?streams=ethusdt@trade") as reader:
+    async with (
+        Simulator(sim_config()) as sim,
+        aiohttp.ClientSession() as http,
+        _streaming(sim, "/stream?streams=ethusdt@trade") as reader,
+    ):
         t0 = time.monotonic()
         await reader.wait(lambda: time.monotonic() - t0 > 2.5, within=4)
         got = _complete_ticks([f["data"] for f in reader.data()])
         assert len(got) > 5
         by_id = await _truth(http, sim, symbol="ETHUSDT", kind="trades", from_id=got[0]["t"], to_id=got[-1]["t"])
-        by_time = await _truth(http, sim, symbol="ETHUSDT", kind="trades", start_ms=got[0]["T"],
-                               end_ms=got[-1]["T"])
+        by_time = await _truth(http, sim, symbol="ETHUSDT", kind="trades", start_ms=got[0]["T"], end_ms=got[-1]["T"])
         default_kind = await _truth(http, sim, symbol="ETHUSDT", from_id=got[0]["t"], to_id=got[0]["t"])
     expected = [{"id": f["t"], "price": f["p"], "qty": f["q"], "time": f["T"], "isBuyerMaker": f["m"]} for f in got]
     for rows in (by_id, by_time):
@@ -569,7 +612,11 @@ async def test_ws_drop_close_for_seconds_keeps_the_venue_down() -> None:
             await asyncio.sleep(0.05)
         assert time.monotonic() - started >= 0.7
         after = frame["t"]
-        truth = await (await http.get(f"{sim.url}/_sim/truth", params={
-            "symbol": "BTCUSDT", "kind": "trades", "from_id": before, "to_id": after})).text()
+        truth = await (
+            await http.get(
+                f"{sim.url}/_sim/truth",
+                params={"symbol": "BTCUSDT", "kind": "trades", "from_id": before, "to_id": after},
+            )
+        ).text()
         ids = [json.loads(line)["id"] for line in truth.splitlines()]
         assert ids == list(range(before, after + 1))

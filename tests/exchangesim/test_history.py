@@ -84,12 +84,22 @@ def klines_from_aggs(aggs: list[dict[str, Any]], opens: list[int], step: int, pr
         prices = [Decimal(a["p"]) for a in group]
         qtys = [Decimal(a["q"]) for a in group]
         buys = [(p, q) for p, q, a in zip(prices, qtys, group, strict=True) if not a["m"]]
-        rows.append([
-            o, _d8(prices[0]), _d8(max(prices)), _d8(min(prices)), _d8(prices[-1]), _d8(sum(qtys, Decimal(0))),
-            o + step - 1, _d8(sum((p * q for p, q in zip(prices, qtys, strict=True)), Decimal(0))),
-            group[-1]["l"] - group[0]["f"] + 1, _d8(sum((q for _, q in buys), Decimal(0))),
-            _d8(sum((p * q for p, q in buys), Decimal(0))), "0",
-        ])
+        rows.append(
+            [
+                o,
+                _d8(prices[0]),
+                _d8(max(prices)),
+                _d8(min(prices)),
+                _d8(prices[-1]),
+                _d8(sum(qtys, Decimal(0))),
+                o + step - 1,
+                _d8(sum((p * q for p, q in zip(prices, qtys, strict=True)), Decimal(0))),
+                group[-1]["l"] - group[0]["f"] + 1,
+                _d8(sum((q for _, q in buys), Decimal(0))),
+                _d8(sum((p * q for p, q in buys), Decimal(0))),
+                "0",
+            ]
+        )
         prev = prices[-1]
     return rows
 
@@ -131,10 +141,16 @@ def window_bounds(slow_sim: Simulator) -> tuple[int, int]:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(interval=st.sampled_from(INTERVALS), n=st.integers(1, 40), frac=st.floats(0.001, 0.999),
-       jitter=st.integers(0, 10**9), by_id=st.booleans())
-def test_klines_equal_klines_of_agg_trades(slow_sim: Simulator, window_bounds: tuple[int, int], interval: str,
-                                           n: int, frac: float, jitter: int, by_id: bool) -> None:
+@given(
+    interval=st.sampled_from(INTERVALS),
+    n=st.integers(1, 40),
+    frac=st.floats(0.001, 0.999),
+    jitter=st.integers(0, 10**9),
+    by_id=st.booleans(),
+)
+def test_klines_equal_klines_of_agg_trades(
+    slow_sim: Simulator, window_bounds: tuple[int, int], interval: str, n: int, frac: float, jitter: int, by_id: bool
+) -> None:
     """For a random past window: REST klines (startTime/endTime/limit) equal klines computed from the REST
     aggTrades of the window (OHLC, volume, quote volume to 8 decimals, count from f/l, taker-buy volumes,
     close time; empty klines flat at the previous close), aggTrades ids are contiguous and
@@ -160,8 +176,9 @@ def test_klines_equal_klines_of_agg_trades(slow_sim: Simulator, window_bounds: t
         assert only_start == rest[: n - 1], "startTime only: the oldest klines from startTime"
         only_end = _get(base, "/api/v3/klines", symbol=SYMBOL, interval=interval, endTime=end, limit=n - 1)
         assert only_end == rest[1:], "endTime only: the newest klines up to endTime"
-        capped = _get(base, "/api/v3/klines", symbol=SYMBOL, interval=interval, startTime=start, endTime=end,
-                      limit=n - 1)
+        capped = _get(
+            base, "/api/v3/klines", symbol=SYMBOL, interval=interval, startTime=start, endTime=end, limit=n - 1
+        )
         assert capped == rest[: n - 1], "both: like startTime, capped by limit"
 
     window_end = first_open + span - 1
@@ -235,16 +252,20 @@ async def test_closed_ws_klines_equal_rest(sim: Simulator) -> None:
                 closed.append(k)
     async with aiohttp.ClientSession() as s:
         for k in closed:
-            async with s.get(f"{sim.url}/api/v3/klines", params={
-                    "symbol": SYMBOL, "interval": "1s", "startTime": k["t"], "limit": 1}) as r:
+            async with s.get(
+                f"{sim.url}/api/v3/klines", params={"symbol": SYMBOL, "interval": "1s", "startTime": k["t"], "limit": 1}
+            ) as r:
                 (row,) = await r.json()
             as_rest = [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"], k["Q"], "0"]
             assert row == as_rest
-            async with s.get(f"{sim.url}/api/v3/aggTrades", params={
-                    "symbol": SYMBOL, "startTime": k["t"], "endTime": k["T"], "limit": 1000}) as r:
+            async with s.get(
+                f"{sim.url}/api/v3/aggTrades",
+                params={"symbol": SYMBOL, "startTime": k["t"], "endTime": k["T"], "limit": 1000},
+            ) as r:
                 aggs = await r.json()
-            async with s.get(f"{sim.url}/api/v3/aggTrades", params={
-                    "symbol": SYMBOL, "endTime": k["t"] - 1, "limit": 1}) as r:
+            async with s.get(
+                f"{sim.url}/api/v3/aggTrades", params={"symbol": SYMBOL, "endTime": k["t"] - 1, "limit": 1}
+            ) as r:
                 prev = (await r.json())[-1]["p"]
             assert _norm([row]) == klines_from_aggs(aggs, [k["t"]], 1000, prev)
             if aggs:
@@ -283,8 +304,12 @@ async def _history_sample(sim: Simulator, s: aiohttp.ClientSession) -> tuple[Any
 async def test_same_seed_same_history_other_seed_differs() -> None:
     """Two simulators with one seed, started on the same day, serve identical past klines and aggTrades;
     another seed serves a different past."""
-    async with Simulator(sim_config(seed=42)) as a, Simulator(sim_config(seed=42)) as b, \
-            Simulator(sim_config(seed=43)) as c, aiohttp.ClientSession() as s:
+    async with (
+        Simulator(sim_config(seed=42)) as a,
+        Simulator(sim_config(seed=42)) as b,
+        Simulator(sim_config(seed=43)) as c,
+        aiohttp.ClientSession() as s,
+    ):
         sa, sb, sc = await _history_sample(a, s), await _history_sample(b, s), await _history_sample(c, s)
     assert len(sa[0]) == 6
     assert len(sa[1]) == 1000
@@ -317,8 +342,10 @@ async def test_warmed_history_serves_the_same_klines() -> None:
     """Warming the history in the background caches every past minute and changes no answer."""
     from exchangesim.server import Simulator as Sim
 
-    async with Sim(sim_config(history_days=0.05, warm_history=True)) as warm, \
-            Sim(sim_config(history_days=0.05)) as cold:
+    async with (
+        Sim(sim_config(history_days=0.05, warm_history=True)) as warm,
+        Sim(sim_config(history_days=0.05)) as cold,
+    ):
         task = warm.market._warm_task
         assert task is not None
         await asyncio.wait_for(task, 60)

@@ -29,9 +29,29 @@ from tests.exchangesim.test_coinbase import truth
 CAPTURE_TRADES = "kraken-rest/kraken_http_trades_XBTUSDT.json"
 CAPTURE_OHLC = "kraken-rest/kraken_http_ohlc_XBTUSDT_1m.json"
 REFERENCE_PAIR_FIELDS = {  # the AssetPairs example of the reference, plus cost_decimals
-    "altname", "wsname", "aclass_base", "base", "aclass_quote", "quote", "lot", "cost_decimals", "pair_decimals",
-    "lot_decimals", "lot_multiplier", "leverage_buy", "leverage_sell", "fees", "fees_maker", "fee_volume_currency",
-    "margin_call", "margin_stop", "ordermin", "costmin", "tick_size", "status"}
+    "altname",
+    "wsname",
+    "aclass_base",
+    "base",
+    "aclass_quote",
+    "quote",
+    "lot",
+    "cost_decimals",
+    "pair_decimals",
+    "lot_decimals",
+    "lot_multiplier",
+    "leverage_buy",
+    "leverage_sell",
+    "fees",
+    "fees_maker",
+    "fee_volume_currency",
+    "margin_call",
+    "margin_stop",
+    "ordermin",
+    "costmin",
+    "tick_size",
+    "status",
+}
 Kr = tuple[Simulator, aiohttp.ClientSession]
 
 
@@ -45,8 +65,9 @@ def kinds(row: list[Any]) -> list[str]:
 
 
 async def kr_get(http: aiohttp.ClientSession, sim: Simulator, method: str, **params: object) -> tuple[int, Any]:
-    async with http.get(f"{sim.venue_url('kraken')}/0/public/{method}",
-                        params={k: str(v) for k, v in params.items()}) as r:
+    async with http.get(
+        f"{sim.venue_url('kraken')}/0/public/{method}", params={k: str(v) for k, v in params.items()}
+    ) as r:
         return r.status, await r.json()
 
 
@@ -101,7 +122,12 @@ def test_registry_and_cli() -> None:
 def test_ws_numbers_keep_their_digits() -> None:
     """WebSocket numbers are written from the integers: no float artefacts, one decimal at least."""
     assert [number(3, 1), number(4000, 2), number(5117, 4), number(1, 8), number(30000000, 7)] == [
-        "0.3", "40.0", "0.5117", "0.00000001", "3.0"]
+        "0.3",
+        "40.0",
+        "0.5117",
+        "0.00000001",
+        "3.0",
+    ]
 
 
 # -- REST shapes --------------------------------------------------------------------------------------
@@ -122,17 +148,28 @@ async def test_time_assets_and_asset_pairs(kr: Kr) -> None:
     assert set(pairs) == {"XXBTZUSD", "XETHZUSD"}
     btc = pairs["XXBTZUSD"]
     assert set(btc) == REFERENCE_PAIR_FIELDS
-    assert {k: btc[k] for k in ("altname", "wsname", "base", "quote", "pair_decimals", "lot_decimals", "tick_size",
-                                "status")} == {
-        "altname": "XBTUSD", "wsname": "XBT/USD", "base": "XXBT", "quote": "ZUSD", "pair_decimals": 1,
-        "lot_decimals": 8, "tick_size": "0.1", "status": "online"}
+    assert {
+        k: btc[k]
+        for k in ("altname", "wsname", "base", "quote", "pair_decimals", "lot_decimals", "tick_size", "status")
+    } == {
+        "altname": "XBTUSD",
+        "wsname": "XBT/USD",
+        "base": "XXBT",
+        "quote": "ZUSD",
+        "pair_decimals": 1,
+        "lot_decimals": 8,
+        "tick_size": "0.1",
+        "status": "online",
+    }
     assert pairs["XETHZUSD"]["tick_size"] == "0.01"
     for query in ("XBTUSD", "XXBTZUSD", "XBT/USD", "BTC/USD"):
         assert (await kr_get(http, sim, "AssetPairs", pair=query))[1] == {"error": [], "result": {"XXBTZUSD": btc}}
     both = (await kr_get(http, sim, "AssetPairs", pair="ETHUSD,XBTUSD"))[1]["result"]
     assert list(both) == ["XETHZUSD", "XXBTZUSD"]
     assert await kr_get(http, sim, "AssetPairs", pair="XBTUSD,NOPEUSD") == (
-        200, {"error": ["EQuery:Unknown asset pair"], "result": {}})
+        200,
+        {"error": ["EQuery:Unknown asset pair"], "result": {}},
+    )
 
 
 async def test_trades_shape_matches_the_capture(kr: Kr) -> None:
@@ -164,8 +201,10 @@ async def test_trades_shape_matches_the_capture(kr: Kr) -> None:
     _, body = await kr_get(http, sim, "Trades", pair="XBTUSD")
     assert len(body["result"]["XXBTZUSD"]) == 1000
     since = int(last) - 30 * 10**9
-    answers = [(await kr_get(http, sim, "Trades", pair=p, since=since, count=50))[1]
-               for p in ("XBTUSD", "XXBTZUSD", "XBT/USD", "btc/usd")]
+    answers = [
+        (await kr_get(http, sim, "Trades", pair=p, since=since, count=50))[1]
+        for p in ("XBTUSD", "XXBTZUSD", "XBT/USD", "btc/usd")
+    ]
     assert all(a == answers[0] for a in answers)
 
 
@@ -245,8 +284,9 @@ async def test_ohlc_shape_720_bars_open_last_row_and_flat_bars() -> None:
             assert r[1:5] == [prev[4]] * 4
             assert r[5:] == real_flat[5:] == ["0.0", "0.00000000", 0]
         start = rows[-30][0] * 1000
-        ticks = await truth(http, sim, venue="kraken", symbol="XBTUSD", start_ms=start,
-                            end_ms=rows[-2][0] * 1000 + 59_999)
+        ticks = await truth(
+            http, sim, venue="kraken", symbol="XBTUSD", start_ms=start, end_ms=rows[-2][0] * 1000 + 59_999
+        )
         for r in rows[-30:-1]:
             mine = [t for t in ticks if r[0] * 1000 <= t["time_ms"] < r[0] * 1000 + 60_000]
             assert r[7] == len(mine)
@@ -276,8 +316,14 @@ async def test_envelope_errors(kr: Kr) -> None:
     for method in ("Trades", "OHLC"):
         assert await kr_get(http, sim, method, pair="NOPEUSD") == unknown
         assert await kr_get(http, sim, method) == invalid
-    for bad in ({"count": 0}, {"count": 1001}, {"count": "x"}, {"since": "abc"}, {"since": "-5"},
-                {"since": "1700000000000000000.5"}):
+    for bad in (
+        {"count": 0},
+        {"count": 1001},
+        {"count": "x"},
+        {"since": "abc"},
+        {"since": "-5"},
+        {"since": "1700000000000000000.5"},
+    ):
         assert await kr_get(http, sim, "Trades", pair="XBTUSD", **bad) == invalid, bad
     for bad in ({"interval": 2}, {"interval": "1m"}, {"since": "yesterday"}):
         assert await kr_get(http, sim, "OHLC", pair="XBTUSD", **bad) == invalid, bad
@@ -306,15 +352,23 @@ async def test_injected_rest_faults(kr: Kr) -> None:
     """/_sim/rest/fault with venue kraken answers Kraken's paths (with or without the prefix) with the status
     and an envelope error, Retry-After on a 429; other venues are untouched; a delay delays."""
     sim, http = kr
-    await post(http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/0/public/Trades", "status": 503,
-                                               "count": 1})
-    await post(http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/kraken/0/public/OHLC",
-                                               "status": 429, "count": 1})
+    await post(
+        http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/0/public/Trades", "status": 503, "count": 1}
+    )
+    await post(
+        http,
+        sim,
+        "/_sim/rest/fault",
+        {"venue": "kraken", "path_prefix": "/kraken/0/public/OHLC", "status": 429, "count": 1},
+    )
     assert (await kr_get(http, sim, "Time"))[1]["error"] == []
     assert await kr_get(http, sim, "Trades", pair="XBTUSD") == (503, {"error": ["EService:Unavailable"]})
     async with http.get(f"{sim.venue_url('kraken')}/0/public/OHLC", params={"pair": "XBTUSD"}) as r:
-        assert (r.status, r.headers["Retry-After"], await r.json()) == (429, "1", {"error": [
-            "EAPI:Rate limit exceeded"]})
+        assert (r.status, r.headers["Retry-After"], await r.json()) == (
+            429,
+            "1",
+            {"error": ["EAPI:Rate limit exceeded"]},
+        )
     assert (await kr_get(http, sim, "Trades", pair="XBTUSD", count=1))[1]["error"] == []
     await post(http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/0/public/Time", "delay_ms": 300})
     started = time.monotonic()
@@ -329,8 +383,12 @@ async def test_forgotten_history_is_skipped_by_rest_not_truth(kr: Kr) -> None:
     end = sim.market.started_ms // MINUTE * MINUTE - 5 * MINUTE
     want = await truth(http, sim, venue="kraken", symbol="XBT/USD", start_ms=end - 60_000, end_ms=end - 1)
     hole = want[10:20]
-    await post(http, sim, "/_sim/rest/forget", {"venue": "kraken", "symbol": "XBTUSD",
-                                                "start_ms": hole[0]["time_ms"], "end_ms": hole[-1]["time_ms"]})
+    await post(
+        http,
+        sim,
+        "/_sim/rest/forget",
+        {"venue": "kraken", "symbol": "XBTUSD", "start_ms": hole[0]["time_ms"], "end_ms": hole[-1]["time_ms"]},
+    )
     _, body = await kr_get(http, sim, "Trades", pair="XBTUSD", since=int(want[0]["time_ns"]) - 1, count=30)
     ids = [r[6] for r in body["result"]["XXBTZUSD"]]
     kept = [w["trade_id"] for w in want if not hole[0]["time_ms"] <= w["time_ms"] <= hole[-1]["time_ms"]]
@@ -351,8 +409,18 @@ async def test_truth_by_any_spelling_and_status(kr: Kr) -> None:
     b = await truth(http, sim, venue="kraken", symbol="XBTUSD", start_ms=end - 5000, end_ms=end)
     assert a == b
     assert a
-    assert set(a[0]) == {"trade_id", "price", "qty", "time", "side", "ord_type", "misc", "time_ns", "time_ms",
-                         "taker_side"}
+    assert set(a[0]) == {
+        "trade_id",
+        "price",
+        "qty",
+        "time",
+        "side",
+        "ord_type",
+        "misc",
+        "time_ns",
+        "time_ms",
+        "taker_side",
+    }
     async with http.get(f"{sim.url}/_sim/status") as r:
         st = await r.json()
     assert set(st["venues"]["kraken"]["symbols"]) == {"XBT/USD", "ETH/USD"}
@@ -367,8 +435,10 @@ async def test_kraken_btc_moves_with_binance_btc(kr: Kr) -> None:
     start = min(kraken)
     binance: dict[int, float] = {}
     for s in range(start, max(kraken) + 1, 1000 * MINUTE):
-        async with http.get(f"{sim.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m",
-                                                                "startTime": str(s), "limit": "1000"}) as r:
+        async with http.get(
+            f"{sim.url}/api/v3/klines",
+            params={"symbol": "BTCUSDT", "interval": "1m", "startTime": str(s), "limit": "1000"},
+        ) as r:
             binance.update({k[0]: float(k[4]) for k in await r.json()})
     common = sorted(set(kraken) & set(binance))
     assert len(common) > 600

@@ -30,8 +30,9 @@ TRADE_KEYS = ["symbol", "side", "price", "qty", "ord_type", "trade_id", "timesta
 
 
 def sub(channel: str = "trade", symbols: tuple[str, ...] = ("BTC/USD",), req_id: int = 1, **params: Any) -> str:
-    return json.dumps({"method": "subscribe", "params": {"channel": channel, "symbol": list(symbols), **params},
-                       "req_id": req_id})
+    return json.dumps(
+        {"method": "subscribe", "params": {"channel": channel, "symbol": list(symbols), **params}, "req_id": req_id}
+    )
 
 
 class Client(SocketClient):
@@ -92,7 +93,11 @@ async def test_status_ping_subscribe_snapshot_updates(sim: Simulator) -> None:
     ack = c.msgs[2]
     assert list(ack) == ["method", "result", "success", "time_in", "time_out", "req_id"]
     assert (ack["method"], ack["result"], ack["success"], ack["req_id"]) == (
-        "subscribe", {"channel": "trade", "snapshot": True, "symbol": "BTC/USD"}, True, 1)
+        "subscribe",
+        {"channel": "trade", "snapshot": True, "symbol": "BTC/USD"},
+        True,
+        1,
+    )
     snapshot = c.msgs[3]
     assert (snapshot["channel"], snapshot["type"], len(snapshot["data"])) == ("trade", "snapshot", 50)
     assert all(m["type"] == "update" for m in c.channel("trade")[1:])
@@ -147,9 +152,14 @@ async def test_refusals_and_unsubscribe(sim: Simulator) -> None:
             assert bad["symbol"] == symbol
             assert bad["req_id"] == 3
             assert bad["error"].startswith("Currency pair not supported")
-        for text in (sub(req_id=4), sub("book", req_id=5), sub("ohlc", interval=2, req_id=6),
-                     json.dumps({"method": "subscribe", "params": {"channel": "trade"}, "req_id": 7}),
-                     json.dumps({"method": "dance", "req_id": 8}), "{nope"):
+        for text in (
+            sub(req_id=4),
+            sub("book", req_id=5),
+            sub("ohlc", interval=2, req_id=6),
+            json.dumps({"method": "subscribe", "params": {"channel": "trade"}, "req_id": 7}),
+            json.dumps({"method": "dance", "req_id": 8}),
+            "{nope",
+        ):
             await c.ws.send_str(text)
         await c.wait(lambda: len([m for m in c.msgs if m.get("success") is False]) == 8)
         refusals = [m for m in c.msgs if m.get("success") is False][2:]
@@ -157,18 +167,23 @@ async def test_refusals_and_unsubscribe(sim: Simulator) -> None:
         assert refusals[0]["req_id"] == 4
         assert [m.get("req_id") for m in refusals[1:]] == [5, 6, 7, 8, None]
         await c.wait(lambda: len(c.trades()) > 5)
-        await c.ws.send_str(json.dumps({"method": "unsubscribe", "params": {"channel": "trade",
-                                                                            "symbol": ["BTC/USD"]}, "req_id": 9}))
+        await c.ws.send_str(
+            json.dumps({"method": "unsubscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}, "req_id": 9})
+        )
         await c.wait(lambda: len(c.answers("unsubscribe")) == 1)
         unsub = c.answers("unsubscribe")[0]
-        assert (unsub["success"], unsub["result"], unsub["req_id"]) == (True, {"channel": "trade",
-                                                                                "symbol": "BTC/USD"}, 9)
+        assert (unsub["success"], unsub["result"], unsub["req_id"]) == (
+            True,
+            {"channel": "trade", "symbol": "BTC/USD"},
+            9,
+        )
         await asyncio.sleep(0.1)
         seen = len(c.trades())
         await asyncio.sleep(0.6)
         assert len(c.trades()) == seen
-        await c.ws.send_str(json.dumps({"method": "unsubscribe", "params": {"channel": "trade",
-                                                                            "symbol": ["BTC/USD"]}}))
+        await c.ws.send_str(
+            json.dumps({"method": "unsubscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
+        )
         await c.wait(lambda: len(c.answers("unsubscribe")) == 2)
         assert c.answers("unsubscribe")[1]["error"] == "Subscription Not Found"
 
@@ -177,8 +192,9 @@ async def test_ohlc_channel(sim: Simulator) -> None:
     """ohlc: ack with the interval; a snapshot of the bars REST serves (the open one last); updates of the
     current bar as trades come, with 9-digit interval_begin and the bar's end as timestamp, equal to REST's
     bar, for 1- and 60-minute bars alike."""
-    async with client(sim, sub("ohlc", ("ETH/USD",), interval=1), sub("ohlc", ("ETH/USD",), interval=60,
-                                                                       snapshot=False)) as c:
+    async with client(
+        sim, sub("ohlc", ("ETH/USD",), interval=1), sub("ohlc", ("ETH/USD",), interval=60, snapshot=False)
+    ) as c:
         await c.wait(lambda: len({m["data"][-1]["interval"] for m in c.channel("ohlc", "update")}) == 2)
         async with aiohttp.ClientSession() as http:
             await post(http, sim, "/_sim/market", {"paused": True})
@@ -186,16 +202,29 @@ async def test_ohlc_channel(sim: Simulator) -> None:
             rest = {m: (await kr_get(http, sim, "OHLC", pair="ETHUSD", interval=m))[1] for m in (1, 60)}
         await asyncio.sleep(0.1)
     acks = [a["result"] for a in c.answers("subscribe")]
-    assert acks == [{"channel": "ohlc", "interval": 1, "snapshot": True, "symbol": "ETH/USD"},
-                    {"channel": "ohlc", "interval": 60, "snapshot": False, "symbol": "ETH/USD"}]
+    assert acks == [
+        {"channel": "ohlc", "interval": 1, "snapshot": True, "symbol": "ETH/USD"},
+        {"channel": "ohlc", "interval": 60, "snapshot": False, "symbol": "ETH/USD"},
+    ]
     (snap,) = c.channel("ohlc", "snapshot")
     assert RFC_NS.fullmatch(snap["timestamp"])
     assert len(snap["data"]) == 721
     assert {d["interval"] for d in snap["data"]} == {1}
     for minutes in (1, 60):
         bar = [d for m in c.channel("ohlc", "update") for d in m["data"] if d["interval"] == minutes][-1]
-        assert list(bar) == ["symbol", "open", "high", "low", "close", "trades", "volume", "vwap", "interval_begin",
-                             "interval", "timestamp"]
+        assert list(bar) == [
+            "symbol",
+            "open",
+            "high",
+            "low",
+            "close",
+            "trades",
+            "volume",
+            "vwap",
+            "interval_begin",
+            "interval",
+            "timestamp",
+        ]
         assert RFC_NS.fullmatch(bar["interval_begin"])
         assert RFC_US.fullmatch(bar["timestamp"])
         assert bar["interval_begin"].endswith(":00.000000000Z")

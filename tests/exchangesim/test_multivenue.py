@@ -24,18 +24,22 @@ from tests.exchangesim.test_replay import CAPTURE
 T0 = 1_722_470_400_000  # 2024-08-01 00:00 UTC
 
 
-async def _minute_closes(sim: Simulator, http: aiohttp.ClientSession, binance: str, coinbase: str,
-                         minutes: int) -> tuple[np.ndarray, np.ndarray]:
+async def _minute_closes(
+    sim: Simulator, http: aiohttp.ClientSession, binance: str, coinbase: str, minutes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Closes of the same minutes on Binance (klines) and Coinbase (candles), for minutes both traded in."""
     end = sim.market.started_ms // MINUTE * MINUTE
     start = end - minutes * MINUTE
-    async with http.get(f"{sim.url}/api/v3/klines", params={
-            "symbol": binance, "interval": "1m", "startTime": str(start), "endTime": str(end - 1)}) as r:
+    async with http.get(
+        f"{sim.url}/api/v3/klines",
+        params={"symbol": binance, "interval": "1m", "startTime": str(start), "endTime": str(end - 1)},
+    ) as r:
         klines = {k[0] // 1000: float(k[4]) for k in await r.json()}
     candles: dict[int, float] = {}
     for s in range(start // 1000, end // 1000, 300 * 60):
-        _, rows, _ = await cb_get(http, sim, f"/products/{coinbase}/candles", granularity=60, start=s,
-                                  end=min(s + 299 * 60, end // 1000 - 60))
+        _, rows, _ = await cb_get(
+            http, sim, f"/products/{coinbase}/candles", granularity=60, start=s, end=min(s + 299 * 60, end // 1000 - 60)
+        )
         candles.update({c[0]: c[4] for c in rows})
     common = sorted(set(klines) & set(candles))
     assert len(common) > minutes * 0.95
@@ -104,10 +108,19 @@ def test_reference_basis_and_cross_pairs() -> None:
 
 def test_market_keys_tapes_by_venue() -> None:
     """Binance tapes keep their names, other venues' are venue-qualified; each venue sees its own specs."""
-    m = Market(symbols=("BTCUSDT",), rate=5.0, seed=1, history_days=0.01, start_ms=T0,
-               listings=(Listing("coinbase", CoinbaseVenue.spec("BTC-USD"), 0.5),))
-    assert set(m.tapes) == {"BTCUSDT", "coinbase:BTC-USD"} == {tape_key("binance", "BTCUSDT"),
-                                                                  tape_key("coinbase", "BTC-USD")}
+    m = Market(
+        symbols=("BTCUSDT",),
+        rate=5.0,
+        seed=1,
+        history_days=0.01,
+        start_ms=T0,
+        listings=(Listing("coinbase", CoinbaseVenue.spec("BTC-USD"), 0.5),),
+    )
+    assert (
+        set(m.tapes)
+        == {"BTCUSDT", "coinbase:BTC-USD"}
+        == {tape_key("binance", "BTCUSDT"), tape_key("coinbase", "BTC-USD")}
+    )
     assert list(m.specs_of("binance")) == ["BTCUSDT"]
     assert list(m.specs_of("coinbase")) == ["BTC-USD"]
     emissions = m.tick(T0 + 5000)
@@ -138,8 +151,7 @@ def test_cli_and_config_select_venue_symbols() -> None:
 async def test_status_and_empty_venue() -> None:
     """Status keeps Binance's tapes under ``symbols`` and lists each venue's under ``venues``; a venue with
     no symbols serves an empty product list; replay mode lists no Coinbase product unless asked."""
-    async with Simulator(sim_config(venue_symbols={"coinbase": ("SOL-USD",)})) as sim, \
-            aiohttp.ClientSession() as http:
+    async with Simulator(sim_config(venue_symbols={"coinbase": ("SOL-USD",)})) as sim, aiohttp.ClientSession() as http:
         async with http.get(f"{sim.url}/_sim/status") as r:
             st = await r.json()
         assert set(st["symbols"]) == {"BTCUSDT", "ETHUSDT"}

@@ -56,10 +56,20 @@ def klines_of(trades: list[tuple[int, int, Decimal, Decimal, bool]], step: int) 
     for o, g in groups.items():
         prices = [t[2] for t in g]
         buys = [t for t in g if not t[4]]
-        rows[o] = [o, _d8(prices[0]), _d8(max(prices)), _d8(min(prices)), _d8(prices[-1]),
-                   _d8(sum((t[3] for t in g), Decimal(0))), o + step - 1,
-                   _d8(sum((t[2] * t[3] for t in g), Decimal(0))), g[-1][0] - g[0][0] + 1,
-                   _d8(sum((t[3] for t in buys), Decimal(0))), _d8(sum((t[2] * t[3] for t in buys), Decimal(0))), "0"]
+        rows[o] = [
+            o,
+            _d8(prices[0]),
+            _d8(max(prices)),
+            _d8(min(prices)),
+            _d8(prices[-1]),
+            _d8(sum((t[3] for t in g), Decimal(0))),
+            o + step - 1,
+            _d8(sum((t[2] * t[3] for t in g), Decimal(0))),
+            g[-1][0] - g[0][0] + 1,
+            _d8(sum((t[3] for t in buys), Decimal(0))),
+            _d8(sum((t[2] * t[3] for t in buys), Decimal(0))),
+            "0",
+        ]
     return rows
 
 
@@ -117,8 +127,9 @@ async def test_capture_rest_klines_equal_klines_of_recorded_trades() -> None:
         span = int(rec[-1]["t"]) - int(rec[0]["t"]) + 1
         hist_shift = shift - loop_ms
         t0 = int(rec[0]["T"]) + shift  # loop 0 starts here: klines closing before it are history only
-        trades = [(int(t["t"]) - span, int(t["T"]) + hist_shift, Decimal(t["p"]), Decimal(t["q"]), bool(t["m"]))
-                  for t in rec]
+        trades = [
+            (int(t["t"]) - span, int(t["T"]) + hist_shift, Decimal(t["p"]), Decimal(t["q"]), bool(t["m"])) for t in rec
+        ]
         assert loop_ms > trades[-1][1] - trades[0][1], "one loop holds the whole recording"
         for interval, step in (("1m", 60_000), ("1s", 1000)):
             want = klines_of(trades, step)
@@ -126,9 +137,16 @@ async def test_capture_rest_klines_equal_klines_of_recorded_trades() -> None:
             got: list[list[Any]] = []
             nxt = opens[0]
             while nxt <= opens[-1]:
-                async with s.get(f"{sim.url}/api/v3/klines", params={
-                        "symbol": "BTCUSDT", "interval": interval, "startTime": nxt, "endTime": opens[-1],
-                        "limit": 1000}) as r:
+                async with s.get(
+                    f"{sim.url}/api/v3/klines",
+                    params={
+                        "symbol": "BTCUSDT",
+                        "interval": interval,
+                        "startTime": nxt,
+                        "endTime": opens[-1],
+                        "limit": 1000,
+                    },
+                ) as r:
                     page = await r.json()
                 got.extend(page)
                 nxt = page[-1][0] + step
@@ -161,8 +179,10 @@ async def test_fast_replay_loops_with_contiguous_ids() -> None:
         while (await _status(s, sim))["symbols"]["BTCUSDT"]["last_trade_id"] < first_id + n + 100:
             assert time.monotonic() < deadline, "the replay did not loop"
             await asyncio.sleep(0.05)
-        async with s.get(f"{sim.url}/api/v3/historicalTrades", params={
-                "symbol": "BTCUSDT", "fromId": first_id + n - 600, "limit": 700}) as r:
+        async with s.get(
+            f"{sim.url}/api/v3/historicalTrades",
+            params={"symbol": "BTCUSDT", "fromId": first_id + n - 600, "limit": 700},
+        ) as r:
             across = await r.json()
     ids = [f["t"] for f in frames]
     assert ids == list(range(ids[0], ids[0] + len(ids))), "the socket sees no gap or duplicate"
@@ -172,7 +192,10 @@ async def test_fast_replay_loops_with_contiguous_ids() -> None:
     for t in across:
         want = rec[(t["id"] - first_id) % n]
         assert (Decimal(t["price"]), Decimal(t["qty"]), t["isBuyerMaker"]) == (
-            Decimal(want["p"]), Decimal(want["q"]), want["m"])
+            Decimal(want["p"]),
+            Decimal(want["q"]),
+            want["m"],
+        )
     for f in frames:
         want = rec[(f["t"] - first_id) % n]
         assert (Decimal(f["p"]), Decimal(f["q"]), f["m"]) == (Decimal(want["p"]), Decimal(want["q"]), want["m"])
@@ -196,8 +219,10 @@ async def test_vision_klines_replay_reproduces_each_row() -> None:
         got: list[list[Any]] = []
         start = int(rows[0][0]) + shift
         while len(got) < len(rows):
-            async with s.get(f"{sim.url}/api/v3/klines", params={
-                    "symbol": "ADABTC", "interval": "1m", "startTime": start, "limit": 1000}) as r:
+            async with s.get(
+                f"{sim.url}/api/v3/klines",
+                params={"symbol": "ADABTC", "interval": "1m", "startTime": start, "limit": 1000},
+            ) as r:
                 page = await r.json()
             got.extend(page)
             start = page[-1][0] + 60_000
@@ -211,16 +236,23 @@ async def test_vision_klines_replay_reproduces_each_row() -> None:
         assert low * Decimal(row[5]) - ulp <= Decimal(k[7]) <= high * Decimal(row[5]) + ulp, "quote volume in range"
 
 
-@pytest.mark.parametrize(("name", "content", "fragment"), [
-    ("absent.gz", None, "no such file"),
-    ("notgzip.gz", b"this is not gzip", "cannot read"),
-    ("badframe.gz", gzip.compress(b'1 {"stream":"btcusdt@trade","data":{"s":"BTCUSDT","t":1}}\n'), ":1: not a trade"),
-    ("noframes.gz", gzip.compress(b'1 {"stream":"btcusdt@depth","data":{}}\n'), "no @trade frames"),
-    ("binary.gz", gzip.compress(b"1 \xff\xfe@trade\n"), "cannot read"),
-    ("ADABTC-1m-2021-11-28.zip", b"PK but not a zip", "cannot read"),
-    ("ADABTC-1m-2021-11-28.csv", b"1,a,b,c,d,e,f,g,h,i,j,k\n", "malformed 1m row"),
-    ("ADABTC-trades-2021-11-28.csv", b"1,0.1\n", "malformed trades row"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("absent.gz", None, "no such file"),
+        ("notgzip.gz", b"this is not gzip", "cannot read"),
+        (
+            "badframe.gz",
+            gzip.compress(b'1 {"stream":"btcusdt@trade","data":{"s":"BTCUSDT","t":1}}\n'),
+            ":1: not a trade",
+        ),
+        ("noframes.gz", gzip.compress(b'1 {"stream":"btcusdt@depth","data":{}}\n'), "no @trade frames"),
+        ("binary.gz", gzip.compress(b"1 \xff\xfe@trade\n"), "cannot read"),
+        ("ADABTC-1m-2021-11-28.zip", b"PK but not a zip", "cannot read"),
+        ("ADABTC-1m-2021-11-28.csv", b"1,a,b,c,d,e,f,g,h,i,j,k\n", "malformed 1m row"),
+        ("ADABTC-trades-2021-11-28.csv", b"1,0.1\n", "malformed trades row"),
+    ],
+)
 def test_bad_replay_file_names_the_file(tmp_path: Path, name: str, content: bytes | None, fragment: str) -> None:
     """A missing or malformed replay file fails the simulator's construction with a ReplayFormatError
     naming the file (never a bare gzip/zip/decimal error)."""
@@ -237,21 +269,52 @@ def _write_vision_files(tmp_path: Path) -> tuple[Path, Path, list[list[str]], li
     """A small trades CSV (old format: no header, ms) and an aggTrades zip (new format: header, µs)."""
     trades = []
     for i in range(120):
-        trades.append([str(5_000_000 + i), f"{61000 + (i * 7) % 23}.{i % 100:02d}", f"0.{(i * 37) % 900 + 10:05d}",
-                       "0", str(1_723_161_255_000 + i * 250), "true" if i % 3 else "false", "true"])
+        trades.append(
+            [
+                str(5_000_000 + i),
+                f"{61000 + (i * 7) % 23}.{i % 100:02d}",
+                f"0.{(i * 37) % 900 + 10:05d}",
+                "0",
+                str(1_723_161_255_000 + i * 250),
+                "true" if i % 3 else "false",
+                "true",
+            ]
+        )
     trades_path = tmp_path / "BTCUSDT-trades-2024-08-08.csv"
     trades_path.write_text("\n".join(",".join(r) for r in trades) + "\n")
     aggs, first = [], 900_000
     for a in range(60):
         count = 1 + a % 3
-        aggs.append([str(400_000 + a), f"2600.{a:02d}", f"{0.25 * count:.4f}", str(first), str(first + count - 1),
-                     str((1_723_161_255_000 + a * 500) * 1000), "true" if a % 2 else "false", "true"])
+        aggs.append(
+            [
+                str(400_000 + a),
+                f"2600.{a:02d}",
+                f"{0.25 * count:.4f}",
+                str(first),
+                str(first + count - 1),
+                str((1_723_161_255_000 + a * 500) * 1000),
+                "true" if a % 2 else "false",
+                "true",
+            ]
+        )
         first += count
     agg_path = tmp_path / "ETHUSDT-aggTrades-2024-08-08.zip"
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(
-        [["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "transact_time", "is_buyer_maker",
-          "is_best_match"], *aggs])
+        [
+            [
+                "agg_trade_id",
+                "price",
+                "quantity",
+                "first_trade_id",
+                "last_trade_id",
+                "transact_time",
+                "is_buyer_maker",
+                "is_best_match",
+            ],
+            *aggs,
+        ]
+    )
     with zipfile.ZipFile(agg_path, "w") as zf:
         zf.writestr("ETHUSDT-aggTrades-2024-08-08.csv", buf.getvalue())
     return trades_path, agg_path, trades, aggs
@@ -262,22 +325,25 @@ async def test_vision_trades_and_agg_trades_files_replay(tmp_path: Path) -> None
     REST trades equal the trades file row for row; REST aggTrades keep the recorded aggregate ids,
     first/last trade ids and quantities (µs times in the newer format are read as ms)."""
     trades_path, agg_path, trades, aggs = _write_vision_files(tmp_path)
-    async with Simulator(sim_config(replay=(trades_path, agg_path), speed=100.0)) as sim, \
-            aiohttp.ClientSession() as s:
+    async with Simulator(sim_config(replay=(trades_path, agg_path), speed=100.0)) as sim, aiohttp.ClientSession() as s:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             status = await _status(s, sim)
-            done = status["symbols"]["ETHUSDT"]["last_agg_id"] >= 400_059 and \
-                status["symbols"]["BTCUSDT"]["last_trade_id"] >= 5_000_119
+            done = (
+                status["symbols"]["ETHUSDT"]["last_agg_id"] >= 400_059
+                and status["symbols"]["BTCUSDT"]["last_trade_id"] >= 5_000_119
+            )
             if done:
                 break
             await asyncio.sleep(0.05)
         assert done, status
-        async with s.get(f"{sim.url}/api/v3/historicalTrades",
-                         params={"symbol": "BTCUSDT", "fromId": "5000000", "limit": "120"}) as r:
+        async with s.get(
+            f"{sim.url}/api/v3/historicalTrades", params={"symbol": "BTCUSDT", "fromId": "5000000", "limit": "120"}
+        ) as r:
             got = await r.json()
-        async with s.get(f"{sim.url}/api/v3/aggTrades",
-                         params={"symbol": "ETHUSDT", "fromId": "400000", "limit": "60"}) as r:
+        async with s.get(
+            f"{sim.url}/api/v3/aggTrades", params={"symbol": "ETHUSDT", "fromId": "400000", "limit": "60"}
+        ) as r:
             got_aggs = await r.json()
     assert [g["id"] for g in got] == [int(t[0]) for t in trades]
     assert [Decimal(g["price"]) for g in got] == [Decimal(t[1]) for t in trades]
@@ -292,9 +358,20 @@ async def test_vision_trades_and_agg_trades_files_replay(tmp_path: Path) -> None
 
 
 def _capture_line(trade_id: int, t_ms: int) -> str:
-    frame = {"stream": "btcusdt@trade", "data": {"e": "trade", "E": t_ms, "s": "BTCUSDT", "t": trade_id,
-                                                 "p": "61000.10000000", "q": "0.01000000", "T": t_ms, "m": True,
-                                                 "M": True}}
+    frame = {
+        "stream": "btcusdt@trade",
+        "data": {
+            "e": "trade",
+            "E": t_ms,
+            "s": "BTCUSDT",
+            "t": trade_id,
+            "p": "61000.10000000",
+            "q": "0.01000000",
+            "T": t_ms,
+            "m": True,
+            "M": True,
+        },
+    }
     return f"{t_ms * 1_000_000} {json.dumps(frame)}\n"
 
 

@@ -17,14 +17,31 @@ import yarl
 from exchangesim.server import Simulator
 from tests.conftest import API_KEY, sim_config
 
-SYMBOL_ENDPOINTS = ["/api/v3/klines?interval=1m", "/api/v3/uiKlines?interval=1m", "/api/v3/aggTrades",
-                    "/api/v3/trades", "/api/v3/historicalTrades", "/api/v3/depth", "/api/v3/ticker/price",
-                    "/api/v3/exchangeInfo"]
-LIMITED = ["/api/v3/klines?symbol=BTCUSDT&interval=1m", "/api/v3/uiKlines?symbol=BTCUSDT&interval=1s",
-           "/api/v3/aggTrades?symbol=BTCUSDT", "/api/v3/trades?symbol=BTCUSDT",
-           "/api/v3/historicalTrades?symbol=BTCUSDT"]
-SIGNED = [("GET", "/api/v3/account"), ("GET", "/api/v3/openOrders"), ("GET", "/api/v3/order"),
-          ("POST", "/api/v3/order"), ("POST", "/api/v3/order/test"), ("DELETE", "/api/v3/order")]
+SYMBOL_ENDPOINTS = [
+    "/api/v3/klines?interval=1m",
+    "/api/v3/uiKlines?interval=1m",
+    "/api/v3/aggTrades",
+    "/api/v3/trades",
+    "/api/v3/historicalTrades",
+    "/api/v3/depth",
+    "/api/v3/ticker/price",
+    "/api/v3/exchangeInfo",
+]
+LIMITED = [
+    "/api/v3/klines?symbol=BTCUSDT&interval=1m",
+    "/api/v3/uiKlines?symbol=BTCUSDT&interval=1s",
+    "/api/v3/aggTrades?symbol=BTCUSDT",
+    "/api/v3/trades?symbol=BTCUSDT",
+    "/api/v3/historicalTrades?symbol=BTCUSDT",
+]
+SIGNED = [
+    ("GET", "/api/v3/account"),
+    ("GET", "/api/v3/openOrders"),
+    ("GET", "/api/v3/order"),
+    ("POST", "/api/v3/order"),
+    ("POST", "/api/v3/order/test"),
+    ("DELETE", "/api/v3/order"),
+]
 
 
 def _join(path: str, extra: str) -> str:
@@ -38,8 +55,10 @@ CASES: list[tuple[str, str, dict[str, str], int, int]] = [
     *[("GET", p, {}, 400, -1102) for p in SYMBOL_ENDPOINTS[:6]],  # symbol is mandatory there
     *[("GET", _join(p, "symbol="), {}, 400, -1102) for p in SYMBOL_ENDPOINTS[:6]],  # empty = not sent
     ("GET", "/api/v3/klines?symbol=BTCUSDT", {}, 400, -1102),
-    *[("GET", f"/api/v3/klines?symbol=BTCUSDT&interval={i}", {}, 400, -1120)
-      for i in ("7m", "1H", "1S", "2d", "%ff", "1m%00")],
+    *[
+        ("GET", f"/api/v3/klines?symbol=BTCUSDT&interval={i}", {}, 400, -1120)
+        for i in ("7m", "1H", "1S", "2d", "%ff", "1m%00")
+    ],
     ("GET", "/api/v3/uiKlines?symbol=BTCUSDT&interval=1y", {}, 400, -1120),
     *[("GET", _join(p, "limit=0"), {}, 400, -1130) for p in LIMITED],
     *[("GET", _join(p, "limit=5000"), {}, 400, -1130) for p in LIMITED],
@@ -57,12 +76,19 @@ CASES: list[tuple[str, str, dict[str, str], int, int]] = [
     ("GET", "/api/v3/aggTrades?symbol=BTCUSDT&fromId=5&endTime=1000", {}, 400, -1128),
     ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=yesterday", {}, 400, -1100),
     ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m&endTime=" + "9" * 40, {}, 400, -1100),
-    *[("GET", f"{p}?symbols={s}", {}, 400, -1100) for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")
-      for s in ("[BTCUSDT", "BTCUSDT", "[]", "%5B1%5D", '{"a":1}', "%5B%22BTCUSDT%22", "null")],
-    *[("GET", f"{p}?symbols=%5B%22NOPEUSDT%22%5D", {}, 400, -1121)
-      for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")],
-    *[("GET", f"{p}?symbol=BTCUSDT&symbols=%5B%22BTCUSDT%22%5D", {}, 400, -1128)
-      for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")],
+    *[
+        ("GET", f"{p}?symbols={s}", {}, 400, -1100)
+        for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")
+        for s in ("[BTCUSDT", "BTCUSDT", "[]", "%5B1%5D", '{"a":1}', "%5B%22BTCUSDT%22", "null")
+    ],
+    *[
+        ("GET", f"{p}?symbols=%5B%22NOPEUSDT%22%5D", {}, 400, -1121)
+        for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")
+    ],
+    *[
+        ("GET", f"{p}?symbol=BTCUSDT&symbols=%5B%22BTCUSDT%22%5D", {}, 400, -1128)
+        for p in ("/api/v3/exchangeInfo", "/api/v3/ticker/price")
+    ],
     ("GET", "/api/v3/nope", {}, 404, -1100),
     ("GET", "/api/v3/", {}, 404, -1100),
     ("GET", "/api", {}, 404, -1100),
@@ -117,10 +143,20 @@ def _check_error(status: int, headers: Any, text: str) -> dict[str, Any]:
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest.mark.parametrize(("method", "path", "headers", "status", "code"), CASES,
-                         ids=[f"{c[0]} {c[1][:70]} {sorted(c[2].values())}" for c in CASES])
-async def test_bad_request_gets_binance_error(shared_sim: Simulator, http: aiohttp.ClientSession, method: str,
-                                              path: str, headers: dict[str, str], status: int, code: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "code"),
+    CASES,
+    ids=[f"{c[0]} {c[1][:70]} {sorted(c[2].values())}" for c in CASES],
+)
+async def test_bad_request_gets_binance_error(
+    shared_sim: Simulator,
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    code: int,
+) -> None:
     """Each bad request is answered with the documented status and code in Binance's error shape."""
     async with http.request(method, shared_sim.url + path, headers=headers) as r:
         text = await r.text(errors="replace")
@@ -129,23 +165,28 @@ async def test_bad_request_gets_binance_error(shared_sim: Simulator, http: aioht
     assert body["code"] == code, body
 
 
-async def test_malformed_body_on_signed_post_is_a_client_error(shared_sim: Simulator,
-                                                               http: aiohttp.ClientSession) -> None:
+async def test_malformed_body_on_signed_post_is_a_client_error(
+    shared_sim: Simulator, http: aiohttp.ClientSession
+) -> None:
     """A form body that is not UTF-8 or not key=value pairs is a 4xx Binance error, not a crash."""
     for body in (b"\xff\xfe\xfd=1", b"%%%&&&===", b"timestamp=\xff", b"\x00" * 64):
-        async with http.post(f"{shared_sim.url}/api/v3/order", data=body, headers={
-                "X-MBX-APIKEY": API_KEY, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+        async with http.post(
+            f"{shared_sim.url}/api/v3/order",
+            data=body,
+            headers={"X-MBX-APIKEY": API_KEY, "Content-Type": "application/x-www-form-urlencoded"},
+        ) as r:
             text = await r.text(errors="replace")
             assert 400 <= r.status < 500, (body, r.status, text)
             _check_error(r.status, r.headers, text)
 
 
-async def test_non_ascii_signature_is_rejected_not_crashed(shared_sim: Simulator,
-                                                           http: aiohttp.ClientSession) -> None:
+async def test_non_ascii_signature_is_rejected_not_crashed(shared_sim: Simulator, http: aiohttp.ClientSession) -> None:
     """A signature with non-ASCII characters (here in a form body) is an invalid signature (-1022)."""
-    async with http.post(f"{shared_sim.url}/api/v3/order/test", data="timestamp=1&signature=\u00e9\u00e8".encode(),
-                         headers={"X-MBX-APIKEY": API_KEY,
-                                  "Content-Type": "application/x-www-form-urlencoded"}) as r:
+    async with http.post(
+        f"{shared_sim.url}/api/v3/order/test",
+        data="timestamp=1&signature=\u00e9\u00e8".encode(),
+        headers={"X-MBX-APIKEY": API_KEY, "Content-Type": "application/x-www-form-urlencoded"},
+    ) as r:
         text = await r.text(errors="replace")
         assert r.status == 400, text
         assert _check_error(r.status, r.headers, text)["code"] == -1022
@@ -161,11 +202,14 @@ async def _raw(sim: Simulator, request: bytes) -> bytes:
         writer.close()
 
 
-@pytest.mark.parametrize("request_line", [
-    b"GET /api/v3/klines?symbol=\xff\xfe&interval=1m HTTP/1.1",
-    b"GET /api/v3/\xff\xfe HTTP/1.1",
-    b"GET /api/v3/klines?symbol=BTCUSDT&interval=1m&" + b"x=1&" * 20000 + b" HTTP/1.1",  # 80 KB: past the parser
-])
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET /api/v3/klines?symbol=\xff\xfe&interval=1m HTTP/1.1",
+        b"GET /api/v3/\xff\xfe HTTP/1.1",
+        b"GET /api/v3/klines?symbol=BTCUSDT&interval=1m&" + b"x=1&" * 20000 + b" HTTP/1.1",  # 80 KB: past the parser
+    ],
+)
 async def test_unparseable_request_line_is_a_plain_400(shared_sim: Simulator, request_line: bytes) -> None:
     """Raw non-UTF-8 bytes in the request line, or one longer than the HTTP parser takes, are refused with
     400 by the HTTP layer before any handler runs: still no 500, traceback or HTML (the body is the
@@ -185,10 +229,16 @@ async def test_every_response_carries_used_weight(shared_sim: Simulator, http: a
     """Successes and errors alike carry X-MBX-USED-WEIGHT-1M, and it grows by the endpoint's weight."""
     async with http.get(f"{shared_sim.url}/api/v3/ping") as r:
         before = int(r.headers["X-MBX-USED-WEIGHT-1M"])
-    for path, weight in (("/api/v3/time", 1), ("/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1", 2),
-                         ("/api/v3/aggTrades?symbol=BTCUSDT&limit=1", 4), ("/api/v3/exchangeInfo", 20),
-                         ("/api/v3/trades?symbol=BTCUSDT&limit=1", 25), ("/api/v3/depth?symbol=BTCUSDT", 5),
-                         ("/api/v3/ticker/price", 4), ("/api/v3/ticker/price?symbol=BTCUSDT", 2)):
+    for path, weight in (
+        ("/api/v3/time", 1),
+        ("/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1", 2),
+        ("/api/v3/aggTrades?symbol=BTCUSDT&limit=1", 4),
+        ("/api/v3/exchangeInfo", 20),
+        ("/api/v3/trades?symbol=BTCUSDT&limit=1", 25),
+        ("/api/v3/depth?symbol=BTCUSDT", 5),
+        ("/api/v3/ticker/price", 4),
+        ("/api/v3/ticker/price?symbol=BTCUSDT", 2),
+    ):
         async with http.get(shared_sim.url + path) as r:
             assert r.status == 200
             used = int(r.headers["X-MBX-USED-WEIGHT-1M"])
@@ -249,11 +299,32 @@ async def test_weight_limit_from_config() -> None:
         assert got_429
 
 
-FUZZ_ENDPOINTS = ["klines", "uiKlines", "aggTrades", "trades", "historicalTrades", "depth", "ticker/price",
-                  "exchangeInfo"]
+FUZZ_ENDPOINTS = [
+    "klines",
+    "uiKlines",
+    "aggTrades",
+    "trades",
+    "historicalTrades",
+    "depth",
+    "ticker/price",
+    "exchangeInfo",
+]
 FUZZ_PARAMS = ["limit", "fromId", "startTime", "endTime", "interval", "symbols"]
-FUZZ_VALUES = ["%C2%B2", "%D9%A3", "99999999999999999999", "999999999999999999999", "0", "-0", "1e3", "%205",
-               "%00", "%5B%5D", "%5B1%5D", "253402300800000", "18446744073709551616"]
+FUZZ_VALUES = [
+    "%C2%B2",
+    "%D9%A3",
+    "99999999999999999999",
+    "999999999999999999999",
+    "0",
+    "-0",
+    "1e3",
+    "%205",
+    "%00",
+    "%5B%5D",
+    "%5B1%5D",
+    "253402300800000",
+    "18446744073709551616",
+]
 
 
 @pytest.mark.parametrize("endpoint", FUZZ_ENDPOINTS)

@@ -25,16 +25,26 @@ def sign(payload: str, secret: str = API_SECRET) -> str:
 def test_reference_signature_vector() -> None:
     """The HMAC of the documented payload is the documented signature (and stripping keeps the payload)."""
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-    payload = ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000"
-               "&timestamp=1499827319559")
+    payload = (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    )
     assert sign(payload, secret) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
     assert _strip_signature(payload + "&signature=abc") == (payload, "abc")
     assert _strip_signature("signature=abc&" + payload) == (payload, "abc")
 
 
-async def call(session: aiohttp.ClientSession, sim: Simulator, method: str, path: str, params: dict,
-               *, in_body: bool = False, key: str = API_KEY, secret: str = API_SECRET,
-               timestamp: int | None = None) -> tuple[int, dict]:
+async def call(
+    session: aiohttp.ClientSession,
+    sim: Simulator,
+    method: str,
+    path: str,
+    params: dict,
+    *,
+    in_body: bool = False,
+    key: str = API_KEY,
+    secret: str = API_SECRET,
+    timestamp: int | None = None,
+) -> tuple[int, dict]:
     """A signed request built by hand: parameters in the query string or the form body."""
     params = {**params, "timestamp": timestamp if timestamp is not None else int(time.time() * 1000)}
     payload = urlencode(params)
@@ -59,15 +69,39 @@ async def test_limit_order_rests_then_fills_when_market_crosses(sim: Simulator) 
     """A LIMIT BUY above the market fills at once; one below rests (funds locked) and can be cancelled."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
-        status, taker = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-            "price": str((px * Decimal("1.05")).quantize(Decimal("0.01")))}, in_body=True)
+        status, taker = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": str((px * Decimal("1.05")).quantize(Decimal("0.01"))),
+            },
+            in_body=True,
+        )
         assert status == 200, taker
         assert taker["status"] == "FILLED", taker
         low = (px * Decimal("0.5")).quantize(Decimal("0.01"))
-        status, resting = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-            "price": str(low), "newClientOrderId": "rest-1"})
+        status, resting = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": str(low),
+                "newClientOrderId": "rest-1",
+            },
+        )
         assert status == 200
         assert resting["status"] == "NEW"
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
@@ -75,12 +109,25 @@ async def test_limit_order_rests_then_fills_when_market_crosses(sim: Simulator) 
         assert Decimal(usdt["locked"]) == low * Decimal("0.01")
         _, open_orders = await call(s, sim, "GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"})
         assert [o["clientOrderId"] for o in open_orders] == ["rest-1"]
-        status, dup = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-            "price": str(low), "newClientOrderId": "rest-1"})
+        status, dup = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": str(low),
+                "newClientOrderId": "rest-1",
+            },
+        )
         assert (status, dup) == (400, {"code": -2010, "msg": "Duplicate order sent."})
-        status, cancelled = await call(s, sim, "DELETE", "/api/v3/order",
-                                       {"symbol": "BTCUSDT", "origClientOrderId": "rest-1"})
+        status, cancelled = await call(
+            s, sim, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "rest-1"}
+        )
         assert status == 200
         assert cancelled["status"] == "CANCELED"
         _, account = await call(s, sim, "GET", "/api/v3/account", {})
@@ -95,9 +142,20 @@ async def test_resting_sell_fills_when_the_market_trades_through(sim: Simulator)
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
         price = px + Decimal("0.05")
-        _, order = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-            "price": str(price)})
+        _, order = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": str(price),
+            },
+        )
         assert order["status"] == "NEW"
         await sim_market(s, sim, rate=2000)
         deadline = time.monotonic() + 20
@@ -118,25 +176,37 @@ async def sim_market(s: aiohttp.ClientSession, sim: Simulator, **body: object) -
         assert r.status == 200
 
 
-@pytest.mark.parametrize(("params", "code", "msg"), [
-    ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),
-    ({"quantity": "0.00001"}, -1013, "Filter failure: NOTIONAL"),
-    ({"quantity": "0.000011"}, -1013, "Filter failure: LOT_SIZE"),
-    ({"quantity": "1000"}, -2010, "Account has insufficient balance for requested action."),
-    ({"quantity": "0.0010000001"}, -1111, "Parameter 'quantity' has too much precision."),
-    ({"quantity": "abc"}, -1100, None),
-    ({"side": "HOLD", "quantity": "0.01"}, -1117, "Invalid side."),
-    ({"type": "ICEBERG", "quantity": "0.01"}, -1116, "Invalid orderType."),
-    ({}, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
-    ({"type": "LIMIT", "timeInForce": "GTC", "price": "100"}, -1102,
-     "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."),
-    ({"symbol": "NOPE", "quantity": "0.01"}, -1121, "Invalid symbol."),
-    ({"type": "LIMIT", "quantity": "0.01", "price": "1.001", "timeInForce": "GTC"}, -1013,
-     "Filter failure: PRICE_FILTER"),
-    ({"type": "LIMIT", "quantity": "0.01", "price": "100"}, -1102,
-     "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."),
-    ({"newClientOrderId": "bad id!", "quantity": "0.01"}, -1100, None),
-])
+@pytest.mark.parametrize(
+    ("params", "code", "msg"),
+    [
+        ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),
+        ({"quantity": "0.00001"}, -1013, "Filter failure: NOTIONAL"),
+        ({"quantity": "0.000011"}, -1013, "Filter failure: LOT_SIZE"),
+        ({"quantity": "1000"}, -2010, "Account has insufficient balance for requested action."),
+        ({"quantity": "0.0010000001"}, -1111, "Parameter 'quantity' has too much precision."),
+        ({"quantity": "abc"}, -1100, None),
+        ({"side": "HOLD", "quantity": "0.01"}, -1117, "Invalid side."),
+        ({"type": "ICEBERG", "quantity": "0.01"}, -1116, "Invalid orderType."),
+        ({}, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
+        (
+            {"type": "LIMIT", "timeInForce": "GTC", "price": "100"},
+            -1102,
+            "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
+        ),
+        ({"symbol": "NOPE", "quantity": "0.01"}, -1121, "Invalid symbol."),
+        (
+            {"type": "LIMIT", "quantity": "0.01", "price": "1.001", "timeInForce": "GTC"},
+            -1013,
+            "Filter failure: PRICE_FILTER",
+        ),
+        (
+            {"type": "LIMIT", "quantity": "0.01", "price": "100"},
+            -1102,
+            "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+        ),
+        ({"newClientOrderId": "bad id!", "quantity": "0.01"}, -1100, None),
+    ],
+)
 async def test_order_rejections(sim: Simulator, params: dict, code: int, msg: str | None) -> None:
     """Invalid orders are rejected with Binance's code and message and change no balance."""
     base = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
@@ -185,8 +255,11 @@ async def test_key_and_signature_errors(sim: Simulator) -> None:
         assert (status, body["code"]) == (401, -2015)
         status, body = await call(s, sim, "GET", "/api/v3/account", {}, secret="wrong")
         assert (status, body) == (400, {"code": -1022, "msg": "Signature for this request is not valid."})
-        async with s.get(f"{sim.url}/api/v3/account", params={"timestamp": int(time.time() * 1000)},
-                         headers={"X-MBX-APIKEY": API_KEY}) as r:
+        async with s.get(
+            f"{sim.url}/api/v3/account",
+            params={"timestamp": int(time.time() * 1000)},
+            headers={"X-MBX-APIKEY": API_KEY},
+        ) as r:
             body = await r.json()
             assert (r.status, body["code"]) == (400, -1102)
             assert "'signature'" in body["msg"]
@@ -195,19 +268,48 @@ async def test_key_and_signature_errors(sim: Simulator) -> None:
 async def test_test_order_and_protective_orders(sim: Simulator) -> None:
     """order/test validates without placing; STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT rest with their stops."""
     async with aiohttp.ClientSession() as s:
-        status, body = await call(s, sim, "POST", "/api/v3/order/test",
-                                  {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+        status, body = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order/test",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"},
+        )
         assert (status, body) == (200, {})
         assert not sim.binance.orders.accounts[API_KEY].orders
         px = await last_price(s, sim)
         stop = (px * Decimal("0.9")).quantize(Decimal("0.01"))
         take = (px * Decimal("1.1")).quantize(Decimal("0.01"))
-        _, sl = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
-            "quantity": "0.01", "price": str(stop), "stopPrice": str(stop)})
-        _, tp = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "SELL", "type": "TAKE_PROFIT_LIMIT", "timeInForce": "GTC",
-            "quantity": "0.01", "price": str(take), "stopPrice": str(take)})
+        _, sl = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_LOSS_LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": str(stop),
+                "stopPrice": str(stop),
+            },
+        )
+        _, tp = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "TAKE_PROFIT_LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": str(take),
+                "stopPrice": str(take),
+            },
+        )
         assert list(sl) == ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]  # ACK default
         _, got = await call(s, sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": tp["orderId"]})
         assert got["status"] == "NEW"
@@ -222,8 +324,15 @@ async def test_client_order_id_reuse_after_cancel(sim: Simulator) -> None:
     one a duplicate is checked against."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
-        order = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-                 "price": str((px * 2).quantize(Decimal("0.01"))), "newClientOrderId": "dupS"}
+        order = {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": str((px * 2).quantize(Decimal("0.01"))),
+            "newClientOrderId": "dupS",
+        }
         _, first = await call(s, sim, "POST", "/api/v3/order", order)
         await call(s, sim, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
         status, second = await call(s, sim, "POST", "/api/v3/order", order)
@@ -233,8 +342,9 @@ async def test_client_order_id_reuse_after_cancel(sim: Simulator) -> None:
         assert (status, third) == (400, {"code": -2010, "msg": "Duplicate order sent."})
         _, found = await call(s, sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
         assert (found["orderId"], found["status"]) == (second["orderId"], "NEW")
-        status, cancelled = await call(s, sim, "DELETE", "/api/v3/order",
-                                       {"symbol": "BTCUSDT", "origClientOrderId": "dupS"})
+        status, cancelled = await call(
+            s, sim, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "dupS"}
+        )
         assert (status, cancelled["orderId"], cancelled["status"]) == (200, second["orderId"], "CANCELED")
         status, body = await call(s, sim, "DELETE", "/api/v3/order", {"symbol": "NOPE", "orderId": 1})
         assert (status, body["code"]) == (400, -1121)
@@ -245,18 +355,38 @@ async def test_stop_market_buy_reserves_for_its_stop(sim: Simulator) -> None:
     free balance negative; a stop that would trigger at once is rejected."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
-        status, body = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.01",
-            "stopPrice": str((px * Decimal("0.99")).quantize(Decimal("0.01")))})
+        status, body = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "STOP_LOSS",
+                "quantity": "0.01",
+                "stopPrice": str((px * Decimal("0.99")).quantize(Decimal("0.01"))),
+            },
+        )
         assert (status, body["code"]) == (400, -2010)
         stop = (px * Decimal("1.5")).quantize(Decimal("0.01"))
         qty = (Decimal(100_000) / px).quantize(Decimal("0.00001"))  # affordable at the market, not at the stop
-        status, body = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": str(qty), "stopPrice": str(stop)})
+        status, body = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": str(qty), "stopPrice": str(stop)},
+        )
         assert (status, body["code"]) == (400, -2010)
         assert body["msg"] == "Account has insufficient balance for requested action."
-        status, ok = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.01", "stopPrice": str(stop)})
+        status, ok = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.01", "stopPrice": str(stop)},
+        )
         assert status == 200
         account = sim.binance.orders.accounts[API_KEY]
         assert account.locked["USDT"] == stop * Decimal("0.01")

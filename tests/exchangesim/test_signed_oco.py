@@ -53,13 +53,21 @@ def away(px: Decimal, factor: str) -> Decimal:
 
 def sell_oco(px: Decimal, qty: Decimal, **params: str) -> dict[str, str]:
     """A protective SELL: take-profit LIMIT_MAKER 5 % above the market, STOP_LOSS 5 % below."""
-    return {"symbol": "BTCUSDT", "side": "SELL", "quantity": str(qty), "aboveType": "LIMIT_MAKER",
-            "abovePrice": str(away(px, "1.05")), "belowType": "STOP_LOSS", "belowStopPrice": str(away(px, "0.95")),
-            **params}
+    return {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "quantity": str(qty),
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": str(away(px, "1.05")),
+        "belowType": "STOP_LOSS",
+        "belowStopPrice": str(away(px, "0.95")),
+        **params,
+    }
 
 
-async def call_with_headers(s: aiohttp.ClientSession, sim: Simulator, method: str, path: str,
-                            params: dict) -> tuple[int, object, dict[str, str]]:
+async def call_with_headers(
+    s: aiohttp.ClientSession, sim: Simulator, method: str, path: str, params: dict
+) -> tuple[int, object, dict[str, str]]:
     """``call`` (parameters signed in the query string), also returning the response headers."""
     payload = urlencode({**params, "timestamp": int(time.time() * 1000)})
     url = yarl.URL(f"{sim.url}{path}?{payload}&signature={sign(payload)}", encoded=True)
@@ -85,31 +93,45 @@ async def test_sell_oco_for_the_whole_bought_quantity_then_the_stop_fills(no_btc
     releasing the reservation exactly once."""
     sim = no_btc_sim
     async with aiohttp.ClientSession() as s:
-        status, bought = await call(s, sim, "POST", "/api/v3/order",
-                                    {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+        status, bought = await call(
+            s, sim, "POST", "/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+        )
         assert (status, bought["status"], bought["orderListId"]) == (200, "FILLED", -1)
         acct = account_of(sim)
         qty = acct.free["BTC"]
         assert qty == Decimal("0.01") - Decimal("0.01") * FEE  # the whole free base balance
         usdt_before = acct.free["USDT"]
         px = await last_price(s, sim)
-        params = sell_oco(px, qty, listClientOrderId="bracket-1", aboveClientOrderId="tp-1",
-                          belowClientOrderId="sl-1")
+        params = sell_oco(px, qty, listClientOrderId="bracket-1", aboveClientOrderId="tp-1", belowClientOrderId="sl-1")
         status, created, headers = await call_with_headers(s, sim, "POST", OCO, params)
         assert status == 200, created
         assert isinstance(created, dict)
         assert headers["X-MBX-ORDER-COUNT-10S"] == "3"  # the market BUY and the two legs
-        assert list(created) == ["orderListId", "contingencyType", "listStatusType", "listOrderStatus",
-                                 "listClientOrderId", "transactionTime", "symbol", "orders", "orderReports"]
+        assert list(created) == [
+            "orderListId",
+            "contingencyType",
+            "listStatusType",
+            "listOrderStatus",
+            "listClientOrderId",
+            "transactionTime",
+            "symbol",
+            "orders",
+            "orderReports",
+        ]
         list_id = created["orderListId"]
         assert (created["contingencyType"], created["listStatusType"], created["listOrderStatus"]) == (
-            "OCO", "EXEC_STARTED", "EXECUTING")
+            "OCO",
+            "EXEC_STARTED",
+            "EXECUTING",
+        )
         assert created["listClientOrderId"] == "bracket-1"
         assert [o["clientOrderId"] for o in created["orders"]] == ["sl-1", "tp-1"]  # the stop-loss leg first
         sl_id, tp_id = (o["orderId"] for o in created["orders"])
         reports = created["orderReports"]
         assert [(r["orderId"], r["orderListId"], r["type"], r["status"]) for r in reports] == [
-            (sl_id, list_id, "STOP_LOSS", "NEW"), (tp_id, list_id, "LIMIT_MAKER", "NEW")]
+            (sl_id, list_id, "STOP_LOSS", "NEW"),
+            (tp_id, list_id, "LIMIT_MAKER", "NEW"),
+        ]
         assert Decimal(reports[0]["stopPrice"]) == away(px, "0.95")
         assert "stopPrice" not in reports[1]
         assert acct.free["BTC"] == 0
@@ -144,29 +166,43 @@ async def test_sell_oco_for_the_whole_bought_quantity_then_the_stop_fills(no_btc
         assert (await order(s, sim, orderId=tp_id))["status"] == "EXPIRED"
         _, open_lists = await call(s, sim, "GET", "/api/v3/openOrderList", {})
         assert open_lists == []
-        status, again = await call(s, sim, "DELETE", "/api/v3/orderList",
-                                   {"symbol": "BTCUSDT", "orderListId": list_id})
+        status, again = await call(s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT", "orderListId": list_id})
         assert (status, again) == (400, {"code": -2011, "msg": "Unknown order list sent."})
 
 
-@pytest.mark.parametrize(("above", "fill_at"), [
-    ({"aboveType": "LIMIT_MAKER", "abovePrice": "1.05"}, "1.05"),
-    ({"aboveType": "TAKE_PROFIT", "aboveStopPrice": "1.05"}, "1.05"),
-    ({"aboveType": "TAKE_PROFIT_LIMIT", "aboveStopPrice": "1.04", "abovePrice": "1.05",
-      "aboveTimeInForce": "GTC"}, "1.05"),
-])
-async def test_take_profit_leg_fills_and_the_stop_expires(sim: Simulator, above: dict[str, str],
-                                                          fill_at: str) -> None:
+@pytest.mark.parametrize(
+    ("above", "fill_at"),
+    [
+        ({"aboveType": "LIMIT_MAKER", "abovePrice": "1.05"}, "1.05"),
+        ({"aboveType": "TAKE_PROFIT", "aboveStopPrice": "1.05"}, "1.05"),
+        (
+            {
+                "aboveType": "TAKE_PROFIT_LIMIT",
+                "aboveStopPrice": "1.04",
+                "abovePrice": "1.05",
+                "aboveTimeInForce": "GTC",
+            },
+            "1.05",
+        ),
+    ],
+)
+async def test_take_profit_leg_fills_and_the_stop_expires(sim: Simulator, above: dict[str, str], fill_at: str) -> None:
     """A rise to the take-profit (LIMIT_MAKER at its price, TAKE_PROFIT at its stop, TAKE_PROFIT_LIMIT
     triggered then filled at its price) fills that leg; the STOP_LOSS_LIMIT leg expires."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
         acct = account_of(sim)
         btc, usdt = acct.free["BTC"], acct.free["USDT"]
-        params = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.5", "belowType": "STOP_LOSS_LIMIT",
-                  "belowStopPrice": str(away(px, "0.95")), "belowPrice": str(away(px, "0.94")),
-                  "belowTimeInForce": "GTC", **{k: str(away(px, v)) if k.endswith("Price") else v
-                                                for k, v in above.items()}}
+        params = {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "quantity": "0.5",
+            "belowType": "STOP_LOSS_LIMIT",
+            "belowStopPrice": str(away(px, "0.95")),
+            "belowPrice": str(away(px, "0.94")),
+            "belowTimeInForce": "GTC",
+            **{k: str(away(px, v)) if k.endswith("Price") else v for k, v in above.items()},
+        }
         status, created = await call(s, sim, "POST", OCO, params, in_body=True)
         assert status == 200, created
         assert acct.locked["BTC"] == Decimal("0.5")
@@ -203,10 +239,23 @@ async def test_stop_loss_limit_leg_triggers_then_rests_as_a_limit(sim: Simulator
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
         stop, limit = away(px, "0.95"), away(px, "0.94")
-        status, created = await call(s, sim, "POST", OCO, {
-            "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.2", "aboveType": "LIMIT_MAKER",
-            "abovePrice": str(away(px, "1.05")), "belowType": "STOP_LOSS_LIMIT", "belowStopPrice": str(stop),
-            "belowPrice": str(limit), "belowTimeInForce": "GTC"})
+        status, created = await call(
+            s,
+            sim,
+            "POST",
+            OCO,
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "quantity": "0.2",
+                "aboveType": "LIMIT_MAKER",
+                "abovePrice": str(away(px, "1.05")),
+                "belowType": "STOP_LOSS_LIMIT",
+                "belowStopPrice": str(stop),
+                "belowPrice": str(limit),
+                "belowTimeInForce": "GTC",
+            },
+        )
         assert status == 200, created
         sl_id, tp_id = (o["orderId"] for o in created["orders"])
         acct = account_of(sim)
@@ -230,9 +279,22 @@ async def test_buy_oco_reserves_for_the_dearer_leg(sim: Simulator) -> None:
         px = await last_price(s, sim)
         stop, limit = away(px, "1.05"), away(px, "0.95")
         qty = Decimal("0.3")
-        status, created = await call(s, sim, "POST", OCO, {
-            "symbol": "BTCUSDT", "side": "BUY", "quantity": str(qty), "aboveType": "STOP_LOSS",
-            "aboveStopPrice": str(stop), "belowType": "LIMIT_MAKER", "belowPrice": str(limit)}, in_body=True)
+        status, created = await call(
+            s,
+            sim,
+            "POST",
+            OCO,
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "quantity": str(qty),
+                "aboveType": "STOP_LOSS",
+                "aboveStopPrice": str(stop),
+                "belowType": "LIMIT_MAKER",
+                "belowPrice": str(limit),
+            },
+            in_body=True,
+        )
         assert status == 200, created
         assert [r["type"] for r in created["orderReports"]] == ["STOP_LOSS", "LIMIT_MAKER"]
         acct = account_of(sim)
@@ -256,16 +318,22 @@ async def test_cancel_the_list_or_one_leg_cancels_both(sim: Simulator) -> None:
         status, first = await call(s, sim, "POST", OCO, sell_oco(px, Decimal(2), listClientOrderId="b1"))
         assert status == 200, first
         assert (acct.free["BTC"], acct.locked["BTC"]) == (0, 2)
-        status, cancelled = await call(s, sim, "DELETE", "/api/v3/orderList",
-                                       {"symbol": "BTCUSDT", "listClientOrderId": "b1"})
+        status, cancelled = await call(
+            s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT", "listClientOrderId": "b1"}
+        )
         assert status == 200, cancelled
         assert (cancelled["orderListId"], cancelled["listStatusType"], cancelled["listOrderStatus"]) == (
-            first["orderListId"], "ALL_DONE", "ALL_DONE")
+            first["orderListId"],
+            "ALL_DONE",
+            "ALL_DONE",
+        )
         assert [(r["orderId"], r["status"], r["origClientOrderId"]) for r in cancelled["orderReports"]] == [
-            (o["orderId"], "CANCELED", o["clientOrderId"]) for o in first["orders"]]
+            (o["orderId"], "CANCELED", o["clientOrderId"]) for o in first["orders"]
+        ]
         assert (acct.free["BTC"], acct.locked["BTC"]) == (2, 0)
-        status, again = await call(s, sim, "DELETE", "/api/v3/orderList",
-                                   {"symbol": "BTCUSDT", "orderListId": first["orderListId"]})
+        status, again = await call(
+            s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT", "orderListId": first["orderListId"]}
+        )
         assert (status, again["code"]) == (400, -2011)
 
         status, second = await call(s, sim, "POST", OCO, sell_oco(px, Decimal(2), listClientOrderId="b1"))
@@ -278,34 +346,50 @@ async def test_cancel_the_list_or_one_leg_cancels_both(sim: Simulator) -> None:
             assert (await order(s, sim, orderId=o["orderId"]))["status"] == "CANCELED"
         assert (await order_list(s, sim, origClientOrderId="b1"))["listOrderStatus"] == "ALL_DONE"
         assert (acct.free["BTC"], acct.locked["BTC"]) == (2, 0)  # released once, not twice
-        status, body = await call(s, sim, "DELETE", "/api/v3/order",
-                                  {"symbol": "BTCUSDT", "orderId": second["orders"][0]["orderId"]})
+        status, body = await call(
+            s, sim, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": second["orders"][0]["orderId"]}
+        )
         assert (status, body["code"]) == (400, -2011)
 
 
-@pytest.mark.parametrize(("params", "code", "msg"), [
-    ({"abovePrice": "PX*0.99"}, -2010, "The relationship of the prices for the orders is not correct."),
-    ({"belowStopPrice": "PX*1.01"}, -2010, "The relationship of the prices for the orders is not correct."),
-    ({"aboveType": "TAKE_PROFIT", "aboveStopPrice": "PX*0.99"}, -2010,
-     "The relationship of the prices for the orders is not correct."),
-    ({"belowStopPrice": None}, -1102, "Mandatory parameter 'belowStopPrice' was not sent, was empty/null, or "
-     "malformed."),
-    ({"aboveType": None}, -1102, "Mandatory parameter 'aboveType' was not sent, was empty/null, or malformed."),
-    ({"quantity": None}, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."),
-    ({"aboveType": "TAKE_PROFIT_LIMIT"}, -1102,
-     "Mandatory parameter 'aboveTimeInForce' was not sent, was empty/null, or malformed."),
-    ({"quantity": "3"}, -2010, "Account has insufficient balance for requested action."),
-    ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),
-    ({"abovePrice": "PX*1.05+0.001"}, -1013, "Filter failure: PRICE_FILTER"),
-    ({"aboveType": "LIMIT"}, -1158, "Order type not supported in OCO."),
-    ({"aboveType": "ICEBERG"}, -1116, "Invalid orderType."),
-    ({"belowType": "LIMIT_MAKER", "belowPrice": "PX*0.95"}, -1166, "A limit order in a sell OCO must be above."),
-    ({"aboveType": "STOP_LOSS", "aboveStopPrice": "PX*1.05"}, -1197,
-     "A stop loss order in a sell OCO must be below."),
-    ({"belowType": "TAKE_PROFIT"}, -1199, "A take profit order in a sell OCO must be above."),
-    ({"side": "BUY"}, -1165, "A limit order in a buy OCO must be below."),
-    ({"listClientOrderId": "bad id!"}, -1100, None),
-])
+@pytest.mark.parametrize(
+    ("params", "code", "msg"),
+    [
+        ({"abovePrice": "PX*0.99"}, -2010, "The relationship of the prices for the orders is not correct."),
+        ({"belowStopPrice": "PX*1.01"}, -2010, "The relationship of the prices for the orders is not correct."),
+        (
+            {"aboveType": "TAKE_PROFIT", "aboveStopPrice": "PX*0.99"},
+            -2010,
+            "The relationship of the prices for the orders is not correct.",
+        ),
+        (
+            {"belowStopPrice": None},
+            -1102,
+            "Mandatory parameter 'belowStopPrice' was not sent, was empty/null, or malformed.",
+        ),
+        ({"aboveType": None}, -1102, "Mandatory parameter 'aboveType' was not sent, was empty/null, or malformed."),
+        ({"quantity": None}, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."),
+        (
+            {"aboveType": "TAKE_PROFIT_LIMIT"},
+            -1102,
+            "Mandatory parameter 'aboveTimeInForce' was not sent, was empty/null, or malformed.",
+        ),
+        ({"quantity": "3"}, -2010, "Account has insufficient balance for requested action."),
+        ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),
+        ({"abovePrice": "PX*1.05+0.001"}, -1013, "Filter failure: PRICE_FILTER"),
+        ({"aboveType": "LIMIT"}, -1158, "Order type not supported in OCO."),
+        ({"aboveType": "ICEBERG"}, -1116, "Invalid orderType."),
+        ({"belowType": "LIMIT_MAKER", "belowPrice": "PX*0.95"}, -1166, "A limit order in a sell OCO must be above."),
+        (
+            {"aboveType": "STOP_LOSS", "aboveStopPrice": "PX*1.05"},
+            -1197,
+            "A stop loss order in a sell OCO must be below.",
+        ),
+        ({"belowType": "TAKE_PROFIT"}, -1199, "A take profit order in a sell OCO must be above."),
+        ({"side": "BUY"}, -1165, "A limit order in a buy OCO must be below."),
+        ({"listClientOrderId": "bad id!"}, -1100, None),
+    ],
+)
 async def test_oco_rejections(sim: Simulator, params: dict[str, str | None], code: int, msg: str | None) -> None:
     """Invalid OCOs are rejected with Binance's code and message, and place nothing and lock nothing."""
     async with aiohttp.ClientSession() as s:
@@ -335,17 +419,34 @@ async def test_duplicate_ids_and_unknown_lists(sim: Simulator) -> None:
     unknown lists are -2013 on query and -2011 on cancel; a query naming no list is -1128."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
-        status, first = await call(s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), listClientOrderId="dup",
-                                                                 aboveClientOrderId="leg-a"))
+        status, first = await call(
+            s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), listClientOrderId="dup", aboveClientOrderId="leg-a")
+        )
         assert status == 200, first
         duplicate = (400, {"code": -2010, "msg": "Duplicate order sent."})
         assert await call(s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), listClientOrderId="dup")) == duplicate
         assert await call(s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), belowClientOrderId="leg-a")) == duplicate
-        assert await call(s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), aboveClientOrderId="same",
-                                                        belowClientOrderId="same")) == duplicate
-        status, single = await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.1",
-            "price": str(away(px, "1.2")), "newClientOrderId": "leg-a"})
+        assert (
+            await call(
+                s, sim, "POST", OCO, sell_oco(px, Decimal("0.1"), aboveClientOrderId="same", belowClientOrderId="same")
+            )
+            == duplicate
+        )
+        status, single = await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.1",
+                "price": str(away(px, "1.2")),
+                "newClientOrderId": "leg-a",
+            },
+        )
         assert (status, single) == duplicate  # a single order may not take a leg's id either
         assert len(account_of(sim).orders) == 2
         assert account_of(sim).locked["BTC"] == Decimal("0.1")
@@ -358,8 +459,9 @@ async def test_duplicate_ids_and_unknown_lists(sim: Simulator) -> None:
         assert (status, body["code"]) == (400, -1128)
         status, body = await call(s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT", "orderListId": 999})
         assert (status, body) == (400, {"code": -2011, "msg": "Unknown order list sent."})
-        status, body = await call(s, sim, "DELETE", "/api/v3/orderList",
-                                  {"symbol": "ETHUSDT", "orderListId": first["orderListId"]})
+        status, body = await call(
+            s, sim, "DELETE", "/api/v3/orderList", {"symbol": "ETHUSDT", "orderListId": first["orderListId"]}
+        )
         assert (status, body["code"]) == (400, -2011)  # the list is on another symbol
         status, body = await call(s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT"})
         assert (status, body["code"]) == (400, -1102)
@@ -370,13 +472,26 @@ async def test_all_orders_lists_every_order_once(sim: Simulator) -> None:
     orderId/startTime/endTime/limit select as on Binance; weights 20 (allOrders) and 4 (orderList)."""
     async with aiohttp.ClientSession() as s:
         px = await last_price(s, sim)
-        await call(s, sim, "POST", "/api/v3/order",
-                   {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
-        await call(s, sim, "POST", "/api/v3/order", {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET",
-                                                     "quantity": "0.1"})
-        await call(s, sim, "POST", "/api/v3/order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-            "price": str(away(px, "0.5"))})
+        await call(
+            s, sim, "POST", "/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+        )
+        await call(
+            s, sim, "POST", "/api/v3/order", {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}
+        )
+        await call(
+            s,
+            sim,
+            "POST",
+            "/api/v3/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": str(away(px, "0.5")),
+            },
+        )
         _, oco = await call(s, sim, "POST", OCO, sell_oco(px, Decimal("0.1")))
         await call(s, sim, "DELETE", "/api/v3/orderList", {"symbol": "BTCUSDT", "orderListId": oco["orderListId"]})
         status, everything = await call(s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT"})
@@ -385,17 +500,22 @@ async def test_all_orders_lists_every_order_once(sim: Simulator) -> None:
         assert ids == sorted(set(ids))
         assert len(ids) == 4
         assert [(o["type"], o["status"], o["orderListId"] == -1) for o in everything] == [
-            ("MARKET", "FILLED", True), ("LIMIT", "NEW", True), ("STOP_LOSS", "CANCELED", False),
-            ("LIMIT_MAKER", "CANCELED", False)]
+            ("MARKET", "FILLED", True),
+            ("LIMIT", "NEW", True),
+            ("STOP_LOSS", "CANCELED", False),
+            ("LIMIT_MAKER", "CANCELED", False),
+        ]
         assert everything[1] == await order(s, sim, orderId=ids[1])  # GET order's shape
-        _, from_id = await call(s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "orderId": ids[1],
-                                                                     "limit": 2})
+        _, from_id = await call(
+            s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "orderId": ids[1], "limit": 2}
+        )
         assert [o["orderId"] for o in from_id] == ids[1:3]
         _, recent = await call(s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "limit": 2})
         assert [o["orderId"] for o in recent] == ids[2:]
         now = sim.binance.server_time()
-        _, window = await call(s, sim, "GET", "/api/v3/allOrders",
-                               {"symbol": "BTCUSDT", "startTime": now - 60_000, "endTime": now})
+        _, window = await call(
+            s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "startTime": now - 60_000, "endTime": now}
+        )
         assert [o["orderId"] for o in window] == ids
         _, later = await call(s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "startTime": now + 1})
         assert later == []
@@ -403,12 +523,15 @@ async def test_all_orders_lists_every_order_once(sim: Simulator) -> None:
         assert (status, body["code"]) == (400, -1130)
         status, body = await call(s, sim, "GET", "/api/v3/allOrders", {})
         assert (status, body["code"]) == (400, -1102)
-        status, body = await call(s, sim, "GET", "/api/v3/allOrders",
-                                  {"symbol": "BTCUSDT", "startTime": now - 2 * 86_400_000, "endTime": now})
+        status, body = await call(
+            s, sim, "GET", "/api/v3/allOrders", {"symbol": "BTCUSDT", "startTime": now - 2 * 86_400_000, "endTime": now}
+        )
         assert (status, body["code"]) == (400, -1127)
-        for path, params, weight in (("/api/v3/allOrders", {"symbol": "BTCUSDT"}, 20),
-                                     ("/api/v3/orderList", {"orderListId": oco["orderListId"]}, 4),
-                                     ("/api/v3/openOrderList", {}, 6)):
+        for path, params, weight in (
+            ("/api/v3/allOrders", {"symbol": "BTCUSDT"}, 20),
+            ("/api/v3/orderList", {"orderListId": oco["orderListId"]}, 4),
+            ("/api/v3/openOrderList", {}, 6),
+        ):
             assert await weight_of(s, sim, path, params) == weight
 
 
@@ -434,28 +557,41 @@ async def test_python_binance_client(sim: Simulator) -> None:
     def run() -> None:
         bought = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
         created = client.create_oco_order(
-            symbol="BTCUSDT", side="SELL", quantity="0.00999", aboveType="LIMIT_MAKER",
-            abovePrice=str(away(px, "1.05")), belowType="STOP_LOSS_LIMIT", belowStopPrice=str(away(px, "0.95")),
-            belowPrice=str(away(px, "0.94")), belowTimeInForce="GTC")
+            symbol="BTCUSDT",
+            side="SELL",
+            quantity="0.00999",
+            aboveType="LIMIT_MAKER",
+            abovePrice=str(away(px, "1.05")),
+            belowType="STOP_LOSS_LIMIT",
+            belowStopPrice=str(away(px, "0.95")),
+            belowPrice=str(away(px, "0.94")),
+            belowTimeInForce="GTC",
+        )
         assert created["listClientOrderId"].startswith("x-")  # python-binance names the list itself
         assert (created["contingencyType"], created["listOrderStatus"]) == ("OCO", "EXECUTING")
         legs = [o["orderId"] for o in created["orders"]]
         got = client.get_order(symbol="BTCUSDT", orderId=legs[0])
-        assert (got["orderListId"], got["type"], got["status"]) == (
-            created["orderListId"], "STOP_LOSS_LIMIT", "NEW")
+        assert (got["orderListId"], got["type"], got["status"]) == (created["orderListId"], "STOP_LOSS_LIMIT", "NEW")
         assert [o["orderId"] for o in client.get_all_orders(symbol="BTCUSDT")] == [bought["orderId"], *legs]
         assert [lst["orderListId"] for lst in client.get_open_oco_orders()] == [created["orderListId"]]
         listed = client._get("orderList", True, data={"orderListId": created["orderListId"]})
         assert listed["listStatusType"] == "EXEC_STARTED"
-        cancelled = client._delete("orderList", True, data={"symbol": "BTCUSDT",
-                                                            "orderListId": created["orderListId"]})
+        cancelled = client._delete("orderList", True, data={"symbol": "BTCUSDT", "orderListId": created["orderListId"]})
         assert [r["status"] for r in cancelled["orderReports"]] == ["CANCELED", "CANCELED"]
         with pytest.raises(BinanceAPIException) as err:
-            client.create_oco_order(symbol="BTCUSDT", side="SELL", quantity="0.00999", aboveType="LIMIT_MAKER",
-                                    abovePrice=str(away(px, "0.98")), belowType="STOP_LOSS",
-                                    belowStopPrice=str(away(px, "0.95")))
+            client.create_oco_order(
+                symbol="BTCUSDT",
+                side="SELL",
+                quantity="0.00999",
+                aboveType="LIMIT_MAKER",
+                abovePrice=str(away(px, "0.98")),
+                belowType="STOP_LOSS",
+                belowStopPrice=str(away(px, "0.95")),
+            )
         assert (err.value.code, err.value.message) == (
-            -2010, "The relationship of the prices for the orders is not correct.")
+            -2010,
+            "The relationship of the prices for the orders is not correct.",
+        )
 
     await asyncio.to_thread(run)
     acct = account_of(sim)
@@ -473,8 +609,9 @@ async def test_real_prints_falling_through_the_stop_fill_it(sim: Simulator) -> N
         status, created = await call(s, sim, "POST", OCO, params)
         assert status == 200, created
         sl_id, tp_id = (o["orderId"] for o in created["orders"])
-        async with s.post(f"{sim.url}/_sim/venue/outlier",
-                          json={"venue": "binance", "symbol": "BTCUSDT", "bps": -500, "seconds": 3}) as r:
+        async with s.post(
+            f"{sim.url}/_sim/venue/outlier", json={"venue": "binance", "symbol": "BTCUSDT", "bps": -500, "seconds": 3}
+        ) as r:
             assert r.status == 200, await r.text()
         deadline = time.monotonic() + 20
         sl = await order(s, sim, orderId=sl_id)

@@ -28,13 +28,15 @@ async def test_outlier_prices_one_venue_off_and_truth_shows_it() -> None:
     and after it, the venues agree within a few bps; ids stay contiguous."""
     async with Simulator(sim_config(rate=100.0)) as sim, aiohttp.ClientSession() as http, feed(sim) as f:
         await f.wait(lambda: len(f.of("match")) > 5)
-        st, w = await _post(http, sim, "/_sim/venue/outlier",
-                            {"venue": "coinbase", "symbol": "BTC-USD", "bps": 200, "seconds": 1.0})
+        st, w = await _post(
+            http, sim, "/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 200, "seconds": 1.0}
+        )
         assert st == 200
         assert w["ticks"] > 0
         await f.wait(lambda: f.of("match")[-1]["time"] > _iso(w["until_ms"] + 500), within=5)
-        cb = await truth(http, sim, venue="coinbase", symbol="BTC-USD", start_ms=w["from_ms"] - 3000,
-                         end_ms=w["until_ms"] + 500)
+        cb = await truth(
+            http, sim, venue="coinbase", symbol="BTC-USD", start_ms=w["from_ms"] - 3000, end_ms=w["until_ms"] + 500
+        )
         bn = await truth(http, sim, symbol="BTCUSDT", start_ms=w["from_ms"] - 3000, end_ms=w["until_ms"] + 500)
     ref = median(float(r["price"]) for r in bn)
     inside = [float(r["price"]) for r in cb if w["from_ms"] <= r["time_ms"] < w["until_ms"]]
@@ -60,8 +62,9 @@ async def test_stale_venue_prints_nothing_but_keeps_the_socket() -> None:
     heartbeats go on with the same last trade id; then trading resumes with the next id. Binance is unaffected."""
     async with Simulator(sim_config(rate=100.0)) as sim, aiohttp.ClientSession() as http, feed(sim) as f:
         await f.wait(lambda: len(f.of("match")) > 5)
-        st, body = await _post(http, sim, "/_sim/venue/stale",
-                               {"venue": "coinbase", "symbol": "BTC-USD", "seconds": 1.5})
+        st, body = await _post(
+            http, sim, "/_sim/venue/stale", {"venue": "coinbase", "symbol": "BTC-USD", "seconds": 1.5}
+        )
         assert st == 200
         until = body["until_ms"]
         start = until - 1500
@@ -84,8 +87,9 @@ async def test_forget_coinbase_history() -> None:
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
         end = sim.market.started_ms // MINUTE * MINUTE
         a, b = end - 20 * MINUTE + 15_000, end - 17 * MINUTE - 1
-        st, body = await _post(http, sim, "/_sim/rest/forget",
-                               {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": a, "end_ms": b})
+        st, body = await _post(
+            http, sim, "/_sim/rest/forget", {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": a, "end_ms": b}
+        )
         assert (st, body["forgotten"]) == (200, [[a, b]])
         hole = await truth(http, sim, venue="coinbase", symbol="BTC-USD", start_ms=a, end_ms=b)
         assert len(hole) > 1000
@@ -95,8 +99,14 @@ async def test_forget_coinbase_history() -> None:
         assert headers["CB-AFTER"] == str(first - 10)
         _, page, _ = await cb_get(http, sim, "/products/BTC-USD/trades", before=first + 5, limit=5)
         assert [r["trade_id"] for r in page] == list(range(last + 5, last, -1))
-        _, candles, _ = await cb_get(http, sim, "/products/BTC-USD/candles", granularity=60,
-                                     start=(end - 30 * MINUTE) // 1000, end=(end - MINUTE) // 1000)
+        _, candles, _ = await cb_get(
+            http,
+            sim,
+            "/products/BTC-USD/candles",
+            granularity=60,
+            start=(end - 30 * MINUTE) // 1000,
+            end=(end - MINUTE) // 1000,
+        )
         times = {c[0] * 1000 for c in candles}
         assert times.isdisjoint({end - 20 * MINUTE, end - 19 * MINUTE, end - 18 * MINUTE})
         assert {end - 21 * MINUTE, end - 17 * MINUTE} <= times
@@ -121,6 +131,7 @@ async def test_forget_binance_history() -> None:
             async with http.get(f"{sim.url}/api/v3/{path}", params={k: str(v) for k, v in params.items()}) as r:
                 assert r.status == 200
                 return await r.json()
+
         page = await get("aggTrades", symbol="BTCUSDT", fromId=hole[5]["a"], limit=10)
         assert page == after[:10]
         before_hole = await get("aggTrades", symbol="BTCUSDT", fromId=hole[0]["a"] - 3, limit=6)
@@ -138,16 +149,21 @@ async def test_coinbase_rest_faults_and_clock() -> None:
     """REST faults aimed at venue coinbase answer {"message"} with their status (path_prefix with or without
     /coinbase), a delay delays; Binance is untouched; clock_offset_ms moves /time; weight_limit is refused."""
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
-        st, _ = await _post(http, sim, "/_sim/rest/fault", {"venue": "coinbase", "path_prefix": "/products",
-                                                            "status": 503, "count": 1})
+        st, _ = await _post(
+            http, sim, "/_sim/rest/fault", {"venue": "coinbase", "path_prefix": "/products", "status": 503, "count": 1}
+        )
         assert st == 200
         assert (await cb_get(http, sim, "/time"))[0] == 200
         assert (await cb_get(http, sim, "/products"))[:2] == (503, {"message": "Service Unavailable"})
-        await _post(http, sim, "/_sim/rest/fault",
-                    {"venue": "coinbase", "path_prefix": "/coinbase/time", "status": 429})
+        await _post(
+            http, sim, "/_sim/rest/fault", {"venue": "coinbase", "path_prefix": "/coinbase/time", "status": 429}
+        )
         async with http.get(f"{sim.venue_url('coinbase')}/time") as r:
             assert (r.status, r.headers["Retry-After"], await r.json()) == (
-                429, "1", {"message": "Public rate limit exceeded"})
+                429,
+                "1",
+                {"message": "Public rate limit exceeded"},
+            )
         await _post(http, sim, "/_sim/rest/fault", {"venue": "coinbase", "delay_ms": 400})
         t0 = time.monotonic()
         assert (await cb_get(http, sim, "/time"))[0] == 200
@@ -162,19 +178,22 @@ async def test_coinbase_rest_faults_and_clock() -> None:
             assert abs((await r.json())["serverTime"] / 1000 - time.time()) < 5
 
 
-@pytest.mark.parametrize(("path", "body", "word"), [
-    ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 0, "seconds": 1}, "'bps'"),
-    ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 50}, "'seconds'"),
-    ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTCUSDT", "bps": 50, "seconds": 1}, "symbol"),
-    ("/_sim/venue/outlier", {"venue": "bitstamp", "symbol": "BTC-USD", "bps": 50, "seconds": 1}, "venue"),
-    ("/_sim/venue/stale", {"venue": "coinbase", "symbol": "BTC-USD", "seconds": 0}, "'seconds'"),
-    ("/_sim/venue/stale", {"symbol": "BTC-USD", "seconds": 1}, "symbol"),
-    ("/_sim/venue/stale", {"venue": "coinbase", "seconds": 1}, "'symbol'"),
-    ("/_sim/rest/forget", {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": 5, "end_ms": 4}, "'end_ms'"),
-    ("/_sim/rest/forget", {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": "5", "end_ms": 9}, "'start_ms'"),
-    ("/_sim/rest/forget", {"symbol": "BTCUSDT", "start_ms": 1, "end_ms": 2, "extra": 1}, "'extra'"),
-    ("/_sim/ws/drop", {"venue": "coinbase", "mode": "explode"}, "'mode'"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "word"),
+    [
+        ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 0, "seconds": 1}, "'bps'"),
+        ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTC-USD", "bps": 50}, "'seconds'"),
+        ("/_sim/venue/outlier", {"venue": "coinbase", "symbol": "BTCUSDT", "bps": 50, "seconds": 1}, "symbol"),
+        ("/_sim/venue/outlier", {"venue": "bitstamp", "symbol": "BTC-USD", "bps": 50, "seconds": 1}, "venue"),
+        ("/_sim/venue/stale", {"venue": "coinbase", "symbol": "BTC-USD", "seconds": 0}, "'seconds'"),
+        ("/_sim/venue/stale", {"symbol": "BTC-USD", "seconds": 1}, "symbol"),
+        ("/_sim/venue/stale", {"venue": "coinbase", "seconds": 1}, "'symbol'"),
+        ("/_sim/rest/forget", {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": 5, "end_ms": 4}, "'end_ms'"),
+        ("/_sim/rest/forget", {"venue": "coinbase", "symbol": "BTC-USD", "start_ms": "5", "end_ms": 9}, "'start_ms'"),
+        ("/_sim/rest/forget", {"symbol": "BTCUSDT", "start_ms": 1, "end_ms": 2, "extra": 1}, "'extra'"),
+        ("/_sim/ws/drop", {"venue": "coinbase", "mode": "explode"}, "'mode'"),
+    ],
+)
 async def test_bad_venue_control_input(path: str, body: dict[str, Any], word: str) -> None:
     """Bad input to the venue controls is a 400 naming the field, and changes nothing."""
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
@@ -189,8 +208,11 @@ async def test_bad_venue_control_input(path: str, body: dict[str, Any], word: st
 async def test_truth_kinds_per_venue() -> None:
     """Truth for Coinbase has one kind (trades); aggTrades there, or a Binance symbol name, is a 400."""
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
-        for q in ({"venue": "coinbase", "symbol": "BTC-USD", "kind": "aggTrades"},
-                  {"venue": "coinbase", "symbol": "BTCUSDT"}, {"symbol": "BTC-USD"}):
+        for q in (
+            {"venue": "coinbase", "symbol": "BTC-USD", "kind": "aggTrades"},
+            {"venue": "coinbase", "symbol": "BTCUSDT"},
+            {"symbol": "BTC-USD"},
+        ):
             async with http.get(f"{sim.url}/_sim/truth", params=q) as r:
                 assert r.status == 400
         await asyncio.sleep(0)

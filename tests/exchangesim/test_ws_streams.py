@@ -106,10 +106,14 @@ def _check_trade(d: dict[str, Any], symbol: str) -> None:
 async def test_combined_agg_trade_frames() -> None:
     """/stream?streams=a/b wraps each aggTrade as {"stream","data"}; data has exactly Binance's keys in
     order (e,E,s,a,p,q,f,l,T,m,M) and types; aggregate ids and the trade ids they cover are contiguous."""
-    async with Simulator(sim_config()) as sim, websockets.connect(
-            f"{sim.ws_url}/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade") as ws:
-        frames = await _collect(ws, lambda fs: min(sum(f["stream"] == s for f in fs)
-                                                   for s in ("btcusdt@aggTrade", "ethusdt@aggTrade")) >= 20)
+    async with (
+        Simulator(sim_config()) as sim,
+        websockets.connect(f"{sim.ws_url}/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade") as ws,
+    ):
+        frames = await _collect(
+            ws,
+            lambda fs: min(sum(f["stream"] == s for f in fs) for s in ("btcusdt@aggTrade", "ethusdt@aggTrade")) >= 20,
+        )
     last: dict[str, dict[str, Any]] = {}
     for f in frames:
         assert list(f) == ["stream", "data"]
@@ -144,18 +148,27 @@ async def test_subscribe_list_unsubscribe() -> None:
         data = await _recv(ws)
         _check_agg(data, "BTCUSDT")
 
-        assert await _request(ws, {"method": "SUBSCRIBE", "params": ["ETHUSDT@trade"], "id": "abc1"}) == \
-            {"result": None, "id": "abc1"}
-        assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 3}) == \
-            {"result": ["btcusdt@aggTrade", "ethusdt@trade"], "id": 3}
+        assert await _request(ws, {"method": "SUBSCRIBE", "params": ["ETHUSDT@trade"], "id": "abc1"}) == {
+            "result": None,
+            "id": "abc1",
+        }
+        assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 3}) == {
+            "result": ["btcusdt@aggTrade", "ethusdt@trade"],
+            "id": 3,
+        }
 
-        assert await _request(ws, {"method": "UNSUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 312}) == \
-            {"result": None, "id": 312}
+        assert await _request(ws, {"method": "UNSUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 312}) == {
+            "result": None,
+            "id": 312,
+        }
         unsubscribed_ms = time.time_ns() // 1_000_000
-        assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": None}) == \
-            {"result": ["ethusdt@trade"], "id": None}
-        after = await _collect(ws, lambda fs: sum(f.get("e") == "trade" and f["E"] > unsubscribed_ms + 200
-                                                  for f in fs) >= 5)
+        assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": None}) == {
+            "result": ["ethusdt@trade"],
+            "id": None,
+        }
+        after = await _collect(
+            ws, lambda fs: sum(f.get("e") == "trade" and f["E"] > unsubscribed_ms + 200 for f in fs) >= 5
+        )
     late_aggs = [f for f in after if f.get("e") == "aggTrade" and f["E"] > unsubscribed_ms]
     assert late_aggs == [], "no aggTrade made after the UNSUBSCRIBE may be sent"
     for f in after:
@@ -168,18 +181,27 @@ async def test_set_and_get_property_combined() -> None:
     following frames as {"stream","data"}, and false unwraps them again."""
     async with Simulator(sim_config(ws_max_incoming_per_s=100)) as sim:
         async with websockets.connect(f"{sim.ws_url}/stream?streams=btcusdt@trade") as ws:
-            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 2}) == \
-                {"result": True, "id": 2}
+            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 2}) == {
+                "result": True,
+                "id": 2,
+            }
         async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws:
-            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 2}) == \
-                {"result": False, "id": 2}
-            assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 5}) == \
-                {"result": None, "id": 5}
+            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 2}) == {
+                "result": False,
+                "id": 2,
+            }
+            assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 5}) == {
+                "result": None,
+                "id": 5,
+            }
             switched_ms = time.time_ns() // 1_000_000
-            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 6}) == \
-                {"result": True, "id": 6}
-            wrapped = await _collect(ws, lambda fs: sum("stream" in f and f["data"]["E"] > switched_ms
-                                                        for f in fs) >= 5)
+            assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 6}) == {
+                "result": True,
+                "id": 6,
+            }
+            wrapped = await _collect(
+                ws, lambda fs: sum("stream" in f and f["data"]["E"] > switched_ms for f in fs) >= 5
+            )
             late = [f for f in wrapped if "stream" in f and f["data"]["E"] > switched_ms]
             for f in late:
                 assert list(f) == ["stream", "data"]
@@ -187,8 +209,10 @@ async def test_set_and_get_property_combined() -> None:
                 _check_trade(f["data"], "BTCUSDT")
             assert not [f for f in wrapped if "stream" not in f and f["E"] > switched_ms]
 
-            assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", False], "id": 7}) == \
-                {"result": None, "id": 7}
+            assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", False], "id": 7}) == {
+                "result": None,
+                "id": 7,
+            }
             switched_ms = time.time_ns() // 1_000_000
             raw = await _collect(ws, lambda fs: sum("stream" not in f and f["E"] > switched_ms for f in fs) >= 5)
             assert not [f for f in raw if "stream" in f and f["data"]["E"] > switched_ms]
@@ -219,32 +243,53 @@ async def test_control_message_errors() -> None:
         assert bad_stream["code"] == 2
         assert bad_stream["msg"].startswith("Invalid request: ")
 
-        assert await _request(ws, {"method": "GET_PROPERTY", "params": ["compressed"], "id": 9}) == \
-            {"code": 0, "msg": "Unknown property", "id": 9}
-        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["nope", True], "id": 10}) == \
-            {"code": 0, "msg": "Unknown property", "id": 10}
-        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", "true"], "id": 11}) == \
-            {"code": 1, "msg": "Invalid value type: expected Boolean", "id": 11}
-        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", 1], "id": 12}) == \
-            {"code": 1, "msg": "Invalid value type: expected Boolean", "id": 12}
+        assert await _request(ws, {"method": "GET_PROPERTY", "params": ["compressed"], "id": 9}) == {
+            "code": 0,
+            "msg": "Unknown property",
+            "id": 9,
+        }
+        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["nope", True], "id": 10}) == {
+            "code": 0,
+            "msg": "Unknown property",
+            "id": 10,
+        }
+        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", "true"], "id": 11}) == {
+            "code": 1,
+            "msg": "Invalid value type: expected Boolean",
+            "id": 11,
+        }
+        assert await _request(ws, {"method": "SET_PROPERTY", "params": ["combined", 1], "id": 12}) == {
+            "code": 1,
+            "msg": "Invalid value type: expected Boolean",
+            "id": 12,
+        }
         # none of the errors changed anything
-        assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 13}) == \
-            {"result": False, "id": 13}
+        assert await _request(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 13}) == {
+            "result": False,
+            "id": 13,
+        }
         assert await _request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 14}) == {"result": [], "id": 14}
 
 
 async def test_kline_1s_open_and_closed() -> None:
     """btcusdt@kline_1s sends open (x false) and closed (x true) klines with Binance's fields; a closed
     kline's OHLCV, trade count and first/last ids match the trades of its second."""
-    async with Simulator(sim_config()) as sim, websockets.connect(
-            f"{sim.ws_url}/stream?streams=btcusdt@kline_1s/btcusdt@trade") as ws:
+    async with (
+        Simulator(sim_config()) as sim,
+        websockets.connect(f"{sim.ws_url}/stream?streams=btcusdt@kline_1s/btcusdt@trade") as ws,
+    ):
+
         def enough(fs: list[Any]) -> bool:
             # an open kline, and a closed one whose trades were all received: it opened after the first
             # trade tick, and a trade of a later tick came (its own tick's trades follow it)
             ks = [f["data"] for f in fs if f["stream"] == "btcusdt@kline_1s"]
             ts = [f["data"] for f in fs if f["stream"] == "btcusdt@trade"]
-            return (any(not k["k"]["x"] for k in ks) and bool(ts)
-                    and any(k["k"]["x"] and k["k"]["t"] > ts[0]["E"] and ts[-1]["E"] > k["E"] for k in ks))
+            return (
+                any(not k["k"]["x"] for k in ks)
+                and bool(ts)
+                and any(k["k"]["x"] and k["k"]["t"] > ts[0]["E"] and ts[-1]["E"] > k["E"] for k in ks)
+            )
+
         frames = await _collect(ws, enough, within=5)
     trades = [f["data"] for f in frames if f["stream"] == "btcusdt@trade"]
     klines = [f["data"] for f in frames if f["stream"] == "btcusdt@kline_1s"]
@@ -315,8 +360,11 @@ async def test_mini_ticker() -> None:
 async def test_server_pings_and_answered_pongs_keep_the_socket() -> None:
     """The server pings every ping_interval; a client echoing each ping's payload stays connected well past
     pong_timeout."""
-    async with Simulator(sim_config(ping_interval=0.3, pong_timeout=0.6)) as sim, aiohttp.ClientSession() as http, \
-            http.ws_connect(f"{sim.ws_url}/ws/btcusdt@aggTrade", autoping=False) as ws:
+    async with (
+        Simulator(sim_config(ping_interval=0.3, pong_timeout=0.6)) as sim,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{sim.ws_url}/ws/btcusdt@aggTrade", autoping=False) as ws,
+    ):
         pings: list[float] = []
         opened = time.monotonic()
         while time.monotonic() - opened < 1.6:
@@ -337,8 +385,11 @@ async def test_server_pings_and_answered_pongs_keep_the_socket() -> None:
 async def test_client_not_answering_pings_is_disconnected() -> None:
     """A client that never answers pings is closed after pong_timeout, while a websockets client (which
     answers them) stays connected and keeps receiving data."""
-    async with Simulator(sim_config(ping_interval=0.2, pong_timeout=0.6)) as sim, aiohttp.ClientSession() as http, \
-            websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as good:
+    async with (
+        Simulator(sim_config(ping_interval=0.2, pong_timeout=0.6)) as sim,
+        aiohttp.ClientSession() as http,
+        websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as good,
+    ):
         # the good client must keep reading: websockets stops reading the socket (pongs included) once
         # its queue of unread messages is full, and then it would rightly be timed out too
         good_frames: list[tuple[float, Any]] = []
@@ -376,8 +427,10 @@ async def test_client_not_answering_pings_is_disconnected() -> None:
 
 async def test_connection_age_limit_closes_the_socket() -> None:
     """A connection older than max_connection_age is closed by the server (code 1000)."""
-    async with Simulator(sim_config(max_connection_age=1.0)) as sim, websockets.connect(
-            f"{sim.ws_url}/ws/btcusdt@trade") as ws:
+    async with (
+        Simulator(sim_config(max_connection_age=1.0)) as sim,
+        websockets.connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws,
+    ):
         opened = time.monotonic()
         frames, _ = await _until_closed(ws)
         age = time.monotonic() - opened

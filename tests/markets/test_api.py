@@ -452,8 +452,14 @@ def test_schema_documents_the_endpoints(client: Client) -> None:
     assert (response.status_code, response["Content-Type"]) == (200, "application/vnd.oai.openapi+json")
     schema = response.json()
     paths = schema["paths"]
-    assert {"/api/v1/instruments", "/api/v1/candles", "/api/v1/ticks", "/api/v1/gaps", "/api/v1/feeds",
-            "/api/v1/consolidated"} <= set(paths)
+    assert {
+        "/api/v1/instruments",
+        "/api/v1/candles",
+        "/api/v1/ticks",
+        "/api/v1/gaps",
+        "/api/v1/feeds",
+        "/api/v1/consolidated",
+    } <= set(paths)
     candles_get = paths["/api/v1/candles"]["get"]
     params = {p["name"]: p for p in candles_get["parameters"]}
     assert set(params) == {"exchange", "symbol", "interval", "start", "end", "fetch"}
@@ -479,9 +485,22 @@ def test_time_bounded_tick_page_walks_only_its_range() -> None:
     ids, ticks sharing a millisecond at either edge included or excluded together; a time with no ticks
     after it is an empty page."""
     t0 = datetime(2026, 11, 24, tzinfo=UTC)
-    ticks = [TradeTick("binance", "BTCUSDT", 100 + i, Decimal("1"), Decimal("1"), "buy",
-                       t0 + timedelta(milliseconds=(i // 3) * 10), t0, Source.WS, 100 + i, 100 + i)
-             for i in range(3000)]
+    ticks = [
+        TradeTick(
+            "binance",
+            "BTCUSDT",
+            100 + i,
+            Decimal("1"),
+            Decimal("1"),
+            "buy",
+            t0 + timedelta(milliseconds=(i // 3) * 10),
+            t0,
+            Source.WS,
+            100 + i,
+            100 + i,
+        )
+        for i in range(3000)
+    ]
     ticks_ingest(ticks=ticks)
     start, end = t0 + timedelta(milliseconds=1000), t0 + timedelta(milliseconds=2000)
     page = tick_page(exchange="binance", symbol="BTCUSDT", limit=5000, start=start, end=end)

@@ -29,9 +29,16 @@ def slow_sim(settings: Any) -> Iterator[Simulator]:
 
 def truth_agg_ids(sim: Simulator, symbol: str, start: datetime, end: datetime) -> list[int]:
     """The simulator's own aggregate-trade ids with time in [start, end)."""
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={
-        "symbol": symbol, "kind": "aggTrades", "start_ms": int(start.timestamp() * 1000),
-        "end_ms": int(end.timestamp() * 1000) - 1})
+    resp = requests.get(
+        f"{sim.url}/_sim/truth",
+        timeout=60,
+        params={
+            "symbol": symbol,
+            "kind": "aggTrades",
+            "start_ms": int(start.timestamp() * 1000),
+            "end_ms": int(end.timestamp() * 1000) - 1,
+        },
+    )
     resp.raise_for_status()
     return [json.loads(line)["a"] for line in resp.text.splitlines() if line]
 
@@ -88,8 +95,9 @@ def test_a_hole_in_stored_trades_is_all_that_is_fetched(slow_sim: Simulator) -> 
     backfill(*args)
     ids = stored_ids("ETHUSDT")
     hole = ids[1000:1700]
-    connection.database[Tick._meta.db_table].delete_many({"symbol": "ETHUSDT", "trade_id": {"$gte": hole[0],
-                                                                                           "$lte": hole[-1]}})
+    connection.database[Tick._meta.db_table].delete_many(
+        {"symbol": "ETHUSDT", "trade_id": {"$gte": hole[0], "$lte": hole[-1]}}
+    )
     figures = summary_figures(backfill(*args))
     assert figures["fetched"] == len(hole)
     assert figures["newly stored"] == len(hole)
@@ -101,13 +109,15 @@ def test_a_hole_in_stored_trades_is_all_that_is_fetched(slow_sim: Simulator) -> 
 def test_429_with_retry_after_is_waited_out_and_never_becomes_418(slow_sim: Simulator) -> None:
     """With the first requests answered 429 Retry-After: 2, the backfill waits and completes; the simulator
     (which bans clients that ignore Retry-After) never answers 418."""
-    requests.post(f"{slow_sim.url}/_sim/rest/fault", timeout=5,
-                  json={"status": 429, "count": 3, "retry_after": 2}).raise_for_status()
+    requests.post(
+        f"{slow_sim.url}/_sim/rest/fault", timeout=5, json={"status": 429, "count": 3, "retry_after": 2}
+    ).raise_for_status()
     end = iv.floor(datetime.now(UTC), "1m") - timedelta(minutes=5)
     start = end - timedelta(minutes=20)
     began = datetime.now(UTC)
-    figures = summary_figures(backfill("--what", "trades", "--symbol", "BTCUSDT", "--start", start.isoformat(),
-                                       "--end", end.isoformat()))
+    figures = summary_figures(
+        backfill("--what", "trades", "--symbol", "BTCUSDT", "--start", start.isoformat(), "--end", end.isoformat())
+    )
     assert datetime.now(UTC) - began >= timedelta(seconds=6)
     assert figures["still missing"] == 0
     assert stored_ids("BTCUSDT") == truth_agg_ids(slow_sim, "BTCUSDT", start, end)
@@ -134,12 +144,15 @@ def test_candles_backfill_stores_every_minute_once(slow_sim: Simulator) -> None:
     assert again["already present"] == 180
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--symbol", "BTCUSDT", "--start", "yesterday"), "--start"),
-    (("--symbol", "BTCUSDT", "--start", "2024-01-02", "--end", "2024-01-01"), "--start must be before --end"),
-    (("--symbol", "BTCUSDT", "--start", "1999-01-01"), "--start"),
-    (("--symbol", "BTCUSDT", "--start", "0001-01-01T00:00:00+01:00"), "--start"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--symbol", "BTCUSDT", "--start", "yesterday"), "--start"),
+        (("--symbol", "BTCUSDT", "--start", "2024-01-02", "--end", "2024-01-01"), "--start must be before --end"),
+        (("--symbol", "BTCUSDT", "--start", "1999-01-01"), "--start"),
+        (("--symbol", "BTCUSDT", "--start", "0001-01-01T00:00:00+01:00"), "--start"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(args: tuple[str, ...], message: str) -> None:
     """Bad times are refused with a message naming the option, before anything is fetched."""
     with pytest.raises(CommandError, match=message):

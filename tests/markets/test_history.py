@@ -78,14 +78,27 @@ def test_higher_intervals_aggregate_stored_minutes_like_the_exchange(binance_sim
         got = get_price_history("ETHUSDT", start, end, interval)
         assert got.complete
         assert len(got.candles) == iv.count(start, end, interval)
-        rows = requests.get(f"{binance_sim.url}/api/v3/klines", timeout=5, params={
-            "symbol": "ETHUSDT", "interval": interval, "startTime": int(start.timestamp() * 1000),
-            "endTime": int(end.timestamp() * 1000) - 1}).json()
+        rows = requests.get(
+            f"{binance_sim.url}/api/v3/klines",
+            timeout=5,
+            params={
+                "symbol": "ETHUSDT",
+                "interval": interval,
+                "startTime": int(start.timestamp() * 1000),
+                "endTime": int(end.timestamp() * 1000) - 1,
+            },
+        ).json()
         assert len(rows) == len(got.candles)
         for bar, row in zip(got.candles, rows, strict=True):
             assert int(bar.open_time.timestamp() * 1000) == row[0]
             assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades) == (
-                Decimal(row[1]), Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5]), row[8])
+                Decimal(row[1]),
+                Decimal(row[2]),
+                Decimal(row[3]),
+                Decimal(row[4]),
+                Decimal(row[5]),
+                row[8],
+            )
     # the 1m candles were fetched once, by the first (5m) call
     assert Candle.objects.filter(symbol="ETHUSDT", interval="1m").count() == 180
 
@@ -141,19 +154,27 @@ def test_minutes_the_exchange_cannot_give_become_an_unrecoverable_gap(binance_si
     assert again.candles == got.candles
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"exchange": "nyse"}, "exchange"),
-    ({"symbol": "btc/usdt"}, "symbol"),
-    ({"interval": "2m"}, "interval"),
-    ({"start": datetime(2024, 1, 1)}, "start"),  # noqa: DTZ001 - the naive time is the bad input
-    ({"start": datetime(2024, 1, 2, tzinfo=UTC)}, "start"),
-    ({"end": datetime(2024, 3, 1, tzinfo=UTC)}, "end"),
-    ({"end": datetime(2024, 1, 10, tzinfo=UTC)}, "end"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"exchange": "nyse"}, "exchange"),
+        ({"symbol": "btc/usdt"}, "symbol"),
+        ({"interval": "2m"}, "interval"),
+        ({"start": datetime(2024, 1, 1)}, "start"),  # noqa: DTZ001 - the naive time is the bad input
+        ({"start": datetime(2024, 1, 2, tzinfo=UTC)}, "start"),
+        ({"end": datetime(2024, 3, 1, tzinfo=UTC)}, "end"),
+        ({"end": datetime(2024, 1, 10, tzinfo=UTC)}, "end"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs: dict[str, Any], field: str) -> None:
     """Each bad argument raises InvalidRequest naming it, before anything is read or fetched."""
-    args: dict[str, Any] = {"symbol": "BTCUSDT", "start": datetime(2024, 1, 1, 12, tzinfo=UTC),
-                            "end": datetime(2024, 1, 2, tzinfo=UTC), "interval": "1m", "exchange": "binance"}
+    args: dict[str, Any] = {
+        "symbol": "BTCUSDT",
+        "start": datetime(2024, 1, 1, 12, tzinfo=UTC),
+        "end": datetime(2024, 1, 2, tzinfo=UTC),
+        "interval": "1m",
+        "exchange": "binance",
+    }
     args.update(kwargs)
     with pytest.raises(InvalidRequest) as err:
         get_price_history(args.pop("symbol"), args.pop("start"), args.pop("end"), **args)

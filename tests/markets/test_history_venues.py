@@ -32,12 +32,22 @@ def thin_sim(settings: Any) -> Iterator[Simulator]:
 
 
 def traded_minutes(sim: Simulator, venue: str, symbol: str, start: datetime, end: datetime) -> set[datetime]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={
-        "venue": venue, "symbol": symbol, "start_ms": int(start.timestamp() * 1000),
-        "end_ms": int(end.timestamp() * 1000) - 1})
+    resp = requests.get(
+        f"{sim.url}/_sim/truth",
+        timeout=60,
+        params={
+            "venue": venue,
+            "symbol": symbol,
+            "start_ms": int(start.timestamp() * 1000),
+            "end_ms": int(end.timestamp() * 1000) - 1,
+        },
+    )
     resp.raise_for_status()
-    return {iv.floor(datetime.fromtimestamp(json.loads(line)["time_ms"] / 1000, UTC), "1m")
-            for line in resp.text.splitlines() if line}
+    return {
+        iv.floor(datetime.fromtimestamp(json.loads(line)["time_ms"] / 1000, UTC), "1m")
+        for line in resp.text.splitlines()
+        if line
+    }
 
 
 @pytest.mark.django_db

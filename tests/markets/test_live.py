@@ -35,14 +35,32 @@ Connect = Callable[..., Awaitable[tuple[WebsocketCommunicator, bool]]]
 @pytest.fixture
 def instruments() -> None:
     for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
-        Instrument.objects.create(exchange="binance", symbol=symbol, canonical=f"{base}-USDT", base=base, quote="USDT",
-                                  tick_size=Decimal("0.01"), step_size=Decimal("0.00001000"))
+        Instrument.objects.create(
+            exchange="binance",
+            symbol=symbol,
+            canonical=f"{base}-USDT",
+            base=base,
+            quote="USDT",
+            tick_size=Decimal("0.01"),
+            step_size=Decimal("0.00001000"),
+        )
 
 
 def tick(i: int, price: str = "64000.10") -> TradeTick:
     ts = T0 + timedelta(seconds=i)
-    return TradeTick("binance", "BTCUSDT", 1000 + i, Decimal(price), Decimal("0.5"), "buy" if i % 2 else "sell", ts, ts,
-                     Source.WS, 1000 + i, 1000 + i)
+    return TradeTick(
+        "binance",
+        "BTCUSDT",
+        1000 + i,
+        Decimal(price),
+        Decimal("0.5"),
+        "buy" if i % 2 else "sell",
+        ts,
+        ts,
+        Source.WS,
+        1000 + i,
+        1000 + i,
+    )
 
 
 def staff_client(**kwargs: object) -> Client:
@@ -53,6 +71,7 @@ def staff_client(**kwargs: object) -> Client:
 
 
 # ---- the page -------------------------------------------------------------------------------------------
+
 
 def test_home_redirects_to_the_first_default_instrument(instruments: None) -> None:
     resp = Client().get("/")
@@ -73,7 +92,7 @@ def test_page_has_config_switcher_and_no_button_for_visitors(instruments: None) 
     assert '"socket": "/ws/market/binance/ETHUSDT/"' in html
     assert '"price_decimals": 2' in html
     assert '"qty_decimals": 5' in html
-    assert html.count("<option value=\"/market/binance/") == 2
+    assert html.count('<option value="/market/binance/') == 2
     assert "drop-button" not in html
     assert "lightweight-charts.standalone.production.js" in html
 
@@ -82,11 +101,19 @@ def test_page_shows_the_button_to_staff(instruments: None) -> None:
     assert "drop-button" in staff_client().get("/market/binance/BTCUSDT/").content.decode()
 
 
-@pytest.mark.parametrize(("exchange", "symbol", "canonical"), [("coinbase", "BTC-USD", "BTC-USD"),
-                                                               ("kraken", "XBTUSD", "BTC-USD")])
+@pytest.mark.parametrize(
+    ("exchange", "symbol", "canonical"), [("coinbase", "BTC-USD", "BTC-USD"), ("kraken", "XBTUSD", "BTC-USD")]
+)
 def test_other_venues_have_their_page_and_socket(exchange: str, symbol: str, canonical: str) -> None:
-    Instrument.objects.create(exchange=exchange, symbol=symbol, canonical=canonical, base="BTC", quote="USD",
-                              tick_size=Decimal("0.1"), step_size=Decimal("0.00000001"))
+    Instrument.objects.create(
+        exchange=exchange,
+        symbol=symbol,
+        canonical=canonical,
+        base="BTC",
+        quote="USD",
+        tick_size=Decimal("0.1"),
+        step_size=Decimal("0.00000001"),
+    )
     resp = Client().get(f"/market/{exchange}/{symbol}/")
     assert resp.status_code == 200
     html = resp.content.decode()
@@ -105,6 +132,7 @@ def test_lower_case_symbol_redirects(instruments: None) -> None:
 
 
 # ---- the drop endpoint ------------------------------------------------------------------------------------
+
 
 async def _control_message(send: object) -> dict[str, object] | None:
     """Whatever the drop endpoint sends to the stream's control group while ``send`` runs (None: nothing)."""
@@ -125,8 +153,11 @@ async def _control_message(send: object) -> dict[str, object] | None:
 async def test_staff_drop_reaches_the_stream() -> None:
     client = await database_sync_to_async(staff_client)()
     got: list[object] = []
-    message = await _control_message(lambda: got.append(client.post(
-        "/market/binance/feed/drop", {"seconds": 10, "mode": "stall"}, content_type="application/json")))
+    message = await _control_message(
+        lambda: got.append(
+            client.post("/market/binance/feed/drop", {"seconds": 10, "mode": "stall"}, content_type="application/json")
+        )
+    )
     assert got[0].status_code == 202
     assert message == {"type": "feed.drop", "seconds": 10.0, "mode": "stall"}
 
@@ -152,10 +183,15 @@ def test_drop_without_csrf_token_is_refused(instruments: None) -> None:
     assert client.post("/market/binance/feed/drop", {"seconds": 1}, HTTP_X_CSRFTOKEN=token).status_code == 202
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"seconds": 0}, "seconds"), ({"seconds": 7200}, "seconds"), ({"seconds": "ten"}, "seconds"),
-    ({"seconds": 5, "mode": "explode"}, "mode"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"seconds": 0}, "seconds"),
+        ({"seconds": 7200}, "seconds"),
+        ({"seconds": "ten"}, "seconds"),
+        ({"seconds": 5, "mode": "explode"}, "mode"),
+    ],
+)
 def test_bad_drop_is_a_400_naming_the_field(body: dict[str, object], field: str) -> None:
     resp = staff_client().post("/market/binance/feed/drop", body, content_type="application/json")
     assert resp.status_code == 400
@@ -170,6 +206,7 @@ def test_drop_on_an_unknown_exchange_and_bad_json_are_400s() -> None:
 
 
 # ---- the consumers ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 async def sockets() -> AsyncIterator[Connect]:
@@ -192,10 +229,17 @@ async def sockets() -> AsyncIterator[Connect]:
 
 def _stored_history() -> None:
     ticks_ingest(ticks=[tick(i, f"64000.{i:02d}") for i in range(90)])
-    candles_rebuild(exchange="binance", symbol="BTCUSDT", minutes=[T0, T0 + timedelta(minutes=1)],
-                    now=T0 + timedelta(minutes=5))
-    Feed.objects.create(exchange="binance", symbol="BTCUSDT", state="connected", last_trade_id=1089,
-                        last_trade_at=T0 + timedelta(seconds=89), reconnects=2)
+    candles_rebuild(
+        exchange="binance", symbol="BTCUSDT", minutes=[T0, T0 + timedelta(minutes=1)], now=T0 + timedelta(minutes=5)
+    )
+    Feed.objects.create(
+        exchange="binance",
+        symbol="BTCUSDT",
+        state="connected",
+        last_trade_id=1089,
+        last_trade_at=T0 + timedelta(seconds=89),
+        reconnects=2,
+    )
 
 
 async def test_snapshot_then_events(instruments: None, sockets: Connect) -> None:
@@ -209,8 +253,9 @@ async def test_snapshot_then_events(instruments: None, sockets: Connect) -> None
     assert [t["id"] for t in first["trades"]] == list(range(1040, 1090))  # the last 50, oldest first
     assert (first["feed"]["state"], first["feed"]["reconnects"]) == ("connected", 2)
     layer = get_channel_layer()
-    await layer.group_send(market_group("binance", "BTCUSDT"),
-                           {"type": "market.feed", "data": {"state": "reconnecting"}})
+    await layer.group_send(
+        market_group("binance", "BTCUSDT"), {"type": "market.feed", "data": {"state": "reconnecting"}}
+    )
     assert await comm.receive_json_from(timeout=5) == {"type": "feed", "feed": {"state": "reconnecting"}}
 
 
@@ -233,8 +278,13 @@ async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: 
     layer = get_channel_layer()
     began = time.monotonic()
     for i in range(200):
-        await layer.group_send(market_group("binance", "BTCUSDT"), {"type": "market.trades", "data": {
-            "trades": [{"id": i, "price": "1", "qty": "1", "side": "buy", "time": 0}], "count": 1}})
+        await layer.group_send(
+            market_group("binance", "BTCUSDT"),
+            {
+                "type": "market.trades",
+                "data": {"trades": [{"id": i, "price": "1", "qty": "1", "side": "buy", "time": 0}], "count": 1},
+            },
+        )
         await asyncio.sleep(0.005)
     messages, count, last_id = 0, 0, None
     while count < 200:
@@ -256,7 +306,11 @@ async def test_admin_prices_are_for_staff_only(sockets: Connect) -> None:
     assert connected
     layer = get_channel_layer()
     for price in ("1.00", "2.00"):
-        await layer.group_send(PRICES_GROUP, {"type": "prices.update", "data": {
-            "exchange": "binance", "symbol": "BTCUSDT", "price": price, "time": 0}})
-    assert await comm.receive_json_from(timeout=3) == {"type": "prices", "prices": [
-        {"exchange": "binance", "symbol": "BTCUSDT", "price": "2.00", "time": 0}]}
+        await layer.group_send(
+            PRICES_GROUP,
+            {"type": "prices.update", "data": {"exchange": "binance", "symbol": "BTCUSDT", "price": price, "time": 0}},
+        )
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "prices",
+        "prices": [{"exchange": "binance", "symbol": "BTCUSDT", "price": "2.00", "time": 0}],
+    }

@@ -34,8 +34,9 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 def test_consecutive_ids_over_empty_minutes_make_flat_synthetic_candles() -> None:
     before = (41, T0 + timedelta(seconds=50), Decimal("64000.10"))
-    bars = quiet_candles("binance", "BTCUSDT", before, (42, T0 + 3 * MINUTE + timedelta(seconds=1)),
-                         now=T0 + 10 * MINUTE, grace=GRACE)
+    bars = quiet_candles(
+        "binance", "BTCUSDT", before, (42, T0 + 3 * MINUTE + timedelta(seconds=1)), now=T0 + 10 * MINUTE, grace=GRACE
+    )
     assert [b.open_time for b in bars] == [T0 + MINUTE, T0 + 2 * MINUTE]
     bar = bars[0]
     assert (bar.open, bar.high, bar.low, bar.close) == (Decimal("64000.10"),) * 4
@@ -51,9 +52,12 @@ def test_an_id_hole_is_not_quiet_and_unfinished_minutes_wait() -> None:
     later = (42, T0 + 4 * MINUTE)
     almost = T0 + 3 * MINUTE + GRACE - timedelta(milliseconds=1)
     assert [b.open_time for b in quiet_candles("binance", "BTCUSDT", before, later, now=almost, grace=GRACE)] == [
-        T0 + MINUTE]
-    assert len(quiet_candles("binance", "BTCUSDT", before, later, now=almost + timedelta(milliseconds=1),
-                             grace=GRACE)) == 2
+        T0 + MINUTE
+    ]
+    assert (
+        len(quiet_candles("binance", "BTCUSDT", before, later, now=almost + timedelta(milliseconds=1), grace=GRACE))
+        == 2
+    )
 
 
 @pytest.fixture
@@ -65,9 +69,16 @@ def quiet_sim(settings: Any) -> Iterator[Simulator]:
 
 
 def truth_times(sim: Simulator, start: datetime, end: datetime) -> dict[int, datetime]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={
-        "symbol": "BTCUSDT", "kind": "aggTrades", "start_ms": int(start.timestamp() * 1000),
-        "end_ms": int(end.timestamp() * 1000) - 1})
+    resp = requests.get(
+        f"{sim.url}/_sim/truth",
+        timeout=60,
+        params={
+            "symbol": "BTCUSDT",
+            "kind": "aggTrades",
+            "start_ms": int(start.timestamp() * 1000),
+            "end_ms": int(end.timestamp() * 1000) - 1,
+        },
+    )
     resp.raise_for_status()
     rows = [json.loads(line) for line in resp.text.splitlines() if line]
     return {r["a"]: datetime.fromtimestamp(r["T"] / 1000, UTC) for r in rows}
@@ -93,13 +104,15 @@ def test_quiet_minutes_become_synthetic_candles_and_a_hole_is_backfilled_first(q
     assert len(quiet) >= 3, "the thin market had too few quiet minutes for this test"
 
     # the trades on both sides of the middle quiet stretch go missing: that stretch is now inside an id hole
-    stretches = [i for i in range(1, len(ids)) if iv.floor(truth[ids[i]], "1m") - iv.floor(truth[ids[i - 1]], "1m")
-                 > MINUTE]
+    stretches = [
+        i for i in range(1, len(ids)) if iv.floor(truth[ids[i]], "1m") - iv.floor(truth[ids[i - 1]], "1m") > MINUTE
+    ]
     k = stretches[len(stretches) // 2]
     hole = (ids[k - 1], ids[k])
     hole_minutes = {m for m in quiet if truth[ids[k - 2]] < m < truth[ids[k + 1]]}
-    connection.database[Tick._meta.db_table].delete_many({"symbol": "BTCUSDT", "trade_id": {"$gte": hole[0],
-                                                                                           "$lte": hole[1]}})
+    connection.database[Tick._meta.db_table].delete_many(
+        {"symbol": "BTCUSDT", "trade_id": {"$gte": hole[0], "$lte": hole[1]}}
+    )
     candles_rebuild(exchange="binance", symbol="BTCUSDT", minutes=traded, now=now)
 
     (scan,) = gaps_scan(config=ScanConfig(lookback=timedelta(hours=4)), now=now)
@@ -127,20 +140,27 @@ def test_quiet_minutes_become_synthetic_candles_and_a_hole_is_backfilled_first(q
 def test_the_live_stream_marks_quiet_minutes_between_consecutive_ids() -> None:
     """The stream sees the next id arrive minutes later: it queues the synthetic candles of the minutes between
     for its database thread, which counts them into the live candles to be written and pushed like any other."""
-    stream = TradeStream(StreamConfig("binance", ("BTCUSDT",)), BinanceStream("ws://unused", ("BTCUSDT",)),
-                         lambda: rest_adapter("binance"))
+    stream = TradeStream(
+        StreamConfig("binance", ("BTCUSDT",)),
+        BinanceStream("ws://unused", ("BTCUSDT",)),
+        lambda: rest_adapter("binance"),
+    )
 
     def tick(trade_id: int, ts: datetime, price: str) -> TradeTick:
-        return TradeTick("binance", "BTCUSDT", trade_id, Decimal(price), Decimal(1), "buy", ts, ts, Source.WS,
-                         trade_id, trade_id)
+        return TradeTick(
+            "binance", "BTCUSDT", trade_id, Decimal(price), Decimal(1), "buy", ts, ts, Source.WS, trade_id, trade_id
+        )
 
     stream._take(tick(7, T0 + timedelta(seconds=59), "10.5"))
     stream._take(tick(8, T0 + timedelta(seconds=61), "10.6"))  # the next minute: nothing quiet
     assert stream._quiet == []
     stream._take(tick(9, T0 + 4 * MINUTE, "10.7"))
     assert [(b.open_time, b.close, b.synthetic) for b in stream._quiet] == [
-        (T0 + m * MINUTE, Decimal("10.6"), True) for m in (2, 3)]
+        (T0 + m * MINUTE, Decimal("10.6"), True) for m in (2, 3)
+    ]
     live = stream._candles["BTCUSDT"]
     stream._count([], {}, stream._quiet)
     assert [(b.open_time, b.synthetic) for b in live.due(T0 + 10 * MINUTE)] == [
-        (T0 + 2 * MINUTE, True), (T0 + 3 * MINUTE, True)]
+        (T0 + 2 * MINUTE, True),
+        (T0 + 3 * MINUTE, True),
+    ]

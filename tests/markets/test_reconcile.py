@@ -53,13 +53,21 @@ def lose_ten_minutes(sim: Simulator) -> tuple[datetime, datetime, list[datetime]
     backfill("--what", "trades", "--symbol", "BTCUSDT", "--start", start.isoformat(), "--end", end.isoformat())
     ticks = connection.database[Tick._meta.db_table]
     assert ticks.delete_many({"symbol": "BTCUSDT", "ts": {"$gte": lost_from, "$lt": lost_to}}).deleted_count > 1000
-    candles_rebuild(exchange="binance", symbol="BTCUSDT", minutes=[start + k * MINUTE for k in range(30)],
-                    now=datetime.now(UTC))
+    candles_rebuild(
+        exchange="binance", symbol="BTCUSDT", minutes=[start + k * MINUTE for k in range(30)], now=datetime.now(UTC)
+    )
     lost = [lost_from + k * MINUTE for k in range(10)]
     assert not Candle.objects.filter(symbol="BTCUSDT", open_time__in=lost).exists()
-    requests.post(f"{sim.url}/_sim/rest/forget", timeout=5, json={
-        "venue": "binance", "symbol": "BTCUSDT", "start_ms": ms(lost_from), "end_ms": ms(lost_to) - 1,
-    }).raise_for_status()
+    requests.post(
+        f"{sim.url}/_sim/rest/forget",
+        timeout=5,
+        json={
+            "venue": "binance",
+            "symbol": "BTCUSDT",
+            "start_ms": ms(lost_from),
+            "end_ms": ms(lost_to) - 1,
+        },
+    ).raise_for_status()
     return start, end, lost
 
 
@@ -94,10 +102,14 @@ def test_an_unrecoverable_hole_gets_its_candles_from_another_venue_marked_as_suc
     others = Candle.objects.filter(exchange="binance", symbol="BTCUSDT").exclude(open_time__in=lost)
     assert set(others.values_list("source", flat=True)) == {"trades"}
 
-    resp = Client().get("/api/v1/candles", {"exchange": "binance", "symbol": "BTCUSDT", "start": ms(start),
-                                            "end": ms(end), "fetch": "false"})
+    resp = Client().get(
+        "/api/v1/candles",
+        {"exchange": "binance", "symbol": "BTCUSDT", "start": ms(start), "end": ms(end), "fetch": "false"},
+    )
     assert resp.status_code == 200
     sources = {c["open_time"]: c["source"] for c in resp.json()["candles"]}
-    print(f"\n{len(lost)} minutes Binance no longer serves came from Coinbase; API sources: "
-          f"{sorted(set(sources.values()))}")
+    print(
+        f"\n{len(lost)} minutes Binance no longer serves came from Coinbase; API sources: "
+        f"{sorted(set(sources.values()))}"
+    )
     assert [s for s in sources.values() if s == "coinbase"] == ["coinbase"] * len(lost)

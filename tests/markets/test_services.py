@@ -19,9 +19,19 @@ T0 = datetime(2026, 11, 24, tzinfo=UTC)
 def make_ticks(n: int, first_id: int = 1, symbol: str = "BTCUSDT") -> list[TradeTick]:
     """``n`` ticks with small ids (below 2**31, where the partial-index trap bites)."""
     return [
-        TradeTick("binance", symbol, first_id + i, Decimal("61000.01") + Decimal(i % 97) / 100,
-                  Decimal("0.00100000") * (1 + i % 7), "buy" if i % 3 else "sell", T0 + timedelta(milliseconds=i * 7),
-                  T0 + timedelta(milliseconds=i * 7 + 40), Source.WS, first_id + i, first_id + i)
+        TradeTick(
+            "binance",
+            symbol,
+            first_id + i,
+            Decimal("61000.01") + Decimal(i % 97) / 100,
+            Decimal("0.00100000") * (1 + i % 7),
+            "buy" if i % 3 else "sell",
+            T0 + timedelta(milliseconds=i * 7),
+            T0 + timedelta(milliseconds=i * 7 + 40),
+            Source.WS,
+            first_id + i,
+            first_id + i,
+        )
         for i in range(n)
     ]
 
@@ -51,9 +61,19 @@ def test_orm_write_path_cannot_double_a_tick() -> None:
     ticks_ingest(ticks=make_ticks(10))
     t = make_ticks(1, first_id=5)[0]
     with pytest.raises(IntegrityError), transaction.atomic():
-        Tick.objects.create(exchange=t.exchange, symbol=t.symbol, trade_id=t.trade_id, price=t.price, qty=t.qty,
-                            taker_side=t.taker_side, ts=t.ts, received_at=t.received_at, source=t.source,
-                            first_trade_id=t.trade_id, last_trade_id=t.trade_id)
+        Tick.objects.create(
+            exchange=t.exchange,
+            symbol=t.symbol,
+            trade_id=t.trade_id,
+            price=t.price,
+            qty=t.qty,
+            taker_side=t.taker_side,
+            ts=t.ts,
+            received_at=t.received_at,
+            source=t.source,
+            first_trade_id=t.trade_id,
+            last_trade_id=t.trade_id,
+        )
     assert Tick.objects.count() == 10
 
 
@@ -74,14 +94,32 @@ def test_partial_index_trap_is_real_and_avoided() -> None:
 def test_candles_upsert_is_idempotent_and_updates() -> None:
     """Candles upserted twice are stored once; a recomputed candle replaces the stored one."""
     minute = timedelta(minutes=1)
-    bars = [CandleBar("binance", "BTCUSDT", "1m", T0 + i * minute, T0 + (i + 1) * minute - timedelta(milliseconds=1),
-                      Decimal(100 + i), Decimal(101 + i), Decimal(99 + i), Decimal("100.5") + i, Decimal("2.5"),
-                      Decimal("250.25"), 10 + i, Decimal(1), Decimal(100), "exchange") for i in range(120)]
+    bars = [
+        CandleBar(
+            "binance",
+            "BTCUSDT",
+            "1m",
+            T0 + i * minute,
+            T0 + (i + 1) * minute - timedelta(milliseconds=1),
+            Decimal(100 + i),
+            Decimal(101 + i),
+            Decimal(99 + i),
+            Decimal("100.5") + i,
+            Decimal("2.5"),
+            Decimal("250.25"),
+            10 + i,
+            Decimal(1),
+            Decimal(100),
+            "exchange",
+        )
+        for i in range(120)
+    ]
     assert candles_upsert(candles=bars).written == 120
     again = candles_upsert(candles=bars)
     assert (again.written, again.duplicates) == (0, 120)
-    changed = CandleBar(**{**{f: getattr(bars[5], f) for f in bars[5].__slots__}, "close": Decimal("999.99"),
-                           "source": "trades"})
+    changed = CandleBar(
+        **{**{f: getattr(bars[5], f) for f in bars[5].__slots__}, "close": Decimal("999.99"), "source": "trades"}
+    )
     candles_upsert(candles=[changed])
     assert Candle.objects.count() == 120
     stored = Candle.objects.get(open_time=T0 + timedelta(minutes=5))
@@ -98,6 +136,5 @@ def test_admin_lists_ticks_read_only(admin_client: Client) -> None:
     assert "BTCUSDT" in body
     assert "/admin/markets/tick/add/" not in body
     assert admin_client.get("/admin/markets/tick/add/").status_code == 403
-    for path in ("/admin/markets/candle/", "/admin/markets/gap/", "/admin/markets/feed/",
-                 "/admin/markets/instrument/"):
+    for path in ("/admin/markets/candle/", "/admin/markets/gap/", "/admin/markets/feed/", "/admin/markets/instrument/"):
         assert admin_client.get(path).status_code == 200

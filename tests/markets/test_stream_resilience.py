@@ -40,8 +40,9 @@ def failing(real: Callable[..., Any], times: int, error: Exception) -> tuple[Cal
     return wrapper, calls
 
 
-def test_a_failing_database_loses_nothing(sim_thread: Simulator, monkeypatch: pytest.MonkeyPatch,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_database_loses_nothing(
+    sim_thread: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """The first 4 tick writes fail , then one candle count fails: afterwards the
     stored ticks and 1m candles equal the simulator's truth, with every id once."""
     ingest, ingest_calls = failing(streaming.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
@@ -68,8 +69,10 @@ def test_a_failing_database_loses_nothing(sim_thread: Simulator, monkeypatch: py
     assert len(ingest_calls) > 6, "the stream stopped writing after the failures"
     assert len(count_failures) == 2
     docs = stored()
-    print(f"\n{len(ingest_calls)} writes, the first 4 failed; {len(docs)} ticks stored, ids "
-          f"{docs[0]['trade_id']}..{docs[-1]['trade_id']}")
+    print(
+        f"\n{len(ingest_calls)} writes, the first 4 failed; {len(docs)} ticks stored, ids "
+        f"{docs[0]['trade_id']}..{docs[-1]['trade_id']}"
+    )
     assert len(docs) > 50
     assert_equal_to_truth(sim_thread, docs)
     assert assert_candles_equal_truth(sim_thread, docs) >= 1

@@ -38,11 +38,16 @@ def test_the_stream_decides_each_closed_candle_as_a_replay_does(sim: Simulator) 
     call_command("seed_instruments", "--exchange", "binance", "--symbols", "BTCUSDT", stdout=io.StringIO())
     end = iv.floor(datetime.now(UTC), "1m") - 2 * MINUTE
     start = end - 120 * MINUTE
-    bars = [b for b in replay_candles(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end,
-                                      fetch=True).in_range]  # stores the window before start and the range
+    bars = [
+        b
+        for b in replay_candles(
+            exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end, fetch=True
+        ).in_range
+    ]  # stores the window before start and the range
     assert len(bars) == 120
-    stream = TradeStream(StreamConfig("binance", ("BTCUSDT",)), BinanceStream(sim.ws_url, ("BTCUSDT",)),
-                         lambda: BinanceRest(sim.url))
+    stream = TradeStream(
+        StreamConfig("binance", ("BTCUSDT",)), BinanceStream(sim.ws_url, ("BTCUSDT",)), lambda: BinanceRest(sim.url)
+    )
     stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
     live = []
     for bar in bars:  # each minute closes in turn, as the stream's candle pass sees it
@@ -51,13 +56,16 @@ def test_the_stream_decides_each_closed_candle_as_a_replay_does(sim: Simulator) 
         live += signals["BTCUSDT"]
     assert [d.open_time for d in live] == [b.open_time for b in bars]
     acted = [d for d in live if d.action != "HOLD"]
-    print(f"\n{len(live)} closed candles decided live: {len(acted)} signals "
-          + ", ".join(f"{d.open_time:%H:%M} {d.action} {d.confidence}" for d in acted))
+    print(
+        f"\n{len(live)} closed candles decided live: {len(acted)} signals "
+        + ", ".join(f"{d.open_time:%H:%M} {d.action} {d.confidence}" for d in acted)
+    )
     assert Signal.objects.filter(symbol="BTCUSDT").count() == 120
 
     replayed = evaluate_stored(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end)
     assert [(d.open_time, d.action, d.confidence, d.reasons) for d in replayed.decisions] == [
-        (d.open_time, d.action, d.confidence, d.reasons) for d in live]
+        (d.open_time, d.action, d.confidence, d.reasons) for d in live
+    ]
     assert (replayed.stored.created, replayed.stored.replaced) == (0, 120), "the replay replaced the live rows"
 
     first_view = snapshot("binance", "BTCUSDT")

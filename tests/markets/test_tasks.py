@@ -111,11 +111,14 @@ def test_plan_leaves_busy_and_unrecoverable_holes() -> None:
     assert plan_holes([(1, 2)]).fill == [(1, 2)]
 
 
-@pytest.mark.parametrize(("now", "first_open"), [
-    (T0 + timedelta(seconds=61), T0),  # 12:00 closes at 12:01:02
-    (T0 + timedelta(seconds=62), T0 + MINUTE),
-    (T0 + timedelta(seconds=119), T0 + MINUTE),
-])
+@pytest.mark.parametrize(
+    ("now", "first_open"),
+    [
+        (T0 + timedelta(seconds=61), T0),  # 12:00 closes at 12:01:02
+        (T0 + timedelta(seconds=62), T0 + MINUTE),
+        (T0 + timedelta(seconds=119), T0 + MINUTE),
+    ],
+)
 def test_a_minute_is_closed_one_minute_and_the_grace_after_it_opens(now: datetime, first_open: datetime) -> None:
     """``closed_until`` is the open time of the first minute still open."""
     assert closed_until(now, GRACE) == first_open
@@ -124,9 +127,13 @@ def test_a_minute_is_closed_one_minute_and_the_grace_after_it_opens(now: datetim
 def test_minutes_to_rebuild_are_closed_with_ticks_without_a_closed_candle() -> None:
     """Minutes with ticks, closed, without a closed candle and not touched by a hole being filled."""
     ticks = [T0 + i * MINUTE for i in range(8)]
-    got = minutes_to_rebuild(ticks, {T0, T0 + MINUTE}, now=T0 + 7 * MINUTE + timedelta(seconds=1), grace=GRACE,
-                             exclude=hole_minutes([(T0 + 2 * MINUTE + timedelta(seconds=59),
-                                                    T0 + 3 * MINUTE + timedelta(seconds=1))]))
+    got = minutes_to_rebuild(
+        ticks,
+        {T0, T0 + MINUTE},
+        now=T0 + 7 * MINUTE + timedelta(seconds=1),
+        grace=GRACE,
+        exclude=hole_minutes([(T0 + 2 * MINUTE + timedelta(seconds=59), T0 + 3 * MINUTE + timedelta(seconds=1))]),
+    )
     assert got == [T0 + 4 * MINUTE, T0 + 5 * MINUTE]
 
 
@@ -135,8 +142,10 @@ def test_the_rebuild_stops_where_the_checked_ids_stop() -> None:
     now = T0 + 10 * MINUTE
     last = (100, T0 + 5 * MINUTE + timedelta(seconds=30))
     assert rebuild_until(now=now, grace=GRACE, last=last, after=None) == T0 + 9 * MINUTE
-    assert rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 5 * MINUTE + timedelta(seconds=40))) \
+    assert (
+        rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 5 * MINUTE + timedelta(seconds=40)))
         == T0 + 5 * MINUTE
+    )
     assert rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 6 * MINUTE)) == T0 + 6 * MINUTE
     assert rebuild_until(now=now, grace=GRACE, last=last, after=(150, T0 + 6 * MINUTE)) == T0 + 5 * MINUTE
 
@@ -167,13 +176,23 @@ def test_backfill_range_retries_exchange_errors_with_backoff() -> None:
 
 
 def tick(trade_id: int, ts: datetime) -> TradeTick:
-    return TradeTick("binance", "BTCUSDT", trade_id, Decimal("60000.5") + trade_id, Decimal("0.001"), "buy", ts, ts,
-                     Source.REST, trade_id, trade_id)
+    return TradeTick(
+        "binance",
+        "BTCUSDT",
+        trade_id,
+        Decimal("60000.5") + trade_id,
+        Decimal("0.001"),
+        "buy",
+        ts,
+        ts,
+        Source.REST,
+        trade_id,
+        trade_id,
+    )
 
 
 def delete_ids(symbol: str, first: int, last: int) -> None:
-    connection.database[Tick._meta.db_table].delete_many({"symbol": symbol, "trade_id": {"$gte": first,
-                                                                                         "$lte": last}})
+    connection.database[Tick._meta.db_table].delete_many({"symbol": symbol, "trade_id": {"$gte": first, "$lte": last}})
 
 
 @pytest.fixture
@@ -222,11 +241,19 @@ def test_scan_finds_holes_and_missing_candles_and_leaves_the_streams_part(broker
     assert not Candle.objects.get(open_time=base + 3 * MINUTE).closed  # a stream died before closing it
     delete_ids("BTCUSDT", 1060, 1064)  # minute 2: to fill
     delete_ids("BTCUSDT", 1150, 1155)  # minute 5: a live stream is on it
-    Gap.objects.create(exchange="binance", symbol="BTCUSDT", kind="trades", start=1148, end=1160, missing=13,
-                       state=Gap.State.FILLING)
+    Gap.objects.create(
+        exchange="binance", symbol="BTCUSDT", kind="trades", start=1148, end=1160, missing=13, state=Gap.State.FILLING
+    )
     delete_ids("BTCUSDT", 1240, 1241)  # minute 8: the exchange does not have them
-    Gap.objects.create(exchange="binance", symbol="BTCUSDT", kind="trades", start=1240, end=1241, missing=2,
-                       state=Gap.State.UNRECOVERABLE)
+    Gap.objects.create(
+        exchange="binance",
+        symbol="BTCUSDT",
+        kind="trades",
+        start=1240,
+        end=1241,
+        missing=2,
+        state=Gap.State.UNRECOVERABLE,
+    )
     delete_ids("BTCUSDT", 1370, 1375)  # 12:20-12:30, within the last 30 s: the stream's
 
     (scan,) = gaps_scan(config=ScanConfig(), now=now)
@@ -240,13 +267,22 @@ def test_scan_finds_holes_and_missing_candles_and_leaves_the_streams_part(broker
     assert Gap.objects.count() == 3
 
     summary = scan_gaps()  # now, with the real clock: the tail is old enough; the first hole is busy now
-    assert summary == {"symbols": 1, "holes": 4, "missing_ids": 19, "queued": 1, "busy": 2, "unrecoverable": 1,
-                       "minutes": 7, "quiet": 0}
+    assert summary == {
+        "symbols": 1,
+        "holes": 4,
+        "missing_ids": 19,
+        "queued": 1,
+        "busy": 2,
+        "unrecoverable": 1,
+        "minutes": 7,
+        "quiet": 0,
+    }
     assert queued(broker) == [
         ("markets.tasks.backfill_range", ["binance", "BTCUSDT", 1370, 1375]),
-        ("markets.tasks.rebuild_candles", ["binance", "BTCUSDT",
-                                           [int((base + m * MINUTE).timestamp() * 1000) for m in (3, 6, 7, 8, 9,
-                                                                                                  10, 11)]]),
+        (
+            "markets.tasks.rebuild_candles",
+            ["binance", "BTCUSDT", [int((base + m * MINUTE).timestamp() * 1000) for m in (3, 6, 7, 8, 9, 10, 11)]],
+        ),
     ]
     assert Gap.objects.get(start=1370).state == Gap.State.FILLING
 
@@ -263,9 +299,12 @@ def sim() -> Iterator[Simulator]:
 
 def celery_env(dev_stack: dict[str, Service], redis_db: int, **extra: str) -> dict[str, str]:
     return os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri, "MONGODB_DB": settings.DATABASES["default"]["NAME"],
-        "REDIS_URL": f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{redis_db}", "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1", **extra,
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "REDIS_URL": f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{redis_db}",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
     }
 
 
@@ -288,18 +327,43 @@ def stop_all(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def worker(django_db_setup: None, dev_stack: dict[str, Service], sim: Simulator, broker: redis.Redis, settings: Any,
-           tmp_path: Path) -> Iterator[Path]:
+def worker(
+    django_db_setup: None,
+    dev_stack: dict[str, Service],
+    sim: Simulator,
+    broker: redis.Redis,
+    settings: Any,
+    tmp_path: Path,
+) -> Iterator[Path]:
     """``celery -A tradingsite worker`` (threads pool, 2 threads) on the test database, the test Redis and
     the simulator; yields its log file. Stopped, with nothing left behind, at the end."""
     settings.BINANCE_REST_URL = sim.url
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "--pool", "threads", "--concurrency", "2",
-             "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--hostname", "test-worker@%h"],
-            cwd=ROOT, env=celery_env(dev_stack, BROKER_DB, BINANCE_REST_URL=sim.url), stdout=out,
-            stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tradingsite",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                "test-worker@%h",
+            ],
+            cwd=ROOT,
+            env=celery_env(dev_stack, BROKER_DB, BINANCE_REST_URL=sim.url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for("the worker to be ready", lambda: " ready." in log.read_text(), 30, proc, log)
         yield log
@@ -314,8 +378,7 @@ def stored_ids(symbol: str) -> list[int]:
 
 
 def truth(sim: Simulator, symbol: str, **params: int) -> list[dict[str, Any]]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"symbol": symbol, "kind": "aggTrades",
-                                                                       **params})
+    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"symbol": symbol, "kind": "aggTrades", **params})
     resp.raise_for_status()
     return [json.loads(line) for line in resp.text.splitlines() if line]
 
@@ -342,8 +405,14 @@ def assert_candles_equal_truth(sim: Simulator, symbol: str, start: datetime, end
     for minute, trades in minutes.items():
         c = stored[minute]
         prices = [Decimal(e["p"]) for e in trades]
-        want = (prices[0], max(prices), min(prices), prices[-1], sum(Decimal(e["q"]) for e in trades),
-                sum(e["l"] - e["f"] + 1 for e in trades))
+        want = (
+            prices[0],
+            max(prices),
+            min(prices),
+            prices[-1],
+            sum(Decimal(e["q"]) for e in trades),
+            sum(e["l"] - e["f"] + 1 for e in trades),
+        )
         assert (c.open, c.high, c.low, c.close, c.volume, c.trades) == want, f"candle {minute} differs from the truth"
 
 
@@ -376,8 +445,16 @@ def test_worker_refills_exactly_the_deleted_ids(sim: Simulator, worker: Path) ->
         gap = Gap.objects.get(symbol="BTCUSDT", kind="trades", start=a)
         assert (gap.end, gap.state, gap.missing, gap.recovered) == (b, Gap.State.FILLED, b - a + 1, b - a + 1)
     assert_candles_equal_truth(sim, "BTCUSDT", start, end)
-    assert scan_gaps() | {"symbols": 0} == {"symbols": 0, "holes": 0, "missing_ids": 0, "queued": 0, "busy": 0,
-                                             "unrecoverable": 0, "minutes": 0, "quiet": 0}
+    assert scan_gaps() | {"symbols": 0} == {
+        "symbols": 0,
+        "holes": 0,
+        "missing_ids": 0,
+        "queued": 0,
+        "busy": 0,
+        "unrecoverable": 0,
+        "minutes": 0,
+        "quiet": 0,
+    }
     assert "markets.tasks.backfill_range" in worker.read_text()
 
 
@@ -390,8 +467,9 @@ def test_exchange_errors_are_retried_with_backoff_until_the_hole_fills(sim: Simu
     ids = stored_ids("ETHUSDT")
     a, b = ids[100], ids[199]
     delete_ids("ETHUSDT", a, b)
-    requests.post(f"{sim.url}/_sim/rest/fault", timeout=5, json={
-        "status": 500, "count": 3, "path_prefix": "/api/v3/aggTrades"}).raise_for_status()
+    requests.post(
+        f"{sim.url}/_sim/rest/fault", timeout=5, json={"status": 500, "count": 3, "path_prefix": "/api/v3/aggTrades"}
+    ).raise_for_status()
 
     assert scan_gaps()["queued"] == 1
     gap = Gap.objects.filter(symbol="ETHUSDT", start=a, state=Gap.State.FILLED)
@@ -411,15 +489,21 @@ def test_exchange_errors_are_retried_with_backoff_until_the_hole_fills(sim: Simu
 def test_beat_queues_scan_gaps_on_its_schedule(dev_stack: dict[str, Service], tmp_path: Path) -> None:
     """``celery -A tradingsite beat`` with the interval shortened to 1 s sends markets.tasks.scan_gaps to the
     broker, with an expiry, and keeps its schedule in the file it is given."""
-    env = celery_env(dev_stack, BEAT_DB, SCAN_GAPS_SECONDS="1",
-                     CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat" / "schedule"))
+    env = celery_env(
+        dev_stack, BEAT_DB, SCAN_GAPS_SECONDS="1", CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat" / "schedule")
+    )
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
     (tmp_path / "beat").mkdir()
     log = tmp_path / "beat.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tradingsite", "beat", "--loglevel", "INFO"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tradingsite", "beat", "--loglevel", "INFO"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for("beat to send a scan", lambda: client.llen("celery") >= 1, 20, proc, log)
     finally:

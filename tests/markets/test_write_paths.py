@@ -38,8 +38,14 @@ def sim(settings: Any) -> Iterator[Simulator]:
 
 def ids_stored_more_than_once() -> list[Any]:
     coll = connection.database[Tick._meta.db_table]
-    return list(coll.aggregate([{"$group": {"_id": {"e": "$exchange", "s": "$symbol", "t": "$trade_id"},
-                                            "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]))
+    return list(
+        coll.aggregate(
+            [
+                {"$group": {"_id": {"e": "$exchange", "s": "$symbol", "t": "$trade_id"}, "n": {"$sum": 1}}},
+                {"$match": {"n": {"$gt": 1}}},
+            ]
+        )
+    )
 
 
 @pytest.mark.django_db
@@ -55,8 +61,10 @@ def test_ten_thousand_ticks_through_every_write_path_are_stored_once(sim: Simula
     assert (fill.fetched, fill.written, fill.unreturned) == (N, N, [])
 
     page = tick_page(exchange="binance", symbol="BTCUSDT", from_id=first, to_id=last, limit=5000)
-    stored = page.ticks + tick_page(exchange="binance", symbol="BTCUSDT", from_id=page.next_from_id, to_id=last,
-                                    limit=5000).ticks
+    stored = (
+        page.ticks
+        + tick_page(exchange="binance", symbol="BTCUSDT", from_id=page.next_from_id, to_id=last, limit=5000).ticks
+    )
     assert [t.trade_id for t in stored] == list(range(first, last + 1))
 
     as_live = [dataclasses.replace(t, source=Source.WS, received_at=datetime.now(UTC)) for t in stored]
@@ -67,20 +75,51 @@ def test_ten_thousand_ticks_through_every_write_path_are_stored_once(sim: Simula
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         for t in stored:
-            w.writerow([t.trade_id, t.price, t.qty, t.first_trade_id, t.last_trade_id,
-                        int(t.ts.timestamp() * 1000), t.taker_side == "sell", True])
+            w.writerow(
+                [
+                    t.trade_id,
+                    t.price,
+                    t.qty,
+                    t.first_trade_id,
+                    t.last_trade_id,
+                    int(t.ts.timestamp() * 1000),
+                    t.taker_side == "sell",
+                    True,
+                ]
+            )
     (summary,) = binance_files_import(paths=[path])
     assert (summary.rows, summary.written, summary.already_present) == (N, 0, N)
 
     t = stored[0]
     with pytest.raises(IntegrityError), transaction.atomic():
-        Tick.objects.create(exchange=t.exchange, symbol=t.symbol, trade_id=t.trade_id, price=t.price, qty=t.qty,
-                            taker_side=t.taker_side, ts=t.ts, received_at=t.received_at, source="ws",
-                            first_trade_id=t.first_trade_id, last_trade_id=t.last_trade_id)
+        Tick.objects.create(
+            exchange=t.exchange,
+            symbol=t.symbol,
+            trade_id=t.trade_id,
+            price=t.price,
+            qty=t.qty,
+            taker_side=t.taker_side,
+            ts=t.ts,
+            received_at=t.received_at,
+            source="ws",
+            first_trade_id=t.first_trade_id,
+            last_trade_id=t.last_trade_id,
+        )
 
     out = io.StringIO()
-    call_command("backfill", "--what", "trades", "--symbol", "BTCUSDT", "--start", stored[0].ts.isoformat(),
-                 "--end", (stored[-1].ts + timedelta(milliseconds=1)).isoformat(), "--no-progress", stdout=out)
+    call_command(
+        "backfill",
+        "--what",
+        "trades",
+        "--symbol",
+        "BTCUSDT",
+        "--start",
+        stored[0].ts.isoformat(),
+        "--end",
+        (stored[-1].ts + timedelta(milliseconds=1)).isoformat(),
+        "--no-progress",
+        stdout=out,
+    )
     newly = re.search(r"newly stored\s+([0-9,]+)", out.getvalue())
     assert newly is not None
     assert newly[1] == "0"

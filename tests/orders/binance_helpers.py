@@ -48,17 +48,35 @@ def raw_client(sim: Simulator, *, recv_window_ms: int = 5000) -> Client:
     return client
 
 
-def approved_entry(price: Decimal, *, minute: int = 0, qty: Decimal = Decimal("0.01"), stop: Decimal | None = None,
-                   take_profit: Decimal | None = None) -> Entry:
+def approved_entry(
+    price: Decimal,
+    *,
+    minute: int = 0,
+    qty: Decimal = Decimal("0.01"),
+    stop: Decimal | None = None,
+    take_profit: Decimal | None = None,
+) -> Entry:
     """An approved BUY of ``qty`` at about ``price`` (stop 3 % below, take-profit 6 % above unless given), with the
     risk decision row it comes from."""
     stop = stop if stop is not None else (price * Decimal("0.97")).quantize(TICK, ROUND_DOWN)
     take_profit = take_profit if take_profit is not None else (price * Decimal("1.06")).quantize(TICK, ROUND_UP)
     open_time = T0.replace(minute=minute)
     decision = RiskDecision.objects.create(
-        mode=MODE, strategy="ta-vote", exchange="binance", symbol=SYMBOL, interval="1m", candle_open_time=open_time,
-        action="BUY", approved=True, reasons=["approved for the test"], price=price, qty=qty, stop_price=stop,
-        take_profit_price=take_profit, created_at=now())
+        mode=MODE,
+        strategy="ta-vote",
+        exchange="binance",
+        symbol=SYMBOL,
+        interval="1m",
+        candle_open_time=open_time,
+        action="BUY",
+        approved=True,
+        reasons=["approved for the test"],
+        price=price,
+        qty=qty,
+        stop_price=stop,
+        take_profit_price=take_profit,
+        created_at=now(),
+    )
     key = signal_key("ta-vote", "binance", SYMBOL, "1m", open_time, MODE)
     return Entry(decision, "binance", SYMBOL, qty, price, stop, take_profit, client_order_id(key, "entry"))
 
@@ -72,8 +90,10 @@ async def sim_post(sim: Simulator, path: str, body: dict[str, Any]) -> dict[str,
 
 
 async def last_price(sim: Simulator) -> Decimal:
-    async with aiohttp.ClientSession() as http, http.get(
-            f"{sim.url}/api/v3/ticker/price", params={"symbol": SYMBOL}) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{sim.url}/api/v3/ticker/price", params={"symbol": SYMBOL}) as response,
+    ):
         return Decimal((await response.json())["price"])
 
 

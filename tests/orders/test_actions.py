@@ -61,7 +61,11 @@ def test_staff_closes_a_paper_position_at_its_last_price(records: Records) -> No
     assert [p["id"] for p in body["positions"]] == [str(btc.pk)]
     assert (body["positions"][0]["status"], body["positions"][0]["exit_reason"]) == ("closed", "manual")
     assert {(o["purpose"], o["status"]) for o in body["orders"]} == {
-        ("entry", "FILLED"), ("stop_loss", "CANCELED"), ("take_profit", "CANCELED"), ("exit", "FILLED")}
+        ("entry", "FILLED"),
+        ("stop_loss", "CANCELED"),
+        ("take_profit", "CANCELED"),
+        ("exit", "FILLED"),
+    }
     assert body["detail"] == "BTCUSDT position closed at 39980"
 
 
@@ -87,8 +91,9 @@ def test_staff_cancels_an_open_order(records: Records) -> None:
     assert response.status_code == 200, response.content
     assert Order.objects.get(pk=stop.pk).status == "CANCELED"
     body = response.json()
-    assert [(o["id"], o["status"], o["reason"]) for o in body["orders"]] == [(str(stop.pk), "CANCELED",
-                                                                              "cancelled by hand")]
+    assert [(o["id"], o["status"], o["reason"]) for o in body["orders"]] == [
+        (str(stop.pk), "CANCELED", "cancelled by hand")
+    ]
     assert [p["id"] for p in body["positions"]] == [str(records.btc.pk)]
 
 
@@ -114,8 +119,10 @@ def test_a_record_that_cannot_be_acted_on_is_a_409_with_the_reason(records: Reco
 def test_an_unknown_or_ill_formed_id_is_a_json_404(db: None, pk: str, url: Any) -> None:
     response = client_of(staff=True).post(url(pk))
     assert response.status_code == 404
-    assert response.json() == {"error": "not found",
-                               "detail": f"no {'position' if url is close_url else 'order'} with id {pk!r}"}
+    assert response.json() == {
+        "error": "not found",
+        "detail": f"no {'position' if url is close_url else 'order'} with id {pk!r}",
+    }
 
 
 @pytest.mark.parametrize("who", [None, False])
@@ -150,16 +157,28 @@ def test_only_post(records: Records) -> None:
 def test_a_mode_without_an_executor_here_is_a_503(db: None, settings: Any) -> None:
     settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""
     now = datetime(2026, 11, 24, tzinfo=UTC)
-    position = Position.objects.create(mode="live", exchange="binance", symbol="BTCUSDT", qty=D(1),
-                                       entry_price=D(100), stop_price=D(97), take_profit_price=D(106),
-                                       entry_client_order_id="ts-live-e", opened_at=now, updated_at=now)
+    position = Position.objects.create(
+        mode="live",
+        exchange="binance",
+        symbol="BTCUSDT",
+        qty=D(1),
+        entry_price=D(100),
+        stop_price=D(97),
+        take_profit_price=D(106),
+        entry_client_order_id="ts-live-e",
+        opened_at=now,
+        updated_at=now,
+    )
     response = client_of(staff=True).post(close_url(position.pk))
     assert response.status_code == 503
-    assert response.json() == {"error": "unavailable",
-                               "detail": "live orders on binance need BINANCE_API_KEY and BINANCE_API_SECRET"}
+    assert response.json() == {
+        "error": "unavailable",
+        "detail": "live orders on binance need BINANCE_API_KEY and BINANCE_API_SECRET",
+    }
 
 
 # ---- the live page's socket --------------------------------------------------------------------------------
+
 
 async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
     records = await database_sync_to_async(make_records)()
@@ -168,8 +187,10 @@ async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
     first = await comm.receive_json_from(timeout=5)
     assert first["type"] == "snapshot"
     # Every open position (of any symbol, not only the page's), then the recently closed ones.
-    assert [(p["id"], p["status"]) for p in first["positions"]] == [(str(records.btc.pk), "open"),
-                                                                    (str(records.eth.pk), "closed")]
+    assert [(p["id"], p["status"]) for p in first["positions"]] == [
+        (str(records.btc.pk), "open"),
+        (str(records.eth.pk), "closed"),
+    ]
     btc = await database_sync_to_async(Position.objects.get)(pk=records.btc.pk)
     assert first["positions"][0] == position_data(btc)
     assert len(first["orders"]) == 6
@@ -197,7 +218,7 @@ async def test_a_staff_close_is_pushed_to_every_page(sockets: Connect) -> None:
     pushed = await comm.receive_json_from(timeout=5)
     assert pushed["type"] == "orders"
     assert [(p["id"], p["status"], p["exit_reason"]) for p in pushed["positions"]] == [
-        (str(records.btc.pk), "closed", "manual")]
+        (str(records.btc.pk), "closed", "manual")
+    ]
     assert ("exit", "FILLED") in {(o["purpose"], o["status"]) for o in pushed["orders"]}
     assert await comm.receive_nothing(timeout=0.3)  # once
-

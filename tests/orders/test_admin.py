@@ -22,18 +22,47 @@ def records(db: None) -> Records:
     return make_records()
 
 
-@pytest.mark.parametrize(("url", "query"), [
-    ("/admin/orders/position/", {"mode__exact": "paper", "status__exact": "open", "symbol": "BTCUSDT",
-                                 "exchange": "binance", "opened_at__year": "2026", "opened_at__month": "11"}),
-    ("/admin/orders/position/", {"exit_reason__exact": "take_profit"}),
-    ("/admin/orders/order/", {"mode__exact": "paper", "status__exact": "FILLED", "purpose__exact": "entry",
-                              "symbol": "ETHUSDT", "created_at__year": "2026"}),
-    ("/admin/orders/riskdecision/", {"approved__exact": "0", "rejection__exact": "position_open",
-                                     "created_at__year": "2026", "created_at__month": "11", "created_at__day": "24"}),
-    ("/admin/orders/fill/", {"order__mode__exact": "paper", "order__symbol": "BTCUSDT", "ts__year": "2026"}),
-])
-def test_filtered_lists_render_for_staff(admin_client: Client, records: Records, url: str,
-                                         query: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (
+            "/admin/orders/position/",
+            {
+                "mode__exact": "paper",
+                "status__exact": "open",
+                "symbol": "BTCUSDT",
+                "exchange": "binance",
+                "opened_at__year": "2026",
+                "opened_at__month": "11",
+            },
+        ),
+        ("/admin/orders/position/", {"exit_reason__exact": "take_profit"}),
+        (
+            "/admin/orders/order/",
+            {
+                "mode__exact": "paper",
+                "status__exact": "FILLED",
+                "purpose__exact": "entry",
+                "symbol": "ETHUSDT",
+                "created_at__year": "2026",
+            },
+        ),
+        (
+            "/admin/orders/riskdecision/",
+            {
+                "approved__exact": "0",
+                "rejection__exact": "position_open",
+                "created_at__year": "2026",
+                "created_at__month": "11",
+                "created_at__day": "24",
+            },
+        ),
+        ("/admin/orders/fill/", {"order__mode__exact": "paper", "order__symbol": "BTCUSDT", "ts__year": "2026"}),
+    ],
+)
+def test_filtered_lists_render_for_staff(
+    admin_client: Client, records: Records, url: str, query: dict[str, str]
+) -> None:
     response = admin_client.get(url, query)
     assert response.status_code == 200
     assert b"errornote" not in response.content
@@ -88,13 +117,18 @@ def test_risk_decision_page_shows_the_verdict_and_reasons(admin_client: Client, 
     listing = admin_client.get("/admin/orders/riskdecision/").content.decode()
     assert "approved</strong>" in listing
     assert approved is not None
-    assert approved.reasons[0][:30] in admin_client.get(
-        f"/admin/orders/riskdecision/{approved.pk}/change/").content.decode()
+    assert (
+        approved.reasons[0][:30]
+        in admin_client.get(f"/admin/orders/riskdecision/{approved.pk}/change/").content.decode()
+    )
 
 
 def _act(client: Client, model: str, action: str, *pks: object) -> list[str]:
-    response = client.post(f"/admin/orders/{model}/", {"action": action, "index": "0",
-                                                       "_selected_action": [str(pk) for pk in pks]}, follow=True)
+    response = client.post(
+        f"/admin/orders/{model}/",
+        {"action": action, "index": "0", "_selected_action": [str(pk) for pk in pks]},
+        follow=True,
+    )
     assert response.status_code == 200
     return [str(m) for m in response.context["messages"]]
 
@@ -119,14 +153,24 @@ def test_cancel_action_cancels_open_orders_and_names_the_rest(admin_client: Clie
     assert said[1] == "orders cancelled: 1"
 
 
-def test_an_action_the_executor_cannot_do_is_a_message_not_a_500(admin_client: Client, db: None,
-                                                                settings: object) -> None:
+def test_an_action_the_executor_cannot_do_is_a_message_not_a_500(
+    admin_client: Client, db: None, settings: object
+) -> None:
     """A testnet position without Binance keys here: the message says what is missing."""
     settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""  # type: ignore[attr-defined]
     now = datetime(2026, 11, 24, tzinfo=UTC)
-    position = Position.objects.create(mode="testnet", exchange="binance", symbol="BTCUSDT", qty=D(1),
-                                       entry_price=D(100), stop_price=D(97), take_profit_price=D(106),
-                                       entry_client_order_id="ts-testnet-e", opened_at=now, updated_at=now)
+    position = Position.objects.create(
+        mode="testnet",
+        exchange="binance",
+        symbol="BTCUSDT",
+        qty=D(1),
+        entry_price=D(100),
+        stop_price=D(97),
+        take_profit_price=D(106),
+        entry_client_order_id="ts-testnet-e",
+        opened_at=now,
+        updated_at=now,
+    )
     said = _act(admin_client, "position", "close_positions", position.pk)
     assert said == [f"{position}: testnet orders on binance need BINANCE_API_KEY and BINANCE_API_SECRET"]
     assert Position.objects.get(pk=position.pk).status == "open"

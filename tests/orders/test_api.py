@@ -38,8 +38,9 @@ def make_records() -> Records:
     store_instrument(symbol="ETHUSDT")
     paper = PaperExecutor("binance", cash=D(10000), fee=D("0.001"), slippage=D("0.0005"))
     btc = act_on_signal(signal("BUY"), paper, price=D(40000), now=T0).position  # type: ignore[union-attr]
-    eth = act_on_signal(signal("BUY", minute=1, symbol="ETHUSDT"), paper, price=D(2000),
-                        now=T0 + timedelta(minutes=1)).position  # type: ignore[union-attr]
+    eth = act_on_signal(
+        signal("BUY", minute=1, symbol="ETHUSDT"), paper, price=D(2000), now=T0 + timedelta(minutes=1)
+    ).position  # type: ignore[union-attr]
     assert btc is not None
     assert eth is not None
     paper.watch("ETHUSDT", [PricePoint(D(2200), T0 + timedelta(minutes=2))], T0 + timedelta(minutes=2))
@@ -66,8 +67,12 @@ def test_orders_newest_first_with_fills_reasons_and_string_decimals(client: Clie
     with them."""
     rows = get_json(client, "/api/v1/orders")
     assert [(r["symbol"], r["purpose"], r["status"]) for r in rows] == [
-        ("ETHUSDT", "take_profit", "FILLED"), ("ETHUSDT", "stop_loss", "EXPIRED"), ("ETHUSDT", "entry", "FILLED"),
-        ("BTCUSDT", "take_profit", "NEW"), ("BTCUSDT", "stop_loss", "NEW"), ("BTCUSDT", "entry", "FILLED"),
+        ("ETHUSDT", "take_profit", "FILLED"),
+        ("ETHUSDT", "stop_loss", "EXPIRED"),
+        ("ETHUSDT", "entry", "FILLED"),
+        ("BTCUSDT", "take_profit", "NEW"),
+        ("BTCUSDT", "stop_loss", "NEW"),
+        ("BTCUSDT", "entry", "FILLED"),
     ]
     entry = next(r for r in rows if r["symbol"] == "BTCUSDT" and r["purpose"] == "entry")
     assert entry["qty"] == "0.025"
@@ -87,15 +92,19 @@ def test_orders_newest_first_with_fills_reasons_and_string_decimals(client: Clie
     assert expired["fills"] == []
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"symbol": "ethusdt"}, {("ETHUSDT", "entry"), ("ETHUSDT", "take_profit"), ("ETHUSDT", "stop_loss")}),
-    ({"status": "new"}, {("BTCUSDT", "stop_loss"), ("BTCUSDT", "take_profit")}),
-    ({"status": "FILLED", "symbol": "BTCUSDT", "exchange": "binance", "mode": "PAPER"}, {("BTCUSDT", "entry")}),
-    ({"mode": "testnet"}, set()),
-    ({"exchange": "kraken"}, set()),
-])
-def test_order_filters(client: Client, records: Records, params: dict[str, str], expected: set[tuple[str, str]]
-                       ) -> None:
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"symbol": "ethusdt"}, {("ETHUSDT", "entry"), ("ETHUSDT", "take_profit"), ("ETHUSDT", "stop_loss")}),
+        ({"status": "new"}, {("BTCUSDT", "stop_loss"), ("BTCUSDT", "take_profit")}),
+        ({"status": "FILLED", "symbol": "BTCUSDT", "exchange": "binance", "mode": "PAPER"}, {("BTCUSDT", "entry")}),
+        ({"mode": "testnet"}, set()),
+        ({"exchange": "kraken"}, set()),
+    ],
+)
+def test_order_filters(
+    client: Client, records: Records, params: dict[str, str], expected: set[tuple[str, str]]
+) -> None:
     """mode, status, symbol and exchange filter (case-insensitively); nothing matching is an empty list."""
     assert {(r["symbol"], r["purpose"]) for r in get_json(client, "/api/v1/orders", params)} == expected
 
@@ -128,18 +137,22 @@ def test_positions_with_their_pnl(client: Client, records: Records) -> None:
 
 
 @pytest.mark.parametrize("url", ["/api/v1/orders", "/api/v1/positions"])
-@pytest.mark.parametrize(("params", "field", "says"), [
-    ({"mode": "demo"}, "mode", 'unknown mode "demo"; use one of paper, testnet, live'),
-    ({"limit": "0"}, "limit", "must be an integer from 1 to 1000"),
-    ({"limit": "1001"}, "limit", "must be an integer from 1 to 1000"),
-    ({"limit": "ten"}, "limit", "must be an integer from 1 to 1000"),
-    ({"exchange": "nowhere"}, "exchange", 'unknown exchange "nowhere"'),
-    ({"symbol": "DOGEUSDT"}, "symbol", "DOGEUSDT is not a stored instrument"),
-    ({"symbol": "BTC USDT"}, "symbol", "not a symbol"),
-    ({"side": "BUY"}, "side", "unknown parameter; this endpoint accepts"),
-])
-def test_bad_input_is_a_400_naming_the_parameter(client: Client, records: Records, url: str,
-                                                 params: dict[str, str], field: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field", "says"),
+    [
+        ({"mode": "demo"}, "mode", 'unknown mode "demo"; use one of paper, testnet, live'),
+        ({"limit": "0"}, "limit", "must be an integer from 1 to 1000"),
+        ({"limit": "1001"}, "limit", "must be an integer from 1 to 1000"),
+        ({"limit": "ten"}, "limit", "must be an integer from 1 to 1000"),
+        ({"exchange": "nowhere"}, "exchange", 'unknown exchange "nowhere"'),
+        ({"symbol": "DOGEUSDT"}, "symbol", "DOGEUSDT is not a stored instrument"),
+        ({"symbol": "BTC USDT"}, "symbol", "not a symbol"),
+        ({"side": "BUY"}, "side", "unknown parameter; this endpoint accepts"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_parameter(
+    client: Client, records: Records, url: str, params: dict[str, str], field: str, says: str
+) -> None:
     body = get_json(client, url, params, status=400)
     assert body["error"] == "invalid request"
     assert list(body["fields"]) == [field]
@@ -151,8 +164,10 @@ def test_an_unknown_status_lists_the_known_ones(client: Client, records: Records
     known = "PENDING, NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, REJECTED"
     assert orders["fields"] == {"status": [f'unknown status "done"; use one of {known}']}
     positions = get_json(client, "/api/v1/positions", {"status": "FILLED", "limit": "-1"}, status=400)
-    assert positions["fields"] == {"status": ['unknown status "FILLED"; use one of open, closed'],
-                                   "limit": ["must be an integer from 1 to 1000"]}
+    assert positions["fields"] == {
+        "status": ['unknown status "FILLED"; use one of open, closed'],
+        "limit": ["must be an integer from 1 to 1000"],
+    }
 
 
 def test_empty_book_is_an_empty_list(client: Client, db: None) -> None:

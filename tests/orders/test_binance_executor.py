@@ -60,7 +60,8 @@ def rows_of(position: Position) -> dict[str, list[Order]]:
     """The position's orders by purpose, oldest first (entry included, found by its client id)."""
     out: dict[str, list[Order]] = {}
     rows = Order.objects.filter(client_order_id=position.entry_client_order_id) | Order.objects.filter(
-        position=position)
+        position=position
+    )
     for row in rows.order_by("created_at"):
         out.setdefault(row.purpose, []).append(row)
     return out
@@ -89,7 +90,8 @@ async def test_a_market_entry_fills_and_is_protected_by_one_oco(sim: Simulator, 
     assert entry.avg_price == fill.price
     fills = await off_loop(lambda: list(Fill.objects.filter(order=entry)))
     assert [(f.trade_id, f.price, f.qty, f.fee, f.fee_asset) for f in fills] == [
-        (str(fill.trade_id), fill.price, fill.qty, fill.commission, "BTC")]
+        (str(fill.trade_id), fill.price, fill.qty, fill.commission, "BTC")
+    ]
     assert entry.fee == fill.commission * fill.price  # the BTC fee in USDT
 
     held = qty_down(fill.qty - fill.commission)
@@ -98,9 +100,11 @@ async def test_a_market_entry_fills_and_is_protected_by_one_oco(sim: Simulator, 
     assert stop.client_order_id == sibling_id(position.entry_client_order_id, "stop_loss")
     assert take_profit.client_order_id == sibling_id(position.entry_client_order_id, "take_profit")
     open_orders = await off_loop(raw_client(sim).get_open_orders, symbol=SYMBOL)
-    assert sorted((o["clientOrderId"], o["type"], o["status"], o["orderListId"], o["origQty"]) for o in open_orders) \
-        == sorted((row.client_order_id, row.type, "NEW", int(position.protection), f"{held:.8f}")
-                  for row in (stop, take_profit))
+    assert sorted(
+        (o["clientOrderId"], o["type"], o["status"], o["orderListId"], o["origQty"]) for o in open_orders
+    ) == sorted(
+        (row.client_order_id, row.type, "NEW", int(position.protection), f"{held:.8f}") for row in (stop, take_profit)
+    )
     for row in (stop, take_profit):
         assert row.status == "NEW"
         assert row.order_list_id == int(position.protection)
@@ -179,8 +183,7 @@ async def test_a_skewed_clock_still_trades(sim: Simulator, off_loop: OffLoop, of
     assert abs(fresh.client.timestamp_offset - offset_ms) < 500
 
 
-async def test_a_wrong_secret_is_a_rejected_order_with_the_exchanges_reason(sim: Simulator,
-                                                                             off_loop: OffLoop) -> None:
+async def test_a_wrong_secret_is_a_rejected_order_with_the_exchanges_reason(sim: Simulator, off_loop: OffLoop) -> None:
     """Signed with the wrong secret, the entry is REJECTED with Binance's message and code; no position, nothing
     on the simulator, and the secret appears nowhere."""
     ex = executor(sim, secret="notTheSecret999")
@@ -192,10 +195,12 @@ async def test_a_wrong_secret_is_a_rejected_order_with_the_exchanges_reason(sim:
     assert account(sim).orders == {}
 
 
-@pytest.mark.parametrize(("bps", "leg", "other"), [(-800, "stop_loss", "take_profit"),
-                                                   (800, "take_profit", "stop_loss")])
-async def test_the_leg_that_fills_closes_the_position(sim: Simulator, off_loop: OffLoop, bps: int, leg: str,
-                                                      other: str) -> None:
+@pytest.mark.parametrize(
+    ("bps", "leg", "other"), [(-800, "stop_loss", "take_profit"), (800, "take_profit", "stop_loss")]
+)
+async def test_the_leg_that_fills_closes_the_position(
+    sim: Simulator, off_loop: OffLoop, bps: int, leg: str, other: str
+) -> None:
     """The market prints 8 % away: the simulator fills that side's leg and expires the other; ``watch``, seeing a
     trade past the level, settles it: the position closes with that exit reason and PnL = proceeds − cost −
     every fee, worked out here from the simulator's own fills."""
@@ -213,8 +218,12 @@ async def test_the_leg_that_fills_closes_the_position(sim: Simulator, off_loop: 
     [winner] = sim_orders(sim, sibling_id(position.entry_client_order_id, leg))
     [exit_fill] = winner.fills
     held = qty_down(entry_fill.qty - entry_fill.commission)
-    expected = (exit_fill.price * exit_fill.qty - held * entry_fill.price - entry_fill.commission * entry_fill.price
-                - exit_fill.commission)
+    expected = (
+        exit_fill.price * exit_fill.qty
+        - held * entry_fill.price
+        - entry_fill.commission * entry_fill.price
+        - exit_fill.commission
+    )
     assert (closed.status, closed.exit_reason, closed.exit_price) == ("closed", leg, exit_fill.price)
     assert closed.realised_pnl == expected
     assert closed.fees == entry_fill.commission * entry_fill.price + exit_fill.commission
@@ -259,8 +268,12 @@ async def test_closing_by_hand_cancels_the_oco_and_sells(sim: Simulator, off_loo
     [entry_fill] = sim_orders(sim, position.entry_client_order_id)[0].fills
     assert exit_order.side == "SELL"
     assert exit_fill.qty == position.qty
-    assert closed.realised_pnl == (exit_fill.price * exit_fill.qty - position.qty * position.entry_price
-                                   - entry_fill.commission * entry_fill.price - exit_fill.commission)
+    assert closed.realised_pnl == (
+        exit_fill.price * exit_fill.qty
+        - position.qty * position.entry_price
+        - entry_fill.commission * entry_fill.price
+        - exit_fill.commission
+    )
     assert account(sim).locked["BTC"] == 0
     orders_before = len(account(sim).orders)
     assert (await off_loop(ex.close, closed, "manual", now())).realised_pnl == closed.realised_pnl
@@ -272,8 +285,12 @@ async def test_protection_refused_past_a_level_closes_at_market(sim: Simulator, 
     market at once, the reason on the exit order, rather than left unprotected."""
     ex = executor(sim)
     price = await last_price(sim)
-    entry = await off_loop(approved_entry, price, stop=(price * Decimal("1.02")).quantize(Decimal("0.01")),
-                           take_profit=(price * Decimal("1.06")).quantize(Decimal("0.01")))
+    entry = await off_loop(
+        approved_entry,
+        price,
+        stop=(price * Decimal("1.02")).quantize(Decimal("0.01")),
+        take_profit=(price * Decimal("1.06")).quantize(Decimal("0.01")),
+    )
     position = await off_loop(ex.open, entry, now())
     assert position is not None
     assert position.status == "closed"
@@ -293,18 +310,37 @@ async def test_reconcile_settles_what_a_crash_left_pending(sim: Simulator, off_l
     price = await last_price(sim)
     sent, lost = [await off_loop(approved_entry, price, minute=m) for m in (1, 2)]
     client = raw_client(sim)
-    await off_loop(client.create_order, symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01",
-                   newClientOrderId=sent.client_order_id)  # sent, then the process died before the answer
+    await off_loop(
+        client.create_order,
+        symbol=SYMBOL,
+        side="BUY",
+        type="MARKET",
+        quantity="0.01",
+        newClientOrderId=sent.client_order_id,
+    )  # sent, then the process died before the answer
     earlier = now().replace(year=2025)  # long enough ago that neither request can still arrive
     for entry in (sent, lost):
-        await off_loop(Order.objects.create, client_order_id=entry.client_order_id, mode="testnet",
-                       exchange="binance", symbol=SYMBOL, side="BUY", type="MARKET", purpose="entry", qty=entry.qty,
-                       risk_decision=entry.decision, created_at=earlier, updated_at=earlier)
+        await off_loop(
+            Order.objects.create,
+            client_order_id=entry.client_order_id,
+            mode="testnet",
+            exchange="binance",
+            symbol=SYMBOL,
+            side="BUY",
+            type="MARKET",
+            purpose="entry",
+            qty=entry.qty,
+            risk_decision=entry.decision,
+            created_at=earlier,
+            updated_at=earlier,
+        )
     changed = await off_loop(ex.reconcile, now())
 
     by_id = {o.client_order_id: o for o in changed}
     assert (by_id[lost.client_order_id].status, by_id[lost.client_order_id].reason) == (
-        "REJECTED", "never reached the exchange")
+        "REJECTED",
+        "never reached the exchange",
+    )
     assert by_id[sent.client_order_id].status == "FILLED"
     position = await off_loop(Position.objects.get, entry_client_order_id=sent.client_order_id)
     assert position.status == "open"

@@ -56,8 +56,11 @@ def test_take_profit_closes_the_position_with_the_pnl_worked_by_hand(paper: Pape
     assert (position.exit_reason, position.exit_price, position.realised_pnl) == ("take_profit", exit_, pnl)
     assert position.closed_at == T0 + timedelta(seconds=4)
     orders = {o.purpose: o for o in Order.objects.filter(position=position)}
-    assert {k: v.status for k, v in orders.items()} == {"entry": "FILLED", "take_profit": "FILLED",
-                                                        "stop_loss": "EXPIRED"}
+    assert {k: v.status for k, v in orders.items()} == {
+        "entry": "FILLED",
+        "take_profit": "FILLED",
+        "stop_loss": "EXPIRED",
+    }
     assert Fill.objects.get(order=orders["take_profit"]).price == exit_
     assert paper.cash("BTCUSDT").total == D(10000) + pnl
     assert paper.watch("BTCUSDT", prices("30000"), T0) == []  # closed once only
@@ -98,8 +101,7 @@ def test_sell_signal_closes_and_the_book_follows(paper: PaperExecutor) -> None:
     assert acted.position is not None
     assert (acted.position.status, acted.position.exit_reason) == ("closed", "signal")
     statuses = sorted((o.purpose, o.status) for o in Order.objects.filter(position=acted.position))
-    assert statuses == [("entry", "FILLED"), ("exit", "FILLED"), ("stop_loss", "CANCELED"),
-                        ("take_profit", "CANCELED")]
+    assert statuses == [("entry", "FILLED"), ("exit", "FILLED"), ("stop_loss", "CANCELED"), ("take_profit", "CANCELED")]
     # A second BUY is allowed again; a SELL with nothing open is rejected with its reason.
     nothing = act_on_signal(signal("SELL", minute=9), paper, price=D(41000), now=T0)
     assert nothing is not None
@@ -127,7 +129,8 @@ def test_manual_close_and_cancel_then_reconcile_protects_again(paper: PaperExecu
     closed = position_close(executor=paper, position=position, now=T0, price=D(39000))
     assert (closed.status, closed.exit_reason) == ("closed", "manual")
     assert closed.realised_pnl == D("0.025") * (D(39000) * (1 - SLIP) - D(40020)) - D("1.0005") - q8(
-        D("0.025") * D(39000) * (1 - SLIP) * FEE)
+        D("0.025") * D(39000) * (1 - SLIP) * FEE
+    )
     assert Order.objects.filter(position=position, status="NEW").count() == 0
     assert Position.objects.get(pk=position.pk).status == "closed"
 
@@ -136,4 +139,7 @@ def test_an_unknown_instrument_is_a_stored_rejection(paper: PaperExecutor) -> No
     acted = act_on_signal(signal("BUY", symbol="XRPUSDT"), paper, price=D(1), now=T0)
     assert acted is not None
     assert (acted.decision.approved, acted.decision.rejection, acted.decision.reasons) == (
-        False, "unavailable", ["nothing traded: binance:XRPUSDT is not a stored instrument (run seed_instruments)"])
+        False,
+        "unavailable",
+        ["nothing traded: binance:XRPUSDT is not a stored instrument (run seed_instruments)"],
+    )

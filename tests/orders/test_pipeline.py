@@ -43,11 +43,16 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
     call_command("seed_instruments", "--exchange", "binance", "--symbols", "BTCUSDT", stdout=io.StringIO())
     end = iv.floor(datetime.now(UTC), "1m") - 2 * MINUTE
     start = end - 240 * MINUTE
-    bars = replay_candles(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end,
-                          fetch=True).in_range
+    bars = replay_candles(
+        exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end, fetch=True
+    ).in_range
     trader = Trader(PaperExecutor("binance", cash=Decimal(10000)))
-    stream = TradeStream(StreamConfig("binance", ("BTCUSDT",)), BinanceStream(sim.ws_url, ("BTCUSDT",)),
-                         lambda: BinanceRest(sim.url), trader)
+    stream = TradeStream(
+        StreamConfig("binance", ("BTCUSDT",)),
+        BinanceStream(sim.ws_url, ("BTCUSDT",)),
+        lambda: BinanceRest(sim.url),
+        trader,
+    )
     stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
     acted = []
     for bar in bars:  # each minute closes in turn; the live price is the candle's close
@@ -67,11 +72,15 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
         assert row.price == close
         holding = holding if not row.approved else d.action == "BUY"
     positions = list(Position.objects.order_by("opened_at"))
-    verdicts = [f"{d.open_time:%H:%M} {d.action} " + (
-        "approved" if decisions[d.open_time].approved else f"rejected ({decisions[d.open_time].rejection})")
-        for d, _ in acted]
-    print(f"\n{len(bars)} candles, {len(acted)} signals: {', '.join(verdicts)}; {len(positions)} positions, "
-          f"{Order.objects.count()} orders")
+    verdicts = [
+        f"{d.open_time:%H:%M} {d.action} "
+        + ("approved" if decisions[d.open_time].approved else f"rejected ({decisions[d.open_time].rejection})")
+        for d, _ in acted
+    ]
+    print(
+        f"\n{len(bars)} candles, {len(acted)} signals: {', '.join(verdicts)}; {len(positions)} positions, "
+        f"{Order.objects.count()} orders"
+    )
     assert len(positions) == sum(1 for d, _ in acted if d.action == "BUY" and decisions[d.open_time].approved)
     for p in positions:  # filled at the live price (the candle's close) plus the default 5 bps of slippage
         assert p.risk_decision is not None

@@ -61,8 +61,9 @@ def every_log_line() -> Iterator[list[logging.LogRecord]]:
 
 
 def control(sim: Simulator, path: str, body: dict[str, Any]) -> None:
-    req = urllib.request.Request(f"{sim.url}{path}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{sim.url}{path}", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     urllib.request.urlopen(req, timeout=5).close()
 
 
@@ -109,7 +110,8 @@ def pages(client: Client) -> dict[str, str]:
 
 
 def test_no_key_or_secret_in_logs_pages_documents_or_error_pages(
-        sim_thread: Simulator, settings: Any, every_log_line: list[logging.LogRecord]) -> None:
+    sim_thread: Simulator, settings: Any, every_log_line: list[logging.LogRecord]
+) -> None:
     settings.BINANCE_REST_URL = sim_thread.url
     settings.BINANCE_API_KEY, settings.BINANCE_API_SECRET = API_KEY, API_SECRET
     settings.TRADING_MODE, settings.BINANCE_TIMEOUT_SECONDS = "testnet", 1.0
@@ -120,8 +122,10 @@ def test_no_key_or_secret_in_logs_pages_documents_or_error_pages(
     assert positions["BTCUSDT"].exit_reason == "signal", "the SELL signal closed the position (clock skewed 3 s)"
     assert positions["ETHUSDT"].status == "open", "the entry answered late was taken, not sent twice"
     refused = RiskDecision.objects.get(approved=False)  # the account cannot even be read with a wrong secret
-    assert (refused.rejection, refused.reasons) == ("unavailable", [
-        "nothing traded: the Binance account could not be read: Signature for this request is not valid. (-1022)"])
+    assert (refused.rejection, refused.reasons) == (
+        "unavailable",
+        ["nothing traded: the Binance account could not be read: Signature for this request is not valid. (-1022)"],
+    )
 
     staff = get_user_model().objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
     client = Client()
@@ -145,8 +149,10 @@ def test_no_key_or_secret_in_logs_pages_documents_or_error_pages(
     lines = [formatter.format(r) for r in every_log_line]
     assert len(lines) > 20
     assert any("/api/v3/order" in line for line in lines), "the HTTP requests were logged (urllib3 at DEBUG)"
-    print(f"\nscanned {len(lines)} log lines, {len(rendered)} admin/API pages, {len(documents)} documents and "
-          "the debug error page")
+    print(
+        f"\nscanned {len(lines)} log lines, {len(rendered)} admin/API pages, {len(documents)} documents and "
+        "the debug error page"
+    )
     for secret in SECRETS:
         assert not [line for line in lines if secret in line], f"{secret!r} in the logs"
         assert not [url for url, html in rendered.items() if secret in html], f"{secret!r} in a page"

@@ -27,8 +27,20 @@ def decision(i: int, action: Action, *, interval: str = "1m", symbol: str = "BTC
     weight = {Action.BUY: Decimal("0.30"), Action.SELL: Decimal("-0.30"), Action.HOLD: Decimal("0.20")}[action]
     vote = Vote("ma_cross" if action is not Action.HOLD else "rsi", weight, f"vote of candle {i}")
     reasons = (vote.reason,) if action is not Action.HOLD else (vote.reason, "net vote +0.20 is below the threshold")
-    return Decision("ta-vote", 1, "binance", symbol, interval, T0 + i * MINUTE, action, abs(weight), weight, (vote,),
-                    reasons, {"close": 64000.5 + i, "sma20": 64001.25, "rsi14": None})
+    return Decision(
+        "ta-vote",
+        1,
+        "binance",
+        symbol,
+        interval,
+        T0 + i * MINUTE,
+        action,
+        abs(weight),
+        weight,
+        (vote,),
+        reasons,
+        {"close": 64000.5 + i, "sma20": 64001.25, "rsi14": None},
+    )
 
 
 @pytest.fixture
@@ -37,8 +49,11 @@ def stored() -> list[Decision]:
     store_instrument("BTCUSDT")
     store_instrument("ETHUSDT")
     ds = [decision(i, Action.BUY if i % 3 == 0 else Action.SELL if i % 5 == 0 else Action.HOLD) for i in range(30)]
-    ds += [decision(0, Action.SELL, interval="5m"), decision(10, Action.BUY, interval="5m"),
-           decision(4, Action.BUY, symbol="ETHUSDT")]
+    ds += [
+        decision(0, Action.SELL, interval="5m"),
+        decision(10, Action.BUY, interval="5m"),
+        decision(4, Action.BUY, symbol="ETHUSDT"),
+    ]
     signals_store(decisions=ds)
     return ds
 
@@ -65,33 +80,53 @@ def test_signals_of_an_instrument_default_to_buy_and_sell(client: Client, stored
     body = get_json(client, BASE)
     expected = sorted(
         (iso(int((d.open_time - T0) / MINUTE)), d.interval, str(d.action))
-        for d in stored if d.symbol == "BTCUSDT" and d.action is not Action.HOLD
+        for d in stored
+        if d.symbol == "BTCUSDT" and d.action is not Action.HOLD
     )
     assert keys(body["results"]) == expected
     assert body["next"] is None
     first = body["results"][0]
     assert first == {
-        "strategy": "ta-vote", "version": 1, "exchange": "binance", "symbol": "BTCUSDT", "interval": "1m",
-        "candle_open_time": iso(0), "decision": "BUY", "confidence": "0.30", "net": "0.30",
+        "strategy": "ta-vote",
+        "version": 1,
+        "exchange": "binance",
+        "symbol": "BTCUSDT",
+        "interval": "1m",
+        "candle_open_time": iso(0),
+        "decision": "BUY",
+        "confidence": "0.30",
+        "net": "0.30",
         "indicators": {"close": 64000.5, "sma20": 64001.25, "rsi14": None},
         "votes": [{"rule": "ma_cross", "weight": "0.30", "reason": "vote of candle 0"}],
-        "reasons": ["vote of candle 0"], "created_at": first["created_at"], "updated_at": first["updated_at"],
+        "reasons": ["vote of candle 0"],
+        "created_at": first["created_at"],
+        "updated_at": first["updated_at"],
     }
     assert first["created_at"].endswith("Z")
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("stored")
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"interval": "5m"}, [(0, "5m", "SELL"), (10, "5m", "BUY")]),
-    ({"interval": "1m", "decision": "sell"}, [(5, "1m", "SELL"), (10, "1m", "SELL"), (20, "1m", "SELL"),
-                                             (25, "1m", "SELL")]),
-    ({"interval": "1m", "start": iso(20), "end": iso(25)}, [(20, "1m", "SELL"), (21, "1m", "BUY"), (24, "1m", "BUY")]),
-    ({"interval": "1m", "decision": "HOLD,BUY", "start": iso(1), "end": iso(4)},
-     [(1, "1m", "HOLD"), (2, "1m", "HOLD"), (3, "1m", "BUY")]),
-    ({"symbol": "ethusdt"}, [(4, "1m", "BUY")]),
-    ({"start": "2026-06-01T00:00:00Z"}, []),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"interval": "5m"}, [(0, "5m", "SELL"), (10, "5m", "BUY")]),
+        (
+            {"interval": "1m", "decision": "sell"},
+            [(5, "1m", "SELL"), (10, "1m", "SELL"), (20, "1m", "SELL"), (25, "1m", "SELL")],
+        ),
+        (
+            {"interval": "1m", "start": iso(20), "end": iso(25)},
+            [(20, "1m", "SELL"), (21, "1m", "BUY"), (24, "1m", "BUY")],
+        ),
+        (
+            {"interval": "1m", "decision": "HOLD,BUY", "start": iso(1), "end": iso(4)},
+            [(1, "1m", "HOLD"), (2, "1m", "HOLD"), (3, "1m", "BUY")],
+        ),
+        ({"symbol": "ethusdt"}, [(4, "1m", "BUY")]),
+        ({"start": "2026-06-01T00:00:00Z"}, []),
+    ],
+)
 def test_filters(client: Client, params: dict[str, str], expected: list[tuple[int, str, str]]) -> None:
     body = get_json(client, {**BASE, **params})
     assert keys(body["results"]) == [(iso(i), interval, d) for i, interval, d in expected]
@@ -165,8 +200,16 @@ def test_schema_documents_the_endpoint() -> None:
     schema = SchemaGenerator(urlconf="tests.signals.urls").get_schema(request=None, public=True)
     op = schema["paths"]["/api/v1/signals"]["get"]
     assert op["operationId"] == "signals_list"
-    assert {p["name"] for p in op["parameters"]} >= {"exchange", "symbol", "interval", "start", "end", "decision",
-                                                      "limit", "cursor"}
+    assert {p["name"] for p in op["parameters"]} >= {
+        "exchange",
+        "symbol",
+        "interval",
+        "start",
+        "end",
+        "decision",
+        "limit",
+        "cursor",
+    }
     assert "SignalPageOut" in schema["components"]["schemas"]
 
 

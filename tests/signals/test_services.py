@@ -52,17 +52,27 @@ def test_the_same_candle_decided_twice_is_one_row_and_the_second_replaces(walk: 
     first = next(d for d in decisions_of(walk) if d.action is not Action.HOLD)
     t1, t2 = T0 + timedelta(days=400), T0 + timedelta(days=401)
     assert signals_store(decisions=[first], now=t1) == StoreResult(1, 0)
-    second = dataclasses.replace(first, action=Action.HOLD, confidence=Decimal("0.20"), net=Decimal("0.20"),
-                                 reasons=("recomputed",))
+    second = dataclasses.replace(
+        first, action=Action.HOLD, confidence=Decimal("0.20"), net=Decimal("0.20"), reasons=("recomputed",)
+    )
     assert signals_store(decisions=[second], now=t2) == StoreResult(0, 1)
     rows = list(Signal.objects.all())
     assert len(rows) == 1
     row = rows[0]
-    assert (row.strategy, row.version, row.exchange, row.symbol, row.interval) == (STRATEGY, VERSION, "binance",
-                                                                                    "BTCUSDT", "1m")
+    assert (row.strategy, row.version, row.exchange, row.symbol, row.interval) == (
+        STRATEGY,
+        VERSION,
+        "binance",
+        "BTCUSDT",
+        "1m",
+    )
     assert row.candle_open_time == first.open_time
-    assert (row.decision, row.confidence, row.net, row.reasons) == ("HOLD", Decimal("0.20"), Decimal("0.20"),
-                                                                    ["recomputed"])
+    assert (row.decision, row.confidence, row.net, row.reasons) == (
+        "HOLD",
+        Decimal("0.20"),
+        Decimal("0.20"),
+        ["recomputed"],
+    )
     assert row.created_at == t1
     assert row.updated_at == t2
     assert set(row.indicators) >= {"close", "sma20", "sma50", "rsi14", "macd", "bb_upper", "atr14"}
@@ -121,8 +131,10 @@ def test_a_backfill_rewrite_recomputes_to_the_corrected_series(walk: list) -> No
     start, end = range_start(), T0 + len(walk) * MINUTE
     evaluate_stored(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end)
     k = WARM + 200
-    bent = [dataclasses.replace(b, close=b.close * Decimal("0.98"), low=min(b.low, b.close * Decimal("0.98")))
-            for b in walk[k : k + 5]]
+    bent = [
+        dataclasses.replace(b, close=b.close * Decimal("0.98"), low=min(b.low, b.close * Decimal("0.98")))
+        for b in walk[k : k + 5]
+    ]
     store_candles(bent)
     corrected = walk[:k] + bent + walk[k + 5 :]
     redo = evaluate_stored(exchange="binance", symbol="BTCUSDT", interval="1m", start=walk[k].open_time, end=end)
@@ -143,22 +155,32 @@ def test_evaluate_stored_carries_the_stored_cooldown_on(walk: list) -> None:
     start, end = range_start(), T0 + len(walk) * MINUTE
     whole = evaluate_stored(exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end).decisions
     signal = next(d for d in whole if d.action is not Action.HOLD)
-    resumed = evaluate_stored(exchange="binance", symbol="BTCUSDT", interval="1m",
-                              start=signal.open_time + MINUTE, end=end).decisions
+    resumed = evaluate_stored(
+        exchange="binance", symbol="BTCUSDT", interval="1m", start=signal.open_time + MINUTE, end=end
+    ).decisions
     assert resumed == [d for d in whole if d.open_time > signal.open_time]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"interval": "2m"}, "interval"),
-    ({"start": T0 + timedelta(hours=2), "end": T0 + timedelta(hours=1)}, "start"),
-    ({"symbol": "DOGEUSDT"}, "symbol"),
-    ({"exchange": "nyse"}, "exchange"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"interval": "2m"}, "interval"),
+        ({"start": T0 + timedelta(hours=2), "end": T0 + timedelta(hours=1)}, "start"),
+        ({"symbol": "DOGEUSDT"}, "symbol"),
+        ({"exchange": "nyse"}, "exchange"),
+    ],
+)
 def test_evaluate_stored_names_a_bad_argument(kwargs: dict, field: str) -> None:
     store_instrument()
-    args = {"exchange": "binance", "symbol": "BTCUSDT", "interval": "1m", "start": T0, "end": T0 + timedelta(hours=1),
-            **kwargs}
+    args = {
+        "exchange": "binance",
+        "symbol": "BTCUSDT",
+        "interval": "1m",
+        "start": T0,
+        "end": T0 + timedelta(hours=1),
+        **kwargs,
+    }
     with pytest.raises(InvalidRequest) as caught:
         evaluate_stored(**args)
     assert caught.value.field == field

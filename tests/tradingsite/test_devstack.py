@@ -82,10 +82,20 @@ def test_django_orm_round_trip_with_object_ids() -> None:
 
 def test_manage_py_migrate_against_the_given_mongodb(dev_stack: dict[str, Service]) -> None:
     """manage.py migrate works against MONGODB_URI when it is set (and is idempotent)."""
-    env = {**os.environ, "MONGODB_URI": dev_stack["mongo"].uri, "REDIS_URL": dev_stack["redis"].uri,
-           "MONGODB_DB": "migrate_check"}
+    env = {
+        **os.environ,
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": "migrate_check",
+    }
     for expected in ("Applying auth.0001_initial... OK", "No migrations to apply."):
-        out = subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         assert expected in out.stdout

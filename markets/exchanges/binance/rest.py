@@ -134,8 +134,9 @@ class BinanceRest:
 
         return self._call("klines", params, lambda: self._client.get_klines(**params), parse)
 
-    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000, *,
-                       since: datetime | None = None) -> list[TradeTick]:
+    def trades_from_id(
+        self, symbol: str, from_id: int, limit: int = 1000, *, since: datetime | None = None
+    ) -> list[TradeTick]:
         """Up to ``limit`` (at most 1000) aggregate trades with ids from ``from_id`` up, in id order (Binance
         pages by id: ``since`` is not needed)."""
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:

@@ -81,11 +81,24 @@ def _agg_trade(data: Any, received_at: datetime) -> TradeTick | None:
     try:
         kind, symbol, agg_id, price_text, qty_text = data["e"], data["s"], data["a"], data["p"], data["q"]
         first, last, ms, buyer_is_maker = data["f"], data["l"], data["T"], data["m"]
-        if not (kind == "aggTrade" and type(symbol) is str and symbol and type(buyer_is_maker) is bool
-                and type(price_text) is str and type(qty_text) is str
-                and type(agg_id) is int and type(first) is int and type(last) is int and type(ms) is int
-                and agg_id >= 0 and first >= 0 and last >= 0 and ms >= 0
-                and type(received_at) is datetime and received_at.utcoffset() is not None):
+        if not (
+            kind == "aggTrade"
+            and type(symbol) is str
+            and symbol
+            and type(buyer_is_maker) is bool
+            and type(price_text) is str
+            and type(qty_text) is str
+            and type(agg_id) is int
+            and type(first) is int
+            and type(last) is int
+            and type(ms) is int
+            and agg_id >= 0
+            and first >= 0
+            and last >= 0
+            and ms >= 0
+            and type(received_at) is datetime
+            and received_at.utcoffset() is not None
+        ):
             return None
         price, qty = Decimal(price_text), Decimal(qty_text)
         if not (price.is_finite() and qty.is_finite() and price >= 0 and qty >= 0):
@@ -93,8 +106,19 @@ def _agg_trade(data: Any, received_at: datetime) -> TradeTick | None:
         ts = EPOCH + timedelta(milliseconds=ms)
     except (KeyError, TypeError, InvalidOperation, OverflowError):
         return None
-    return TradeTick(EXCHANGE, symbol, agg_id, price, qty, "sell" if buyer_is_maker else "buy", ts, received_at,
-                     Source.WS, first, last)
+    return TradeTick(
+        EXCHANGE,
+        symbol,
+        agg_id,
+        price,
+        qty,
+        "sell" if buyer_is_maker else "buy",
+        ts,
+        received_at,
+        Source.WS,
+        first,
+        last,
+    )
 
 
 def _agg_trade_checked(data: Any, text: str | bytes, received_at: datetime) -> TradeTick:

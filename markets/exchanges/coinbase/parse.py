@@ -76,9 +76,7 @@ def parse_time(payload: Any) -> datetime:
     return _iso_time(_mapping(payload, "time"), "iso", "time")
 
 
-def parse_trades(
-    rows: Any, *, symbol: str, received_at: datetime, source: Source = Source.REST
-) -> list[TradeTick]:
+def parse_trades(rows: Any, *, symbol: str, received_at: datetime, source: Source = Source.REST) -> list[TradeTick]:
     """GET /products/{symbol}/trades, newest first on the wire, returned oldest first (by trade id)::
 
         [{"time": "2020-03-20T00:36:59.860Z", "trade_id": 86327327, "price": "6225.32000000",

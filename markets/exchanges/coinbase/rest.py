@@ -38,10 +38,16 @@ class CoinbaseRest(JsonRestAdapter):
     name = EXCHANGE
     capabilities = CAPABILITIES
 
-    def __init__(self, base_url: str, *, policy: RetryPolicy | None = None, timeout: float = 10.0,
-                 sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
-        super().__init__(EXCHANGE, base_url, parse_error,
-                         policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        sleep: Callable[[float], object] = time.sleep,
+        on_wait: OnWait | None = None,
+    ) -> None:
+        super().__init__(EXCHANGE, base_url, parse_error, policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
         """Every product (``symbols`` None) or the named ones; BadRequest naming any that is unknown."""
@@ -53,8 +59,9 @@ class CoinbaseRest(JsonRestAdapter):
         by_id = {p.symbol: p for p in products}
         unknown = [s for s in symbols if s not in by_id]
         if unknown:
-            raise BadRequest(EXCHANGE, f"unknown product(s) {', '.join(map(repr, unknown))}", status=404,
-                             msg="NotFound")
+            raise BadRequest(
+                EXCHANGE, f"unknown product(s) {', '.join(map(repr, unknown))}", status=404, msg="NotFound"
+            )
         return [by_id[s] for s in symbols]
 
     def klines(self, symbol: str, interval: str, start: datetime, end: datetime, limit: int = 300) -> list[CandleBar]:
@@ -75,8 +82,9 @@ class CoinbaseRest(JsonRestAdapter):
 
         return self.http.get(f"/products/{symbol}/candles", params, parse)
 
-    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000, *,
-                       since: datetime | None = None) -> list[TradeTick]:
+    def trades_from_id(
+        self, symbol: str, from_id: int, limit: int = 1000, *, since: datetime | None = None
+    ) -> list[TradeTick]:
         """Up to ``limit`` (at most 1000) trades with ids from ``from_id`` up, in id order (by id cursor:
         ``since`` is not needed)."""
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:
@@ -98,16 +106,21 @@ class CoinbaseRest(JsonRestAdapter):
             if not page or page[0].ts < start or page[0].trade_id <= 1:
                 return found[:limit]
             params = {"after": page[0].trade_id, "limit": self.capabilities.max_trades}
-        raise ValueError(f"{start.isoformat()} is more than {MAX_PAGES_BY_TIME} pages of {symbol} trades back; "
-                         "page by id with trades_from_id")
+        raise ValueError(
+            f"{start.isoformat()} is more than {MAX_PAGES_BY_TIME} pages of {symbol} trades back; "
+            "page by id with trades_from_id"
+        )
 
     def latest_trades(self, symbol: str, limit: int = 1) -> list[TradeTick]:
         """The ``limit`` (at most 1000) most recent trades, oldest first."""
         return self._trades(symbol, {"limit": page_limit(limit, self.capabilities.max_trades)})
 
     def _trades(self, symbol: str, params: Mapping[str, Any]) -> list[TradeTick]:
-        return self.http.get(f"/products/{symbol}/trades", params, lambda body, _: parse_trades(
-            body, symbol=symbol, received_at=datetime.now(UTC), source=Source.REST))
+        return self.http.get(
+            f"/products/{symbol}/trades",
+            params,
+            lambda body, _: parse_trades(body, symbol=symbol, received_at=datetime.now(UTC), source=Source.REST),
+        )
 
 
 def _iso(t: datetime) -> str:

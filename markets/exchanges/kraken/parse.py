@@ -176,7 +176,13 @@ def _rest_tick(row: Any, symbol: str, received_at: datetime, source: Source) -> 
 
 
 def _tick(
-    symbol: str, trade_id: int, price: Decimal, qty: Decimal, side: str, ts: datetime, received_at: datetime,
+    symbol: str,
+    trade_id: int,
+    price: Decimal,
+    qty: Decimal,
+    side: str,
+    ts: datetime,
+    received_at: datetime,
     source: Source,
 ) -> TradeTick:
     return TradeTick(

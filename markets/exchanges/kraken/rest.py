@@ -37,10 +37,18 @@ class KrakenRest(JsonRestAdapter):
     name = EXCHANGE
     capabilities = CAPABILITIES
 
-    def __init__(self, base_url: str, *, policy: RetryPolicy | None = None, timeout: float = 10.0,
-                 sleep: Callable[[float], object] = time.sleep, on_wait: OnWait | None = None) -> None:
-        super().__init__(EXCHANGE, base_url, _error_message,
-                         policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        sleep: Callable[[float], object] = time.sleep,
+        on_wait: OnWait | None = None,
+    ) -> None:
+        super().__init__(
+            EXCHANGE, base_url, _error_message, policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait
+        )
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
         """Every pair (``symbols`` None) or the named altnames; Kraken answers an unknown one with an error."""
@@ -66,15 +74,18 @@ class KrakenRest(JsonRestAdapter):
 
         return self.http.get("/0/public/OHLC", params, parse)
 
-    def trades_from_id(self, symbol: str, from_id: int, limit: int = 1000, *,
-                       since: datetime | None = None) -> list[TradeTick]:
+    def trades_from_id(
+        self, symbol: str, from_id: int, limit: int = 1000, *, since: datetime | None = None
+    ) -> list[TradeTick]:
         """Up to ``limit`` trades with ids from ``from_id`` up, in id order, read from ``since`` (the time of the
         trade before ``from_id``; required: Kraken pages only by time)."""
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:
             raise ValueError(f"from_id must be a non-negative integer, got {from_id!r}")
         if since is None:
-            raise ValueError(f"Kraken pages trades by time only: trades from id {from_id} need the time of the "
-                             "trade before it (since)")
+            raise ValueError(
+                f"Kraken pages trades by time only: trades from id {from_id} need the time of the "
+                "trade before it (since)"
+            )
         check_range(since, since)
         page = self._trades(symbol, {"since": _ns(since) - 1, "count": page_limit(limit, self.capabilities.max_trades)})
         return [t for t in page if t.trade_id >= from_id][:limit]

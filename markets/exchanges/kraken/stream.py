@@ -41,8 +41,15 @@ class KrakenStream:
         return self.ws_url
 
     def subscribe(self) -> list[str]:
-        return [json.dumps({"method": "subscribe", "req_id": 1,
-                            "params": {"channel": "trade", "symbol": self.ws_names(), "snapshot": True}})]
+        return [
+            json.dumps(
+                {
+                    "method": "subscribe",
+                    "req_id": 1,
+                    "params": {"channel": "trade", "symbol": self.ws_names(), "snapshot": True},
+                }
+            )
+        ]
 
     def parse(self, message: str | bytes, received_at: datetime) -> StreamEvent | None:
         try:

@@ -53,8 +53,8 @@ def kind_of(frame: Any) -> WsKind:
 def parse_ws_trade(frame: Any, *, received_at: datetime, source: Source = Source.WS) -> list[TradeTick]:
     """A ``trade`` channel message (``type`` snapshot or update), one tick per entry::
 
-        {"channel": "trade", "type": "update", "data": [{"symbol": "MATIC/USD", "side": "sell", "price": 0.5117,
-         "qty": 40.0, "ord_type": "market", "trade_id": 4665906, "timestamp": "2023-09-25T07:49:37.708706Z"}]}
+    {"channel": "trade", "type": "update", "data": [{"symbol": "MATIC/USD", "side": "sell", "price": 0.5117,
+     "qty": 40.0, "ord_type": "market", "trade_id": 4665906, "timestamp": "2023-09-25T07:49:37.708706Z"}]}
     """
     ticks = []
     for d in _ws_data(frame, "trade"):

@@ -16,9 +16,11 @@ from markets.venues import KNOWN_EXCHANGES, rest_adapter
 
 
 class Command(BaseCommand):
-    help = ("Fetch trades (aggregate trades on Binance) or 1m candles of a time range from the exchange, "
-            "skipping what is already stored. Safe to interrupt and rerun. Times: ISO-8601 (UTC if no zone), "
-            "epoch ms, 'now' or '<n>m|h|d ago'.")
+    help = (
+        "Fetch trades (aggregate trades on Binance) or 1m candles of a time range from the exchange, "
+        "skipping what is already stored. Safe to interrupt and rerun. Times: ISO-8601 (UTC if no zone), "
+        "epoch ms, 'now' or '<n>m|h|d ago'."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--exchange", default="binance", choices=KNOWN_EXCHANGES)
@@ -35,8 +37,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         symbol = opts["symbol"].upper()
         unit = "trades" if opts["what"] == "trades" else "candles"
-        bar = tqdm(total=0, unit=f" {unit}", unit_scale=True, disable=opts["no_progress"], file=self.stderr._out,
-                   desc=f"{opts['exchange']} {symbol} {unit}", dynamic_ncols=True)
+        bar = tqdm(
+            total=0,
+            unit=f" {unit}",
+            unit_scale=True,
+            disable=opts["no_progress"],
+            file=self.stderr._out,
+            desc=f"{opts['exchange']} {symbol} {unit}",
+            dynamic_ncols=True,
+        )
 
         def plan(n: int) -> None:
             bar.reset(total=n)
@@ -47,8 +56,15 @@ class Command(BaseCommand):
         run = trades_backfill if opts["what"] == "trades" else candles_backfill
         try:
             adapter = rest_adapter(opts["exchange"], on_wait=waiting)
-            summary = run(adapter=adapter, exchange=opts["exchange"], symbol=symbol, start=start, end=end,
-                          progress=bar.update, on_plan=plan)
+            summary = run(
+                adapter=adapter,
+                exchange=opts["exchange"],
+                symbol=symbol,
+                start=start,
+                end=end,
+                progress=bar.update,
+                on_plan=plan,
+            )
         except InvalidRequest as exc:
             raise CommandError(f"--{exc.field} {exc.message}") from None
         except ExchangeError as exc:
@@ -60,11 +76,13 @@ class Command(BaseCommand):
 
 def _summary(s: BackfillSummary) -> str:
     unit = "trade ids" if s.what == "trades" else "1m candles"
-    return "\n".join([
-        f"{s.exchange} {s.symbol} {s.what} {s.start:%Y-%m-%d %H:%M:%S} .. {s.end:%Y-%m-%d %H:%M:%S} UTC",
-        f"  in range        {s.expected:>12,} {unit}",
-        f"  already present {s.already_present:>12,}",
-        f"  fetched         {s.fetched:>12,}  ({s.requests} requests, {s.seconds:.1f} s)",
-        f"  newly stored    {s.written:>12,}",
-        f"  still missing   {s.still_missing:>12,}",
-    ])
+    return "\n".join(
+        [
+            f"{s.exchange} {s.symbol} {s.what} {s.start:%Y-%m-%d %H:%M:%S} .. {s.end:%Y-%m-%d %H:%M:%S} UTC",
+            f"  in range        {s.expected:>12,} {unit}",
+            f"  already present {s.already_present:>12,}",
+            f"  fetched         {s.fetched:>12,}  ({s.requests} requests, {s.seconds:.1f} s)",
+            f"  newly stored    {s.written:>12,}",
+            f"  still missing   {s.still_missing:>12,}",
+        ]
+    )

@@ -31,8 +31,10 @@ class Command(BaseCommand):
                 request_drop(opts["exchange"], opts["seconds"], opts["mode"])
             except (ValueError, ControlUnavailable) as exc:
                 raise CommandError(str(exc).replace("seconds:", "--seconds")) from None
-            self.stdout.write(f"asked the {opts['exchange']} stream to drop its socket for {opts['seconds']:g} s "
-                              f"({opts['mode']}); `manage.py feed status` shows it go down and recover")
+            self.stdout.write(
+                f"asked the {opts['exchange']} stream to drop its socket for {opts['seconds']:g} s "
+                f"({opts['mode']}); `manage.py feed status` shows it go down and recover"
+            )
             return
         feeds = Feed.objects.all().order_by("exchange", "symbol")
         if opts["exchange"]:
@@ -40,11 +42,16 @@ class Command(BaseCommand):
         if not feeds:
             self.stdout.write("no feeds yet: start one with `manage.py stream`")
             return
-        self.stdout.write(f"{'feed':<20} {'state':<13} {'last trade id':>14} {'last trade (UTC)':<24} "
-                          f"{'reconnects':>10}  gaps filling  last error")
+        self.stdout.write(
+            f"{'feed':<20} {'state':<13} {'last trade id':>14} {'last trade (UTC)':<24} "
+            f"{'reconnects':>10}  gaps filling  last error"
+        )
         for f in feeds:
-            filling = Gap.objects.filter(exchange=f.exchange, symbol=f.symbol, kind="trades",
-                                         state__in=[Gap.State.OPEN, Gap.State.FILLING]).count()
+            filling = Gap.objects.filter(
+                exchange=f.exchange, symbol=f.symbol, kind="trades", state__in=[Gap.State.OPEN, Gap.State.FILLING]
+            ).count()
             when = f.last_trade_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if f.last_trade_at else "-"
-            self.stdout.write(f"{f.exchange + ':' + f.symbol:<20} {f.state:<13} {f.last_trade_id or '-':>14} "
-                              f"{when:<24} {f.reconnects:>10}  {filling:>12}  {f.last_error[:60]}")
+            self.stdout.write(
+                f"{f.exchange + ':' + f.symbol:<20} {f.state:<13} {f.last_trade_id or '-':>14} "
+                f"{when:<24} {f.reconnects:>10}  {filling:>12}  {f.last_error[:60]}"
+            )

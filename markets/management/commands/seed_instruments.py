@@ -14,13 +14,19 @@ from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, r
 
 
 class Command(BaseCommand):
-    help = ("Store the default instruments (BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT on Binance; BTC-USD, ETH-USD on "
-            "Coinbase; XBTUSD, ETHUSD on Kraken) from the exchange's instrument list; if the exchange cannot be "
-            "reached, store them without filters and say so.")
+    help = (
+        "Store the default instruments (BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT on Binance; BTC-USD, ETH-USD on "
+        "Coinbase; XBTUSD, ETHUSD on Kraken) from the exchange's instrument list; if the exchange cannot be "
+        "reached, store them without filters and say so."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--exchange", default="binance", choices=(*KNOWN_EXCHANGES, "all"),
-                            help="one exchange, or all of them (then with their default symbols)")
+        parser.add_argument(
+            "--exchange",
+            default="binance",
+            choices=(*KNOWN_EXCHANGES, "all"),
+            help="one exchange, or all of them (then with their default symbols)",
+        )
         parser.add_argument("--symbols", help="comma-separated, instead of the defaults")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -44,13 +50,19 @@ class Command(BaseCommand):
             unknown = [s for s in symbols if s not in defaults]
             if unknown:
                 raise CommandError(f"{exc}; cannot seed {', '.join(unknown)} without it") from None
-            self.stderr.write(f"{exchange} at {rest_url(exchange)} did not answer ({exc}); seeding "
-                              f"{', '.join(symbols)} without exchange filters")
-            infos = [InstrumentInfo(exchange, s, f"{defaults[s][0]}-{defaults[s][1]}", *defaults[s], "TRADING")
-                     for s in symbols]
+            self.stderr.write(
+                f"{exchange} at {rest_url(exchange)} did not answer ({exc}); seeding "
+                f"{', '.join(symbols)} without exchange filters"
+            )
+            infos = [
+                InstrumentInfo(exchange, s, f"{defaults[s][0]}-{defaults[s][1]}", *defaults[s], "TRADING")
+                for s in symbols
+            ]
         finally:
             adapter.close()
         result = instruments_store(instruments=infos)
         missing = sorted(set(symbols) - {i.symbol for i in infos})
-        self.stdout.write(f"{exchange}: {result.written} instruments created, {result.duplicates} updated"
-                          + (f"; not listed by the exchange: {', '.join(missing)}" if missing else ""))
+        self.stdout.write(
+            f"{exchange}: {result.written} instruments created, {result.duplicates} updated"
+            + (f"; not listed by the exchange: {', '.join(missing)}" if missing else "")
+        )

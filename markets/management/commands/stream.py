@@ -18,18 +18,29 @@ from orders.trader import trader_for
 
 
 class Command(BaseCommand):
-    help = ("Stream trades from the exchanges' WebSockets into MongoDB; holes in the trade ids (a dropped "
-            "socket, a restart) are filled from REST while the stream goes on. Several exchanges run side by side "
-            "in this one process, each with its own socket, storage thread and recovery.")
+    help = (
+        "Stream trades from the exchanges' WebSockets into MongoDB; holes in the trade ids (a dropped "
+        "socket, a restart) are filled from REST while the stream goes on. Several exchanges run side by side "
+        "in this one process, each with its own socket, storage thread and recovery."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--exchange", default="binance",
-                            help=f"one of {', '.join(KNOWN_EXCHANGES)}, several comma-separated, or 'all'")
-        parser.add_argument("--symbols", help="comma-separated exchange symbols (one exchange only); default: "
-                                              "the exchange's default instruments")
+        parser.add_argument(
+            "--exchange",
+            default="binance",
+            help=f"one of {', '.join(KNOWN_EXCHANGES)}, several comma-separated, or 'all'",
+        )
+        parser.add_argument(
+            "--symbols",
+            help="comma-separated exchange symbols (one exchange only); default: the exchange's default instruments",
+        )
         parser.add_argument("--stream", default="aggTrade", choices=STREAM_KINDS, help="Binance's trade stream")
-        parser.add_argument("--stall-seconds", type=float, default=settings.FEED_STALL_SECONDS,
-                            help="no frame for this long means the socket is dead (default FEED_STALL_SECONDS)")
+        parser.add_argument(
+            "--stall-seconds",
+            type=float,
+            default=settings.FEED_STALL_SECONDS,
+            help="no frame for this long means the socket is dead (default FEED_STALL_SECONDS)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         streams = [self.make(exchange, symbols, opts) for exchange, symbols in self.plan(opts)]
@@ -49,19 +60,25 @@ class Command(BaseCommand):
     def plan(self, opts: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
         """(exchange, symbols) of each stream to run, from the options; CommandError naming what is wrong."""
         raw = opts["exchange"].strip().lower()
-        exchanges = list(KNOWN_EXCHANGES) if raw == "all" else list(dict.fromkeys(
-            e.strip() for e in raw.split(",") if e.strip()))
+        exchanges = (
+            list(KNOWN_EXCHANGES)
+            if raw == "all"
+            else list(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
+        )
         unknown = [e for e in exchanges if e not in KNOWN_EXCHANGES]
         if not exchanges or unknown:
-            raise CommandError(f"--exchange must name {', '.join(KNOWN_EXCHANGES)} (comma-separated) or 'all'; "
-                               f"got {opts['exchange']!r}")
+            raise CommandError(
+                f"--exchange must name {', '.join(KNOWN_EXCHANGES)} (comma-separated) or 'all'; "
+                f"got {opts['exchange']!r}"
+            )
         if opts["stall_seconds"] <= 0:
             raise CommandError("--stall-seconds must be positive")
         if opts["symbols"] is None:
             return [(e, tuple(s for s, _, _ in DEFAULT_INSTRUMENTS[e])) for e in exchanges]
         if len(exchanges) > 1:
-            raise CommandError("--symbols names one exchange's symbols; with several exchanges each streams its "
-                               "default instruments")
+            raise CommandError(
+                "--symbols names one exchange's symbols; with several exchanges each streams its default instruments"
+            )
         symbols = tuple(dict.fromkeys(s.strip().upper() for s in opts["symbols"].split(",") if s.strip()))
         bad = [s for s in symbols if not s.replace("-", "").replace("/", "").isalnum()]
         if not symbols or bad:

@@ -51,9 +51,19 @@ def outcome(parse: Any, *args: Any, **kwargs: Any) -> TradeTick | str:
 def test_documented_frame() -> None:
     """The docstring's frame, field by field: Decimal as written, UTC time from ms, m=true → taker sold."""
     tick = parse_stream_message(frame(DATA), received_at=NOW)
-    assert tick == TradeTick("binance", "BTCUSDT", 3041249807, Decimal("61837.63000000"), Decimal("0.06800000"),
-                             "sell", datetime(2024, 8, 8, 23, 54, 15, 342000, tzinfo=UTC), NOW, Source.WS,
-                             3735683259, 3735683260)
+    assert tick == TradeTick(
+        "binance",
+        "BTCUSDT",
+        3041249807,
+        Decimal("61837.63000000"),
+        Decimal("0.06800000"),
+        "sell",
+        datetime(2024, 8, 8, 23, 54, 15, 342000, tzinfo=UTC),
+        NOW,
+        Source.WS,
+        3735683259,
+        3735683260,
+    )
     assert str(tick.price) == "61837.63000000"
     assert tick.ts.tzinfo is UTC
     assert parse_stream_message(frame({**DATA, "m": False}).encode(), received_at=NOW).taker_side == "buy"
@@ -112,9 +122,37 @@ def test_naive_receive_time_is_refused() -> None:
         parse_stream_message(frame(DATA), received_at=datetime(2026, 1, 1))  # noqa: DTZ001
 
 
-ODD_VALUES = [..., None, True, False, 0, 7, -1, 1.5, float("nan"), float("inf"), 10**20, -(10**20), [1], {},
-              "", "0", "1.50", "-0", "-2", "1e3", "NaN", "Infinity", "-Infinity", "sNaN", " 7 ", "1_000", "x",
-              "aggTrade", "BTCUSDT"]
+ODD_VALUES = [
+    ...,
+    None,
+    True,
+    False,
+    0,
+    7,
+    -1,
+    1.5,
+    float("nan"),
+    float("inf"),
+    10**20,
+    -(10**20),
+    [1],
+    {},
+    "",
+    "0",
+    "1.50",
+    "-0",
+    "-2",
+    "1e3",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "sNaN",
+    " 7 ",
+    "1_000",
+    "x",
+    "aggTrade",
+    "BTCUSDT",
+]
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), None]
 
 
@@ -139,8 +177,10 @@ def test_any_value_of_a_field_parses_as_parse_agg_trade_does(key: str, value: An
     assert_parses_as_parse_agg_trade(data, NOW)
 
 
-@given(changes=st.dictionaries(st.sampled_from(sorted(DATA)), st.sampled_from(ODD_VALUES), max_size=4),
-       zone=st.sampled_from(ZONES))
+@given(
+    changes=st.dictionaries(st.sampled_from(sorted(DATA)), st.sampled_from(ODD_VALUES), max_size=4),
+    zone=st.sampled_from(ZONES),
+)
 def test_any_data_parses_as_parse_agg_trade_does(changes: dict[str, Any], zone: timezone | None) -> None:
     """Several fields changed at once, with an aware or naive receive time: as parse_agg_trade parses them."""
     data = {k: v for k, v in {**DATA, **changes}.items() if v is not ...}

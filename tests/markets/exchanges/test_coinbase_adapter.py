@@ -39,8 +39,7 @@ def rest(sim: Simulator) -> Iterator[CoinbaseRest]:
 
 
 def truth(sim: Simulator, **bounds: int) -> list[dict[str, Any]]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"venue": "coinbase", "symbol": PRODUCT,
-                                                                      **bounds})
+    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"venue": "coinbase", "symbol": PRODUCT, **bounds})
     resp.raise_for_status()
     return [json.loads(line) for line in resp.text.splitlines() if line]
 
@@ -82,8 +81,11 @@ def test_trades_by_time_read_back_from_the_newest(sim: Simulator, rest: Coinbase
     end = datetime.now(UTC) - timedelta(seconds=5)
     start = end - timedelta(minutes=2)
     got = rest.trades_by_time(PRODUCT, start, end, limit=1000)
-    rows = [r for r in truth(sim, start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000))
-            if r["time_ms"] < int(end.timestamp() * 1000)]
+    rows = [
+        r
+        for r in truth(sim, start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000))
+        if r["time_ms"] < int(end.timestamp() * 1000)
+    ]
     assert [as_truth(t) for t in got] == expected(rows)[: len(got)]
     assert got
 
@@ -93,19 +95,36 @@ def test_candles_equal_candles_of_the_truth_and_quiet_minutes_have_none(sim: Sim
     start = end - timedelta(minutes=90)
     bars = rest.klines(PRODUCT, "1m", start, end)
     rows = truth(sim, start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000) - 1)
-    ticks = [TradeTick("coinbase", PRODUCT, r["trade_id"], Decimal(r["price"]), Decimal(r["size"]), r["taker_side"],
-                       datetime.fromtimestamp(r["time_ms"] / 1000, UTC), datetime.now(UTC), "rest", r["trade_id"],
-                       r["trade_id"]) for r in rows]
+    ticks = [
+        TradeTick(
+            "coinbase",
+            PRODUCT,
+            r["trade_id"],
+            Decimal(r["price"]),
+            Decimal(r["size"]),
+            r["taker_side"],
+            datetime.fromtimestamp(r["time_ms"] / 1000, UTC),
+            datetime.now(UTC),
+            "rest",
+            r["trade_id"],
+            r["trade_id"],
+        )
+        for r in rows
+    ]
     want = build_candles(ticks, "1m")
     assert [b.open_time for b in bars] == [b.open_time for b in want]
     assert [(b.open, b.high, b.low, b.close, b.volume) for b in bars] == [
-        (b.open, b.high, b.low, b.close, b.volume) for b in want]
+        (b.open, b.high, b.low, b.close, b.volume) for b in want
+    ]
     assert len(rest.klines(PRODUCT, "1m", end - timedelta(hours=10), end)) <= 300  # one request: 300 at most
 
 
 def test_429s_are_waited_out(sim: Simulator, rest: CoinbaseRest) -> None:
-    requests.post(f"{sim.url}/_sim/rest/fault", timeout=5, json={
-        "venue": "coinbase", "path_prefix": "/products", "status": 429, "count": 2}).raise_for_status()
+    requests.post(
+        f"{sim.url}/_sim/rest/fault",
+        timeout=5,
+        json={"venue": "coinbase", "path_prefix": "/products", "status": 429, "count": 2},
+    ).raise_for_status()
     before = rest.requests
     assert rest.latest_trades(PRODUCT, limit=5)
     assert rest.requests - before == 3
@@ -140,6 +159,8 @@ def test_a_bad_frame_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not JSON"):
         feed.parse("{nope", datetime.now(UTC))
     with pytest.raises(ValueError, match="Failed to subscribe"):
-        feed.parse('{"type": "error", "message": "Failed to subscribe", "reason": "DOGE-XYZ is not a valid product"}',
-                   datetime.now(UTC))
+        feed.parse(
+            '{"type": "error", "message": "Failed to subscribe", "reason": "DOGE-XYZ is not a valid product"}',
+            datetime.now(UTC),
+        )
     assert feed.parse('{"type": "subscriptions", "channels": []}', datetime.now(UTC)) is None

@@ -83,8 +83,11 @@ def test_ohlc_is_the_last_720_bars_and_the_open_one(rest: KrakenRest) -> None:
 
 
 def test_the_rate_limit_envelope_is_waited_out(sim: Simulator, rest: KrakenRest) -> None:
-    requests.post(f"{sim.url}/_sim/rest/fault", timeout=5, json={
-        "venue": "kraken", "path_prefix": "/0/public/Trades", "status": 429, "count": 2}).raise_for_status()
+    requests.post(
+        f"{sim.url}/_sim/rest/fault",
+        timeout=5,
+        json={"venue": "kraken", "path_prefix": "/0/public/Trades", "status": 429, "count": 2},
+    ).raise_for_status()
     before = rest.requests
     assert rest.latest_trades(PAIR, limit=3)
     assert rest.requests - before == 3
@@ -111,6 +114,8 @@ def test_the_trade_channel_snapshot_and_updates_are_the_truth(sim: Simulator) ->
 def test_a_refused_subscription_is_a_clear_error() -> None:
     feed = KrakenStream("ws://unused", (PAIR,))
     with pytest.raises(ValueError, match="refused the subscription"):
-        feed.parse('{"method": "subscribe", "success": false, "error": "Currency pair not supported FOO/BAR"}',
-                   datetime.now(UTC))
+        feed.parse(
+            '{"method": "subscribe", "success": false, "error": "Currency pair not supported FOO/BAR"}',
+            datetime.now(UTC),
+        )
     assert feed.parse('{"channel": "heartbeat"}', datetime.now(UTC)) is None
