@@ -25,7 +25,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DJANGO_SETTINGS_MODULE=tradingsite.settings
+    DJANGO_SETTINGS_MODULE=tradingsite.settings \
+    DJANGO_STATIC_MANIFEST=1
 
 WORKDIR /app
 
@@ -46,8 +47,9 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home -
 COPY --from=node /build/node_modules ./node_modules
 COPY . .
 
-# Static files into STATIC_ROOT (.data/static) at build time: no database or Redis is touched, the
-# dummy URIs only keep manage.py from starting the dev stack. Byte-compile the project as well.
+# Static files into STATIC_ROOT (.data/static) at build time, compressed and content-hashed
+# (DJANGO_STATIC_MANIFEST): no database or Redis is touched, the dummy URIs only keep manage.py from
+# starting the dev stack. Byte-compile the project as well.
 RUN MONGODB_URI=mongodb://build.invalid:27017 REDIS_URL=redis://build.invalid:6379/0 \
         python manage.py collectstatic --noinput -v 0 \
     && python -m compileall -q /app -x '(^|/)(node_modules|\.data)/'

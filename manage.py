@@ -12,6 +12,13 @@ def main() -> int:
     from django.core.management import execute_from_command_line
 
     from tradingsite.devstack import DevStackError, dev_services
+    from tradingsite.env import ConfigError, load_env_file
+
+    try:
+        load_env_file(Path(__file__).resolve().parent / ".env")  # before deciding whether to start the dev stack
+    except ConfigError as exc:
+        print(f"manage.py: {exc}", file=sys.stderr)
+        return 2
 
     needs_services = len(sys.argv) > 1 and sys.argv[1] not in ("help", "--help", "-h", "version", "--version", "check")
     if needs_services and not (os.environ.get("MONGODB_URI") and os.environ.get("REDIS_URL")):

@@ -1,4 +1,5 @@
-"""ASGI entry point, served by Daphne: Django over HTTP (static files included) and Channels over WebSocket."""
+"""ASGI entry point, served by Daphne: Django over HTTP (static files by ServeStatic's middleware) and Channels over
+WebSocket."""
 
 import os
 
@@ -10,14 +11,12 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from markets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Daphne serves no static files itself; this handler serves the admin's and the pages' assets.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -7,43 +7,51 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from decimal import Decimal
 from pathlib import Path
 
+from tradingsite.env import ConfigError, Env, load_env_file, mongodb_database
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+EXCHANGES = ("binance", "coinbase", "kraken")  # the venues the project has adapters for
 
+try:
+    load_env_file(BASE_DIR / ".env")  # optional; what the environment already says wins
+except ConfigError as exc:
+    sys.exit(f"tradingsite: {exc}")
+_env = Env(os.environ)
 
-def _flag(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
-DEBUG = _flag("DJANGO_DEBUG")
+DEBUG = _env.flag("DJANGO_DEBUG")
 # Without DJANGO_SECRET_KEY a random key is made per process: fine for development, and never a
 # key that was committed anywhere. Sessions do not survive a restart then.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+SECRET_KEY = _env.text("DJANGO_SECRET_KEY", secret=True) or secrets.token_urlsafe(50)
+ALLOWED_HOSTS = list(_env.items("DJANGO_ALLOWED_HOSTS", ("127.0.0.1", "localhost")))
+LOG_LEVEL = _env.text("LOG_LEVEL", "INFO", choices=("debug", "info", "warning", "error", "critical")).upper()
 
 # Services. manage.py starts the local dev stack (tradingsite.devstack) when these are unset.
-MONGODB_URI = os.environ.get("MONGODB_URI", "")
-MONGODB_DB = os.environ.get("MONGODB_DB", "tradingsite")
-REDIS_URL = os.environ.get("REDIS_URL", "")
+MONGODB_URI = _env.url("MONGODB_URI", "", schemes=("mongodb", "mongodb+srv"))
+# The database: MONGODB_DB, else the one MONGODB_URI names (mongodb://host/mydb), else "tradingsite".
+MONGODB_DB = _env.text("MONGODB_DB") or mongodb_database(MONGODB_URI) or "tradingsite"
+REDIS_URL = _env.url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
 
 # Exchanges (the adapters read these through settings only).
-BINANCE_REST_URL = os.environ.get("BINANCE_REST_URL", "https://api.binance.com")
-BINANCE_WS_URL = os.environ.get("BINANCE_WS_URL", "wss://stream.binance.com:9443")
-BINANCE_API_KEY = os.environ.get("BINANCE_API_KEY", "")
-BINANCE_API_SECRET = os.environ.get("BINANCE_API_SECRET", "")
-COINBASE_REST_URL = os.environ.get("COINBASE_REST_URL", "https://api.exchange.coinbase.com")
-COINBASE_WS_URL = os.environ.get("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com")
-KRAKEN_REST_URL = os.environ.get("KRAKEN_REST_URL", "https://api.kraken.com")
-KRAKEN_WS_URL = os.environ.get("KRAKEN_WS_URL", "wss://ws.kraken.com/v2")
-FEED_STALL_SECONDS = float(os.environ.get("FEED_STALL_SECONDS", "10"))  # the live feed's watchdog
+_http, _ws = ("http", "https"), ("ws", "wss")
+BINANCE_REST_URL = _env.url("BINANCE_REST_URL", "https://api.binance.com", schemes=_http)
+BINANCE_WS_URL = _env.url("BINANCE_WS_URL", "wss://stream.binance.com:9443", schemes=_ws)
+BINANCE_API_KEY = _env.text("BINANCE_API_KEY", secret=True)
+BINANCE_API_SECRET = _env.text("BINANCE_API_SECRET", secret=True)
+COINBASE_REST_URL = _env.url("COINBASE_REST_URL", "https://api.exchange.coinbase.com", schemes=_http)
+COINBASE_WS_URL = _env.url("COINBASE_WS_URL", "wss://ws-feed.exchange.coinbase.com", schemes=_ws)
+KRAKEN_REST_URL = _env.url("KRAKEN_REST_URL", "https://api.kraken.com", schemes=_http)
+KRAKEN_WS_URL = _env.url("KRAKEN_WS_URL", "wss://ws.kraken.com/v2", schemes=_ws)
+FEED_STALL_SECONDS = _env.number("FEED_STALL_SECONDS", 10.0, lo=0.5, unit="seconds")  # the live feed's watchdog
 # Set by `make run`/`make demo` when the exchange URLs point at the local simulator: the page says so.
-MARKET_SIMULATED = _flag("MARKET_SIMULATED")
+MARKET_SIMULATED = _env.flag("MARKET_SIMULATED")
 # The consolidated price (/api/v1/consolidated): a venue whose last trade is older than this many seconds is stale,
 # and one further than this many basis points from the fresh venues' median is an outlier; neither counts.
-CONSOLIDATED_STALE_SECONDS = float(os.environ.get("CONSOLIDATED_STALE_SECONDS", "60"))
-CONSOLIDATED_OUTLIER_BPS = Decimal(os.environ.get("CONSOLIDATED_OUTLIER_BPS", "50"))
+CONSOLIDATED_STALE_SECONDS = _env.number("CONSOLIDATED_STALE_SECONDS", 60.0, lo=1, unit="seconds")
+CONSOLIDATED_OUTLIER_BPS = Decimal(_env.decimal("CONSOLIDATED_OUTLIER_BPS", "50", lo="0"))
 # The signal strategy (signals/rules.py, "ta-vote" v1): rule weights, RSI levels, the net vote that acts, and the
 # candles of cooldown between two signals of one direction. Read by the stream, evaluate_stored and backtest.
 SIGNAL_PARAMS = {
@@ -53,29 +61,29 @@ SIGNAL_PARAMS = {
     "bollinger_weight": "0.20",
     "rsi_oversold": 30,
     "rsi_overbought": 70,
-    "threshold": os.environ.get("SIGNAL_THRESHOLD", "0.30"),
-    "cooldown": os.environ.get("SIGNAL_COOLDOWN", "15"),
+    "threshold": _env.decimal("SIGNAL_THRESHOLD", "0.30", lo="0"),
+    "cooldown": str(_env.integer("SIGNAL_COOLDOWN", 15, lo=0)),
 }
 # Trading (orders/): signals of these exchanges go through the risk check to an executor. Paper without API keys;
 # with BINANCE_API_KEY and BINANCE_API_SECRET, Binance at BINANCE_REST_URL: TRADING_MODE "testnet" (the default)
 # or "live" (only when asked). TRADING_ENABLED=0 records signals without acting on them.
-TRADING_ENABLED = _flag("TRADING_ENABLED", True)
-TRADING_EXCHANGES = tuple(e.strip() for e in os.environ.get("TRADING_EXCHANGES", "binance").split(",") if e.strip())
-TRADING_MODE = os.environ.get("TRADING_MODE", "testnet").strip().lower()
-BINANCE_TIMEOUT_SECONDS = float(os.environ.get("BINANCE_TIMEOUT_SECONDS", "5"))
-PAPER_CASH = Decimal(os.environ.get("PAPER_CASH", "10000"))  # the paper account's starting quote balance
-PAPER_FEE = Decimal(os.environ.get("PAPER_FEE", "0.001"))  # of each fill's notional (Binance's base taker fee)
-PAPER_SLIPPAGE = Decimal(os.environ.get("PAPER_SLIPPAGE", "0.0005"))  # against us on every paper fill (5 bps)
+TRADING_ENABLED = _env.flag("TRADING_ENABLED", True)
+TRADING_EXCHANGES = _env.items("TRADING_EXCHANGES", ("binance",), choices=EXCHANGES)
+TRADING_MODE = _env.text("TRADING_MODE", "testnet", choices=("testnet", "live"))
+BINANCE_TIMEOUT_SECONDS = _env.number("BINANCE_TIMEOUT_SECONDS", 5.0, lo=0.1, unit="seconds")
+PAPER_CASH = Decimal(_env.decimal("PAPER_CASH", "10000", lo="0"))  # the paper account's starting quote balance
+PAPER_FEE = Decimal(_env.decimal("PAPER_FEE", "0.001", lo="0", hi="1"))  # of each fill's notional (Binance's taker fee)
+PAPER_SLIPPAGE = Decimal(_env.decimal("PAPER_SLIPPAGE", "0.0005", lo="0", hi="1"))  # against us on every paper fill
 # The risk check (orders/risk.py RiskParams): fractions (0.02 is 2 %); empty means the rule is off.
 RISK_PARAMS = {
-    "risk_per_trade": os.environ.get("RISK_PER_TRADE", "0.02"),
-    "max_symbol_fraction": os.environ.get("RISK_MAX_SYMBOL_FRACTION", "0.10"),
-    "max_open_positions": os.environ.get("RISK_MAX_OPEN_POSITIONS", "3"),
-    "stop_loss_pct": os.environ.get("RISK_STOP_LOSS", "0.03"),
-    "stop_atr_multiple": os.environ.get("RISK_STOP_ATR_MULTIPLE", ""),
-    "take_profit_pct": os.environ.get("RISK_TAKE_PROFIT", "0.06"),
-    "reward_risk": os.environ.get("RISK_REWARD_RISK", ""),
-    "daily_drawdown_halt": os.environ.get("RISK_DAILY_DRAWDOWN_HALT", "0.05"),
+    "risk_per_trade": _env.decimal("RISK_PER_TRADE", "0.02", lo="0", hi="1"),
+    "max_symbol_fraction": _env.decimal("RISK_MAX_SYMBOL_FRACTION", "0.10", lo="0", hi="1"),
+    "max_open_positions": str(_env.integer("RISK_MAX_OPEN_POSITIONS", 3, lo=0)),
+    "stop_loss_pct": _env.decimal("RISK_STOP_LOSS", "0.03", lo="0", hi="1"),
+    "stop_atr_multiple": _env.decimal("RISK_STOP_ATR_MULTIPLE", "", lo="0"),
+    "take_profit_pct": _env.decimal("RISK_TAKE_PROFIT", "0.06", lo="0"),
+    "reward_risk": _env.decimal("RISK_REWARD_RISK", "", lo="0"),
+    "daily_drawdown_halt": _env.decimal("RISK_DAILY_DRAWDOWN_HALT", "0.05", lo="0", hi="1"),
 }
 
 INSTALLED_APPS = [
@@ -97,6 +105,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",  # static files from the app server itself (Daphne)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -178,6 +187,19 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
+# ServeStatic (whitenoise's async fork) serves them from Daphne itself. The image runs `collectstatic` with
+# DJANGO_STATIC_MANIFEST=1: compressed copies with content hashes in their names, cached for a year. Without it
+# (`make run`, the tests) the files are found in the apps and node_modules and nothing needs collecting.
+STATIC_MANIFEST = _env.flag("DJANGO_STATIC_MANIFEST")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+SERVESTATIC_USE_FINDERS = not STATIC_MANIFEST
 # Front-end packages come from npm (package.json; `make` runs `npm ci`), never a vendored copy.
 STATICFILES_DIRS = [("vendor/lightweight-charts", BASE_DIR / "node_modules" / "lightweight-charts" / "dist")]
 SILENCED_SYSTEM_CHECKS = ["staticfiles.W004"]  # before `npm ci` has run, the directory is missing
@@ -187,7 +209,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # Celery (tradingsite/celery.py): Redis broker, no result backend. Beat sends scan_gaps every SCAN_GAPS_SECONDS:
@@ -199,8 +221,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # backfills are long and acknowledged late: take one at a time
 CELERY_TIMEZONE = TIME_ZONE
-SCAN_GAPS_SECONDS = float(os.environ.get("SCAN_GAPS_SECONDS", "60"))
-SCAN_GAPS_LOOKBACK_HOURS = float(os.environ.get("SCAN_GAPS_LOOKBACK_HOURS", "24"))
+SCAN_GAPS_SECONDS = _env.number("SCAN_GAPS_SECONDS", 60.0, lo=1, unit="seconds")
+SCAN_GAPS_LOOKBACK_HOURS = _env.number("SCAN_GAPS_LOOKBACK_HOURS", 24.0, lo=0.01, unit="hours")
 CELERY_BEAT_SCHEDULE = {
     "scan-gaps": {
         "task": "markets.tasks.scan_gaps",
@@ -209,6 +231,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Beat's own state (last run times) lives with the other local data, not in the repository's root.
-CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
+CELERY_BEAT_SCHEDULE_FILENAME = _env.text(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+
+# Production (behind a TLS proxy): the README shows a .env with which `manage.py check --deploy` is clean.
+# Origins allowed to POST with a CSRF token (the staff actions, the admin), e.g. https://trading.example.com.
+CSRF_TRUSTED_ORIGINS = list(_env.items("DJANGO_CSRF_TRUSTED_ORIGINS"))
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if "://" not in _origin:
+        _env.errors.append(f"DJANGO_CSRF_TRUSTED_ORIGINS: {_origin!r} needs its scheme (https://{_origin})")
+# The proxy in front says a request came over https with X-Forwarded-Proto: https; trust it only behind one.
+if _env.flag("DJANGO_BEHIND_TLS_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = _env.flag("DJANGO_SECURE_SSL_REDIRECT")
+# Probes and scrapers talk plain http inside the deployment's network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env.flag("DJANGO_SECURE_COOKIES")
+SECURE_HSTS_SECONDS = _env.integer("DJANGO_HSTS_SECONDS", 0, lo=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env.flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env.flag("DJANGO_HSTS_PRELOAD")
+
+# Every variable is read above; one bad value stops the process here, each named with its value.
+try:
+    _env.check()
+except ConfigError as exc:
+    sys.exit(f"tradingsite: {exc}")
