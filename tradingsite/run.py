@@ -6,7 +6,8 @@ exchange simulator instead (its data is simulated, and labelled so). ``make demo
 simulator on purpose. Ctrl+C (or SIGTERM) stops everything this started.
 
 The site listens on ``WEB_HOST``:``PORT`` (127.0.0.1:8000), the simulator on 127.0.0.1:``SIM_PORT`` (9900). Both
-ports are checked, and held, before anything is printed or started.
+ports are checked, and held, before anything is printed or started. While it runs, where the stack is (databases,
+exchange URLs) is published for ``manage.py`` in other terminals (tradingsite.running_stack).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from honcho.environ import parse_procfile
 from markets.venues import DEFAULT_INSTRUMENTS
 from tradingsite.devstack import DevStackError, dev_services
 from tradingsite.ports import PortError, hold_port, port_setting
+from tradingsite.running_stack import published, stack_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -83,6 +85,8 @@ def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str
         f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
         "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
         f"  staff  .venv/bin/python manage.py createsuperuser, then log in at {site}/admin/\n"
+        "  more   any manage.py command in another terminal (backfill, backtest...) uses this stack's\n"
+        "         databases and exchanges\n"
         f"  procs  {names} (Procfile, under honcho); Ctrl+C stops everything\n"
     )
 
@@ -147,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                 "Running against the local exchange simulator instead: prices are SIMULATED.",
                 flush=True,
             )
-        data = ROOT / ".data"
+        data = stack_dir(ROOT)
         try:
             env = dict(os.environ) | stack.enter_context(dev_services(data))
         except DevStackError as exc:
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         if simulated:
             sim_hold.release()  # the simulator binds it now
             env |= stack.enter_context(simulator(args.sim_port))
+        stack.enter_context(published(data, env))
         manage = [sys.executable, str(ROOT / "manage.py")]
         for step in (["migrate", "--noinput", "-v", "0"], ["seed_instruments", "--exchange", "all"]):
             if subprocess.run([*manage, *step], env=env, cwd=ROOT, check=False).returncode:

@@ -1,6 +1,6 @@
 """``make run`` / ``make demo``: the ports come from PORT and SIM_PORT and are checked before anything starts;
 end to end, the site, the stream, a Celery worker and beat come up under honcho on the dev stack with the default
-instruments, and SIGTERM stops every one of them."""
+instruments, a second terminal's manage.py works against the same stack, and SIGTERM stops every one of them."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from pymongo import MongoClient
 
 from markets.venues import DEFAULT_INSTRUMENTS
 from tests.conftest import wait_for
 from tradingsite.devstack import Service, free_port
+from tradingsite.running_stack import STATE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,8 +83,9 @@ def test_run_falls_back_to_the_simulator_serves_on_port_and_stops_cleanly(
     migrates, seeds BTCUSDT/ETHUSDT/BNBUSDT/SOLUSDT from it, prints where everything is, and runs the Procfile
     under honcho: Daphne serves the page, the API and the admin on PORT and fills a candle request from the
     simulator, the stream stores live trades, the Celery worker answers a ping, beat sends scan_gaps and the
-    worker runs it, every process is told the data is simulated. SIGTERM stops all of them, leaving no process
-    behind."""
+    worker runs it, every process is told the data is simulated. ``manage.py backfill`` in a second terminal
+    (a clean environment) finds the stack, simulator included, and stores the range's trades. SIGTERM stops all
+    of them, leaving no process behind and no published stack."""
     port, sim_port = free_port(), free_port()
     nowhere = f"http://127.0.0.1:{free_port()}"  # "Binance": nothing listens there
     redis_url = f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/6"  # a database of its own for Celery's queues
@@ -95,6 +98,7 @@ def test_run_falls_back_to_the_simulator_serves_on_port_and_stops_cleanly(
         "MONGODB_DB": "run_e2e",
         "SCAN_GAPS_SECONDS": "2",
         "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path / "beat-schedule"),
+        "DEV_STACK_DIR": str(tmp_path / "stack"),
     }
     log = tmp_path / "run.log"
     with log.open("wb") as out:
@@ -145,6 +149,7 @@ def test_run_falls_back_to_the_simulator_serves_on_port_and_stops_cleanly(
                 proc,
                 log,
             )
+        _backfill_in_a_second_terminal(tmp_path / "stack", dev_stack["mongo"].uri, f"http://127.0.0.1:{sim_port}")
         ping = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "tradingsite", "inspect", "ping", "--timeout", "5"],
             cwd=ROOT,
@@ -196,6 +201,7 @@ def test_run_falls_back_to_the_simulator_serves_on_port_and_stops_cleanly(
         assert line in out, f"the banner lacks {line!r}"
     left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"left running after SIGTERM: {[' '.join(p.cmdline()) for p in left]}"
+    assert not (tmp_path / "stack" / STATE_FILE).exists(), "the published stack is removed when it stops"
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/api/v1/instruments", timeout=2)
 
@@ -207,6 +213,39 @@ def _answers(url: str) -> bool:
     except requests.RequestException:
         return False
     return True
+
+
+def _backfill_in_a_second_terminal(stack: Path, mongodb_uri: str, sim_url: str) -> None:
+    """``manage.py backfill`` with nothing in its environment but PATH (and where this checkout's stack is)
+    stores every BTCUSDT trade of two minutes ten minutes ago from the stack's simulator into the stack's
+    database (``run_e2e``, which only the running stack names)."""
+    clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(stack), "DEV_STACK_DIR": str(stack)}
+    args = ["backfill", "--what", "trades", "--symbol", "BTCUSDT", "--start", "12m ago", "--end", "10m ago"]
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args, "--no-progress"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using the exchange simulator of the running make run ({sim_url})" in done.stderr
+    figures = {
+        name: int(n.replace(",", ""))
+        for name, n in re.findall(r"^\s+(in range|newly stored|still missing)\s+([\d,]+)", done.stdout, re.M)
+    }
+    assert figures["in range"] > 0, done.stdout
+    assert figures["newly stored"] == figures["in range"], done.stdout
+    assert figures["still missing"] == 0, done.stdout
+    from markets.models import Tick
+
+    client: MongoClient = MongoClient(mongodb_uri)
+    try:
+        rest = {"exchange": "binance", "symbol": "BTCUSDT", "source": "rest"}
+        assert client["run_e2e"][Tick._meta.db_table].count_documents(rest) >= figures["in range"]
+    finally:
+        client.close()
 
 
 def _kill_what_is_left(proc: subprocess.Popen[bytes], family: list[psutil.Process]) -> None:
