@@ -35,7 +35,8 @@ browser:
 	@/usr/bin/chromium --version 2>/dev/null
 
 ## run: MongoDB + Redis (started locally when MONGODB_URI/REDIS_URL are unset), migrations, default
-## instruments, and the site on http://127.0.0.1:8000 against live Binance (the simulator if unreachable)
+## instruments, and the site on http://WEB_HOST:PORT (127.0.0.1:8000) against live Binance (the simulator on
+## port SIM_PORT, 9900, if unreachable). `PORT=8123 make run` (or `make run PORT=8123`) moves the site.
 run: $(STAMP) $(NODE_STAMP)
 	$(PY) -m tradingsite.run
 
@@ -43,9 +44,9 @@ run: $(STAMP) $(NODE_STAMP)
 demo: $(STAMP) $(NODE_STAMP)
 	$(PY) -m tradingsite.run --demo
 
-## sim: the exchange simulator alone on 127.0.0.1:9900
+## sim: the exchange simulator alone on 127.0.0.1:SIM_PORT (9900)
 sim: $(STAMP)
-	$(PY) -m exchangesim --host 127.0.0.1 --port 9900
+	$(PY) -m exchangesim --host 127.0.0.1 --port $${SIM_PORT:-9900}
 
 ## test: the whole suite (slow end-to-end tests included)
 test: $(STAMP) $(NODE_STAMP)

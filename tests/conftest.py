@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -71,6 +72,19 @@ def sim_thread() -> Iterator[Simulator]:
     """A simulator on its own loop in a thread, for synchronous clients."""
     with running_in_thread(sim_config()) as s:
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_dev_stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``manage.py`` run by a test never takes a developer's running ``make run`` stack (its ``.data``) for its
+    databases or exchanges: the suite's commands look for one in a folder of their own."""
+    before = os.environ.get("DEV_STACK_DIR")
+    os.environ["DEV_STACK_DIR"] = str(tmp_path_factory.mktemp("dev-stack-dir"))
+    yield
+    if before is None:
+        os.environ.pop("DEV_STACK_DIR", None)
+    else:
+        os.environ["DEV_STACK_DIR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,10 @@
 ``make run`` talks to live Binance; when Binance cannot be reached it says so and runs the local
 exchange simulator instead (its data is simulated, and labelled so). ``make demo`` runs the
 simulator on purpose. Ctrl+C (or SIGTERM) stops everything this started.
+
+The site listens on ``WEB_HOST``:``PORT`` (127.0.0.1:8000), the simulator on 127.0.0.1:``SIM_PORT`` (9900). Both
+ports are checked, and held, before anything is printed or started. While it runs, where the stack is (databases,
+exchange URLs) is published for ``manage.py`` in other terminals (tradingsite.running_stack).
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from honcho.environ import parse_procfile
 
 from markets.venues import DEFAULT_INSTRUMENTS
 from tradingsite.devstack import DevStackError, dev_services
+from tradingsite.env import ConfigError, load_env_file
+from tradingsite.ports import PortError, hold_port, port_setting
+from tradingsite.running_stack import published, stack_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 SIM_SOCKETS = {"coinbase": "/ws", "kraken": "/v2"}  # where each venue's feed is, below its base URL
 STOP_SECONDS = 30  # honcho itself kills what has not stopped 5 s after its SIGTERM
+SIM_HOST = "127.0.0.1"  # the simulator serves this machine only
 
 
 def binance_unreachable(rest_url: str) -> str | None:
@@ -46,7 +54,7 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     from exchangesim.server import running_in_thread
 
     symbols = tuple(s for s, _, _ in DEFAULT_INSTRUMENTS["binance"])
-    config = SimConfig(host="127.0.0.1", port=port, symbols=symbols, explicit_symbols=True)
+    config = SimConfig(host=SIM_HOST, port=port, symbols=symbols, explicit_symbols=True)
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
         env = {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
@@ -69,7 +77,7 @@ def process_env(host: str) -> dict[str, str]:
 
 def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str) -> str:
     """Where everything is, and the two things to try first."""
-    site = f"http://{host}:{port}"
+    site = f"http://{_browsable(host)}:{port}"
     names = ", ".join(parse_procfile(PROCFILE.read_text()).processes)
     return (
         f"\n  live   {site}/   ({'SIMULATED prices' if simulated else 'live Binance prices'})\n"
@@ -78,17 +86,36 @@ def banner(*, host: str, port: int, simulated: bool, rest_url: str, symbols: str
         f"  feed   {symbols}; drop it for 10 s from another terminal:\n"
         "         .venv/bin/python manage.py feed drop --seconds 10   (then: manage.py feed status)\n"
         f"  staff  .venv/bin/python manage.py createsuperuser, then log in at {site}/admin/\n"
+        "  more   any manage.py command in another terminal (backfill, backtest...) uses this stack's\n"
+        "         databases and exchanges\n"
         f"  procs  {names} (Procfile, under honcho); Ctrl+C stops everything\n"
     )
+
+
+def _browsable(host: str) -> str:
+    """``host`` as a browser reaches it: this machine for a wildcard address, IPv6 in brackets."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tradingsite.run", description=__doc__)
     p.add_argument("--demo", action="store_true", help="run against the local exchange simulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--sim-port", type=int, default=9900)
+    p.add_argument("--host", help="the site's address (default: WEB_HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="the site's port (default: PORT, else 8000)")
+    p.add_argument("--sim-port", type=int, help="the simulator's port (default: SIM_PORT, else 9900)")
     args = p.parse_args(argv)
+    try:
+        load_env_file(ROOT / ".env")  # PORT, SIM_PORT, WEB_HOST and the services may come from .env
+        if args.port is None:
+            args.port = port_setting(os.environ, "PORT", 8000)
+        if args.sim_port is None:
+            args.sim_port = port_setting(os.environ, "SIM_PORT", 9900)
+    except (PortError, ConfigError) as exc:
+        print(f"make {'demo' if args.demo else 'run'}: {exc}", file=sys.stderr)
+        return 2
+    args.host = args.host or os.environ.get("WEB_HOST", "").strip() or "127.0.0.1"
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop cleans up like Ctrl+C
     try:
         return run(args)
@@ -98,26 +125,48 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Everything ``main`` does once the arguments are read."""
+    command = f"make {'demo' if args.demo else 'run'}"
     with contextlib.ExitStack() as stack:
+        # The ports first: nothing is printed or started while one is taken.
         try:
-            env = dict(os.environ) | stack.enter_context(dev_services(ROOT / ".data"))
-        except DevStackError as exc:
-            print(f"make run: {exc}", file=sys.stderr)
+            web_hold = stack.enter_context(
+                hold_port(args.host, args.port, what="the site's", variable="PORT", retry=command)
+            )
+        except PortError as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
             return 2
-        rest_url = env.get("BINANCE_REST_URL", "https://api.binance.com")
-        if not args.demo and (why := binance_unreachable(rest_url)):
+        rest_url = os.environ.get("BINANCE_REST_URL", "https://api.binance.com")
+        unreachable = None if args.demo else binance_unreachable(rest_url)
+        simulated = bool(args.demo or unreachable)
+        if simulated:
+            try:
+                sim_hold = stack.enter_context(
+                    hold_port(SIM_HOST, args.sim_port, what="the simulator's", variable="SIM_PORT", retry=command)
+                )
+            except PortError as exc:
+                why = f"Binance cannot be reached at {rest_url} ({unreachable}), and " if unreachable else ""
+                print(f"{command}: {why}{exc}", file=sys.stderr)
+                return 2
+        if unreachable:
             print(
-                f"Binance cannot be reached at {rest_url} ({why}).\n"
+                f"Binance cannot be reached at {rest_url} ({unreachable}).\n"
                 "Running against the local exchange simulator instead: prices are SIMULATED.",
                 flush=True,
             )
-            args.demo = True
-        if args.demo:
+        data = stack_dir(ROOT)
+        try:
+            env = dict(os.environ) | stack.enter_context(dev_services(data))
+        except DevStackError as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 2
+        if simulated:
+            sim_hold.release()  # the simulator binds it now
             env |= stack.enter_context(simulator(args.sim_port))
+        stack.enter_context(published(data, env))
         manage = [sys.executable, str(ROOT / "manage.py")]
         for step in (["migrate", "--noinput", "-v", "0"], ["seed_instruments", "--exchange", "all"]):
             if subprocess.run([*manage, *step], env=env, cwd=ROOT, check=False).returncode:
-                print(f"make run: manage.py {' '.join(step)} failed (see above)", file=sys.stderr)
+                print(f"{command}: manage.py {' '.join(step)} failed (see above)", file=sys.stderr)
                 return 1
         symbols = "; ".join(f"{e} {', '.join(s for s, _, _ in d)}" for e, d in DEFAULT_INSTRUMENTS.items())
         env |= process_env(args.host)
@@ -125,12 +174,13 @@ def run(args: argparse.Namespace) -> int:
             banner(
                 host=args.host,
                 port=args.port,
-                simulated=args.demo,
+                simulated=simulated,
                 rest_url=env.get("BINANCE_REST_URL", rest_url),
                 symbols=symbols,
             ),
             flush=True,
         )
+        web_hold.release()  # Daphne binds it now
         return supervise(env, args.port)
 
 
