@@ -212,3 +212,8 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+
+# --- access ---
+# TRADING_DATA_PUBLIC=1 (true/yes/on) shows orders, positions and PnL to anyone, on purpose: the API, the live
+# page's panels and its socket. Off (the default): trading data is for staff sessions only.
+TRADING_DATA_PUBLIC = os.environ.get("TRADING_DATA_PUBLIC", "").strip().lower() in ("1", "true", "yes", "on")

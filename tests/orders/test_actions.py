@@ -1,8 +1,9 @@
 """The staff actions behind the live page's Close and Cancel buttons, and the page's socket for the trading
 records, against the real Redis channel layer and MongoDB: CSRF enforced, 403 for anyone who is not staff, 404
 for an unknown or ill-formed id, 409 with the reason for a record that cannot be acted on, a paper position closed
-by hand at its last price (else its symbol's last trade); the first snapshot carries positions and orders, and an
-``orders.update`` (from the stream's trader or a staff action) reaches a connected page."""
+by hand at its last price (else its symbol's last trade); a staff socket's first snapshot carries positions and
+orders, and an ``orders.update`` (from the stream's trader or a staff action) reaches a connected staff page, while
+anyone else's socket gets neither (unless ``TRADING_DATA_PUBLIC``)."""
 
 from __future__ import annotations
 
@@ -180,12 +181,16 @@ def test_a_mode_without_an_executor_here_is_a_503(db: None, settings: Any) -> No
 # ---- the live page's socket --------------------------------------------------------------------------------
 
 
-async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
+def staff_user() -> Any:
+    return get_user_model().objects.create_user("ops-socket", password="pw-for-tests-only", is_staff=True)
+
+
+async def test_snapshot_carries_positions_and_orders_to_staff(sockets: Connect) -> None:
     records = await database_sync_to_async(make_records)()
-    comm, connected = await sockets("/ws/market/binance/ETHUSDT/")
+    comm, connected = await sockets("/ws/market/binance/ETHUSDT/", await database_sync_to_async(staff_user)())
     assert connected
     first = await comm.receive_json_from(timeout=5)
-    assert first["type"] == "snapshot"
+    assert (first["type"], first["trading"]) == ("snapshot", True)
     # Every open position (of any symbol, not only the page's), then the recently closed ones.
     assert [(p["id"], p["status"]) for p in first["positions"]] == [
         (str(records.btc.pk), "open"),
@@ -198,9 +203,44 @@ async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
     assert all(isinstance(o["qty"], str) and isinstance(o["created_at"], int) for o in first["orders"])
 
 
-async def test_an_orders_update_reaches_a_connected_page(sockets: Connect) -> None:
+@pytest.mark.parametrize("who", ["anonymous", "signed in, not staff"])
+async def test_anyone_but_staff_gets_no_trading_records_and_no_updates(sockets: Connect, who: str) -> None:
+    """The snapshot has no positions or orders (``"trading": false``) and an ``orders.update`` is not delivered,
+    while a staff socket on the same page gets it."""
+    records = await database_sync_to_async(make_records)()
+    user = None
+    if who != "anonymous":
+        user = await database_sync_to_async(get_user_model().objects.create_user)("viewer", password="pw-tests")
+    comm, connected = await sockets("/ws/market/binance/BTCUSDT/", user)
+    assert connected
+    first = await comm.receive_json_from(timeout=5)
+    assert (first["type"], first["trading"]) == ("snapshot", False)
+    assert "positions" not in first
+    assert "orders" not in first
+    assert {"candles", "trades", "gaps", "signals", "feed"} <= set(first)  # the market data is all there
+    staff, _ = await sockets("/ws/market/binance/BTCUSDT/", await database_sync_to_async(staff_user)())
+    await staff.receive_json_from(timeout=5)
+    data = {"positions": [position_data(records.btc)], "orders": []}
+    await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
+    assert await staff.receive_json_from(timeout=5) == {"type": "orders", **data}
+    assert await comm.receive_nothing(timeout=0.5)
+
+
+async def test_trading_data_public_shows_them_to_anonymous_sockets(sockets: Connect, settings: Any) -> None:
+    settings.TRADING_DATA_PUBLIC = True
     records = await database_sync_to_async(make_records)()
     comm, _ = await sockets("/ws/market/binance/BTCUSDT/")
+    first = await comm.receive_json_from(timeout=5)
+    assert first["trading"] is True
+    assert [p["id"] for p in first["positions"]] == [str(records.btc.pk), str(records.eth.pk)]
+    data = {"positions": [position_data(records.btc)], "orders": []}
+    await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
+    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
+
+
+async def test_an_orders_update_reaches_a_connected_staff_page(sockets: Connect) -> None:
+    records = await database_sync_to_async(make_records)()
+    comm, _ = await sockets("/ws/market/binance/BTCUSDT/", await database_sync_to_async(staff_user)())
     await comm.receive_json_from(timeout=5)  # the snapshot
     stop = await database_sync_to_async(Order.objects.get)(position=records.btc, purpose="stop_loss")
     data = {"positions": [position_data(records.btc)], "orders": [order_data(stop)]}
@@ -208,9 +248,9 @@ async def test_an_orders_update_reaches_a_connected_page(sockets: Connect) -> No
     assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
 
 
-async def test_a_staff_close_is_pushed_to_every_page(sockets: Connect) -> None:
+async def test_a_staff_close_is_pushed_to_every_staff_page(sockets: Connect) -> None:
     records = await database_sync_to_async(make_records)()
-    comm, _ = await sockets("/ws/market/binance/ETHUSDT/")
+    comm, _ = await sockets("/ws/market/binance/ETHUSDT/", await database_sync_to_async(staff_user)())
     await comm.receive_json_from(timeout=5)
     client = await database_sync_to_async(client_of)(staff=True)
     response = await database_sync_to_async(client.post)(close_url(records.btc.pk))
