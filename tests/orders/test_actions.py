@@ -283,10 +283,10 @@ def binance_here(sim_thread: Simulator, settings: Any) -> Simulator:
     return sim_thread
 
 
-def binance_position(sim: Simulator) -> Position:
-    """A testnet position opened by the executor on the simulator and protected by its OCO."""
+def binance_position(sim: Simulator, mode: str = "testnet") -> Position:
+    """A position (testnet unless told) opened by the executor on the simulator and protected by its OCO."""
     price = Decimal(raw_client(sim).get_symbol_ticker(symbol=SYMBOL)["price"])
-    position = executor(sim).open(approved_entry(price), now())
+    position = executor(sim, mode=mode).open(approved_entry(price), now())
     assert position is not None
     assert (position.status, bool(position.protection)) == ("open", True)
     return position
@@ -348,6 +348,13 @@ def test_a_staff_close_on_binance_cancels_the_oco_and_sells(binance_here: Simula
     assert (position.status, position.exit_reason, position.protection) == ("closed", "manual", "")
     assert [leg.status for leg in oco.legs] == ["CANCELED", "CANCELED"]
     assert response.json()["detail"].startswith("BTCUSDT position closed at ")
+
+
+def test_a_staff_close_acts_in_the_positions_mode(binance_here: Simulator) -> None:
+    """A live position is closed by a live executor (its exit stored as live), whatever TRADING_MODE says now."""
+    position = binance_position(binance_here, mode="live")
+    assert client_of(staff=True).post(close_url(position.pk)).status_code == 200
+    assert Order.objects.get(position=position, purpose="exit").mode == "live"
 
 
 def test_a_close_of_more_than_the_account_holds_is_refused_before_anything_is_sent(binance_here: Simulator) -> None:
