@@ -112,6 +112,8 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     assert "positions" not in first
     assert "orders" not in first
     assert visitor.locator("#trading, #positions, #orders").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    visitor.screenshot(path=str(ARTIFACTS / "live-page-visitor.png"))
 
     # Staff: the book from the first snapshot, with Close and Cancel buttons; a position opened meanwhile appears
     # when the trader pushes it (and does not reach the visitor's page).

@@ -414,3 +414,16 @@ def test_an_exit_binance_refuses_puts_the_protection_back(binance_here: Simulato
     assert staff.post(close_url(position.pk)).status_code == 200
     position.refresh_from_db()
     assert (position.status, position.exit_reason) == ("closed", "manual")
+
+
+def test_a_stop_loss_binance_will_not_cancel_is_a_409_and_stays(binance_here: Simulator) -> None:
+    """Cancelling a protective order cancels its OCO; refused, the answer says so and nothing changed."""
+    position = binance_position(binance_here)
+    stop = Order.objects.get(position=position, purpose="stop_loss")
+    fault = {"path_prefix": "/api/v3/orderList", "method": "DELETE", "status": 400, "count": 1}
+    assert requests.post(f"{binance_here.url}/_sim/rest/fault", json=fault, timeout=5).status_code == 200
+    response = client_of(staff=True).post(cancel_url(stop.pk))
+    assert response.status_code == 409, response.content
+    assert "refused to cancel the protection" in response.json()["detail"]
+    position.refresh_from_db()
+    assert protection_of(binance_here, position) == PROTECTED
