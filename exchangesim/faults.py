@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class RestFault:
-    """Answer the next ``count`` requests under ``path_prefix`` with ``status`` and/or a delay."""
+    """Answer the next ``count`` requests under ``path_prefix`` (of ``method`` only, when given) with ``status``
+    and/or a delay."""
 
     venue: str
     path_prefix: str
@@ -16,6 +17,7 @@ class RestFault:
     count: int
     retry_after: int | None = None
     delay_ms: int = 0
+    method: str | None = None  # GET, POST, DELETE, ...: None matches every method
 
 
 @dataclass(slots=True)
@@ -29,11 +31,17 @@ class Faults:
     forgotten: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # tape key -> lost time ranges
     injected: dict[str, int] = field(default_factory=dict)  # what was injected, for /_sim/status
 
-    def take_rest(self, venue: str, *paths: str) -> RestFault | None:
-        """The fault to apply to this request, consuming one of its count. A venue mounted under a prefix
-        passes the path both with and without it, so either form of ``path_prefix`` matches."""
+    def take_rest(self, venue: str, *paths: str, method: str | None = None) -> RestFault | None:
+        """The fault to apply to this request (``method`` is its HTTP method), consuming one of its count. A venue
+        mounted under a prefix passes the path both with and without it, so either form of ``path_prefix``
+        matches."""
         for f in self.rest:
-            if f.venue == venue and any(p.startswith(f.path_prefix) for p in paths) and f.count > 0:
+            if (
+                f.venue == venue
+                and any(p.startswith(f.path_prefix) for p in paths)
+                and f.method in (None, method)
+                and f.count > 0
+            ):
                 f.count -= 1
                 self.count(f"rest_{f.status or 'delay'}")
                 if f.count == 0:

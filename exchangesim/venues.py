@@ -197,7 +197,7 @@ class VenueBase:
         return middleware
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self.faults.take_rest(self.name, request.path[len(self.prefix) :], request.path)
+        fault = self.faults.take_rest(self.name, request.path[len(self.prefix) :], request.path, method=request.method)
         if fault and fault.status:
             if fault.delay_ms:
                 await asyncio.sleep(fault.delay_ms / 1000)

@@ -1,9 +1,11 @@
 """WebSocket consumers: the live page's ``/ws/market/<exchange>/<symbol>/`` and the admin's ``/ws/prices/``.
 
 They relay what the stream process publishes (``markets.live``) to browsers. A client first gets a
-snapshot (feed state, the last candles and trades, recent gaps and signals, and the trading records: open
-positions of every symbol, recently closed ones and recent orders), then events; changes to positions and orders
-(``orders.update`` on ``orders.live.ORDERS_GROUP``, from the stream's trader or a staff action) reach every page.
+snapshot (feed state, the last candles and trades, recent gaps and signals, and, for staff, the trading records:
+open positions of every symbol, recently closed ones and recent orders), then events. Changes to positions and
+orders (``orders.update`` on ``orders.live.ORDERS_GROUP``, from the stream's trader or a staff action) reach staff
+pages only: anyone else's socket never joins that group, and its snapshot has no ``positions`` or ``orders``
+(``"trading": false``), unless ``TRADING_DATA_PUBLIC`` makes them public (:mod:`orders.access`).
 Trades are coalesced per client: at most one ``trades`` message every ``TRADES_INTERVAL`` seconds (~10 a second),
 holding the trades since the last one (the newest ``TRADES_PER_MESSAGE``) and their count; the first goes out at once.
 """
@@ -19,6 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from orders.access import may_see_trading
 from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Position
 from orders.selectors import position_list, recent_orders, recent_positions
@@ -43,12 +46,13 @@ RECENT_POSITIONS = 20  # closed ones among the newest positions, besides every o
 RECENT_ORDERS = 50
 
 
-def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
-    """What a new client sees first, or None when the instrument is unknown."""
+def snapshot(exchange: str, symbol: str, *, trading: bool = False) -> dict[str, Any] | None:
+    """What a new client sees first, or None when the instrument is unknown; the trading records only when
+    ``trading`` (the client may see them)."""
     if exchange not in KNOWN_EXCHANGES or not selectors.instrument_exists(exchange=exchange, symbol=symbol):
         return None
     feed = selectors.feed_of(exchange=exchange, symbol=symbol)
-    return {
+    first: dict[str, Any] = {
         "type": "snapshot",
         "exchange": exchange,
         "symbol": symbol,
@@ -58,9 +62,12 @@ def snapshot(exchange: str, symbol: str) -> dict[str, Any] | None:
         "trades": [trade_data(t) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)],
         "gaps": [gap_data(g) for g in selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)],
         "signals": [signal_row_data(s) for s in recent_signals(exchange=exchange, symbol=symbol)][::-1],
-        "positions": [position_data(p) for p in trading_positions()],
-        "orders": [order_data(o) for o in recent_orders(limit=RECENT_ORDERS)],
+        "trading": trading,
     }
+    if trading:
+        first["positions"] = [position_data(p) for p in trading_positions()]
+        first["orders"] = [order_data(o) for o in recent_orders(limit=RECENT_ORDERS)]
+    return first
 
 
 def trading_positions() -> list[Position]:
@@ -81,14 +88,16 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
         self._pending_count = 0
         self._next_send = 0.0
         self._sender: asyncio.Task[None] | None = None
+        self.trading = may_see_trading(self.scope.get("user"))
         await self.accept()
-        first = await database_sync_to_async(snapshot)(self.exchange, self.symbol)
+        first = await database_sync_to_async(snapshot)(self.exchange, self.symbol, trading=self.trading)
         if first is None:
             await self.send_json({"type": "error", "error": f"unknown instrument {self.exchange}:{self.symbol}"})
             await self.close(code=NOT_FOUND)
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_add(ORDERS_GROUP, self.channel_name)
+        if self.trading:
+            await self.channel_layer.group_add(ORDERS_GROUP, self.channel_name)
         await self.send_json(first)
 
     async def disconnect(self, code: int) -> None:
@@ -136,7 +145,10 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "signals", **event["data"]})
 
     async def orders_update(self, event: dict[str, Any]) -> None:
-        """Positions and orders that changed, of every symbol (``orders.live``); the page merges them by id."""
+        """Positions and orders that changed, of every symbol (``orders.live``); the page merges them by id. Only
+        sockets that may see them join the group; the check here keeps it so whatever joined."""
+        if not getattr(self, "trading", False):
+            return
         data = event["data"]
         await self.send_json(
             {"type": "orders", "positions": data.get("positions", []), "orders": data.get("orders", [])}

@@ -1,7 +1,8 @@
 """The live market page (``/``, ``/market/<exchange>/<symbol>/``) and its staff-only feed control.
 
 The page is one template and one script (``markets/static/markets/live.js``); everything live reaches it
-over ``/ws/market/<exchange>/<symbol>/`` (``markets.consumers``). The drop button POSTs to
+over ``/ws/market/<exchange>/<symbol>/`` (``markets.consumers``). Its Positions and Recent orders panels are for
+staff (or anyone with ``TRADING_DATA_PUBLIC``): others get a short note in their place. The drop button POSTs to
 ``/market/<exchange>/feed/drop`` (CSRF-protected; 403 for anyone who is not staff).
 """
 
@@ -16,6 +17,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+
+from orders.access import may_see_trading
 
 from . import selectors
 from .control import MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
@@ -54,6 +57,7 @@ def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
             "instruments": instruments,
             "simulated": settings.MARKET_SIMULATED,
             "can_control": request.user.is_staff,
+            "show_trading": may_see_trading(request.user),
             "drop_modes": DROP_MODES,
             "config": {
                 "exchange": exchange,

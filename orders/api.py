@@ -1,27 +1,38 @@
 """``GET /api/v1/orders`` and ``GET /api/v1/positions``: the trading records, newest first, read-only, with the
 conventions of the history API (:mod:`markets.api`): every bad input is a 400 naming the parameter (an unknown
 ``mode`` or ``status`` lists the known values), unknown parameters are refused, prices, quantities and PnL are
-decimal strings, times ISO-8601 UTC with a ``Z``."""
+decimal strings, times ISO-8601 UTC with a ``Z``.
+
+Staff only (:mod:`orders.access`): a staff session (Django's session cookie) gets them, anyone else a JSON 403
+saying so, unless ``TRADING_DATA_PUBLIC`` is on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from markets.api.params import QueryParams, exchange_param, limit_param, symbol_param
-from markets.api.serializers import DecimalString, UtcTime
-from markets.api.views import BAD_INPUT, PublicView, parse
+from markets.api.serializers import DecimalString, ErrorOut, UtcTime
+from markets.api.views import BAD_INPUT, parse
 
+from .access import STAFF_ONLY, TradingDataAccess
 from .models import Mode, Order, Position
 from .selectors import order_list, position_list
 
 PAGE = 100
 MAX_PAGE = 1000
+STAFF_NOTE = "Staff only: a staff session (sign in at /admin/login/), unless the server sets `TRADING_DATA_PUBLIC`."
+NOT_STAFF = OpenApiResponse(
+    ErrorOut, description="not a staff session (and `TRADING_DATA_PUBLIC` is off): trading data is for staff only"
+)
 
 
 class KnownValue(serializers.ChoiceField):
@@ -134,7 +145,20 @@ class PositionOut(serializers.Serializer):
     updated_at = UtcTime()
 
 
-class OrdersView(PublicView):
+class StaffView(APIView):
+    """Trading data: a staff session (or anyone with ``TRADING_DATA_PUBLIC``); read-only, so no CSRF is asked."""
+
+    authentication_classes = (SessionAuthentication,)
+    permission_classes = (TradingDataAccess,)
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        """403 (a session cookie carries no ``WWW-Authenticate`` for a 401) saying who may see what, and how."""
+        if not request.user or not request.user.is_authenticated:
+            raise NotAuthenticated(STAFF_ONLY)
+        raise PermissionDenied(STAFF_ONLY)
+
+
+class OrdersView(StaffView):
     @extend_schema(
         operation_id="orders_list",
         parameters=[OrdersParams],
@@ -142,8 +166,8 @@ class OrdersView(PublicView):
         summary="Orders",
         description=f"Our orders (entries, their stop-loss and take-profit, exits), newest first, at most `limit` "
         f"({PAGE} by default, {MAX_PAGE} at most), each with its fills and, when it was rejected, cancelled or "
-        "expired, the reason.",
-        responses={200: OrderOut(many=True), 400: BAD_INPUT},
+        "expired, the reason. " + STAFF_NOTE,
+        responses={200: OrderOut(many=True), 400: BAD_INPUT, 403: NOT_STAFF},
     )
     def get(self, request: Request) -> Response:
         p = parse(OrdersParams, request)
@@ -157,15 +181,15 @@ class OrdersView(PublicView):
         return Response(OrderOut(orders, many=True).data)
 
 
-class PositionsView(PublicView):
+class PositionsView(StaffView):
     @extend_schema(
         operation_id="positions_list",
         parameters=[PositionsParams],
         tags=["trading"],
         summary="Positions",
         description=f"Positions, open and closed, newest first, at most `limit` ({PAGE} by default, {MAX_PAGE} at "
-        "most), with their unrealised (open) or realised (closed) profit and loss in the quote asset.",
-        responses={200: PositionOut(many=True), 400: BAD_INPUT},
+        "most), with their unrealised (open) or realised (closed) profit and loss in the quote asset. " + STAFF_NOTE,
+        responses={200: PositionOut(many=True), 400: BAD_INPUT, 403: NOT_STAFF},
     )
     def get(self, request: Request) -> Response:
         p = parse(PositionsParams, request)

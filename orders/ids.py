@@ -30,9 +30,14 @@ def client_order_id(key: str, purpose: str) -> str:
     return f"{PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:DIGEST]}{PURPOSE_CODES[purpose]}"
 
 
+def is_entry_id(entry_id: str) -> bool:
+    """Whether ``entry_id`` is an entry order id of ours (the ids of its position's other orders derive from it)."""
+    return entry_id.startswith(PREFIX) and entry_id.endswith(PURPOSE_CODES["entry"])
+
+
 def sibling_id(entry_id: str, purpose: str, *, attempt: int = 0) -> str:
     """The id of another order of the position ``entry_id`` opened (its protection, its exit); ``attempt`` > 0
     names a protection placed again after the first was cancelled (at most 36 characters up to attempt 9)."""
-    if not (entry_id.startswith(PREFIX) and entry_id.endswith(PURPOSE_CODES["entry"])):
+    if not is_entry_id(entry_id):
         raise ValueError(f"{entry_id!r} is not an entry order id of ours")
     return entry_id[:-1] + PURPOSE_CODES[purpose] + (str(attempt) if attempt else "")

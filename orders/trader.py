@@ -160,7 +160,7 @@ def executor_of(mode: str, exchange: str) -> Executor:
         raise ExecutionError(f"{mode} orders on {exchange} need BINANCE_API_KEY and BINANCE_API_SECRET")
     from .executors.binance import BinanceExecutor
 
-    return BinanceExecutor()
+    return BinanceExecutor(mode=mode)
 
 
 def executor_for(exchange: str) -> Executor:

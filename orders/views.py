@@ -6,7 +6,9 @@ call the same functions.
 
 Every answer is JSON. A request without a valid CSRF token (``X-CSRFToken``, the page's ``config.csrf``) is a 403,
 as is anyone who is not staff; an unknown or ill-formed id is a 404; a record that cannot be acted on (closed, not
-open, no price to close a paper position at, an executor that refuses) is a 409 with the reason; a record whose
+open, no price to close a paper position at, an executor that refuses) is a 409 with the reason. A close is all or
+nothing: one that cannot complete (an entry id the trader did not make, too little held, an OCO that will not
+cancel, an exit refused) leaves the position open and protected, and the 409 says so; a record whose
 mode has no executor here (Binance keys unset) is a 503; an exchange that fails is a 502. A success is a 200 with
 the record and its orders in the live page's shapes (:mod:`orders.live`), and the same change is pushed to every
 live page (``orders.update`` on ``ORDERS_GROUP``).

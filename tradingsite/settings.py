@@ -68,6 +68,9 @@ SIGNAL_PARAMS = {
 # with BINANCE_API_KEY and BINANCE_API_SECRET, Binance at BINANCE_REST_URL: TRADING_MODE "testnet" (the default)
 # or "live" (only when asked). TRADING_ENABLED=0 records signals without acting on them.
 TRADING_ENABLED = _env.flag("TRADING_ENABLED", True)
+# Orders, positions and PnL are for staff sessions only (the API, the live page's panels and its socket);
+# TRADING_DATA_PUBLIC=1 shows them to anyone, on purpose.
+TRADING_DATA_PUBLIC = _env.flag("TRADING_DATA_PUBLIC")
 TRADING_EXCHANGES = _env.items("TRADING_EXCHANGES", ("binance",), choices=EXCHANGES)
 TRADING_MODE = _env.text("TRADING_MODE", "testnet", choices=("testnet", "live"))
 BINANCE_TIMEOUT_SECONDS = _env.number("BINANCE_TIMEOUT_SECONDS", 5.0, lo=0.1, unit="seconds")

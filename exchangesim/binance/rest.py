@@ -93,7 +93,7 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
         headers: dict[str, str] = {}
         try:
             _admit(venue, client)
-            fault = venue.faults.take_rest("binance", request.path)
+            fault = venue.faults.take_rest("binance", request.path, method=request.method)
             if fault and fault.status:
                 if fault.delay_ms:
                     await asyncio.sleep(fault.delay_ms / 1000)

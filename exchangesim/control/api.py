@@ -13,6 +13,8 @@ from .events import VenueEvents
 from .inputs import ControlError, field, read_body
 from .truth import Truth
 
+HTTP_METHODS = ("GET", "POST", "PUT", "DELETE")
+
 if TYPE_CHECKING:
     from ..server import Simulator
 
@@ -77,7 +79,7 @@ class Control:
         )
 
     async def rest_fault(self, request: web.Request) -> web.Response:
-        body = await self._body(request, "path_prefix", "status", "count", "retry_after", "delay_ms")
+        body = await self._body(request, "path_prefix", "status", "count", "retry_after", "delay_ms", "method")
         prefix = field(body, "path_prefix", str, "/", lambda p: p.startswith("/"), "a path starting with '/'")
         status = field(
             body,
@@ -92,11 +94,15 @@ class Control:
             body, "retry_after", (int, type(None)), None, lambda r: r is None or 0 <= r <= 86400, "seconds (0-86400)"
         )
         delay = field(body, "delay_ms", int, 0, lambda d: 0 <= d <= 600_000, "milliseconds (0-600000)")
+        method = field(
+            body, "method", (str, type(None)), None, lambda m: m is None or m in HTTP_METHODS, f"one of {HTTP_METHODS}"
+        )
         if status is None and not delay:
             raise ControlError("give 'status' or 'delay_ms' (or both)")
         if retry is None and status in (418, 429):
             retry = 1  # Binance always sends Retry-After with 418 and 429
-        self.sim.faults.rest.append(RestFault(body.get("venue", "binance"), prefix, status, count, retry, delay))
+        venue = body.get("venue", "binance")
+        self.sim.faults.rest.append(RestFault(venue, prefix, status, count, retry, delay, method))
         pending = [
             {
                 "venue": f.venue,
@@ -105,6 +111,7 @@ class Control:
                 "count": f.count,
                 "retry_after": f.retry_after,
                 "delay_ms": f.delay_ms,
+                "method": f.method,
             }
             for f in self.sim.faults.rest
         ]

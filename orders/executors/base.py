@@ -7,8 +7,11 @@ equal to what happened. Its rules:
   after a crash ``reconcile`` finds it and asks the exchange what became of it instead of sending it again;
 - an entry that filled is protected (stop-loss and take-profit) before ``open`` returns; a position found
   without its protection by ``reconcile`` gets it then;
-- a refusal (filters, balance, signature, timing) is an Order with status REJECTED and the exchange's reason,
-  never an exception out of ``open``/``close``: the pipeline records it and goes on.
+- a refusal of an entry (filters, balance, signature, timing) is an Order with status REJECTED and the exchange's
+  reason, never an exception out of ``open``: the pipeline records it and goes on;
+- a close is all or nothing: what can be checked is checked before anything is sent, and a close that cannot
+  complete raises ExecutionError saying why, with the position still open and protected (its protection left
+  working, or placed again).
 
 Methods run on one thread at a time per executor (the stream's trading thread, or a request).
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from ..ids import is_entry_id
 from ..models import Order, Position, RiskDecision
 from ..risk import Filters
 
@@ -61,6 +65,17 @@ class PricePoint:
     ts: datetime
 
 
+def check_exit_id(position: Position) -> None:
+    """An exit's client id derives from the position's entry id: one we did not make leaves the exit nameless, so
+    the close is refused (ExecutionError) before anything changes."""
+    entry_id = position.entry_client_order_id
+    if not is_entry_id(entry_id):
+        raise ExecutionError(
+            f"the {position.symbol} position's entry order {entry_id!r} was not placed by this trader, so no exit "
+            "order can be named after it: nothing was done, its protection stays; close it on the exchange"
+        )
+
+
 def finish_order(order: Order, status: str, now: datetime, *, reason: str = "") -> Order:
     """Store ``order``'s new status (and why, when given)."""
     order.status, order.updated_at = status, now
@@ -92,7 +107,9 @@ class Executor(ABC):
     @abstractmethod
     def close(self, position: Position, reason: str, now: datetime, price: Decimal | None = None) -> Position:
         """Close ``position`` now (``reason``: a Position.ExitReason): cancel its protection, sell what it holds.
-        ``price`` is the live price where the executor needs one (paper)."""
+        ``price`` is the live price where the executor needs one (paper). Returns the position (closed, possibly by
+        its protection filling first); raises ExecutionError when the close cannot complete, leaving the position
+        open and protected."""
 
     @abstractmethod
     def cancel(self, order: Order, now: datetime) -> Order:

@@ -17,6 +17,11 @@ How it keeps the rows equal to the exchange (the rules of :mod:`.base`, applied 
   the position had before). If Binance refuses it because the market is already past a level, the position is
   sold at market rather than left unprotected. ``watch`` asks for the list's status when a trade crossed a level
   (at most once a second) and otherwise every 5 s; the leg that filled closes the position.
+- **Closing is all or nothing.** Before anything is sent, ``close`` checks the exit can be named (an entry id of
+  ours), the symbol's filters (minimum quantity and notional) and that the account holds the quantity; only then
+  is the OCO cancelled and the position sold. An OCO that cannot be cancelled stays; an exit that Binance refuses
+  puts the protection back at once; an exit whose outcome is unknown is left to ``reconcile`` (which protects the
+  position again if it did not sell). Each of these is an ExecutionError saying so.
 - **Money.** Fees are kept in the quote asset (a base-asset fee at its fill's price). A position holds what the
   entry bought less base-asset fees, rounded down to the step; realised PnL = exit proceeds − the position's cost
   at its entry price − every fee. When Binance gives no trade list (``/api/v3/myTrades``, absent from the
@@ -47,7 +52,7 @@ from ..ids import sibling_id
 from ..models import Fill, Mode, Order, Position
 from ..risk import Filters
 from ..selectors import open_positions
-from .base import Cash, Entry, ExecutionError, Executor, PricePoint, finish_order
+from .base import Cash, Entry, ExecutionError, Executor, PricePoint, check_exit_id, finish_order
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +245,71 @@ class BinanceExecutor(Executor):
         position.refresh_from_db()
         if position.status == Position.Status.CLOSED:
             return position
+        self._check_exit(position)
         self._settle_pending_protection(position, now)
-        if position.status == Position.Status.OPEN and position.protection and not self._cancel_list(position, now):
-            return position  # a leg filled meanwhile (the position is closed by it), or the list is still working
+        if position.status == Position.Status.OPEN and position.protection:
+            self._cancel_list(position, now)  # raises while the OCO still protects it
         if position.status == Position.Status.CLOSED:
-            return position
-        return self._exit(position, reason, now)
+            return position  # a leg filled first
+        closed = self._exit(position, reason, now)
+        if closed.status == Position.Status.OPEN:
+            self._exit_failed(closed, now)
+        return closed
+
+    def _check_exit(self, position: Position) -> None:
+        """What a close needs, checked before anything is sent: an exit id (the entry's), the symbol's filters and
+        Binance's clock, a quantity the filters take at the last price, and that much of the base asset held
+        (free, or reserved by the position's own OCO). ExecutionError otherwise, nothing changed."""
+        check_exit_id(position)
+        info = self._symbol(position.symbol)
+        self._ensure_clock()
+        stays = "nothing was sent, its protection stays"
+        filters, qty = info.filters, position.qty
+        price = position.last_price or position.entry_price
+        if qty < filters.min_qty:
+            raise ExecutionError(f"{qty} {info.base} is below {position.symbol}'s minimum quantity: {stays}")
+        if qty * price < filters.min_notional:
+            raise ExecutionError(
+                f"{qty} {info.base} at {price} is below {position.symbol}'s minimum notional "
+                f"{filters.min_notional} {info.quote}: {stays}"
+            )
+        try:
+            account = self._call("GET /api/v3/account", self.client.get_account)
+        except BinanceFailure as err:
+            raise ExecutionError(f"the Binance account could not be read ({err.reason}): {stays}") from None
+        free = next((Decimal(b["free"]) for b in account.get("balances", []) if b["asset"] == info.base), Decimal(0))
+        reserved = Decimal(0)
+        if position.protection:
+            legs = Order.objects.filter(
+                position=position, purpose=Order.Purpose.STOP_LOSS, order_list_id=int(position.protection)
+            )
+            reserved = max((o.qty for o in legs if o.is_open), default=Decimal(0))
+        if free + reserved < qty:
+            raise ExecutionError(
+                f"the account holds {free + reserved} {info.base} for the position ({free} free, {reserved} "
+                f"reserved by its protection), less than its {qty}: {stays}"
+            )
+
+    def _exit_failed(self, position: Position, now: datetime) -> None:
+        """The exit did not sell ``position`` (its OCO cancelled already): refused, the protection is placed again
+        at once; unknown, ``reconcile`` settles it first. Raises ExecutionError saying which."""
+        row = Order.objects.filter(client_order_id=sibling_id(position.entry_client_order_id, "exit")).first()
+        why = row.reason if row is not None and row.reason else "no answer"
+        if row is not None and row.status == Order.Status.REJECTED:
+            self._protect(position, now)
+            position.refresh_from_db()
+            if position.status == Position.Status.CLOSED:
+                return
+            again = (
+                "its protection was placed again"
+                if position.protection
+                else "its protection could not be placed again yet: the next reconcile does"
+            )
+            raise ExecutionError(f"Binance refused the exit of the {position.symbol} position ({why}); {again}")
+        raise ExecutionError(
+            f"the exit of the {position.symbol} position is not settled ({why}): the next reconcile settles it, and "
+            "protects the position again if it did not sell"
+        )
 
     def cancel(self, order: Order, now: datetime) -> Order:
         if not order.is_open:
@@ -497,9 +561,9 @@ class BinanceExecutor(Executor):
             position.protection, position.updated_at = "", now
             position.save(update_fields=["protection", "updated_at"])
 
-    def _cancel_list(self, position: Position, now: datetime) -> bool:
-        """Cancel ``position``'s OCO. True when nothing protects it any more and it is still open; False when a
-        leg filled first (the position is then closed by it) or the list may still be working."""
+    def _cancel_list(self, position: Position, now: datetime) -> None:
+        """Cancel ``position``'s OCO. After it the position is open without protection, or closed by a leg that
+        filled first; ExecutionError when the OCO is (or may be) still working."""
         list_id = int(position.protection)
         rows = list(Order.objects.filter(position=position, purpose__in=PROTECTIVE, order_list_id=list_id))
         try:
@@ -512,9 +576,13 @@ class BinanceExecutor(Executor):
         except Refused as err:
             if err.code != NOT_OPEN:
                 log.warning("%s: its protection could not be cancelled (%s)", position, err.reason)
-                return False
-        except OutcomeUnknown:
-            pass
+                raise ExecutionError(
+                    f"Binance refused to cancel the protection of the {position.symbol} position ({err.reason}): "
+                    "it stays in place"
+                ) from None
+            why = err.reason
+        except OutcomeUnknown as err:
+            why = err.reason
         else:
             for leg in report.get("orderReports", []):
                 row = _row_of(leg, rows)
@@ -522,9 +590,13 @@ class BinanceExecutor(Executor):
                     self._apply(row, leg, now)
             position.protection, position.updated_at = "", now
             position.save(update_fields=["protection", "updated_at"])
-            return True
+            return
         self._check_list(position, now)  # done already, or the cancel's outcome is unknown: ask
-        return position.status == Position.Status.OPEN and not position.protection
+        if position.status == Position.Status.OPEN and position.protection:
+            raise ExecutionError(
+                f"the protection of the {position.symbol} position could not be cancelled ({why}) and may still be "
+                "working: nothing was sold"
+            )
 
     # -- exits ----------------------------------------------------------------------------------------
     def _exit(self, position: Position, reason: str | None, now: datetime, note: str = "") -> Position:

@@ -24,7 +24,7 @@ from ..models import Fill, Mode, Order, Position
 from ..paper import PaperTerms, first_hit
 from ..risk import Filters
 from ..selectors import instrument_filters, instrument_quote, open_positions
-from .base import Cash, Entry, ExecutionError, Executor, PricePoint, finish_order
+from .base import Cash, Entry, ExecutionError, Executor, PricePoint, check_exit_id, finish_order
 
 PROTECTIVE = (Order.Purpose.STOP_LOSS, Order.Purpose.TAKE_PROFIT)
 
@@ -154,6 +154,7 @@ class PaperExecutor(Executor):
     def close(self, position: Position, reason: str, now: datetime, price: Decimal | None = None) -> Position:
         if position.status == Position.Status.CLOSED:
             return position
+        check_exit_id(position)  # before the position is claimed and its protection cancelled
         if price is None:
             price = position.last_price
         if price is None:

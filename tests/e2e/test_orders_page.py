@@ -1,14 +1,17 @@
 """The live page's Positions and Recent orders panels in a real browser: Playwright driving Debian's chromium
-(headless) against Daphne on the test database. The paper book is listed from the first snapshot (an open
-position, a closed one with its realised PnL and exit reason); a position and its orders pushed on
-``orders.update`` (as the stream's trader pushes them) appear without a reload; a visitor gets no buttons; staff
-close the open position with its button and see it closed by hand, as stored."""
+(headless) against Daphne on the test database. A visitor gets neither the panels (a "staff only" note instead)
+nor any trading record on the page's socket, in its snapshot or when the trader pushes a change. Staff get the paper
+book from the first snapshot (an open position, a closed one with its realised PnL and exit reason); a position and
+its orders pushed on ``orders.update`` (as the stream's trader pushes them) appear without a reload; staff close the
+open position with its button and see it closed by hand, as stored."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -78,31 +81,54 @@ def row(kind: str, pk: object) -> str:
     return f"#{kind} tbody tr[data-id='{pk}']"
 
 
+def messages_of(page: Any) -> list[dict[str, Any]]:
+    """Every message ``page``'s sockets receive from now on, as they arrive (a list the caller reads)."""
+    got: list[dict[str, Any]] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: got.append(json.loads(payload))))
+    return got
+
+
+def until_message(page: Any, got: list[dict[str, Any]], kind: str, seconds: float = 10.0) -> dict[str, Any]:
+    """The first message of type ``kind`` in ``got``, waiting on ``page`` (its events arrive while it waits)."""
+    deadline = time.monotonic() + seconds
+    while not any(m.get("type") == kind for m in got):
+        assert time.monotonic() < deadline, f"no {kind} message in {seconds} s: {[m.get('type') for m in got]}"
+        page.wait_for_timeout(50)
+    return next(m for m in got if m.get("type") == kind)
+
+
 def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -> None:
     book = make_records()  # BTCUSDT open, ETHUSDT closed at its take-profit
     users = get_user_model().objects
     staff = users.create_user("ops", password="a-long-test-password", is_staff=True)
 
-    # A visitor: the book from the first snapshot, no buttons.
-    page = chromium.new_page()
-    page.goto(f"{site}{PAGE}")
-    page.locator(row("positions", book.btc.pk)).wait_for(timeout=10_000)
-    btc_cells = page.locator(row("positions", book.btc.pk) + " td").all_inner_texts()
-    assert btc_cells == ["BTCUSDT", "0.025", "40020", "38800", "42400", "40000", "-1.50", "open"]
-    eth_cells = page.locator(row("positions", book.eth.pk) + " td").all_inner_texts()
-    assert eth_cells[6] == f"+{book.eth.realised_pnl:.2f}"
-    assert eth_cells[7] == "closed · take-profit"
-    assert page.locator("#orders tbody tr[data-id]").count() == 6
-    assert page.locator("#trading button").count() == 0
-    page.close()
+    # A visitor: a note instead of the panels, and a snapshot without positions or orders.
+    visitor = chromium.new_page()
+    seen = messages_of(visitor)
+    visitor.goto(f"{site}{PAGE}")
+    assert "for staff only" in visitor.get_by_test_id("trading-note").inner_text(timeout=10_000)
+    first = until_message(visitor, seen, "snapshot")
+    assert first["trading"] is False
+    assert "positions" not in first
+    assert "orders" not in first
+    assert visitor.locator("#trading, #positions, #orders").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    visitor.screenshot(path=str(ARTIFACTS / "live-page-visitor.png"))
 
-    # Staff: Close and Cancel buttons; a position opened meanwhile appears when the trader pushes it.
+    # Staff: the book from the first snapshot, with Close and Cancel buttons; a position opened meanwhile appears
+    # when the trader pushes it (and does not reach the visitor's page).
     ctx = chromium.new_context(viewport={"width": 1400, "height": 900})
     ctx.add_cookies(_session(staff, site))
     page = ctx.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # the "close at the market now?" confirmation
     page.goto(f"{site}{PAGE}")
     page.locator(row("positions", book.btc.pk) + " button").wait_for(timeout=10_000)
+    btc_cells = page.locator(row("positions", book.btc.pk) + " td").all_inner_texts()
+    assert btc_cells[:8] == ["BTCUSDT", "0.025", "40020", "38800", "42400", "40000", "-1.50", "open"]
+    eth_cells = page.locator(row("positions", book.eth.pk) + " td").all_inner_texts()
+    assert eth_cells[6] == f"+{book.eth.realised_pnl:.2f}"
+    assert eth_cells[7] == "closed · take-profit"
+    assert page.locator("#orders tbody tr[data-id]").count() == 6
     assert page.locator(row("positions", book.eth.pk) + " button").count() == 0  # closed: nothing to close
     assert page.locator("#orders button[data-action=cancel]").count() == 2  # BTCUSDT's stop-loss and take-profit
 
@@ -125,6 +151,10 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     ]
     assert page.locator(row("positions", eth2.pk) + " td").nth(7).inner_text() == "open"
     assert page.locator("#orders button[data-action=cancel]").count() == 4
+    visitor.wait_for_timeout(500)  # the push reached the staff page; anything sent to the visitor is in by now
+    assert [m["type"] for m in seen if m["type"] in ("orders", "snapshot")] == ["snapshot"]
+    assert not any(str(eth2.pk) in json.dumps(m) or str(book.btc.pk) in json.dumps(m) for m in seen)
+    visitor.close()
 
     page.click(row("positions", book.btc.pk) + " button")
     page.locator(row("positions", book.btc.pk) + "[data-status=closed]").wait_for(timeout=5_000)

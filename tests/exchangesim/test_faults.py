@@ -268,6 +268,21 @@ async def test_rest_fault_count() -> None:
     assert stat["faults_injected"]["rest_503"] == 3
 
 
+async def test_rest_fault_of_one_method() -> None:
+    """method="POST" fails only POSTs under the prefix: a GET of the same path is served and spends nothing."""
+    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
+        fault = {"status": 400, "path_prefix": "/api/v3/ping", "method": "POST"}
+        st, body = await _post(http, f"{sim.url}/_sim/rest/fault", fault)
+        assert (st, body["pending"][0]["method"]) == (200, "POST")
+        async with http.get(f"{sim.url}/api/v3/ping") as r:
+            assert r.status == 200
+        async with http.post(f"{sim.url}/api/v3/ping") as r:
+            assert (r.status, (await r.json())["code"]) == (400, -1000)
+        async with http.post(f"{sim.url}/api/v3/ping") as r:
+            assert r.status == 405  # the fault is spent: the route itself answers
+        assert (await _status(http, sim))["faults_injected"]["rest_400"] == 1
+
+
 async def test_rest_fault_delay_only() -> None:
     """delay_ms without a status delays the response, which is still the correct one."""
     async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
@@ -494,6 +509,7 @@ async def test_status_fields() -> None:
         ("/_sim/rest/fault", {"delay_ms": -5}, "'delay_ms'"),
         ("/_sim/rest/fault", {"path_prefix": "/api/"}, "'status'"),
         ("/_sim/rest/fault", {"status": 429, "path_prefix": "api"}, "'path_prefix'"),
+        ("/_sim/rest/fault", {"status": 400, "method": "post"}, "'method'"),
         ("/_sim/ws/corrupt", {}, "'kind'"),
         ("/_sim/ws/corrupt", {"kind": "scramble"}, "'kind'"),
         ("/_sim/ws/corrupt", {"kind": "duplicate", "count": 1.5}, "'count'"),

@@ -101,6 +101,23 @@ def test_page_shows_the_button_to_staff(instruments: None) -> None:
     assert "drop-button" in staff_client().get("/market/binance/BTCUSDT/").content.decode()
 
 
+def test_trading_panels_are_for_staff(instruments: None, settings: object) -> None:
+    """A visitor gets a note instead of the Positions and Recent orders panels; staff get the panels; with
+    ``TRADING_DATA_PUBLIC`` a visitor gets them too (without the staff buttons' URLs)."""
+    visitor = Client().get("/market/binance/BTCUSDT/").content.decode()
+    assert 'id="trading"' not in visitor
+    assert 'id="positions"' not in visitor
+    assert "Positions and orders are for staff only" in visitor
+    staff = staff_client().get("/market/binance/BTCUSDT/").content.decode()
+    assert 'id="positions"' in staff
+    assert "data-close-url" in staff
+    assert "for staff only" not in staff
+    settings.TRADING_DATA_PUBLIC = True  # type: ignore[attr-defined]
+    public = Client().get("/market/binance/BTCUSDT/").content.decode()
+    assert 'id="positions"' in public
+    assert "data-close-url" not in public
+
+
 @pytest.mark.parametrize(
     ("exchange", "symbol", "canonical"), [("coinbase", "BTC-USD", "BTC-USD"), ("kraken", "XBTUSD", "BTC-USD")]
 )

@@ -1,26 +1,33 @@
 """The staff actions behind the live page's Close and Cancel buttons, and the page's socket for the trading
 records, against the real Redis channel layer and MongoDB: CSRF enforced, 403 for anyone who is not staff, 404
 for an unknown or ill-formed id, 409 with the reason for a record that cannot be acted on, a paper position closed
-by hand at its last price (else its symbol's last trade); the first snapshot carries positions and orders, and an
-``orders.update`` (from the stream's trader or a staff action) reaches a connected page."""
+by hand at its last price (else its symbol's last trade); a staff socket's first snapshot carries positions and
+orders, and an ``orders.update`` (from the stream's trader or a staff action) reaches a connected staff page, while
+anyone else's socket gets neither (unless ``TRADING_DATA_PUBLIC``). A close is all or nothing, paper and Binance
+(on the simulator) alike: one that cannot complete is a 409 with the reason and leaves the position protected."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
+import requests
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from exchangesim.server import Simulator
 from markets.exchanges.base import Source, TradeTick
 from markets.services import ticks_ingest
 from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Order, Position
+from tests.conftest import API_KEY, API_SECRET
 from tests.markets import test_live
+from tests.orders.binance_helpers import SYMBOL, account, approved_entry, executor, now, raw_client
 from tests.orders.test_api import Records, make_records
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the consumer reads on threads of its own
@@ -180,12 +187,16 @@ def test_a_mode_without_an_executor_here_is_a_503(db: None, settings: Any) -> No
 # ---- the live page's socket --------------------------------------------------------------------------------
 
 
-async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
+def staff_user() -> Any:
+    return get_user_model().objects.create_user("ops-socket", password="pw-for-tests-only", is_staff=True)
+
+
+async def test_snapshot_carries_positions_and_orders_to_staff(sockets: Connect) -> None:
     records = await database_sync_to_async(make_records)()
-    comm, connected = await sockets("/ws/market/binance/ETHUSDT/")
+    comm, connected = await sockets("/ws/market/binance/ETHUSDT/", await database_sync_to_async(staff_user)())
     assert connected
     first = await comm.receive_json_from(timeout=5)
-    assert first["type"] == "snapshot"
+    assert (first["type"], first["trading"]) == ("snapshot", True)
     # Every open position (of any symbol, not only the page's), then the recently closed ones.
     assert [(p["id"], p["status"]) for p in first["positions"]] == [
         (str(records.btc.pk), "open"),
@@ -198,9 +209,44 @@ async def test_snapshot_carries_positions_and_orders(sockets: Connect) -> None:
     assert all(isinstance(o["qty"], str) and isinstance(o["created_at"], int) for o in first["orders"])
 
 
-async def test_an_orders_update_reaches_a_connected_page(sockets: Connect) -> None:
+@pytest.mark.parametrize("who", ["anonymous", "signed in, not staff"])
+async def test_anyone_but_staff_gets_no_trading_records_and_no_updates(sockets: Connect, who: str) -> None:
+    """The snapshot has no positions or orders (``"trading": false``) and an ``orders.update`` is not delivered,
+    while a staff socket on the same page gets it."""
+    records = await database_sync_to_async(make_records)()
+    user = None
+    if who != "anonymous":
+        user = await database_sync_to_async(get_user_model().objects.create_user)("viewer", password="pw-tests")
+    comm, connected = await sockets("/ws/market/binance/BTCUSDT/", user)
+    assert connected
+    first = await comm.receive_json_from(timeout=5)
+    assert (first["type"], first["trading"]) == ("snapshot", False)
+    assert "positions" not in first
+    assert "orders" not in first
+    assert {"candles", "trades", "gaps", "signals", "feed"} <= set(first)  # the market data is all there
+    staff, _ = await sockets("/ws/market/binance/BTCUSDT/", await database_sync_to_async(staff_user)())
+    await staff.receive_json_from(timeout=5)
+    data = {"positions": [position_data(records.btc)], "orders": []}
+    await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
+    assert await staff.receive_json_from(timeout=5) == {"type": "orders", **data}
+    assert await comm.receive_nothing(timeout=0.5)
+
+
+async def test_trading_data_public_shows_them_to_anonymous_sockets(sockets: Connect, settings: Any) -> None:
+    settings.TRADING_DATA_PUBLIC = True
     records = await database_sync_to_async(make_records)()
     comm, _ = await sockets("/ws/market/binance/BTCUSDT/")
+    first = await comm.receive_json_from(timeout=5)
+    assert first["trading"] is True
+    assert [p["id"] for p in first["positions"]] == [str(records.btc.pk), str(records.eth.pk)]
+    data = {"positions": [position_data(records.btc)], "orders": []}
+    await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
+    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
+
+
+async def test_an_orders_update_reaches_a_connected_staff_page(sockets: Connect) -> None:
+    records = await database_sync_to_async(make_records)()
+    comm, _ = await sockets("/ws/market/binance/BTCUSDT/", await database_sync_to_async(staff_user)())
     await comm.receive_json_from(timeout=5)  # the snapshot
     stop = await database_sync_to_async(Order.objects.get)(position=records.btc, purpose="stop_loss")
     data = {"positions": [position_data(records.btc)], "orders": [order_data(stop)]}
@@ -208,9 +254,9 @@ async def test_an_orders_update_reaches_a_connected_page(sockets: Connect) -> No
     assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
 
 
-async def test_a_staff_close_is_pushed_to_every_page(sockets: Connect) -> None:
+async def test_a_staff_close_is_pushed_to_every_staff_page(sockets: Connect) -> None:
     records = await database_sync_to_async(make_records)()
-    comm, _ = await sockets("/ws/market/binance/ETHUSDT/")
+    comm, _ = await sockets("/ws/market/binance/ETHUSDT/", await database_sync_to_async(staff_user)())
     await comm.receive_json_from(timeout=5)
     client = await database_sync_to_async(client_of)(staff=True)
     response = await database_sync_to_async(client.post)(close_url(records.btc.pk))
@@ -222,3 +268,162 @@ async def test_a_staff_close_is_pushed_to_every_page(sockets: Connect) -> None:
     ]
     assert ("exit", "FILLED") in {(o["purpose"], o["status"]) for o in pushed["orders"]}
     assert await comm.receive_nothing(timeout=0.3)  # once
+
+
+# ---- all or nothing: a close that cannot complete leaves the protection in place --------------------------------
+
+FOREIGN_ENTRY = "web_5f2c9a0d41b84e7c9d3e"  # an id Binance's own site would give: not one of the trader's
+
+
+@pytest.fixture
+def binance_here(sim_thread: Simulator, settings: Any) -> Simulator:
+    """Binance testnet trading configured on the simulator, as a server with keys would have it."""
+    settings.BINANCE_API_KEY, settings.BINANCE_API_SECRET = API_KEY, API_SECRET
+    settings.BINANCE_REST_URL, settings.TRADING_MODE = sim_thread.url, "testnet"
+    return sim_thread
+
+
+def binance_position(sim: Simulator, mode: str = "testnet") -> Position:
+    """A position (testnet unless told) opened by the executor on the simulator and protected by its OCO."""
+    price = Decimal(raw_client(sim).get_symbol_ticker(symbol=SYMBOL)["price"])
+    position = executor(sim, mode=mode).open(approved_entry(price), now())
+    assert position is not None
+    assert (position.status, bool(position.protection)) == ("open", True)
+    return position
+
+
+def protection_of(sim: Simulator, position: Position) -> tuple[list[tuple[str, str]], list[str]]:
+    """The position's protective orders as stored (purpose, status) and its OCO's legs' statuses on the exchange."""
+    rows = Order.objects.filter(position=position, purpose__in=("stop_loss", "take_profit")).order_by("purpose")
+    stored = [(o.purpose, o.status) for o in rows]
+    lists = account(sim).lists
+    on_exchange = [leg.status for leg in lists[int(position.protection)].legs] if position.protection else []
+    return stored, on_exchange
+
+
+PROTECTED = ([("stop_loss", "NEW"), ("take_profit", "NEW")], ["NEW", "NEW"])
+
+
+def test_a_close_of_a_position_whose_entry_is_not_ours_is_a_409_and_keeps_its_protection(
+    binance_here: Simulator,
+) -> None:
+    """The position's entry id was not made by the trader, so no exit id can be derived from it: the close is
+    refused before anything is sent, and the OCO keeps working (it used to be cancelled, then a 500)."""
+    position = binance_position(binance_here)
+    Position.objects.filter(pk=position.pk).update(entry_client_order_id=FOREIGN_ENTRY)
+    Order.objects.filter(client_order_id=position.entry_client_order_id).update(client_order_id=FOREIGN_ENTRY)
+    orders_before = len(account(binance_here).orders)
+    response = client_of(staff=True).post(close_url(position.pk))
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == "conflict"
+    assert FOREIGN_ENTRY in response.json()["detail"]
+    assert "protection stays" in response.json()["detail"]
+    position.refresh_from_db()
+    assert (position.status, position.exit_reason) == ("open", "")
+    assert protection_of(binance_here, position) == PROTECTED
+    assert len(account(binance_here).orders) == orders_before
+
+
+def test_a_paper_close_of_a_position_whose_entry_is_not_ours_is_a_409_and_changes_nothing(records: Records) -> None:
+    """Paper too: the position is not claimed and its stop-loss and take-profit stay NEW."""
+    Position.objects.filter(pk=records.btc.pk).update(entry_client_order_id=FOREIGN_ENTRY)
+    response = client_of(staff=True).post(close_url(records.btc.pk))
+    assert response.status_code == 409, response.content
+    assert FOREIGN_ENTRY in response.json()["detail"]
+    btc = Position.objects.get(pk=records.btc.pk)
+    assert (btc.status, btc.exit_price, btc.realised_pnl) == ("open", None, None)
+    assert sorted(Order.objects.filter(position=btc).values_list("purpose", "status")) == [
+        ("entry", "FILLED"),
+        ("stop_loss", "NEW"),
+        ("take_profit", "NEW"),
+    ]
+
+
+def test_a_staff_close_on_binance_cancels_the_oco_and_sells(binance_here: Simulator) -> None:
+    position = binance_position(binance_here)
+    oco = account(binance_here).lists[int(position.protection)]
+    response = client_of(staff=True).post(close_url(position.pk))
+    assert response.status_code == 200, response.content
+    position.refresh_from_db()
+    assert (position.status, position.exit_reason, position.protection) == ("closed", "manual", "")
+    assert [leg.status for leg in oco.legs] == ["CANCELED", "CANCELED"]
+    assert response.json()["detail"].startswith("BTCUSDT position closed at ")
+
+
+def test_a_staff_close_acts_in_the_positions_mode(binance_here: Simulator) -> None:
+    """A live position is closed by a live executor (its exit stored as live), whatever TRADING_MODE says now."""
+    position = binance_position(binance_here, mode="live")
+    assert client_of(staff=True).post(close_url(position.pk)).status_code == 200
+    assert Order.objects.get(position=position, purpose="exit").mode == "live"
+
+
+def test_a_close_of_more_than_the_account_holds_is_refused_before_anything_is_sent(binance_here: Simulator) -> None:
+    """The position says 5 BTC, the account holds about 2: refused with the figures, the OCO still working."""
+    position = binance_position(binance_here)
+    Position.objects.filter(pk=position.pk).update(qty=Decimal(5))
+    orders_before = len(account(binance_here).orders)
+    response = client_of(staff=True).post(close_url(position.pk))
+    assert response.status_code == 409, response.content
+    detail = response.json()["detail"]
+    assert "the account holds" in detail
+    assert "less than its 5" in detail
+    assert "nothing was sent, its protection stays" in detail
+    position.refresh_from_db()
+    assert position.status == "open"
+    assert protection_of(binance_here, position) == PROTECTED
+    assert len(account(binance_here).orders) == orders_before
+
+
+def test_an_oco_binance_will_not_cancel_stays_and_the_close_is_a_409(binance_here: Simulator) -> None:
+    position = binance_position(binance_here)
+    fault = {"path_prefix": "/api/v3/orderList", "method": "DELETE", "status": 400, "count": 1}
+    assert requests.post(f"{binance_here.url}/_sim/rest/fault", json=fault, timeout=5).status_code == 200
+    response = client_of(staff=True).post(close_url(position.pk))
+    assert response.status_code == 409, response.content
+    assert "refused to cancel the protection" in response.json()["detail"]
+    assert "it stays in place" in response.json()["detail"]
+    position.refresh_from_db()
+    assert position.status == "open"
+    assert protection_of(binance_here, position) == PROTECTED
+
+
+def test_an_exit_binance_refuses_puts_the_protection_back(binance_here: Simulator) -> None:
+    """The OCO is cancelled, then the market sell is refused: a new OCO protects the position at the same levels
+    before the 409 answers, and a later close goes through."""
+    position = binance_position(binance_here)
+    first_list = int(position.protection)
+    fault = {"path_prefix": "/api/v3/order", "method": "POST", "status": 400, "count": 1}
+    assert requests.post(f"{binance_here.url}/_sim/rest/fault", json=fault, timeout=5).status_code == 200
+    response = client_of(staff=True).post(close_url(position.pk))
+    assert response.status_code == 409, response.content
+    detail = response.json()["detail"]
+    assert detail.startswith("Binance refused the exit of the BTCUSDT position (An unknown error occurred")
+    assert detail.endswith("its protection was placed again")
+    position.refresh_from_db()
+    assert position.status == "open"
+    assert int(position.protection) != first_list
+    assert [leg.status for leg in account(binance_here).lists[first_list].legs] == ["CANCELED", "CANCELED"]
+    again = account(binance_here).lists[int(position.protection)]
+    assert [(leg.type, leg.status) for leg in again.legs] == [("STOP_LOSS", "NEW"), ("LIMIT_MAKER", "NEW")]
+    assert {leg.stop_price or leg.price for leg in again.legs} == {position.stop_price, position.take_profit_price}
+    exit_row = Order.objects.get(position=position, purpose="exit")
+    assert exit_row.status == "REJECTED"
+    assert client_of(staff=False).post(close_url(position.pk)).status_code == 403  # still guarded
+    staff = Client()
+    staff.force_login(get_user_model().objects.get(username="ops"))
+    assert staff.post(close_url(position.pk)).status_code == 200
+    position.refresh_from_db()
+    assert (position.status, position.exit_reason) == ("closed", "manual")
+
+
+def test_a_stop_loss_binance_will_not_cancel_is_a_409_and_stays(binance_here: Simulator) -> None:
+    """Cancelling a protective order cancels its OCO; refused, the answer says so and nothing changed."""
+    position = binance_position(binance_here)
+    stop = Order.objects.get(position=position, purpose="stop_loss")
+    fault = {"path_prefix": "/api/v3/orderList", "method": "DELETE", "status": 400, "count": 1}
+    assert requests.post(f"{binance_here.url}/_sim/rest/fault", json=fault, timeout=5).status_code == 200
+    response = client_of(staff=True).post(cancel_url(stop.pk))
+    assert response.status_code == 409, response.content
+    assert "refused to cancel the protection" in response.json()["detail"]
+    position.refresh_from_db()
+    assert protection_of(binance_here, position) == PROTECTED

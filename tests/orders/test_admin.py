@@ -176,6 +176,20 @@ def test_an_action_the_executor_cannot_do_is_a_message_not_a_500(
     assert Position.objects.get(pk=position.pk).status == "open"
 
 
+def test_a_close_that_cannot_complete_is_a_message_and_keeps_the_protection(
+    admin_client: Client, records: Records
+) -> None:
+    """A position whose entry id the trader did not make: the message names it, the position stays protected."""
+    Position.objects.filter(pk=records.btc.pk).update(entry_client_order_id="web_5f2c9a0d41b84e7c9d3e")
+    said = _act(admin_client, "position", "close_positions", records.btc.pk)
+    assert len(said) == 1
+    assert "'web_5f2c9a0d41b84e7c9d3e' was not placed by this trader" in said[0]
+    assert "its protection stays" in said[0]
+    assert Position.objects.get(pk=records.btc.pk).status == "open"
+    statuses = Order.objects.filter(position=records.btc, purpose__in=("stop_loss", "take_profit"))
+    assert set(statuses.values_list("status", flat=True)) == {"NEW"}
+
+
 @pytest.mark.parametrize("url", LISTS)
 def test_admin_needs_staff(client: Client, db: None, url: str) -> None:
     assert client.get(url).status_code == 302

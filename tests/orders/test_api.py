@@ -1,6 +1,7 @@
-"""``/api/v1/orders`` and ``/api/v1/positions`` over a real mongod: paper records made by the pipeline come back
-newest first, filtered, with decimals as strings and times as ISO-8601 UTC; every bad input is a 400 naming the
-parameter; the OpenAPI schema documents both."""
+"""``/api/v1/orders`` and ``/api/v1/positions`` over a real mongod: staff only (a JSON 403 for anyone else, unless
+``TRADING_DATA_PUBLIC``); paper records made by the pipeline come back newest first, filtered, with decimals as
+strings and times as ISO-8601 UTC; every bad input is a 400 naming the parameter; the OpenAPI schema documents
+both, and that they need staff."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
+from orders.access import STAFF_ONLY
 from orders.executors.base import PricePoint
 from orders.executors.paper import PaperExecutor
 from orders.models import Order, Position
@@ -55,6 +58,14 @@ def records(db: None) -> Records:
     return make_records()
 
 
+@pytest.fixture
+def staff(db: None) -> Client:
+    """A client signed in (a session) as a staff user who is not a superuser."""
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("ops", password="pw-for-tests-only", is_staff=True))
+    return client
+
+
 def get_json(client: Client, url: str, params: dict[str, Any] | None = None, status: int = 200) -> Any:
     response = client.get(url, params or {})
     assert response.status_code == status, response.content
@@ -62,10 +73,10 @@ def get_json(client: Client, url: str, params: dict[str, Any] | None = None, sta
     return response.json()
 
 
-def test_orders_newest_first_with_fills_reasons_and_string_decimals(client: Client, records: Records) -> None:
+def test_orders_newest_first_with_fills_reasons_and_string_decimals(staff: Client, records: Records) -> None:
     """Every order of the book, newest first; decimals are strings, times ISO-8601 UTC; fills and reasons come
     with them."""
-    rows = get_json(client, "/api/v1/orders")
+    rows = get_json(staff, "/api/v1/orders")
     assert [(r["symbol"], r["purpose"], r["status"]) for r in rows] == [
         ("ETHUSDT", "take_profit", "FILLED"),
         ("ETHUSDT", "stop_loss", "EXPIRED"),
@@ -102,22 +113,20 @@ def test_orders_newest_first_with_fills_reasons_and_string_decimals(client: Clie
         ({"exchange": "kraken"}, set()),
     ],
 )
-def test_order_filters(
-    client: Client, records: Records, params: dict[str, str], expected: set[tuple[str, str]]
-) -> None:
+def test_order_filters(staff: Client, records: Records, params: dict[str, str], expected: set[tuple[str, str]]) -> None:
     """mode, status, symbol and exchange filter (case-insensitively); nothing matching is an empty list."""
-    assert {(r["symbol"], r["purpose"]) for r in get_json(client, "/api/v1/orders", params)} == expected
+    assert {(r["symbol"], r["purpose"]) for r in get_json(staff, "/api/v1/orders", params)} == expected
 
 
-def test_limit_keeps_the_newest(client: Client, records: Records) -> None:
-    everything = get_json(client, "/api/v1/orders")
-    assert get_json(client, "/api/v1/orders", {"limit": 2}) == everything[:2]
-    assert [p["symbol"] for p in get_json(client, "/api/v1/positions", {"limit": 1})] == ["ETHUSDT"]
+def test_limit_keeps_the_newest(staff: Client, records: Records) -> None:
+    everything = get_json(staff, "/api/v1/orders")
+    assert get_json(staff, "/api/v1/orders", {"limit": 2}) == everything[:2]
+    assert [p["symbol"] for p in get_json(staff, "/api/v1/positions", {"limit": 1})] == ["ETHUSDT"]
 
 
-def test_positions_with_their_pnl(client: Client, records: Records) -> None:
+def test_positions_with_their_pnl(staff: Client, records: Records) -> None:
     """An open position has unrealised PnL at its last price, a closed one realised PnL and its exit reason."""
-    rows = get_json(client, "/api/v1/positions")
+    rows = get_json(staff, "/api/v1/positions")
     assert [(p["symbol"], p["status"]) for p in rows] == [("ETHUSDT", "closed"), ("BTCUSDT", "open")]
     eth, btc = rows
     assert (eth["exit_reason"], eth["unrealised_pnl"]) == ("take_profit", None)
@@ -131,8 +140,8 @@ def test_positions_with_their_pnl(client: Client, records: Records) -> None:
     for row in rows:
         for key in ("qty", "entry_price", "stop_price", "take_profit_price", "fees", "pnl"):
             assert DECIMAL.fullmatch(row[key]), (key, row[key])
-    assert [p["symbol"] for p in get_json(client, "/api/v1/positions", {"status": "open"})] == ["BTCUSDT"]
-    closed = get_json(client, "/api/v1/positions", {"status": "Closed", "symbol": "ETHUSDT", "mode": "paper"})
+    assert [p["symbol"] for p in get_json(staff, "/api/v1/positions", {"status": "open"})] == ["BTCUSDT"]
+    closed = get_json(staff, "/api/v1/positions", {"status": "Closed", "symbol": "ETHUSDT", "mode": "paper"})
     assert [p["id"] for p in closed] == [str(records.eth.pk)]
 
 
@@ -151,28 +160,28 @@ def test_positions_with_their_pnl(client: Client, records: Records) -> None:
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(
-    client: Client, records: Records, url: str, params: dict[str, str], field: str, says: str
+    staff: Client, records: Records, url: str, params: dict[str, str], field: str, says: str
 ) -> None:
-    body = get_json(client, url, params, status=400)
+    body = get_json(staff, url, params, status=400)
     assert body["error"] == "invalid request"
     assert list(body["fields"]) == [field]
     assert says in body["fields"][field][0]
 
 
-def test_an_unknown_status_lists_the_known_ones(client: Client, records: Records) -> None:
-    orders = get_json(client, "/api/v1/orders", {"status": "done"}, status=400)
+def test_an_unknown_status_lists_the_known_ones(staff: Client, records: Records) -> None:
+    orders = get_json(staff, "/api/v1/orders", {"status": "done"}, status=400)
     known = "PENDING, NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, REJECTED"
     assert orders["fields"] == {"status": [f'unknown status "done"; use one of {known}']}
-    positions = get_json(client, "/api/v1/positions", {"status": "FILLED", "limit": "-1"}, status=400)
+    positions = get_json(staff, "/api/v1/positions", {"status": "FILLED", "limit": "-1"}, status=400)
     assert positions["fields"] == {
         "status": ['unknown status "FILLED"; use one of open, closed'],
         "limit": ["must be an integer from 1 to 1000"],
     }
 
 
-def test_empty_book_is_an_empty_list(client: Client, db: None) -> None:
-    assert get_json(client, "/api/v1/orders") == []
-    assert get_json(client, "/api/v1/positions", {"status": "open"}) == []
+def test_empty_book_is_an_empty_list(staff: Client, db: None) -> None:
+    assert get_json(staff, "/api/v1/orders") == []
+    assert get_json(staff, "/api/v1/positions", {"status": "open"}) == []
     assert not Order.objects.exists()
 
 
@@ -195,3 +204,60 @@ def test_schema_documents_orders_and_positions(client: Client) -> None:
     assert {"realised_pnl", "unrealised_pnl", "pnl", "exit_reason"} <= set(components["PositionOut"]["properties"])
     assert {"reason", "fills", "client_order_id"} <= set(components["OrderOut"]["properties"])
     assert components["PositionOut"]["properties"]["realised_pnl"]["type"] == "string"
+
+
+TRADING = ["/api/v1/orders", "/api/v1/positions"]
+
+
+@pytest.mark.parametrize("url", TRADING)
+@pytest.mark.parametrize("who", ["anonymous", "signed in, not staff"])
+def test_anyone_but_staff_gets_a_json_403(client: Client, records: Records, url: str, who: str) -> None:
+    """No session, or a session of a user who is not staff: a 403 saying trading data is for staff, no record."""
+    if who != "anonymous":
+        client.force_login(get_user_model().objects.create_user("viewer", password="pw-for-tests-only"))
+    body = get_json(client, url, status=403)
+    assert body == {"error": "forbidden", "detail": STAFF_ONLY}
+    assert get_json(client, url, {"limit": "ten"}, status=403) == body  # refused before its input is read
+
+
+@pytest.mark.parametrize("url", TRADING)
+def test_a_staff_session_gets_the_records(staff: Client, records: Records, url: str) -> None:
+    assert len(get_json(staff, url)) == (6 if url.endswith("orders") else 2)
+
+
+@pytest.mark.parametrize("url", TRADING)
+def test_trading_data_public_opens_them_to_anyone(client: Client, records: Records, settings: Any, url: str) -> None:
+    settings.TRADING_DATA_PUBLIC = True
+    assert len(get_json(client, url)) == (6 if url.endswith("orders") else 2)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/instruments",
+        "/api/v1/gaps",
+        "/api/v1/feeds",
+        "/api/v1/signals?exchange=binance&symbol=BTCUSDT",
+        "/api/schema/",
+    ],
+)
+def test_market_data_stays_public(client: Client, records: Records, url: str) -> None:
+    assert client.get(url).status_code == 200
+
+
+def test_schema_says_trading_needs_staff(client: Client) -> None:
+    """Orders and positions take a session cookie and document the 403; market data needs no authentication."""
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    for path in TRADING:
+        op = schema["paths"][path]["get"]
+        assert "403" in op["responses"]
+        assert "Staff only" in op["description"]
+        assert {"cookieAuth": []} in op["security"]
+        assert {} not in op["security"]  # no anonymous access
+    assert schema["components"]["securitySchemes"]["cookieAuth"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "sessionid",
+    }
+    candles = schema["paths"]["/api/v1/candles"]["get"]
+    assert candles.get("security", [{}]) == [{}]

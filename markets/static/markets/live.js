@@ -278,8 +278,10 @@
   // Every open position (of any symbol) and the recently closed ones, and the recent orders: from the snapshot,
   // then merged by id from "orders" messages (the stream's trader, a staff action), never older over newer. Staff
   // get a Close button per open position and a Cancel button per open order; the server checks staff and CSRF.
+  // Visitors who may not see trading data get neither the panels (the page has a note instead) nor the records
+  // (their snapshot says "trading": false and carries none; "orders" messages never reach them).
   const trading = $("trading");
-  const staff = trading.dataset.closeUrl !== undefined;
+  const staff = trading !== null && trading.dataset.closeUrl !== undefined;
   const CLOSED_ROWS = 10, ORDER_ROWS = 30;
   const OPEN_ORDER = new Set(["PENDING", "NEW", "PARTIALLY_FILLED"]);
   const EXIT = { stop_loss: "stop-loss", take_profit: "take-profit", signal: "SELL signal", manual: "closed by hand" };
@@ -387,6 +389,7 @@
   };
 
   function onTrading(positions, orders, fresh) {
+    if (trading === null) return;
     if (fresh) { market.positions = new Map(); market.orders = new Map(); }
     merge(market.positions, positions);
     merge(market.orders, orders);
@@ -394,7 +397,7 @@
     renderOrders();
   }
 
-  trading.addEventListener("click", async (event) => {
+  if (trading !== null) trading.addEventListener("click", async (event) => {
     const b = event.target.closest("button[data-action]");
     if (!b || b.disabled) return;
     const closing = b.dataset.action === "close";
