@@ -212,3 +212,45 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+
+# --- limits ---
+
+
+def _redis_db(url: str, db: int) -> str:
+    """``url`` with its database number replaced by ``db`` (the cache keeps out of the broker's and channels')."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate from the environment, checked here so that a typo stops start-up naming the variable."""
+    import re
+
+    value = os.environ.get(name, default).strip()
+    if value and not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ValueError(f"{name}={value!r}: expected requests per period such as 120/min (s, min, hour, day) or empty")
+    return value or None
+
+
+# Django's cache (DRF throttle counters, the history backfill's dedup keys): Redis, database 1 of REDIS_URL's server.
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or _redis_db(REDIS_URL or "redis://127.0.0.1:6379/0", 1)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_REDIS_URL,
+        "KEY_PREFIX": "tradingsite",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},  # a dead Redis must not hang a request
+    }
+}
+# API requests per client (markets/api/throttles.py), counted in the cache: anonymous clients by address, signed-in
+# users and staff by account; "<n>/<s|min|hour|day>", empty for no limit. Over the limit: 429 with Retry-After.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["markets.api.throttles.ClientRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": _rate("API_THROTTLE_ANON", "120/min"),  # per client address
+    "user": _rate("API_THROTTLE_USER", "600/min"),  # per signed-in account that is not staff
+    "staff": _rate("API_THROTTLE_STAFF", "3000/min"),  # per staff account
+}
+# Proxies in front of the web process that append to X-Forwarded-For (0: the client is REMOTE_ADDR; a client's own
+# X-Forwarded-For is never trusted beyond this many hops).
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("API_NUM_PROXIES", "0"))

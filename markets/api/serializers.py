@@ -217,4 +217,6 @@ class ErrorOut(serializers.Serializer):
         help_text="on a 400: each bad parameter with what is wrong and the limit",
     )
     detail = serializers.CharField(required=False)
-    retry_after = serializers.IntegerField(required=False, help_text="on a 503: seconds to wait (also a header)")
+    retry_after = serializers.IntegerField(
+        required=False, help_text="on a 429 or 503: seconds to wait (also the Retry-After header)"
+    )

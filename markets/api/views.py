@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -61,9 +62,10 @@ def parse(params: type[Serializer], request: Request) -> dict[str, Any]:
 
 
 class PublicView(APIView):
-    """Market data is public and read-only: no authentication, no CSRF."""
+    """Market data is public and read-only. The session is read (staff fetch missing history from the exchange,
+    and every client is throttled by who it is: ``throttles.py``); no CSRF on these reads."""
 
-    authentication_classes = ()
+    authentication_classes = (SessionAuthentication,)
     permission_classes = (AllowAny,)
 
 
