@@ -18,6 +18,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 API_KEY = "simKey123"
 API_SECRET = "simSecret456"
 CACHE_DB = 1  # the Redis database of Django's cache (throttle counters, backfill dedup keys), as in settings
+BROKER_DB = 11  # the Redis database of Celery's broker in tests (tests/markets/test_tasks.py reads it)
 
 
 def shared_file(relative: str) -> Path:
@@ -104,6 +105,10 @@ def django_db_modify_db_settings(dev_stack: dict[str, Service]) -> None:
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = dev_stack["redis"].uri
     settings.CACHES["default"]["LOCATION"] = f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{CACHE_DB}"
     setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)  # drops made clients
+    # Tasks sent by the code under test (an anonymous history request queues its backfill) go to the test Redis.
+    from tradingsite.celery import app
+
+    app.conf.broker_url = f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{BROKER_DB}"
 
 
 @pytest.fixture(scope="session", autouse=True)

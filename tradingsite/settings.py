@@ -254,3 +254,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 # Proxies in front of the web process that append to X-Forwarded-For (0: the client is REMOTE_ADDR; a client's own
 # X-Forwarded-For is never trusted beyond this many hops).
 REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("API_NUM_PROXIES", "0"))
+# An anonymous /api/v1/candles answers from MongoDB only: each UTC day of its missing range is queued once as a
+# backfill task (markets.tasks.backfill_candles) and not queued again for this many seconds.
+HISTORY_BACKFILL_DEDUP_SECONDS = float(os.environ.get("HISTORY_BACKFILL_DEDUP_SECONDS", "900"))
+# Filling candles from another venue (minutes their own exchange no longer serves) sends at most this many REST
+# requests and spends at most this many seconds per history call or backfill task; the rest stays missing.
+CROSS_VENUE_MAX_REQUESTS = int(os.environ.get("CROSS_VENUE_MAX_REQUESTS", "10"))
+CROSS_VENUE_MAX_SECONDS = float(os.environ.get("CROSS_VENUE_MAX_SECONDS", "5"))

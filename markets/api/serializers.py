@@ -133,6 +133,11 @@ class PriceHistoryOut(serializers.Serializer):
     missing = RangeOut(many=True, help_text="sub-ranges that could have candles but have none stored")
     spans = SpanOut(many=True)
     exchange_requests = serializers.IntegerField(help_text="requests this call sent to the exchange")
+    queued = RangeOut(
+        many=True,
+        help_text="parts of `missing` queued for a backfill from the exchange (requests that may not fetch); "
+        "ask again later",
+    )
     candles = CandleOut(many=True)
 
 
