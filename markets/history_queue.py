@@ -46,12 +46,16 @@ def history_read_or_queue(
     wanted = iv.subtract(history.missing, unrecoverable_ranges(exchange, symbol, lo, hi))
     queued: list[tuple[datetime, datetime]] = []
     for day, parts in by_day(wanted):
-        if backfill_queue(exchange=exchange, symbol=symbol, day=day):
-            for a, b in parts:  # reported merged: a day's part continues the day before's
-                if queued and queued[-1][1] == a:
-                    queued[-1] = (queued[-1][0], b)
-                else:
-                    queued.append((a, b))
+        try:
+            backfill_queue(exchange=exchange, symbol=symbol, day=day)
+        except QueueUnavailable as exc:  # the other days would fail alike: the answer is not held up by them
+            log.warning("history backfill of %s %s from %s on not queued: %s", exchange, symbol, day.date(), exc)
+            break
+        for a, b in parts:  # reported merged: a day's part continues the day before's
+            if queued and queued[-1][1] == a:
+                queued[-1] = (queued[-1][0], b)
+            else:
+                queued.append((a, b))
     return replace(history, queued=queued)
 
 
@@ -77,25 +81,24 @@ def dedup_key(exchange: str, symbol: str, day: datetime) -> str:
 
 
 def backfill_queue(*, exchange: str, symbol: str, day: datetime) -> bool:
-    """Queue the 1m candles of ``day`` for backfill unless already queued; whether it is queued now."""
+    """Queue the 1m candles of ``day`` for backfill unless already queued; whether this call sent the task.
+    :class:`QueueUnavailable` when the cache or the broker cannot be reached."""
     key = dedup_key(exchange, symbol, day)
     try:
         if not cache.add(key, 1, timeout=settings.HISTORY_BACKFILL_DEDUP_SECONDS):
-            return True
+            return False
     except (RedisError, OSError) as exc:
-        log.warning(
-            "history backfill of %s %s %s not queued: the cache cannot be reached (%s)", exchange, symbol, day, exc
-        )
-        return False
+        raise QueueUnavailable(f"the cache cannot be reached ({exc})") from exc
     try:
         args = (exchange, symbol, int(to_ms(day)), int(to_ms(day + DAY)))
         backfill_candles.apply_async(args, retry_policy=SEND_RETRY)
     except (OperationalError, RedisError, OSError) as exc:
-        log.warning(
-            "history backfill of %s %s %s not queued: the broker cannot be reached (%s)", exchange, symbol, day, exc
-        )
         with contextlib.suppress(RedisError, OSError):
             cache.delete(key)  # let a later request try again
-        return False
+        raise QueueUnavailable(f"the broker cannot be reached ({exc})") from exc
     log.info("history backfill of %s %s %s queued", exchange, symbol, day.date())
     return True
+
+
+class QueueUnavailable(Exception):
+    """A backfill could not be queued: the cache or the broker is down."""

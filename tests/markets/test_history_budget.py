@@ -25,11 +25,11 @@ from django.test import Client
 from exchangesim.server import Simulator, running_in_thread
 from markets import intervals as iv
 from markets.history_queue import by_day, dedup_key
-from markets.models import Candle, Gap
+from markets.models import Candle, Gap, Instrument
 from markets.tasks import backfill_candles
 from tests.conftest import BROKER_DB, sim_config
 from tests.markets.test_tasks import queued
-from tradingsite.devstack import Service
+from tradingsite.devstack import Service, free_port
 
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -183,3 +183,16 @@ def test_by_day_cuts_ranges_at_utc_midnight() -> None:
         (d0, [(d0 + timedelta(hours=20), d0 + DAY)]),
         (d0 + DAY, [(d0 + DAY, d0 + timedelta(hours=30)), (d0 + timedelta(hours=31), d0 + 2 * DAY)]),
     ]
+
+
+@pytest.mark.django_db
+def test_an_anonymous_request_is_answered_when_nothing_can_be_queued(settings: Any) -> None:
+    """With the cache (hence the dedup keys) down, the MongoDB answer still comes, with nothing queued."""
+    Instrument.objects.create(exchange="binance", symbol="BTCUSDT", canonical="BTC-USDT", base="BTC", quote="USDT")
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/1"}}
+    response = Client().get("/api/v1/candles", thirty_days())
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["missing"]
+    assert body["queued"] == []
+    assert body["complete"] is False
