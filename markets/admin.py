@@ -1,18 +1,63 @@
-"""Admin views of market data: ticks are read-only (they are the exchange's record, not ours to edit)."""
+"""Admin views of market data: ticks are read-only (they are the exchange's record, not ours to edit); an
+instrument is added by exchange and symbol only, as the exchange lists it (``markets.listing``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import selectors
+from .exchanges.base import InstrumentInfo
+from .listing import InstrumentRefused, instruments_verify
 from .models import Candle, Feed, Gap, Instrument, Tick
+from .services import instruments_store
+from .venues import KNOWN_EXCHANGES
+
+
+class InstrumentAddForm(forms.ModelForm):
+    """Exchange and symbol; the rest (canonical name, base, quote, status, filters) is the exchange's own data,
+    asked for when the form is checked. An unknown exchange, a symbol it does not list, or an exchange that does
+    not answer is an error on the form, and nothing is stored."""
+
+    exchange = forms.ChoiceField(
+        choices=[(e, e) for e in KNOWN_EXCHANGES],
+        error_messages={"invalid_choice": f"%(value)s is not a known exchange; known: {', '.join(KNOWN_EXCHANGES)}"},
+    )
+    symbol = forms.CharField(max_length=32, help_text="the exchange's own symbol: BTCUSDT, BTC-USD, XBTUSD")
+
+    class Meta:
+        model = Instrument
+        fields = ("exchange", "symbol")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.info: InstrumentInfo | None = None
+
+    def clean_symbol(self) -> str:
+        return self.cleaned_data["symbol"].strip().upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        exchange, symbol = data.get("exchange"), data.get("symbol")
+        if not exchange or not symbol:
+            return data
+        try:
+            (self.info,) = instruments_verify(exchange=exchange, symbols=[symbol])
+        except InstrumentRefused as exc:
+            raise forms.ValidationError({exc.field: str(exc)} if exc.field else str(exc)) from exc
+        data["symbol"] = self.info.symbol
+        return data
 
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    """The instrument list shows each last price, kept live over ``/ws/prices/`` (``admin_prices.js``)."""
+    """The instrument list shows each last price, kept live over ``/ws/prices/`` (``admin_prices.js``). Adding
+    takes an exchange and a symbol only (:class:`InstrumentAddForm`); a stored instrument's exchange and symbol
+    cannot be changed (add the other one instead)."""
 
     list_display = ("exchange", "symbol", "last_price", "canonical", "status", "tick_size", "step_size", "min_notional")
     list_filter = ("exchange", "status", "quote")
@@ -20,6 +65,28 @@ class InstrumentAdmin(admin.ModelAdmin):
 
     class Media:
         js = ("markets/admin_prices.js",)
+
+    def get_form(self, request: HttpRequest, obj: Instrument | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = InstrumentAddForm
+            kwargs["fields"] = InstrumentAddForm.Meta.fields
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Instrument | None = None) -> Any:
+        return InstrumentAddForm.Meta.fields if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Instrument | None = None) -> Any:
+        return ("exchange", "symbol") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Instrument, form: forms.ModelForm, change: bool) -> None:
+        info = getattr(form, "info", None)
+        if change or info is None:
+            super().save_model(request, obj, form, change)
+            return
+        instruments_store(instruments=[info])  # the exchange's data, filters included, as seed_instruments stores it
+        stored = Instrument.objects.get(exchange=info.exchange, symbol=info.symbol)
+        obj.pk = stored.pk
+        obj.refresh_from_db()
 
     @admin.display(description="last price (live)")
     def last_price(self, obj: Instrument) -> str:

@@ -20,7 +20,7 @@ from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, 
 from .exchanges.base import CandleBar, RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
-from .reconcile import candles_from_other_venues
+from .reconcile import VenueBudget, candles_from_other_venues
 from .services import candles_upsert, instruments_store
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
@@ -52,6 +52,7 @@ class PriceHistory:
     the future is never complete). ``missing`` lists the sub-ranges that could exist but are not
     stored; ``spans`` cut the range by source ("mongodb", "exchange" for fetched by this call,
     "missing", "future"); ``exchange_requests`` counts the requests this call sent to the exchange.
+    ``queued`` lists the parts of ``missing`` that a backfill task is queued for (``markets.history_queue``).
     """
 
     exchange: str
@@ -64,6 +65,7 @@ class PriceHistory:
     complete: bool
     missing: list[tuple[datetime, datetime]] = field(default_factory=list)
     exchange_requests: int = 0
+    queued: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def get_price_history(
@@ -110,7 +112,7 @@ def get_price_history(
         known_holes: list[tuple[datetime, datetime]] = []
         requests = 0
         if fetch and to_fetch:
-            known_holes = _unrecoverable(exchange, symbol, lo, hi)
+            known_holes = unrecoverable_ranges(exchange, symbol, lo, hi)
             for r0, r1 in iv.subtract(to_fetch, known_holes):
                 rest = exchange_adapter()
                 before = rest.requests
@@ -182,12 +184,18 @@ def quiet_between(bars: list[CandleBar]) -> list[CandleBar]:
 
 def _from_other_venues(exchange: str, symbol: str, missing: list[tuple[datetime, datetime]], now: datetime) -> int:
     """Fill the settled missing ranges (the exchange no longer serves them, e.g. Kraken past its 720 bars) from
-    another venue of the same base, marked with its name; returns how many minutes were filled."""
+    another venue of the same base, marked with its name, within one :class:`VenueBudget` of requests and time;
+    returns how many minutes were filled."""
     settled = now - UNRECOVERABLE_AFTER
     filled = 0
+    budget = VenueBudget.from_settings()  # one for the whole call, however many ranges are missing
     for r0, r1 in missing:
-        if r1 <= settled:
-            filled += len(candles_from_other_venues(exchange=exchange, symbol=symbol, start=r0 - ONE_MINUTE, end=r1))
+        if r1 <= settled and budget.left():
+            filled += len(
+                candles_from_other_venues(
+                    exchange=exchange, symbol=symbol, start=r0 - ONE_MINUTE, end=r1, budget=budget
+                )
+            )
     return filled
 
 
@@ -245,7 +253,7 @@ def _stored_opens(
     return [as_utc(d["open_time"]) for d in cursor]
 
 
-def _unrecoverable(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+def unrecoverable_ranges(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
     """Candle ranges the exchange already answered empty (not asked again)."""
     gaps = Gap.objects.filter(
         exchange=exchange,

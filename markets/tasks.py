@@ -30,7 +30,8 @@ from .exchanges.base import RestAdapter
 from .exchanges.errors import BadRequest, ExchangeError, RateLimited
 from .exchanges.retry import RetryPolicy
 from .gaps import hole_size
-from .intervals import floor, missing_ranges
+from .history import get_price_history
+from .intervals import count, floor, missing_ranges
 from .models import Candle, Gap, Tick
 from .reconcile import candles_from_other_venues
 from .scan import (
@@ -106,6 +107,37 @@ def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_i
         gap.missing,
     )
     return {"state": gap.state, "missing": gap.missing, "recovered": gap.recovered}
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(ExchangeError,),
+    dont_autoretry_for=(BadRequest,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+)
+def backfill_candles(exchange: str, symbol: str, start_ms: int, end_ms: int) -> dict[str, int]:
+    """Fetch and store the 1m candles of ``[start_ms, end_ms)`` (epoch ms; cut at now) that are not stored: what
+    ``markets.history_queue`` queues for an anonymous history request. Returns the minutes still missing and the
+    exchange requests sent."""
+    start, end = from_ms(start_ms), min(from_ms(end_ms), floor(datetime.now(UTC), "1m") + ONE_MINUTE)
+    if end <= start:
+        return {"missing": 0, "exchange_requests": 0}
+    history = get_price_history(symbol, start, end, "1m", exchange, policy=TASK_REST_POLICY)
+    missing = sum(count(a, b, "1m") for a, b in history.missing)
+    log.info(
+        "backfill_candles %s %s %s..%s: %d requests, %d minutes still missing",
+        exchange,
+        symbol,
+        start.isoformat(),
+        end.isoformat(),
+        history.exchange_requests,
+        missing,
+    )
+    return {"missing": missing, "exchange_requests": history.exchange_requests}
 
 
 @shared_task(ignore_result=True)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.test.signals import setting_changed
 
 from exchangesim.config import SimConfig
 from exchangesim.server import Simulator, running_in_thread
@@ -17,6 +18,8 @@ from tradingsite.devstack import Service, start_mongod, start_redis
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 API_KEY = "simKey123"
 API_SECRET = "simSecret456"
+CACHE_DB = 1  # the Redis database of Django's cache (throttle counters, backfill dedup keys), as in settings
+BROKER_DB = 11  # the Redis database of Celery's broker in tests (tests/markets/test_tasks.py reads it)
 
 
 def shared_file(relative: str) -> Path:
@@ -114,3 +117,26 @@ def django_db_modify_db_settings(dev_stack: dict[str, Service]) -> None:
     settings.MONGODB_URI = dev_stack["mongo"].uri
     settings.REDIS_URL = dev_stack["redis"].uri
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = dev_stack["redis"].uri
+    settings.CACHES["default"]["LOCATION"] = f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{CACHE_DB}"
+    setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)  # drops made clients
+    # Tasks sent by the code under test (an anonymous history request queues its backfill) go to the test Redis.
+    from tradingsite.celery import app
+
+    app.conf.broker_url = f"{dev_stack['redis'].uri.rsplit('/', 1)[0]}/{BROKER_DB}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_throttle_rates() -> Iterator[None]:
+    """The suite sends many API requests from one address within a minute: no client is throttled here
+    (tests/markets/test_throttle.py puts the configured rates back to test them)."""
+    from django.conf import settings
+    from rest_framework.settings import api_settings
+
+    configured = settings.REST_FRAMEWORK
+    settings.REST_FRAMEWORK = {**configured, "DEFAULT_THROTTLE_RATES": dict.fromkeys(("anon", "user", "staff"), None)}
+    api_settings.reload()
+    try:
+        yield
+    finally:
+        settings.REST_FRAMEWORK = configured
+        api_settings.reload()

@@ -12,11 +12,12 @@ An optional ``.env`` file (``KEY=value`` lines, parsed by python-dotenv) configu
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -146,6 +147,16 @@ class Env:
         expected = "comma-separated values" + ("" if allowed is None else " among " + ", ".join(allowed))
         return self._get(name, default, split, expected)
 
+    def matching(self, name: str, default: str, pattern: str, expected: str) -> str:
+        """A string that matches the regular expression ``pattern`` whole (``expected`` says what that is)."""
+
+        def match(raw: str) -> str:
+            if re.fullmatch(pattern, raw) is None:
+                raise ValueError("")
+            return raw
+
+        return self._get(name, default, match, expected)
+
     def url(self, name: str, default: str, *, schemes: Iterable[str]) -> str:
         """A URL with one of ``schemes`` and a host."""
         allowed = tuple(schemes)
@@ -191,3 +202,8 @@ def mongodb_database(uri: str) -> str:
     """The database named in a MongoDB connection string's path (``mongodb://host/mydb`` → ``mydb``), or ``""``."""
     path = urlsplit(uri).path.lstrip("/")
     return path.split("/", 1)[0]
+
+
+def redis_database(url: str, db: int) -> str:
+    """``url`` with its database number replaced by ``db`` (the cache keeps out of the broker's and channels')."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))

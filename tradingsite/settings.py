@@ -11,7 +11,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from tradingsite.env import ConfigError, Env, load_env_file, mongodb_database
+from tradingsite.env import ConfigError, Env, load_env_file, mongodb_database, redis_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 EXCHANGES = ("binance", "coinbase", "kraken")  # the venues the project has adapters for
@@ -237,6 +237,43 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = _env.text(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+
+# Django's cache (DRF throttle counters, the history backfill's dedup keys): Redis, database 1 of REDIS_URL's server
+# unless CACHE_REDIS_URL names another.
+CACHE_REDIS_URL = _env.url("CACHE_REDIS_URL", "", schemes=("redis", "rediss", "unix")) or redis_database(
+    REDIS_URL or "redis://127.0.0.1:6379/0", 1
+)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_REDIS_URL,
+        "KEY_PREFIX": "tradingsite",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},  # a dead Redis must not hang a request
+    }
+}
+# API requests per client (markets/api/throttles.py), counted in the cache: anonymous clients by address, signed-in
+# users and staff by account; "<n>/<s|min|hour|day>", empty for no limit. Over the limit: 429 with Retry-After.
+_RATE = r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)"
+_RATE_EXPECTED = "requests per period such as 120/min (s, min, hour, day), or none"
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["markets.api.throttles.ClientRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    kind: None if value == "none" else value
+    for kind, value in (
+        ("anon", _env.matching("API_THROTTLE_ANON", "120/min", _RATE + "|none", _RATE_EXPECTED)),  # per address
+        ("user", _env.matching("API_THROTTLE_USER", "600/min", _RATE + "|none", _RATE_EXPECTED)),  # per account
+        ("staff", _env.matching("API_THROTTLE_STAFF", "3000/min", _RATE + "|none", _RATE_EXPECTED)),  # per staff
+    )
+}
+# Proxies in front of the web process that append to X-Forwarded-For (0: the client is REMOTE_ADDR; a client's own
+# X-Forwarded-For is never trusted beyond this many hops).
+REST_FRAMEWORK["NUM_PROXIES"] = _env.integer("API_NUM_PROXIES", 0, lo=0)
+# An anonymous /api/v1/candles answers from MongoDB only: each UTC day of its missing range is queued once as a
+# backfill task (markets.tasks.backfill_candles) and not queued again for this many seconds.
+HISTORY_BACKFILL_DEDUP_SECONDS = _env.number("HISTORY_BACKFILL_DEDUP_SECONDS", 900.0, lo=1, unit="seconds")
+# Filling candles from another venue (minutes their own exchange no longer serves) sends at most this many REST
+# requests and spends at most this many seconds per history call or backfill task; the rest stays missing.
+CROSS_VENUE_MAX_REQUESTS = _env.integer("CROSS_VENUE_MAX_REQUESTS", 10, lo=0)
+CROSS_VENUE_MAX_SECONDS = _env.number("CROSS_VENUE_MAX_SECONDS", 5.0, lo=0, unit="seconds")
 
 # Production (behind a TLS proxy): the README shows a .env with which `manage.py check --deploy` is clean.
 # Origins allowed to POST with a CSRF token (the staff actions, the admin), e.g. https://trading.example.com.

@@ -4,6 +4,7 @@
 - DRF validation errors and :class:`markets.history.InvalidRequest` → 400 naming the field;
 - :class:`markets.exchanges.errors.RateLimited` → 503 with ``Retry-After`` (when the exchange gave one);
   any other :class:`~markets.exchanges.errors.ExchangeError` (unavailable, rejected) → 502;
+- a client over its request rate (``throttles.py``) → 429 with ``Retry-After`` (whole seconds, at least 1);
 - unknown routes under ``/api/`` → 404 (``not_found``), an unexpected error there → 500 (``server_error``).
 
 ``exception_handler`` is DRF's ``EXCEPTION_HANDLER``; ``not_found`` and ``server_error`` are Django's
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -72,6 +73,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # unexpected: Django logs it and answers with server_error below
     detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
     response.data = {"error": _NAMES.get(response.status_code, "error"), "detail": str(detail)}
+    if isinstance(exc, Throttled):
+        seconds = max(1, math.ceil(exc.wait or 1))
+        response.data["retry_after"] = seconds
+        response.data["detail"] = f"too many requests from this client; retry in {seconds} s"
+        response["Retry-After"] = str(seconds)
     return response
 
 

@@ -260,7 +260,8 @@ class CandlesParams(QueryParams):
     )
     fetch = serializers.BooleanField(
         default=True,
-        help_text="fetch ranges missing from MongoDB from the exchange (default true); false answers from MongoDB only",
+        help_text="fetch ranges missing from MongoDB from the exchange (default true; staff only: for anyone else "
+        "they are queued for a backfill); false answers from MongoDB only",
         error_messages={"invalid": 'must be a boolean: true or false (also 1/0, yes/no, on/off), not "{input}"'},
     )
 

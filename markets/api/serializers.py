@@ -133,6 +133,11 @@ class PriceHistoryOut(serializers.Serializer):
     missing = RangeOut(many=True, help_text="sub-ranges that could have candles but have none stored")
     spans = SpanOut(many=True)
     exchange_requests = serializers.IntegerField(help_text="requests this call sent to the exchange")
+    queued = RangeOut(
+        many=True,
+        help_text="parts of `missing` queued for a backfill from the exchange (requests that may not fetch); "
+        "ask again later",
+    )
     candles = CandleOut(many=True)
 
 
@@ -217,4 +222,6 @@ class ErrorOut(serializers.Serializer):
         help_text="on a 400: each bad parameter with what is wrong and the limit",
     )
     detail = serializers.CharField(required=False)
-    retry_after = serializers.IntegerField(required=False, help_text="on a 503: seconds to wait (also a header)")
+    retry_after = serializers.IntegerField(
+        required=False, help_text="on a 429 or 503: seconds to wait (also the Retry-After header)"
+    )

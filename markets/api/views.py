@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..exchanges.retry import RetryPolicy
 from ..history import get_price_history
+from ..history_queue import history_read_or_queue
 from .params import CandlesParams, ConsolidatedParams, FeedsParams, GapsParams, InstrumentsParams, TicksParams
 from .serializers import (
     ConsolidatedOut,
@@ -61,9 +63,10 @@ def parse(params: type[Serializer], request: Request) -> dict[str, Any]:
 
 
 class PublicView(APIView):
-    """Market data is public and read-only: no authentication, no CSRF."""
+    """Market data is public and read-only. The session is read (staff fetch missing history from the exchange,
+    and every client is throttled by who it is: ``throttles.py``); no CSRF on these reads."""
 
-    authentication_classes = ()
+    authentication_classes = (SessionAuthentication,)
     permission_classes = (AllowAny,)
 
 
@@ -86,16 +89,19 @@ class CandlesView(PublicView):
         parameters=[CandlesParams],
         tags=["market data"],
         summary="Price history",
-        description="Candles of [start, end): MongoDB first; with fetch=true the ranges missing from MongoDB "
-        "are fetched from the exchange, stored and returned. `spans` says where each part came from, "
-        "`complete` whether every candle is there.",
+        description="Candles of [start, end) from MongoDB. With fetch=true (the default) what is missing is "
+        "fetched from the exchange, stored and returned for a staff session; for anyone else it is queued for a "
+        "backfill (each UTC day once, `queued` lists the parts) and the answer is what MongoDB has now, "
+        "`complete: false`. `spans` says where each part came from, `complete` whether every candle is there.",
         responses={200: PriceHistoryOut, 400: BAD_INPUT, 502: EXCHANGE_DOWN, 503: RATE_LIMITED},
     )
     def get(self, request: Request) -> Response:
         p = parse(CandlesParams, request)
-        history = get_price_history(
-            p["symbol"], p["start"], p["end"], p["interval"], p["exchange"], fetch=p["fetch"], policy=API_RETRY
-        )
+        args = (p["symbol"], p["start"], p["end"], p["interval"], p["exchange"])
+        if request.user.is_staff:  # only staff may make this request spend the exchange's budget
+            history = get_price_history(*args, fetch=p["fetch"], policy=API_RETRY)
+        else:
+            history = history_read_or_queue(*args, queue=p["fetch"])
         return Response(PriceHistoryOut(history).data)
 
 

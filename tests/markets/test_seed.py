@@ -13,6 +13,7 @@ from exchangesim.server import Simulator, running_in_thread
 from markets.models import Instrument
 from markets.venues import DEFAULT_INSTRUMENTS
 from tests.conftest import sim_config
+from tradingsite.devstack import free_port
 
 
 @pytest.fixture
@@ -48,3 +49,37 @@ def test_a_symbol_the_exchange_refuses_is_an_error_not_an_outage(sim_thread: Sim
     with pytest.raises(CommandError, match="NOPE"):
         call_command("seed_instruments", "--symbols", "BTCUSDT,NOPE", stdout=io.StringIO(), stderr=io.StringIO())
     assert Instrument.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_unlisted_symbol_is_named_and_nothing_is_stored(sim_thread: Simulator, settings: Any) -> None:
+    settings.BINANCE_REST_URL = sim_thread.url
+    with pytest.raises(CommandError, match=r"^FOOUSDT is not listed on binance$"):
+        call_command("seed_instruments", "--symbols", "BTCUSDT,FOOUSDT", stdout=io.StringIO())
+    assert not Instrument.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_exchange_that_cannot_be_reached_stores_nothing(settings: Any) -> None:
+    """No instrument is stored without the exchange's own data: an unreachable exchange is an error saying so."""
+    settings.BINANCE_REST_URL = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(CommandError, match=f"binance could not be reached at {settings.BINANCE_REST_URL}"):
+        call_command("seed_instruments", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Instrument.objects.exists()
+
+
+@pytest.mark.django_db
+def test_all_seeds_the_exchanges_that_answer_and_names_the_one_that_does_not(
+    four_symbols: Simulator, settings: Any
+) -> None:
+    """``--exchange all`` (what `make run` runs): an exchange that cannot be reached is reported on stderr and
+    skipped; the others are seeded, and the command succeeds. It fails when no exchange answers."""
+    settings.COINBASE_REST_URL = four_symbols.venue_url("coinbase")
+    settings.KRAKEN_REST_URL = f"http://127.0.0.1:{free_port()}"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_instruments", "--exchange", "all", stdout=out, stderr=err)
+    assert "kraken could not be reached" in err.getvalue()
+    assert set(Instrument.objects.values_list("exchange", flat=True)) == {"binance", "coinbase"}
+    settings.BINANCE_REST_URL = settings.COINBASE_REST_URL = settings.KRAKEN_REST_URL
+    with pytest.raises(CommandError, match="no exchange could be seeded"):
+        call_command("seed_instruments", "--exchange", "all", stdout=io.StringIO(), stderr=io.StringIO())

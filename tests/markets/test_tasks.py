@@ -44,7 +44,7 @@ from markets.scan import (
 from markets.services import candles_rebuild, ticks_ingest
 from markets.tasks import backfill_range, gaps_scan, scan_gaps
 from markets.venues import rest_adapter
-from tests.conftest import sim_config, wait_for
+from tests.conftest import BROKER_DB, sim_config, wait_for
 from tradingsite.celery import app
 from tradingsite.devstack import Service
 
@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 GRACE = timedelta(seconds=2)
-BROKER_DB, BEAT_DB = 11, 12  # Redis databases of their own: the channel layer uses 0
+BEAT_DB = 12  # a Redis database of its own: the channel layer uses 0, the cache 1, the broker BROKER_DB
 
 
 # --- the pure arithmetic (markets.scan) -------------------------------------------------------------------
