@@ -8,6 +8,7 @@ and escape the index, so every id is sent as ``bson.Int64`` here (ARCHITECTURE Â
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from django.db import connection
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from . import metrics
 from .candles import build_candles, quiet_candles
 from .documents import candle_doc, tick_bson, tick_of
 from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
@@ -42,11 +44,13 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
     coll = connection.database[Tick._meta.db_table]
     written = duplicates = 0
     batch: list[RawBSONDocument] = []
+    keys: list[tuple[str, str, str]] = []  # (exchange, symbol, source) of each document of the batch, for metrics
 
     def flush() -> None:
         nonlocal written, duplicates
         if not batch:
             return
+        new = Counter(keys)
         try:
             coll.insert_many(batch, ordered=False)
             written += len(batch)
@@ -57,10 +61,14 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
                 raise
             written += exc.details.get("nInserted", 0)
             duplicates += len(errors)
+            new.subtract(keys[e["index"]] for e in errors)
+        metrics.count_stored(new)
         batch.clear()
+        keys.clear()
 
     for t in ticks:
         batch.append(tick_bson(t))
+        keys.append((t.exchange, t.symbol, str(t.source)))
         if len(batch) >= BATCH:
             flush()
     flush()
@@ -118,13 +126,15 @@ def _plain(value: Any) -> Any:
 
 def gap_open(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
     """Record a hole of trade ids ``first_id..last_id`` as being filled (idempotent by its start)."""
-    gap, _ = Gap.objects.update_or_create(
+    gap, created = Gap.objects.update_or_create(
         exchange=exchange,
         symbol=symbol,
         kind="trades",
         start=first_id,
         defaults={"end": last_id, "state": Gap.State.FILLING, "missing": last_id - first_id + 1, "reason": ""},
     )
+    if created:  # reopened after a restart: the same hole, counted once
+        metrics.gaps_opened.labels(exchange, symbol).inc()
     return gap
 
 
@@ -138,6 +148,8 @@ def gap_close(*, gap: Gap, recovered: int, unreturned: int, reason: str = "") ->
         gap.state = Gap.State.FILLED
         gap.reason = reason
     gap.save(update_fields=["recovered", "state", "reason", "updated_at"])
+    ended = metrics.gaps_unrecoverable if unreturned else metrics.gaps_filled
+    ended.labels(gap.exchange, gap.symbol).inc()
     return gap
 
 

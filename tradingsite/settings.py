@@ -212,3 +212,10 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
+
+# --- ops ---
+# Prometheus metrics (markets/metrics.py): the web serves its own at /metrics; the stream and the Celery worker
+# serve theirs over HTTP on these ports (0: not served), listening on METRICS_ADDR (0.0.0.0 for a scraper elsewhere).
+STREAM_METRICS_PORT = int(os.environ.get("STREAM_METRICS_PORT", "9101"))
+WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT", "9102"))
+METRICS_ADDR = os.environ.get("METRICS_ADDR", "127.0.0.1")
