@@ -219,3 +219,5 @@ CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
 STREAM_METRICS_PORT = int(os.environ.get("STREAM_METRICS_PORT", "9101"))
 WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT", "9102"))
 METRICS_ADDR = os.environ.get("METRICS_ADDR", "127.0.0.1")
+# /healthz, /readyz and /metrics are answered first: no HTTPS redirect, host check or session can turn a probe away.
+MIDDLEWARE = ["tradingsite.probes.probe_middleware", *MIDDLEWARE]
