@@ -79,8 +79,8 @@ def feed_verdict(feed: FeedReport, *, now: datetime, stall_seconds: float) -> Fe
     reported = _seconds(now, feed.updated_at)
     report_limit = max(stall_seconds, REPORT_SECONDS)
     if reported is None or reported > report_limit:
-        ago = "never" if reported is None else f"not for {reported:.1f} s"
-        problem = f"its stream has reported {ago} (limit {report_limit:g} s): is `manage.py stream` running?"
+        since = "ever" if reported is None else f"for {reported:.1f} s"
+        problem = f"no report from its stream {since} (limit {report_limit:g} s): is `manage.py stream` running?"
     elif feed.state == "down":
         problem = f"down{f' ({feed.last_error})' if feed.last_error else ''}"
     elif age is None:

@@ -92,7 +92,7 @@ def test_readyz_when_the_stream_stopped_reporting_is_503(client: Client) -> None
     _feed(age=0.1, reported=60)
     status, body = _readyz(client)
     assert status == 503
-    assert "its stream has reported not for 60" in body["problems"][0]
+    assert "no report from its stream for 60" in body["problems"][0]
 
 
 def test_readyz_with_a_stopped_feed_is_503(client: Client) -> None:
