@@ -5,6 +5,7 @@
   parallel, never hanging), and every live feed is judged by :mod:`markets.freshness` against
   ``FEED_STALL_SECONDS``. 200 when all is well, 503 when a dependency is down or a feed is stale; the JSON
   says which and why. No feed at all is not a problem here (``manage.py feed check`` makes it one).
+  ``/readyz?feeds=0`` checks the dependencies only: the web's own healthcheck, which a dead stream should not fail.
 * ``/metrics``: this process's Prometheus metrics (:mod:`markets.metrics`); the stream and the worker serve
   their own on ``STREAM_METRICS_PORT`` and ``WORKER_METRICS_PORT``.
 
@@ -51,12 +52,17 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: MongoDB and Redis reachable and every feed fresh (200), else 503 naming each problem."""
     if request.method not in SAFE_METHODS:
         return HttpResponseNotAllowed(SAFE_METHODS)
+    with_feeds = request.GET.get("feeds", "1")
+    if with_feeds not in ("0", "1"):
+        return JsonResponse(
+            {"error": f"feeds must be 1 (judge the feeds) or 0 (do not), got {with_feeds!r}"}, status=400
+        )
     stall = float(settings.FEED_STALL_SECONDS)
     mongo, redis_ = await asyncio.gather(asyncio.to_thread(_check, _mongo_ping), asyncio.to_thread(_check, _redis_ping))
     checks = {"mongodb": mongo, "redis": redis_}
     problems = [f"{name}: {check['error']}" for name, check in checks.items() if not check["ok"]]
     feeds: list[dict[str, Any]] | None = None
-    if mongo["ok"]:
+    if mongo["ok"] and with_feeds == "1":
         try:
             reports = await asyncio.to_thread(_feed_reports)
         except Exception as exc:  # mongod went away after the ping: as good as down

@@ -87,6 +87,18 @@ def test_readyz_follows_the_stall_setting(client: Client, settings: Any) -> None
     assert _readyz(client)[0] == 503
 
 
+def test_readyz_without_the_feeds_checks_the_dependencies_only(client: Client) -> None:
+    """``?feeds=0`` (the web's own healthcheck) leaves a stale feed out; any other value is a 400 naming it."""
+    _feed(age=settings.FEED_STALL_SECONDS + 5)
+    assert _readyz(client)[0] == 503
+    resp = client.get("/readyz", {"feeds": "0"})
+    assert resp.status_code == 200
+    assert resp.json()["feeds"] is None
+    bad = client.get("/readyz", {"feeds": "no"})
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "feeds must be 1 (judge the feeds) or 0 (do not), got 'no'"}
+
+
 def test_readyz_when_the_stream_stopped_reporting_is_503(client: Client) -> None:
     """A record the stream has not rewritten for a while means no stream is running, whatever its state says."""
     _feed(age=0.1, reported=60)
