@@ -76,11 +76,11 @@ publish_failures = Counter(
 )
 
 
-def count_stored(counts: Mapping[tuple[str, str, str], int]) -> None:
-    """Count newly stored trades by (exchange, symbol, source)."""
+def count_stored(counts: Mapping[tuple[str, str, object], int]) -> None:
+    """Count newly stored trades by (exchange, symbol, source); the source is a ``Source`` or its text."""
     for (exchange, symbol, source), n in counts.items():
         if n:
-            trades_stored.labels(exchange, symbol, source).inc(n)
+            trades_stored.labels(exchange, symbol, str(source)).inc(n)
 
 
 def serve(port: int, addr: str, what: str) -> bool:

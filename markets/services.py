@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
@@ -29,6 +30,7 @@ from .models import Candle, Gap, Instrument, Tick
 DUPLICATE_KEY = 11000
 ONE_MINUTE = timedelta(minutes=1)
 BATCH = 5000
+_METRIC_KEY = attrgetter("exchange", "symbol", "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +46,13 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
     coll = connection.database[Tick._meta.db_table]
     written = duplicates = 0
     batch: list[RawBSONDocument] = []
-    keys: list[tuple[str, str, str]] = []  # (exchange, symbol, source) of each document of the batch, for metrics
+    chunk: list[TradeTick] = []  # the ticks of ``batch``, to count the new ones by (exchange, symbol, source)
 
     def flush() -> None:
         nonlocal written, duplicates
         if not batch:
             return
-        new = Counter(keys)
+        new = Counter(map(_METRIC_KEY, chunk))  # at C speed: a key built per tick in Python cost 5x more
         try:
             coll.insert_many(batch, ordered=False)
             written += len(batch)
@@ -61,14 +63,14 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
                 raise
             written += exc.details.get("nInserted", 0)
             duplicates += len(errors)
-            new.subtract(keys[e["index"]] for e in errors)
+            new.subtract(_METRIC_KEY(chunk[e["index"]]) for e in errors)
         metrics.count_stored(new)
         batch.clear()
-        keys.clear()
+        chunk.clear()
 
     for t in ticks:
         batch.append(tick_bson(t))
-        keys.append((t.exchange, t.symbol, str(t.source)))
+        chunk.append(t)
         if len(batch) >= BATCH:
             flush()
     flush()
