@@ -26,6 +26,7 @@ from typing import Any
 import redis
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 from prometheus_client import REGISTRY
@@ -38,7 +39,7 @@ from markets.models import Feed
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 1.5  # each dependency answers within this, or counts as down
 SAFE_METHODS = ("GET", "HEAD")
-_mongo_clients: dict[tuple[str, str], MongoClient[Any]] = {}
+_mongo_clients: dict[str, MongoClient[Any]] = {}
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -134,20 +135,15 @@ def _check(ping: Callable[[], None]) -> dict[str, Any]:
 
 
 def _mongo_client() -> MongoClient[Any]:
-    """A client with short timeouts, kept per (URI, database): Django's own waits 30 s for a server."""
-    db = settings.DATABASES["default"]
-    key = (db.get("HOST") or "", db["NAME"])
+    """A client to Django's database (the backend's own connection parameters: URI, OPTIONS, user) with short
+    timeouts, kept per set of parameters: Django's own client waits 30 s for a server."""
+    params = connections["default"].get_connection_params()
+    key = repr(sorted(params.items()))
     client = _mongo_clients.get(key)
     if client is None:
         ms = int(PROBE_SECONDS * 1000)
-        client = MongoClient(
-            key[0] or None,
-            serverSelectionTimeoutMS=ms,
-            connectTimeoutMS=ms,
-            socketTimeoutMS=ms,
-            tz_aware=True,
-            appname="tradingsite-readyz",
-        )
+        short = {"serverSelectionTimeoutMS": ms, "connectTimeoutMS": ms, "socketTimeoutMS": ms, "tz_aware": True}
+        client = MongoClient(**{**params, **short, "appname": "tradingsite-readyz"})
         _mongo_clients[key] = client
     return client
 
@@ -157,8 +153,7 @@ def _mongo_ping() -> None:
 
 
 def _feed_reports() -> list[FeedReport]:
-    db = settings.DATABASES["default"]["NAME"]
-    coll = _mongo_client()[db][Feed._meta.db_table]
+    coll = _mongo_client()[connections["default"].settings_dict["NAME"]][Feed._meta.db_table]
     return [FeedReport.of(doc) for doc in coll.find({}, {"_id": 0}, max_time_ms=int(PROBE_SECONDS * 1000))]
 
 
