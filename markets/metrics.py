@@ -47,7 +47,7 @@ gaps_unrecoverable = Counter(
 )
 gap_fill_seconds = Histogram(
     f"{PREFIX}_gap_fill_seconds",
-    "Time from a hole's detection to its fill",
+    "Time to fill a hole in the trade ids (the stream's: from its detection; the worker's: the task's)",
     ["exchange"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
 )

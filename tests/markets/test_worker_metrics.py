@@ -62,7 +62,8 @@ def worker_metrics(
 def test_worker_counts_a_backfill(
     worker_metrics: tuple[str, subprocess.Popen[bytes], Path], sim_thread: Simulator, settings: Any
 ) -> None:
-    """A hole of 100 ids filled by the worker: one gap opened and filled, 100 trades stored by REST, its requests."""
+    """A hole of 100 ids filled by the worker: one gap opened and filled (its time observed), 100 trades stored by
+    REST, its requests."""
     url, proc, log = worker_metrics
     settings.BINANCE_REST_URL = sim_thread.url
     with BinanceRest(sim_thread.url) as rest:
@@ -83,3 +84,4 @@ def test_worker_counts_a_backfill(
     stored = (("exchange", "binance"), ("source", "rest"), ("symbol", "BTCUSDT"))
     assert samples[("tradingsite_trades_stored_total", stored)] == 100
     assert samples[("tradingsite_rest_requests_total", (("exchange", "binance"),))] >= 1
+    assert samples[("tradingsite_gap_fill_seconds_count", (("exchange", "binance"),))] == 1
