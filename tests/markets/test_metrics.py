@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 import requests
 from channels_redis.core import RedisChannelLayer
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from prometheus_client import REGISTRY
 
 from exchangesim.server import Simulator
@@ -97,3 +99,9 @@ async def test_a_live_push_the_channel_layer_refuses_is_counted() -> None:
     publisher = Publisher(layer, "binance")
     await publisher.trades(make_ticks(3, symbol="BTCUSDT"))  # the trades and the last price: two events
     assert value("tradingsite_channel_publish_failures_total", exchange="binance") - failed == 2
+
+
+def test_stream_metrics_port_is_checked() -> None:
+    """``manage.py stream --metrics-port`` takes a port number or 0; anything else is refused, naming the option."""
+    with pytest.raises(CommandError, match="--metrics-port must be a port number \\(0 for none\\), got 70000"):
+        call_command("stream", "--metrics-port", "70000")
