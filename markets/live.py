@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from . import metrics
 from .documents import to_ms
 from .exchanges.base import CandleBar, TradeTick
 from .models import Feed, Gap
@@ -136,6 +137,7 @@ class Publisher:
         try:
             await self.layer.group_send(group, {"type": type_, "data": data})
         except Exception as exc:  # Redis down or slow: the stream goes on
+            metrics.publish_failures.labels(self.exchange).inc()
             if time.monotonic() - self._warned > 60:
                 self._warned = time.monotonic()
                 log.warning("%s: live push failed (%r); the stream goes on", self.exchange, exc)

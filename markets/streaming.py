@@ -43,6 +43,7 @@ from signals.services import live_evaluator, signals_store
 if TYPE_CHECKING:
     from orders.trader import Trader
 
+from . import metrics
 from .backfill import trade_ids_fill
 from .candles import CandleAccumulator, accumulate, merge_candles, quiet_candles
 from .exchanges.base import CandleBar, RestAdapter, StreamAdapter, StreamEvent, TradeTick
@@ -90,6 +91,7 @@ class SymbolState:
     last_id: int | None = None  # the highest trade id seen (or stored, at start)
     last_ts: datetime | None = None
     last_price: Decimal | None = None
+    received: int = 0  # trades taken since the metrics were last told (a plain int: no lock per trade)
 
 
 @dataclass(slots=True)
@@ -273,6 +275,7 @@ class TradeStream:
             if self._stopping.is_set():
                 return
             self.reconnects += 1
+            metrics.reconnects.labels(self.config.exchange).inc()
             attempt += 1
             delay = max(backoff_delay(attempt, self.config.reconnect, self._rng), self._down_until - time.monotonic())
             if time.monotonic() < self._down_until:
@@ -392,6 +395,7 @@ class TradeStream:
                     grace=CANDLE_GRACE,
                 )
         st.last_id, st.last_ts, st.last_price = tick.trade_id, tick.ts, tick.price
+        st.received += 1
         self._buffer.append(tick)
         if len(self._buffer) >= self.config.flush_size:
             self._flush_now.set()
@@ -457,6 +461,7 @@ class TradeStream:
                 self._restore[symbol].add(t)
                 t += ONE_MINUTE
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
+        metrics.gap_fill_seconds.labels(exchange).observe(time.monotonic() - began)
         edges = await self._in(self._db, hole_span, exchange, symbol, first_id, last_id) if unreturned else None
         if edges:  # the exchange no longer has them: those minutes come from another venue, marked
             bars = await self._in(
@@ -490,6 +495,7 @@ class TradeStream:
             except TimeoutError:
                 pass
             self._flush_now.clear()
+            self._count_received()
             restore = self._take_restore()  # taken with the batch: every tick received before it is in the job
             if self._buffer or restore:
                 batch, self._buffer = self._buffer, []
@@ -515,6 +521,12 @@ class TradeStream:
             elif self._stopping.is_set():
                 return
 
+    def _count_received(self) -> None:
+        for symbol, st in self.state.items():
+            if st.received:
+                metrics.trades_received.labels(self.config.exchange, symbol).inc(st.received)
+                st.received = 0
+
     def _store_safely(
         self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]
     ) -> str | None:
@@ -522,12 +534,14 @@ class TradeStream:
         failure of the database instead of raising: "ticks" when the ticks were not written, "candles" when they
         were but the candle work failed; None when all went well."""
         stage = "ticks"
+        began = time.perf_counter()
         try:
             if batch:
                 ticks_ingest(ticks=batch)
             stage = "candles"
             self._count(batch, restore, quiet)
         except Exception as exc:  # any failure of the database (mongod down, a network error): nothing is lost
+            metrics.store_failures.labels(self.config.exchange, stage).inc()
             log.warning(
                 "%s: storing %d ticks failed at the %s (%s: %s); kept for a retry",
                 self.config.exchange,
@@ -537,6 +551,8 @@ class TradeStream:
                 exc,
             )
             return stage
+        if batch:
+            metrics.flush_seconds.labels(self.config.exchange).observe(time.perf_counter() - began)
         return None
 
     def _put_back(self, restore: dict[str, set[datetime]]) -> None:
@@ -655,8 +671,13 @@ class TradeStream:
 
     def _feeds_write(self, state: str, error: str, now: datetime) -> list[Feed]:
         feeds = []
+        exchange = self.config.exchange
         for symbol, st in self.state.items():
             lag = None if st.last_ts is None else max(0, int((now - st.last_ts).total_seconds() * 1000))
+            metrics.feed_state.labels(exchange, symbol).state(state)
+            if st.last_ts is not None and lag is not None:
+                metrics.feed_lag.labels(exchange, symbol).set(lag / 1000)
+                metrics.feed_last_trade.labels(exchange, symbol).set(st.last_ts.timestamp())
             feed, _ = Feed.objects.update_or_create(
                 exchange=self.config.exchange,
                 symbol=symbol,

@@ -24,6 +24,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, connection
 
+from . import metrics
 from .backfill import trade_ids_fill
 from .documents import as_utc, from_ms, to_ms
 from .exchanges.base import RestAdapter
@@ -209,6 +210,7 @@ def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: 
     """Fill what is still missing of ids ``first_id..last_id``, rebuild the candles of the minutes they
     span (from the stored tick before them to the one after: the minutes a scan leaves to this fill), and
     record the outcome on the range's Gap."""
+    began = time.monotonic()
     gap = _gap_open(exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
     touch = _toucher(gap)
     for a, b in _holes(exchange, symbol, first_id, last_id):
@@ -220,6 +222,7 @@ def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: 
         candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=now)
         candles_quiet(exchange=exchange, symbol=symbol, start=floor(span[0], "1m"), end=span[1], now=now)
     gap = gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
+    metrics.gap_fill_seconds.labels(exchange).observe(time.monotonic() - began)
     if still and span:  # what the exchange no longer has: the minutes inside come from another venue, so marked
         candles_from_other_venues(exchange=exchange, symbol=symbol, start=span[0], end=span[1])
     return gap

@@ -275,6 +275,14 @@ HISTORY_BACKFILL_DEDUP_SECONDS = _env.number("HISTORY_BACKFILL_DEDUP_SECONDS", 9
 CROSS_VENUE_MAX_REQUESTS = _env.integer("CROSS_VENUE_MAX_REQUESTS", 10, lo=0)
 CROSS_VENUE_MAX_SECONDS = _env.number("CROSS_VENUE_MAX_SECONDS", 5.0, lo=0, unit="seconds")
 
+# Prometheus metrics (markets/metrics.py): the web serves its own at /metrics; the stream and the Celery worker
+# serve theirs over HTTP on these ports (0: not served), listening on METRICS_ADDR (0.0.0.0 for a scraper elsewhere).
+STREAM_METRICS_PORT = _env.integer("STREAM_METRICS_PORT", 9101, lo=0, hi=65535)
+WORKER_METRICS_PORT = _env.integer("WORKER_METRICS_PORT", 9102, lo=0, hi=65535)
+METRICS_ADDR = _env.text("METRICS_ADDR", "127.0.0.1")
+# /healthz, /readyz and /metrics are answered first: no HTTPS redirect, host check or session can turn a probe away.
+MIDDLEWARE = ["tradingsite.probes.probe_middleware", *MIDDLEWARE]
+
 # Production (behind a TLS proxy): the README shows a .env with which `manage.py check --deploy` is clean.
 # Origins allowed to POST with a CSRF token (the staff actions, the admin), e.g. https://trading.example.com.
 CSRF_TRUSTED_ORIGINS = list(_env.items("DJANGO_CSRF_TRUSTED_ORIGINS"))

@@ -1,5 +1,6 @@
 """URL configuration: the live page (``/``, ``/market/<exchange>/<symbol>/``), its staff actions on positions and
-orders (``/orders/``), the admin, the history API (``/api/v1/``), its OpenAPI schema and Swagger UI.
+orders (``/orders/``), the admin, the history API (``/api/v1/``), its OpenAPI schema and Swagger UI, and the
+operator's probes (``/healthz``, ``/readyz``, ``/metrics``: see tradingsite/probes.py).
 
 Anything else under ``/api/`` is a JSON 404 (the catch-all stays last); ``handler404``/``handler500``
 answer JSON under ``/api/`` and Django's pages elsewhere.
@@ -11,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from markets import views
 from markets.api.errors import not_found
+from tradingsite import probes
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +20,9 @@ urlpatterns = [
     path("market/<slug:exchange>/feed/drop", views.feed_drop, name="feed-drop"),
     path("orders/", include("orders.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
+    path("metrics", probes.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("markets.api.urls")),

@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 
 import requests
 
+from .. import metrics
 from .errors import BadRequest, ExchangeUnavailable, RateLimited
 from .retry import OnWait, RetryPolicy, call_with_retry
 
@@ -64,6 +65,7 @@ class JsonHttp:
     def _attempt(self, path: str, params: Mapping[str, Any], parse: Parse[T]) -> T:
         what = _what(path, params)
         self.requests += 1
+        metrics.rest_requests.labels(self.exchange).inc()
         try:
             resp = self._session.get(self.base_url + path, params=dict(params), timeout=self.timeout)
         except requests.Timeout as exc:
@@ -76,6 +78,7 @@ class JsonHttp:
             body = None
         status = resp.status_code
         if status in (418, 429):
+            metrics.rest_rate_limited.labels(self.exchange, str(status)).inc()
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
             raise RateLimited(

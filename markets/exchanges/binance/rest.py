@@ -19,6 +19,7 @@ import requests
 from binance.client import Client
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+from ... import metrics
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
 from ..http import network_reason, page_limit, retry_after_seconds
@@ -202,6 +203,7 @@ class BinanceRest:
         client = self._client
         client.response = None  # python-binance keeps the previous response when a request fails to connect
         self.requests += 1
+        metrics.rest_requests.labels(EXCHANGE).inc()
         try:
             payload = send()
         except BinanceAPIException as exc:
@@ -227,6 +229,7 @@ class BinanceRest:
         headers = getattr(exc.response, "headers", None) or {}
         what = _what(endpoint, params)
         if status in (418, 429):
+            metrics.rest_rate_limited.labels(EXCHANGE, str(status)).inc()
             retry_after = retry_after_seconds(headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
             verb = "banned our address (HTTP 418)" if status == 418 else "rate limited us (HTTP 429)"
@@ -257,6 +260,7 @@ class BinanceRest:
         raw = response.headers.get("X-MBX-USED-WEIGHT-1M") if response is not None else None
         if raw is not None and raw.isdigit():
             self.used_weight = int(raw)
+            metrics.rest_used_weight.labels(EXCHANGE).set(self.used_weight)
             self._weight_minute = int(self._clock() // 60)
 
     def _govern(self) -> None:

@@ -1,20 +1,29 @@
-"""``manage.py feed drop|status``: take a running stream's socket down for a while, or show the feeds."""
+"""``manage.py feed drop|status|check``: take a running stream's socket down for a while, show the feeds, or check
+that they are all live (exit status 1 and one line per stale feed otherwise: a healthcheck for the stream)."""
 
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from pymongo.errors import PyMongoError
 
 from markets.control import ControlUnavailable, request_drop
+from markets.freshness import FeedReport, feed_verdicts
 from markets.models import Feed, Gap
 from markets.streaming import DROP_MODES
 from markets.venues import KNOWN_EXCHANGES
 
 
 class Command(BaseCommand):
-    help = "Control and inspect the live feeds: 'drop' takes the stream's socket down; 'status' lists the feeds."
+    help = (
+        "Control and inspect the live feeds: 'drop' takes the stream's socket down; 'status' lists the feeds; "
+        "'check' exits non-zero, one line per feed, unless every feed is live and fresh."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -24,8 +33,19 @@ class Command(BaseCommand):
         drop.add_argument("--mode", default="close", choices=DROP_MODES)
         status = sub.add_parser("status", help="state, last trade and reconnects of each feed")
         status.add_argument("--exchange", choices=KNOWN_EXCHANGES)
+        check = sub.add_parser("check", help="exit 0 when every feed is live and fresh, 1 naming each one that is not")
+        check.add_argument("--exchange", choices=KNOWN_EXCHANGES)
+        check.add_argument(
+            "--stall-seconds",
+            type=float,
+            default=settings.FEED_STALL_SECONDS,
+            help="a feed without a trade for longer is stale (default FEED_STALL_SECONDS)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["action"] == "check":
+            self.feeds_check(opts["exchange"], opts["stall_seconds"])
+            return
         if opts["action"] == "drop":
             try:
                 request_drop(opts["exchange"], opts["seconds"], opts["mode"])
@@ -55,3 +75,26 @@ class Command(BaseCommand):
                 f"{f.exchange + ':' + f.symbol:<20} {f.state:<13} {f.last_trade_id or '-':>14} "
                 f"{when:<24} {f.reconnects:>10}  {filling:>12}  {f.last_error[:60]}"
             )
+
+    def feeds_check(self, exchange: str | None, stall_seconds: float) -> None:
+        """Judge every feed the streams report (markets.freshness); CommandError (exit status 1) names each
+        stale one, or says that no stream has reported."""
+        if stall_seconds <= 0:
+            raise CommandError(f"--stall-seconds must be positive, got {stall_seconds:g}")
+        feeds = Feed.objects.all()
+        if exchange:
+            feeds = feeds.filter(exchange=exchange)
+        fields = ("exchange", "symbol", "state", "last_trade_at", "updated_at", "last_error")
+        try:
+            reports = [FeedReport.of(row) for row in feeds.values(*fields)]
+        except (PyMongoError, DatabaseError) as exc:
+            raise CommandError(f"MongoDB cannot be reached: {type(exc).__name__}") from None
+        if not reports:
+            where = f"{exchange} " if exchange else ""
+            raise CommandError(f"no {where}feed reported: is `manage.py stream` running?")
+        verdicts = feed_verdicts(reports, now=datetime.now(UTC), stall_seconds=stall_seconds)
+        stale = [v for v in verdicts if not v.fresh]
+        if stale:
+            raise CommandError("\n".join(f"{v.name}: {v.problem}" for v in stale))
+        ages = ", ".join(f"{v.name} {v.age_seconds:.1f} s" for v in verdicts)
+        self.stdout.write(f"{len(verdicts)} feed{'s' if len(verdicts) > 1 else ''} live (last trade: {ages})")

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from markets import metrics
 from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.exchanges.symbols import canonical, venue_symbol
 from markets.streaming import StreamConfig, TradeStream
@@ -41,9 +42,17 @@ class Command(BaseCommand):
             default=settings.FEED_STALL_SECONDS,
             help="no frame for this long means the socket is dead (default FEED_STALL_SECONDS)",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.STREAM_METRICS_PORT,
+            help="serve Prometheus metrics on this port, 0 for none (default STREAM_METRICS_PORT)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         streams = [self.make(exchange, symbols, opts) for exchange, symbols in self.plan(opts)]
+        if metrics.serve(opts["metrics_port"], settings.METRICS_ADDR, "stream"):
+            self.stdout.write(f"metrics at http://{settings.METRICS_ADDR}:{opts['metrics_port']}/metrics")
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
@@ -73,6 +82,8 @@ class Command(BaseCommand):
             )
         if opts["stall_seconds"] <= 0:
             raise CommandError("--stall-seconds must be positive")
+        if not 0 <= opts["metrics_port"] <= 65535:
+            raise CommandError(f"--metrics-port must be a port number (0 for none), got {opts['metrics_port']}")
         if opts["symbols"] is None:
             return [(e, tuple(s for s, _, _ in DEFAULT_INSTRUMENTS[e])) for e in exchanges]
         if len(exchanges) > 1:
