@@ -225,3 +225,13 @@ def test_check_deploy_is_clean_with_the_readmes_production_env(tmp_path: Path) -
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "System check identified no issues" in run.stdout
+
+
+def test_every_long_running_service_has_a_healthcheck_that_means_something() -> None:
+    """web asks /readyz (MongoDB and Redis), stream runs `feed check`, worker and beat have their own."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    checks = {name: " ".join(services[name]["healthcheck"]["test"]) for name in ("web", "stream", "worker", "beat")}
+    assert "/readyz" in checks["web"]
+    assert "manage.py feed check" in checks["stream"]
+    assert "inspect ping" in checks["worker"]
+    assert "celerybeat-schedule" in checks["beat"]
