@@ -52,7 +52,7 @@ from .exchanges.retry import RetryPolicy, backoff_delay
 from .gaps import hole_size
 from .intervals import INTERVALS, floor
 from .live import Publisher
-from .models import Feed, Gap, Tick
+from .models import Candle, Feed, Gap, Tick
 from .reconcile import candles_from_other_venues
 from .selectors import hole_span, ts_span
 from .services import CANDLE_GRACE, candles_rebuild, candles_upsert, gap_close, gap_open, ticks_ingest
@@ -62,6 +62,7 @@ T = TypeVar("T")
 DROP_MODES = ("close", "stall")
 ONE_MINUTE = INTERVALS["1m"]
 CANDLE_MEMORY = timedelta(minutes=10)  # a closed minute's candle is kept this long for late ticks
+RESUME_LOOKBACK = timedelta(hours=1)  # how far back a restart looks for minutes left without their candle
 
 
 def control_group(exchange: str) -> str:
@@ -218,11 +219,13 @@ class TradeStream:
         self._pub = Publisher(get_channel_layer(), self.config.exchange)
         for symbol in self.config.symbols:
             last = await self._in(self._db, _last_stored, self.config.exchange, symbol)
-            if last is not None:  # resume; the last minute may have been cut short by a crash: rebuild it
+            if last is not None:  # resume: the minutes a crash left without their candle are rebuilt
                 st = self.state[symbol]
                 st.last_id, st.last_ts, st.last_price = last
                 self._candles[symbol].horizon = floor(last[1], "1m")
-                self._restore[symbol].add(floor(last[1], "1m"))
+                self._restore[symbol] |= await self._in(
+                    self._db, _resume_minutes, self.config.exchange, symbol, last[1]
+                )
         if self.config.signals:
             await self._in(self._rest_pool, self._warm_signals)
         if self.trader is not None:
@@ -703,6 +706,28 @@ def _last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | 
         {"exchange": exchange, "symbol": symbol}, {"trade_id": 1, "ts": 1, "price": 1}, sort=[("trade_id", -1)]
     )
     return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC), doc["price"].to_decimal()) if doc else None
+
+
+def _resume_minutes(exchange: str, symbol: str, last_ts: datetime) -> set[datetime]:
+    """The minutes to rebuild on a restart: from the newest stored 1m candle (perhaps written mid-minute) to the
+    last stored tick's, at most ``RESUME_LOOKBACK`` back (beat's scan_gaps builds older missing candles). A stream
+    killed before its candle pass wrote a minute it had stored leaves that minute without a candle otherwise."""
+    last_minute = floor(last_ts, "1m")
+    doc = connection.database[Candle._meta.db_table].find_one(
+        {"exchange": exchange, "symbol": symbol, "interval": "1m", "open_time": {"$lte": last_minute}},
+        {"open_time": 1},
+        sort=[("open_time", -1)],
+    )
+    first = max(doc["open_time"].replace(tzinfo=UTC) if doc else last_minute, last_minute - RESUME_LOOKBACK)
+    if doc is None:  # never a candle: from the oldest tick within the look-back
+        oldest = connection.database[Tick._meta.db_table].find_one(
+            {"exchange": exchange, "symbol": symbol, "ts": {"$gte": last_minute - RESUME_LOOKBACK}},
+            {"ts": 1},
+            sort=[("ts", 1)],
+        )
+        first = floor(oldest["ts"].replace(tzinfo=UTC), "1m") if oldest else last_minute
+    count = int((last_minute - first) / ONE_MINUTE) + 1
+    return {first + i * ONE_MINUTE for i in range(count)}
 
 
 def _unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:
