@@ -79,7 +79,7 @@ def test_trades_by_id_pages_are_the_truth_with_no_id_twice(sim: Simulator, rest:
 
 def test_trades_by_time_read_back_from_the_newest(sim: Simulator, rest: CoinbaseRest) -> None:
     # Whole seconds: the truth is asked in milliseconds, so a bound with microseconds would let it start with a
-    # trade of the bound's own millisecond that the adapter rightly leaves out (a trade there about 1 run in 20).
+    # trade of the bound's own millisecond that the adapter rightly leaves out (at 50 trades/s, about 2.5 % of runs).
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     start = end - timedelta(minutes=2)
     got = rest.trades_by_time(PRODUCT, start, end, limit=1000)
