@@ -230,9 +230,10 @@ class Market:
         self._task = self._warm_task = None
 
     # -- controls -------------------------------------------------------------------------------
-    def set_flow(self, *, rate: float | None = None, paused: bool | None = None) -> None:
-        """Change the synthetic trade rate or pause; takes effect now (the current block is cut)."""
-        t = now_ms()
+    def set_flow(self, *, rate: float | None = None, paused: bool | None = None, at_ms: int | None = None) -> None:
+        """Change the synthetic trade rate or pause; takes effect now, or at ``at_ms`` for a market a test ticks
+        by hand (the current block is cut there)."""
+        t = now_ms() if at_ms is None else at_ms
         for sym in self._synth:
             self._cut(sym, t)
         if rate is not None:

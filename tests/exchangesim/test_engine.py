@@ -14,6 +14,7 @@ from exchangesim.binance import wire
 from exchangesim.engine.aggregate import DAY, MINUTE, aggregate, interval_floor, interval_next
 from exchangesim.engine.batch import TradeBatch, aggregate_trades, group_starts
 from exchangesim.engine.blocks import Block
+from exchangesim.engine.market import Market
 from exchangesim.engine.synthetic import SyntheticProducer
 from exchangesim.engine.tape import Tape
 from exchangesim.symbols import synthetic_spec
@@ -222,3 +223,28 @@ def test_synthetic_history_prefix_is_stable() -> None:
     assert [b.gen for b in short] == [b.gen for b in long[:100]]
     other = SyntheticProducer(spec, 6).history(T0, T0 + 100 * MINUTE, MINUTE, 50.0)
     assert [b.gen for b in other] != [b.gen for b in short]
+
+
+def test_rate_changes_take_effect_at_the_cut() -> None:
+    """``set_flow(rate=...)`` changes how many trades a second the synthetic market makes from the moment it is
+    made, up to load mode, with ids contiguous across the cuts. The market is pinned (seed 1 from T0, ticked by
+    hand): a live one measured for a second or two is at the mercy of the day's volatility and bursts."""
+    market = Market(symbols=("BTCUSDT",), rate=5.0, seed=1, history_days=0.0, start_ms=T0)
+    tape = market.tapes["BTCUSDT"]
+
+    def per_second(start: int, end: int) -> float:
+        market.tick(end)
+        return len(tape.trades_between(start, end - 1, 10**9)) / ((end - start) / 1000)
+
+    slow = per_second(T0, T0 + MINUTE)
+    market.set_flow(rate=400, at_ms=T0 + MINUTE)
+    fast = per_second(T0 + MINUTE, T0 + MINUTE + 10_000)
+    market.set_flow(rate=20_000, at_ms=T0 + MINUTE + 10_000)
+    load = per_second(T0 + MINUTE + 10_000, T0 + MINUTE + 12_000)
+    # within a factor of 3 of the rate asked for: it is modulated by volatility and bursts
+    assert 5 / 3 < slow < 5 * 3, slow
+    assert 400 / 3 < fast < 400 * 3, fast
+    assert 20_000 / 3 < load < 20_000 * 3, load
+    trades = tape.trades_between(T0, T0 + MINUTE + 12_000, 10**9)
+    assert np.all(np.diff(trades.ids) == 1)
+    assert market.emitted["BTCUSDT"] == len(trades)

@@ -274,13 +274,14 @@ async def test_closed_ws_klines_equal_rest(sim: Simulator) -> None:
 
 async def test_klines_without_times_are_the_newest(sim: Simulator) -> None:
     """With neither startTime nor endTime, klines are the newest ``limit`` ones, ending with the open one."""
+    tape = sim.market.tapes[SYMBOL]
     async with aiohttp.ClientSession() as s:
-        async with s.get(f"{sim.url}/api/v3/time") as r:
-            before = (await r.json())["serverTime"]
+        # the engine's clock, not the server's: a minute's kline is out from the engine's first tick in it, which
+        # comes up to a tick after the minute began
+        before = tape.emitted_ms
         async with s.get(f"{sim.url}/api/v3/klines", params={"symbol": SYMBOL, "interval": "1m", "limit": 5}) as r:
             rows = await r.json()
-        async with s.get(f"{sim.url}/api/v3/time") as r:
-            after = (await r.json())["serverTime"]
+        after = tape.emitted_ms
     opens = [row[0] for row in rows]
     assert opens[-1] in {before // 60_000 * 60_000, after // 60_000 * 60_000}
     assert opens == [opens[-1] - (4 - i) * 60_000 for i in range(5)]
@@ -320,20 +321,23 @@ async def test_same_seed_same_history_other_seed_differs() -> None:
 
 # -- load mode --------------------------------------------------------------------------------------------
 async def test_load_mode_rate() -> None:
-    """``POST /_sim/market {"rate": 20000}`` makes each synthetic symbol trade about 20000 times a second
-    (within a factor of 3: the rate is modulated by volatility and bursts)."""
+    """``POST /_sim/market {"rate": 20000}`` puts the market in load mode, where every trade emitted is a new
+    contiguous id. (That it trades about 20000 times a second is pinned in test_engine: a live market measured
+    for two seconds trades with the day's volatility and bursts.)"""
     async with Simulator(sim_config(history_days=0.0)) as sim, aiohttp.ClientSession() as s:
         async with s.post(f"{sim.url}/_sim/market", json={"rate": 20000}) as r:
             assert (await r.json())["rate"] == 20000
         async with s.get(f"{sim.url}/_sim/status") as r:
             before = await r.json()
-        await asyncio.sleep(2.0)  # a rate is measured over time: nothing to wait for but the clock
-        async with s.get(f"{sim.url}/_sim/status") as r:
-            after = await r.json()
-    seconds = (after["server_time"] - before["server_time"]) / 1000
+        after = before
+        while after["server_time"] - before["server_time"] < 2000:  # two seconds of load
+            await asyncio.sleep(0.1)
+            async with s.get(f"{sim.url}/_sim/status") as r:
+                after = await r.json()
+    assert after["rate"] == 20000
     for sym in ("BTCUSDT", "ETHUSDT"):
         made = after["symbols"][sym]["trades_emitted"] - before["symbols"][sym]["trades_emitted"]
-        assert 20000 / 3 < made / seconds < 20000 * 3, (sym, made, seconds)
+        assert made > 0, sym
         ids = after["symbols"][sym]["last_trade_id"] - before["symbols"][sym]["last_trade_id"]
         assert ids == made, "every trade emitted is a new contiguous id"
 

@@ -18,8 +18,12 @@ import numpy as np
 import pytest
 
 from exchangesim.__main__ import parse_args
+from exchangesim.config import SimConfig
 from exchangesim.engine.aggregate import MINUTE
+from exchangesim.engine.market import Listing, Market
+from exchangesim.faults import Faults
 from exchangesim.kraken.pairs import names, pair_spec
+from exchangesim.kraken.venue import KrakenVenue
 from exchangesim.kraken.wire import number
 from exchangesim.server import VENUES, Simulator
 from exchangesim.symbols import UnknownSymbolError
@@ -53,6 +57,7 @@ REFERENCE_PAIR_FIELDS = {  # the AssetPairs example of the reference, plus cost_
     "status",
 }
 Kr = tuple[Simulator, aiohttp.ClientSession]
+T0 = 1_722_495_600_000  # 2024-08-01 07:00 UTC: where the pinned markets start
 
 
 def capture(name: str) -> dict[str, Any]:
@@ -212,9 +217,11 @@ async def test_trades_page_by_since_and_last_without_gap_or_duplicate(kr: Kr) ->
     """Paging with since=<last> walks a range of trades with no id missing or repeated, pages ending inside a
     millisecond included; every row equals the truth; since in seconds also works."""
     sim, http = kr
-    end = sim.market.started_ms - 2000  # pages beyond the range stay full
-    want = await truth(http, sim, venue="kraken", symbol="ETH/USD", start_ms=end - 60_000, end_ms=end)
-    assert len(want) > 300
+    # 400 trades by id (a time window holds as many as the seeded market made that day): early in the history,
+    # so pages beyond the range stay full
+    first = sim.market.tapes["kraken:ETH/USD"].blocks[0].first_id + 1000
+    want = await truth(http, sim, venue="kraken", symbol="ETH/USD", from_id=first, to_id=first + 399)
+    assert [w["trade_id"] for w in want] == list(range(first, first + 400))
     since: int | str = int(want[0]["time_ns"]) - 1
     got: list[list[Any]] = []
     boundaries_inside_ms = 0
@@ -258,8 +265,8 @@ async def test_trades_edges(kr: Kr) -> None:
 async def test_ohlc_shape_720_bars_open_last_row_and_flat_bars() -> None:
     """OHLC rows have the capture's kinds; 720 committed bars plus the open one (721 rows, as captured), one a
     minute with none missing; the last row is the current minute and ``last`` the bar before it; a minute
-    without trades is flat at the previous close with vwap "0.0", volume 0 and count 0, as captured; bars
-    agree with the truth; ``since`` keeps the bars after it and the open one; intervals are epoch-aligned."""
+    without trades (if the live market had one: see the pinned test below) is flat at the previous close;
+    bars agree with the truth; ``since`` keeps the bars after it and the open one; intervals are epoch-aligned."""
     real = capture(CAPTURE_OHLC)["result"]
     real_rows = real["XBTUSDT"]
     assert len(real_rows) == 721
@@ -278,11 +285,10 @@ async def test_ohlc_shape_720_bars_open_last_row_and_flat_bars() -> None:
         assert rows[-1][0] in (now_min, now_min - 60)
         assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + 721 * 60, 60))
         assert all(re.fullmatch(r"\d+\.\d", v) for r in rows for v in r[1:6])
-        flat = [(prev, r) for prev, r in itertools.pairwise(rows) if r[7] == 0]
-        assert len(flat) > 5, "a slow market leaves minutes without trades"
-        for prev, r in flat:
-            assert r[1:5] == [prev[4]] * 4
-            assert r[5:] == real_flat[5:] == ["0.0", "0.00000000", 0]
+        for prev, r in itertools.pairwise(rows):
+            if r[7] == 0:
+                assert r[1:5] == [prev[4]] * 4
+                assert r[5:] == real_flat[5:] == ["0.0", "0.00000000", 0]
         start = rows[-30][0] * 1000
         ticks = await truth(
             http, sim, venue="kraken", symbol="XBTUSD", start_ms=start, end_ms=rows[-2][0] * 1000 + 59_999
@@ -294,10 +300,14 @@ async def test_ohlc_shape_720_bars_open_last_row_and_flat_bars() -> None:
                 prices = [Decimal(t["price"]) for t in mine]
                 assert [Decimal(v) for v in r[1:5]] == [prices[0], max(prices), min(prices), prices[-1]]
                 assert Decimal(r[6]) == sum(Decimal(t["qty"]) for t in mine)
+        # a minute may have begun since the first answer: then its open bar is the new minute's
         _, body = await kr_get(http, sim, "OHLC", pair="XBTUSD", since=rows[-4][0])
-        assert [r[0] for r in body["result"]["XXBTZUSD"]] == [r[0] for r in rows[-3:]]
+        opens = [r[0] for r in body["result"]["XXBTZUSD"]]
+        assert opens[:3] == [r[0] for r in rows[-3:]]
+        assert opens[3:] in ([], [rows[-1][0] + 60])
         _, body = await kr_get(http, sim, "OHLC", pair="XBTUSD", since=rows[-1][0] + 10**6)
-        assert [r[0] for r in body["result"]["XXBTZUSD"]] == [rows[-1][0]], "the open bar is always there"
+        opens = [r[0] for r in body["result"]["XXBTZUSD"]]
+        assert opens in ([rows[-1][0]], [rows[-1][0] + 60]), "the open bar is always there"
         for minutes in (5, 60, 1440, 10080):
             _, body = await kr_get(http, sim, "OHLC", pair="XBTUSD", interval=minutes)
             bars = body["result"]["XXBTZUSD"]
@@ -305,6 +315,31 @@ async def test_ohlc_shape_720_bars_open_last_row_and_flat_bars() -> None:
             assert body["result"]["last"] == bars[-1][0] - minutes * 60
         _, day = await kr_get(http, sim, "OHLC", pair="XBTUSD", interval=1440)
         assert 1 <= len(day["result"]["XXBTZUSD"]) <= 3, "one day of history"
+
+
+def test_ohlc_minutes_without_trades_are_flat_bars() -> None:
+    """A minute without trades is a flat bar at the previous close with vwap "0.0", volume 0 and count 0, as
+    captured. The market is pinned (seed 1, started at T0), so its slow tape has quiet minutes on every run,
+    whatever the date; the live simulator's quiet minutes depend on the day it starts."""
+    real_flat = next(r for r in capture(CAPTURE_OHLC)["result"]["XBTUSDT"] if r[7] == 0)
+    spec = KrakenVenue.spec("XBT/USD")
+    market = Market(
+        symbols=(),
+        rate=0.3,
+        seed=1,
+        history_days=1.0,
+        start_ms=T0,
+        listings=(Listing("kraken", spec, KrakenVenue.rate_factor),),
+    )
+    rows, last = KrakenVenue(market, SimConfig(), Faults()).public.bars(spec, 1, None)
+    assert (len(rows), rows[-1][0] * 1000, last * 1000) == (721, T0, T0 - MINUTE)
+    flat = [(prev, r) for prev, r in itertools.pairwise(rows) if r[7] == 0]
+    assert flat, "the pinned slow market has quiet minutes"
+    for prev, r in flat:
+        assert r[1:5] == [prev[4]] * 4
+        assert r[5:] == real_flat[5:] == ["0.0", "0.00000000", 0]
+        opens = r[0] * 1000
+        assert market.tapes["kraken:XBT/USD"].trades_between(opens, opens + MINUTE - 1, 1).ids.tolist() == []
 
 
 async def test_envelope_errors(kr: Kr) -> None:

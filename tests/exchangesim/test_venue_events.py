@@ -73,7 +73,8 @@ async def test_stale_venue_prints_nothing_but_keeps_the_socket() -> None:
         bn = await truth(http, sim, symbol="BTCUSDT", start_ms=start, end_ms=until - 1)
         assert not f.ws.closed
     assert not [r for r in cb if start < r["time_ms"] < until]
-    assert len(bn) > 50, "Binance kept trading"
+    assert set(sim.market.stale_until) == {"coinbase:BTC-USD"}, "only that venue symbol went quiet"
+    assert bn, "Binance kept trading"
     ids = [r["trade_id"] for r in cb]
     assert ids == list(range(ids[0], ids[0] + len(ids))), "the silence skips no id"
     quiet_beats = [m for m in f.of("heartbeat") if _iso(start + 300) < m["time"] < _iso(until - 100)]
@@ -92,7 +93,7 @@ async def test_forget_coinbase_history() -> None:
         )
         assert (st, body["forgotten"]) == (200, [[a, b]])
         hole = await truth(http, sim, venue="coinbase", symbol="BTC-USD", start_ms=a, end_ms=b)
-        assert len(hole) > 1000
+        assert len(hole) > 10, "the hole is wider than the pages that skip it look"
         first, last = hole[0]["trade_id"], hole[-1]["trade_id"]
         _, page, headers = await cb_get(http, sim, "/products/BTC-USD/trades", after=last + 11, limit=20)
         assert [r["trade_id"] for r in page] == [*range(last + 10, last, -1), *range(first - 1, first - 11, -1)]
