@@ -260,4 +260,4 @@ def test_schema_says_trading_needs_staff(client: Client) -> None:
         "name": "sessionid",
     }
     candles = schema["paths"]["/api/v1/candles"]["get"]
-    assert candles.get("security", [{}]) == [{}]
+    assert {} in candles.get("security", [{}]), "market data needs no authentication (staff sessions fetch more)"
