@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo sim test test-fast lint bench clean venv node browser
+.PHONY: run demo sim test test-fast lint bench clean venv node browser compose-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -33,6 +33,15 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
 		{ echo "make browser: install Debian's chromium (apt-get install chromium) as root"; exit 2; }
 	@/usr/bin/chromium --version 2>/dev/null
+
+## compose-check: docker-compose.yml (and the simulator override) validated by Debian's docker-compose; no engine needed
+compose-check:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } || \
+		{ echo "make compose-check: install docker-compose (apt-get install docker-compose) as root"; exit 2; }
+	DJANGO_SECRET_KEY=compose-config-check docker-compose -f docker-compose.yml config -q
+	DJANGO_SECRET_KEY=compose-config-check docker-compose -f docker-compose.yml -f docker-compose.sim.yml config -q
+	@echo "docker-compose.yml and docker-compose.sim.yml: valid"
 
 ## run: MongoDB + Redis (started locally when MONGODB_URI/REDIS_URL are unset), migrations, default
 ## instruments, and the site on http://WEB_HOST:PORT (127.0.0.1:8000) against live Binance (the simulator on
