@@ -123,14 +123,11 @@ def test_run_falls_back_to_the_simulator_serves_on_port_and_stops_cleanly(
         page = requests.get(f"{base}/", timeout=10)
         assert page.status_code == 200
         assert "simulated" in page.text.lower()
+        minute = int(time.time() * 1000) // 60_000 * 60_000  # once: a minute turning between two reads asks 61
         candles = requests.get(
             f"{base}/api/v1/candles",
             timeout=30,
-            params={
-                "symbol": "SOLUSDT",
-                "start": int(time.time() * 1000) // 60_000 * 60_000 - 3_600_000 - 600_000,
-                "end": int(time.time() * 1000) // 60_000 * 60_000 - 600_000,
-            },
+            params={"symbol": "SOLUSDT", "start": minute - 3_600_000 - 600_000, "end": minute - 600_000},
         ).json()
         assert len(candles["candles"]) == 60
         assert candles["complete"]
