@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,20 +15,24 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 
 from exchangesim.server import Simulator, running_in_thread
-from markets import intervals as iv
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.live import Publisher
+from markets.services import candles_upsert
 from markets.streaming import StreamConfig, TradeStream
 from orders.executors.paper import PaperExecutor
 from orders.live import ORDERS_GROUP
 from orders.models import Order, Position, RiskDecision
 from orders.trader import Trader, trader_for
 from signals.candles import replay_candles
+from signals.indicators import DEFAULT_WINDOW
 from signals.services import live_evaluator
 from tests.conftest import sim_config
+from tests.signals.walks import random_walk
 
 MINUTE = timedelta(minutes=1)
+WARM = DEFAULT_WINDOW - 1  # candles before the first one decided, so its indicators are complete
+WALK_DAY = 60 * 24 * 100  # the walk's first candle, in minutes after tests.signals.walks.T0
 
 
 @pytest.fixture
@@ -40,12 +44,20 @@ def sim(settings: Any) -> Iterator[Simulator]:
 
 @pytest.mark.django_db
 def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(sim: Simulator) -> None:
+    """240 closed candles go through the stream one at a time: each is decided by the strategy, every BUY and
+    SELL gets a risk decision at the candle's close (long only, one position), and each approved BUY becomes a
+    paper position filled at the live price plus slippage, announced by the trader."""
     call_command("seed_instruments", "--exchange", "binance", "--symbols", "BTCUSDT", stdout=io.StringIO())
-    end = iv.floor(datetime.now(UTC), "1m") - 2 * MINUTE
-    start = end - 240 * MINUTE
+    # Stored candles of a seeded walk the strategy acts on (SELL when flat, BUY, SELL, BUY when long, ...), not
+    # the simulator's market of the day, on which 240 minutes may hold no BUY or SELL at all. Its own day, so
+    # that no other test's stored candles or signals are in its window.
+    walk = random_walk(WARM + 240, seed=6, first=WALK_DAY)
+    candles_upsert(candles=walk)
+    start, end = walk[WARM].open_time, walk[-1].open_time + MINUTE
     bars = replay_candles(
-        exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end, fetch=True
+        exchange="binance", symbol="BTCUSDT", interval="1m", start=start, end=end, fetch=False
     ).in_range
+    assert bars == walk[WARM:]
     trader = Trader(PaperExecutor("binance", cash=Decimal(10000)))
     stream = TradeStream(
         StreamConfig("binance", ("BTCUSDT",)),
@@ -53,7 +65,7 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
         lambda: BinanceRest(sim.url),
         trader,
     )
-    stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
+    stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start, fetch=False)
     acted = []
     for bar in bars:  # each minute closes in turn; the live price is the candle's close
         stream.state["BTCUSDT"].last_price = bar.close
@@ -61,7 +73,7 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
         _, signals = stream._candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
         stream._trade_decisions(signals, bar.open_time + MINUTE + timedelta(seconds=3))  # the trader's job
         acted += [(d, bar.close) for d in signals["BTCUSDT"] if d.action != "HOLD"]
-    assert acted, "no BUY or SELL in 240 candles of the simulator's market"
+    assert {d.action for d, _ in acted} == {"BUY", "SELL"}
     decisions = {r.candle_open_time: r for r in RiskDecision.objects.all()}
     assert sorted(decisions) == [d.open_time for d, _ in acted]
     holding = False  # long only, one position: a BUY opens when flat, a SELL closes when long

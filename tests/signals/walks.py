@@ -49,14 +49,21 @@ def from_cents(
 
 
 def random_walk(
-    n: int, seed: int, *, start: Decimal = Decimal("64000.00"), vol: float = 0.001, symbol: str = "BTCUSDT"
+    n: int,
+    seed: int,
+    *,
+    start: Decimal = Decimal("64000.00"),
+    vol: float = 0.001,
+    symbol: str = "BTCUSDT",
+    first: int = 0,
 ) -> list[CandleBar]:
-    """``n`` 1m candles of a seeded geometric random walk (``vol`` per candle), prices in cents."""
+    """``n`` 1m candles of a seeded geometric random walk (``vol`` per candle), prices in cents; the first is
+    candle number ``first``."""
     rng, price, out = random.Random(seed), start, []
     for i in range(n):
         close = (price * (1 + Decimal(rng.gauss(0, vol)))).quantize(CENT)
         high = max(price, close) + Decimal(abs(rng.gauss(0, float(start) * vol / 3))).quantize(CENT)
         low = min(price, close) - Decimal(abs(rng.gauss(0, float(start) * vol / 3))).quantize(CENT)
-        out.append(bar(i, price, high, low, close, symbol=symbol))
+        out.append(bar(first + i, price, high, low, close, symbol=symbol))
         price = close
     return out
