@@ -13,9 +13,11 @@ holding the trades since the last one (the newest ``TRADES_PER_MESSAGE``) and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -77,7 +79,17 @@ def trading_positions() -> list[Position]:
     return opened + closed
 
 
-class MarketConsumer(AsyncJsonWebsocketConsumer):
+class BrowserConsumer(AsyncJsonWebsocketConsumer):
+    """A consumer whose browser may leave at any moment. An event relayed in the instant between the socket
+    closing and the consumer hearing of it finds Daphne's socket closed (autobahn raises ``Disconnected``): that
+    browser is gone, so the event is dropped quietly and the disconnect that follows cleans up as usual."""
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        with contextlib.suppress(Disconnected):
+            await super().send_json(content, close=close)
+
+
+class MarketConsumer(BrowserConsumer):
     """One (exchange, symbol)'s live events for one browser."""
 
     async def connect(self) -> None:
@@ -155,7 +167,7 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
         )
 
 
-class PricesConsumer(AsyncJsonWebsocketConsumer):
+class PricesConsumer(BrowserConsumer):
     """Every instrument's last price (the admin's instrument list); staff only, at most ~2 messages a second."""
 
     async def connect(self) -> None:

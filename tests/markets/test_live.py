@@ -10,8 +10,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -19,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from markets.consumers import NOT_FOUND
+from markets.consumers import NOT_FOUND, MarketConsumer, PricesConsumer
 from markets.exchanges.base import Source, TradeTick
 from markets.live import PRICES_GROUP, market_group
 from markets.models import Feed, Instrument
@@ -331,3 +333,19 @@ async def test_admin_prices_are_for_staff_only(sockets: Connect) -> None:
         "type": "prices",
         "prices": [{"exchange": "binance", "symbol": "BTCUSDT", "price": "2.00", "time": 0}],
     }
+
+
+@pytest.mark.parametrize("consumer", [MarketConsumer, PricesConsumer])
+async def test_an_event_for_a_browser_that_just_left_is_dropped_not_a_traceback(consumer: type) -> None:
+    """Daphne raises ``Disconnected`` when an event is relayed to a socket that closed an instant before the
+    consumer heard of it; the event is dropped quietly (the disconnect that follows cleans up)."""
+    sent: list[dict[str, Any]] = []
+
+    async def closed_socket(message: dict[str, Any]) -> None:
+        sent.append(message)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    c = consumer()
+    c.base_send = closed_socket
+    await c.send_json({"type": "trades", "trades": [], "count": 0})
+    assert sent == [{"type": "websocket.send", "text": '{"type": "trades", "trades": [], "count": 0}'}]
