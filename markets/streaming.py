@@ -678,7 +678,7 @@ class TradeStream:
         for symbol, st in self.state.items():
             lag = None if st.last_ts is None else max(0, int((now - st.last_ts).total_seconds() * 1000))
             metrics.feed_state.labels(exchange, symbol).state(state)
-            if st.last_ts is not None and lag is not None:
+            if lag is not None:
                 metrics.feed_lag.labels(exchange, symbol).set(lag / 1000)
                 metrics.feed_last_trade.labels(exchange, symbol).set(st.last_ts.timestamp())
             feed, _ = Feed.objects.update_or_create(
@@ -713,17 +713,15 @@ def _resume_minutes(exchange: str, symbol: str, last_ts: datetime) -> set[dateti
     last stored tick's, at most ``RESUME_LOOKBACK`` back (beat's scan_gaps builds older missing candles). A stream
     killed before its candle pass wrote a minute it had stored leaves that minute without a candle otherwise."""
     last_minute = floor(last_ts, "1m")
-    doc = connection.database[Candle._meta.db_table].find_one(
-        {"exchange": exchange, "symbol": symbol, "interval": "1m", "open_time": {"$lte": last_minute}},
-        {"open_time": 1},
-        sort=[("open_time", -1)],
+    key = {"exchange": exchange, "symbol": symbol}
+    newest = connection.database[Candle._meta.db_table].find_one(
+        {**key, "interval": "1m", "open_time": {"$lte": last_minute}}, {"open_time": 1}, sort=[("open_time", -1)]
     )
-    first = max(doc["open_time"].replace(tzinfo=UTC) if doc else last_minute, last_minute - RESUME_LOOKBACK)
-    if doc is None:  # never a candle: from the oldest tick within the look-back
+    if newest is not None:
+        first = max(newest["open_time"].replace(tzinfo=UTC), last_minute - RESUME_LOOKBACK)
+    else:  # never a candle: from the oldest tick within the look-back (the last one at least)
         oldest = connection.database[Tick._meta.db_table].find_one(
-            {"exchange": exchange, "symbol": symbol, "ts": {"$gte": last_minute - RESUME_LOOKBACK}},
-            {"ts": 1},
-            sort=[("ts", 1)],
+            {**key, "ts": {"$gte": last_minute - RESUME_LOOKBACK}}, {"ts": 1}, sort=[("ts", 1)]
         )
         first = floor(oldest["ts"].replace(tzinfo=UTC), "1m") if oldest else last_minute
     count = int((last_minute - first) / ONE_MINUTE) + 1

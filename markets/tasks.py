@@ -58,6 +58,19 @@ TOUCH_SECONDS = 10.0  # a running fill refreshes its Gap this often, so that sca
 ONE_MINUTE = timedelta(minutes=1)
 
 
+# A task that asks an exchange: retried with jittered back-off on its failures (a refused request is not retried),
+# acknowledged once done, so a worker that dies mid-fill leaves it queued.
+EXCHANGE_TASK: dict[str, Any] = {
+    "ignore_result": True,
+    "autoretry_for": (ExchangeError,),
+    "dont_autoretry_for": (BadRequest,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "acks_late": True,
+}
+
+
 @shared_task(ignore_result=True)
 def scan_gaps() -> dict[str, int]:
     """Find holes and missing 1m candles in stored data, queue their fills; returns the counts."""
@@ -72,17 +85,7 @@ def scan_gaps() -> dict[str, int]:
     return summary
 
 
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    autoretry_for=(ExchangeError,),
-    dont_autoretry_for=(BadRequest,),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=10,
-    acks_late=True,
-)
+@shared_task(bind=True, max_retries=10, **EXCHANGE_TASK)
 def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_id: int) -> dict[str, Any]:
     """Store trades ``first_id..last_id`` that are not stored yet, rebuild the 1m candles they touch, and
     close their Gap (filled, or unrecoverable when the exchange lacks ids). Idempotent: a rerun or a race
@@ -110,16 +113,7 @@ def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_i
     return {"state": gap.state, "missing": gap.missing, "recovered": gap.recovered}
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(ExchangeError,),
-    dont_autoretry_for=(BadRequest,),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-)
+@shared_task(max_retries=5, **EXCHANGE_TASK)
 def backfill_candles(exchange: str, symbol: str, start_ms: int, end_ms: int) -> dict[str, int]:
     """Fetch and store the 1m candles of ``[start_ms, end_ms)`` (epoch ms; cut at now) that are not stored: what
     ``markets.history_queue`` queues for an anonymous history request. Returns the minutes still missing and the

@@ -17,14 +17,9 @@ STAFF_ONLY = (
 )
 
 
-def trading_data_public() -> bool:
-    """True when the operator made trading data public on purpose (``TRADING_DATA_PUBLIC``)."""
-    return bool(getattr(settings, "TRADING_DATA_PUBLIC", False))
-
-
 def may_see_trading(user: Any) -> bool:
     """Whether ``user`` (a Django user, AnonymousUser or None) may see orders, positions and PnL."""
-    return trading_data_public() or bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
+    return settings.TRADING_DATA_PUBLIC or bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
 
 
 class TradingDataAccess(BasePermission):

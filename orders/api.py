@@ -14,7 +14,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -153,8 +153,6 @@ class StaffView(APIView):
 
     def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
         """403 (a session cookie carries no ``WWW-Authenticate`` for a 401) saying who may see what, and how."""
-        if not request.user or not request.user.is_authenticated:
-            raise NotAuthenticated(STAFF_ONLY)
         raise PermissionDenied(STAFF_ONLY)
 
 

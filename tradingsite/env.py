@@ -62,10 +62,6 @@ class Env:
         self.errors: list[str] = []
         self.read: list[str] = []
 
-    def is_set(self, name: str) -> bool:
-        """Whether ``name`` is present and not blank."""
-        return bool(self._environ.get(name, "").strip())
-
     def _get(self, name: str, default: T, convert: Callable[[str], T], expected: str, *, secret: bool = False) -> T:
         self.read.append(name)
         raw = self._environ.get(name)

@@ -158,13 +158,8 @@ def _feed_reports() -> list[FeedReport]:
 
 
 def _redis_url() -> str:
-    """The Redis of the channel layer (live push and feed commands), as configured."""
-    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
-    if isinstance(host, dict):
-        return str(host["address"])
-    if isinstance(host, list | tuple):
-        return f"redis://{host[0]}:{host[1]}"
-    return str(host)
+    """The Redis of the channel layer (live push and feed commands), as settings configure it."""
+    return str(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"])
 
 
 def _redis_ping() -> None:

@@ -34,6 +34,7 @@ MONGODB_URI = _env.url("MONGODB_URI", "", schemes=("mongodb", "mongodb+srv"))
 # The database: MONGODB_DB, else the one MONGODB_URI names (mongodb://host/mydb), else "tradingsite".
 MONGODB_DB = _env.text("MONGODB_DB") or mongodb_database(MONGODB_URI) or "tradingsite"
 REDIS_URL = _env.url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+_REDIS = REDIS_URL or "redis://127.0.0.1:6379/0"  # what the channel layer, Celery and the cache use
 
 # Exchanges (the adapters read these through settings only).
 _http, _ws = ("http", "https"), ("ws", "wss")
@@ -153,7 +154,7 @@ CHANNEL_LAYERS = {
             "hosts": [
                 # redis-py 8's default socket timeout (5 s) equals channels-redis's blocking pop (5 s): every idle
                 # receive would end in a TimeoutError, and a message popped at that moment would be lost.
-                {"address": REDIS_URL or "redis://127.0.0.1:6379/0", "socket_timeout": 30},
+                {"address": _REDIS, "socket_timeout": 30},
             ]
         },
     }
@@ -219,7 +220,7 @@ LOGGING = {
 # it looks over the last SCAN_GAPS_LOOKBACK_HOURS of stored ticks for holes in the trade ids and missing 1m
 # candles, and queues their fills (markets/tasks.py). Each scan covers everything, so one that waited longer
 # than an interval for a worker expires instead of piling up.
-CELERY_BROKER_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
+CELERY_BROKER_URL = _REDIS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # backfills are long and acknowledged late: take one at a time
@@ -240,9 +241,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = _env.text(
 
 # Django's cache (DRF throttle counters, the history backfill's dedup keys): Redis, database 1 of REDIS_URL's server
 # unless CACHE_REDIS_URL names another.
-CACHE_REDIS_URL = _env.url("CACHE_REDIS_URL", "", schemes=("redis", "rediss", "unix")) or redis_database(
-    REDIS_URL or "redis://127.0.0.1:6379/0", 1
-)
+CACHE_REDIS_URL = _env.url("CACHE_REDIS_URL", "", schemes=("redis", "rediss", "unix")) or redis_database(_REDIS, 1)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
