@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exchangesim.server import Simulator
 from markets.models import Gap, Tick
 from tests.conftest import wait_for
+from tests.e2e.conftest import start_web
 from tests.e2e.test_stream_recovery import SYMBOL, start_stream, stop
 from tradingsite.devstack import Service, free_port
 
@@ -48,14 +48,7 @@ def stack(fast_sim: Simulator, dev_stack: dict[str, Service]) -> Iterator[Stack]
         "MONGODB_DB": settings.DATABASES["default"]["NAME"],
         "FEED_STALL_SECONDS": str(STALL),
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    web = start_web(port, env)
     stream = start_stream(fast_sim, dev_stack, "--stall-seconds", str(STALL), "--metrics-port", str(metrics_port))
     s = Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", web, stream)
     try:

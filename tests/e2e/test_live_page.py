@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ from django.test import Client
 from exchangesim.server import Simulator
 from markets.models import Candle, Gap, Instrument, Tick
 from tests.conftest import wait_for
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, start_web
 from tests.e2e.test_stream_recovery import (
     SYMBOL,
     assert_equal_to_truth,
@@ -61,14 +59,7 @@ def site(fast_sim: Simulator, dev_stack: dict[str, Service]) -> Iterator[str]:
         "BINANCE_WS_URL": fast_sim.ws_url,
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the sessions made here must verify there
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    web = start_web(port, env)
     stream = start_stream(fast_sim, dev_stack, "--stall-seconds", "3")
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +26,8 @@ from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Order, Position
 from orders.services import act_on_signal
 from tests.conftest import wait_for
-from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_live_page import ROOT, _answers, _session
+from tests.e2e.conftest import ARTIFACTS, start_web
+from tests.e2e.test_live_page import _answers, _session
 from tests.orders.paper_helpers import T0, signal
 from tests.orders.test_api import make_records
 from tradingsite.devstack import Service, free_port
@@ -50,14 +48,7 @@ def site(dev_stack: dict[str, Service]) -> Iterator[str]:
         # Nothing listens there: the page's request for earlier candles fails at once instead of leaving the box.
         "BINANCE_REST_URL": f"http://127.0.0.1:{free_port()}",
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    web = start_web(port, env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for("Daphne", lambda: _answers(base_url), 30, web)

@@ -5,8 +5,6 @@ strategy's stored signals are listed, newest first."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +19,7 @@ from markets.models import Gap
 from signals.rules import Action, Decision, Vote
 from signals.services import signals_store
 from tests.conftest import sim_config, wait_for
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, start_web
 from tests.e2e.test_live_page import _answers
 from tests.markets.test_reconcile import fill_the_hole, lose_ten_minutes, ms
 from tradingsite.devstack import Service, free_port
@@ -73,14 +71,7 @@ def test_the_chart_shows_candles_filled_from_another_venue_as_such(
         "BINANCE_REST_URL": sim.url,
         "COINBASE_REST_URL": sim.venue_url("coinbase"),
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradingsite.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    web = start_web(port, env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for("Daphne", lambda: _answers(base_url), 30, web)

@@ -56,11 +56,17 @@ def stored() -> list[dict[str, Any]]:
 
 
 def truth(sim: Simulator, first_id: int, last_id: int) -> list[dict[str, Any]]:
-    resp = requests.get(
-        f"{sim.url}/_sim/truth",
-        timeout=60,
-        params={"symbol": SYMBOL, "kind": "aggTrades", "from_id": first_id, "to_id": last_id},
-    )
+    """The simulator's aggregate trades with ids ``first_id..last_id``."""
+    return _truth(sim, from_id=first_id, to_id=last_id)
+
+
+def truth_by_time(sim: Simulator, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The aggregate trades with exchange times in ``[start, end)``, from the simulator's truth."""
+    return _truth(sim, start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000) - 1)
+
+
+def _truth(sim: Simulator, **params: int) -> list[dict[str, Any]]:
+    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"symbol": SYMBOL, "kind": "aggTrades", **params})
     resp.raise_for_status()
     return [json.loads(line) for line in resp.text.splitlines() if line]
 
@@ -117,22 +123,6 @@ def assert_candles_equal_truth(sim: Simulator, docs: list[dict[str, Any]]) -> in
         got = (c.open, c.high, c.low, c.close, c.volume, c.trades, c.taker_buy_volume)
         assert got == want, f"candle {minute} ({c.source}) differs from the truth"
     return len(minutes)
-
-
-def truth_by_time(sim: Simulator, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """The aggregate trades with exchange times in ``[start, end)``, from the simulator's truth."""
-    resp = requests.get(
-        f"{sim.url}/_sim/truth",
-        timeout=60,
-        params={
-            "symbol": SYMBOL,
-            "kind": "aggTrades",
-            "start_ms": int(start.timestamp() * 1000),
-            "end_ms": int(end.timestamp() * 1000) - 1,
-        },
-    )
-    resp.raise_for_status()
-    return [json.loads(line) for line in resp.text.splitlines() if line]
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
