@@ -27,6 +27,7 @@ from orders.access import may_see_trading
 from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Position
 from orders.selectors import position_list, recent_orders, recent_positions
+from signals.live import signal_row_data
 from signals.selectors import recent_signals
 
 from . import selectors
@@ -37,7 +38,6 @@ from .live import (
     feed_data,
     gap_data,
     market_group,
-    signal_row_data,
     trade_data,
 )
 from .venues import KNOWN_EXCHANGES

@@ -30,6 +30,8 @@ from .models import Feed, Gap
 if TYPE_CHECKING:
     from signals.rules import Decision
 
+from signals.live import signal_data
+
 log = logging.getLogger(__name__)
 PRICES_GROUP = "prices"
 TRADES_PER_MESSAGE = 100
@@ -46,28 +48,6 @@ def _ms(t: datetime | None) -> int | None:
 
 def trade_data(t: TradeTick) -> dict[str, Any]:
     return {"id": t.trade_id, "price": str(t.price), "qty": str(t.qty), "side": t.taker_side, "time": to_ms(t.ts)}
-
-
-def signal_data(d: Decision) -> dict[str, Any]:
-    """A decision for the page: the candle it was made on, what, how sure, and why."""
-    return {
-        "time": to_ms(d.open_time),
-        "decision": str(d.action),
-        "confidence": str(d.confidence),
-        "strategy": f"{d.strategy} v{d.version}",
-        "reasons": list(d.reasons),
-    }
-
-
-def signal_row_data(row: Any) -> dict[str, Any]:
-    """A stored Signal for the page, in the shape of :func:`signal_data`."""
-    return {
-        "time": to_ms(row.candle_open_time),
-        "decision": row.decision,
-        "confidence": str(row.confidence),
-        "strategy": f"{row.strategy} v{row.version}",
-        "reasons": list(row.reasons),
-    }
 
 
 def candle_data(c: CandleBar) -> dict[str, Any]:

@@ -7,6 +7,7 @@ consumer relays it. Decimals travel as strings, times as epoch milliseconds (UTC
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,15 @@ from markets.documents import to_ms
 from .models import Order, Position
 
 ORDERS_GROUP = "orders"
+ORDERS_EVENT = "orders.update"
+
+
+def orders_update(positions: Iterable[Position], orders: Iterable[Order]) -> dict[str, Any]:
+    """The one ``orders.update`` event, for ``ORDERS_GROUP``: the positions and orders that changed."""
+    return {
+        "type": ORDERS_EVENT,
+        "data": {"positions": [position_data(p) for p in positions], "orders": [order_data(o) for o in orders]},
+    }
 
 
 def _ms(t: datetime | None) -> int | None:

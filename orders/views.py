@@ -36,7 +36,7 @@ from markets.exchanges.errors import ExchangeError
 from markets.selectors import recent_ticks
 
 from .executors.base import ExecutionError, Executor
-from .live import ORDERS_GROUP, order_data, position_data
+from .live import ORDERS_GROUP, order_data, orders_update, position_data
 from .models import Mode, Order, Position
 from .selectors import position_orders
 from .services import order_cancel, position_close
@@ -98,9 +98,8 @@ def staff_cancel(order: Order, *, now: datetime) -> Order:
 def announce(positions: Iterable[Position], orders: Iterable[Order]) -> None:
     """Push changed records to every live page; a channel layer that fails is logged, never raised (the action
     is done and stored: the pages catch up on their next snapshot)."""
-    data = {"positions": [position_data(p) for p in positions], "orders": [order_data(o) for o in orders]}
     try:
-        async_to_sync(get_channel_layer().group_send)(ORDERS_GROUP, {"type": "orders.update", "data": data})
+        async_to_sync(get_channel_layer().group_send)(ORDERS_GROUP, orders_update(positions, orders))
     except Exception as exc:  # Redis down: the action stands
         log.warning("the live pages were not told of a staff action: %r", exc)
 

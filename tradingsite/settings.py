@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "markets",
     "signals",
     "orders",
+    "live",
 ]
 
 MIDDLEWARE = [
