@@ -1,4 +1,6 @@
-"""Writes of signals: one per strategy and closed candle, idempotent.
+"""Writes of signals: one per strategy and closed candle, idempotent; the decisions of stored candles
+(``evaluate_stored``); the evaluator a stream's signal listener decides with (``live_evaluator``); the strategy's
+configured parameters. The backtest, which trades decisions through the risk check, is ``orders.backtest_run``.
 
 ``signals_store`` upserts through pymongo on the model's collection (django-mongodb-backend has no
 ``update_conflicts``), keyed by the unique (strategy, exchange, symbol, interval, candle_open_time): a candle
@@ -10,27 +12,20 @@ a string or a date, the BSON types of the backend's partial unique index, so raw
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from bson import Decimal128
-from django.conf import settings
 from django.db import connection
 from pymongo import UpdateOne
 
 from markets.exchanges.errors import ExchangeError
 from markets.exchanges.retry import RetryPolicy
 from markets.intervals import floor, interval_delta
-from orders.paper import PaperTerms
-from orders.risk import RiskParams
-from orders.selectors import instrument_filters
-from orders.services import risk_params
 from tradingsite.params import params_from_setting
 
-from .backtest import DEFAULT_CASH, FALLBACK_FILTERS, BacktestResult, simulate
-from .candles import ReplayCandles, replay_candles
+from .candles import replay_candles
 from .evaluator import Evaluator
 from .indicators import DEFAULT_WINDOW
 from .models import Signal
@@ -140,67 +135,6 @@ def evaluate_stored(
     return Evaluation(decisions, signals_store(decisions=decisions), candles.warm_up)
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestRun:
-    """A backtest's candles (range and warm-up), the strategy's decisions on the range and the paper result."""
-
-    candles: ReplayCandles
-    decisions: list[Decision]
-    result: BacktestResult
-
-
-def backtest_run(
-    *,
-    exchange: str,
-    symbol: str,
-    interval: str,
-    start: datetime,
-    end: datetime,
-    cash: Decimal = DEFAULT_CASH,
-    fee: Decimal | None = None,
-    slippage: Decimal | None = None,
-    risk: Mapping[str, Decimal | None] | None = None,
-    params: VoteParams | None = None,
-    window: int = DEFAULT_WINDOW,
-    on_pages: Callable[[int], None] | None = None,
-    on_page: Callable[[int], None] | None = None,
-) -> BacktestRun:
-    """Replay ``[start, end)`` through the strategy, the risk check and paper fills (:mod:`signals.backtest`).
-
-    The candles come through ``get_price_history`` (MongoDB first; what is missing is fetched from the exchange
-    and stored), the decisions from :func:`signals.replay.replay` exactly as ``evaluate_stored`` makes them, but
-    with the cooldown starting empty and nothing written to the signal or trading collections.
-
-    Trading is configured as live paper trading: ``settings.PAPER_FEE`` and ``PAPER_SLIPPAGE`` unless ``fee`` or
-    ``slippage`` are given (fractions), the risk limits of ``orders.services.risk_params()`` with ``risk``'s
-    fields replacing theirs (``RiskParams`` field names, fractions), the risk check's fee allowance set to the
-    fee charged, and the stored instrument's filters (:data:`signals.backtest.FALLBACK_FILTERS` when it is not
-    stored). A bad setting or override is a ValueError naming it.
-    """
-    terms = PaperTerms(
-        settings.PAPER_FEE if fee is None else fee, settings.PAPER_SLIPPAGE if slippage is None else slippage
-    )
-    unknown = sorted(set(risk or {}) - {f.name for f in fields(RiskParams)})
-    if unknown:
-        raise ValueError(f"unknown risk parameters {unknown}")
-    limits = replace(risk_params(), **{**dict(risk or {}), "fee": terms.fee})
-    candles = replay_candles(
-        exchange=exchange,
-        symbol=symbol,
-        interval=interval,
-        start=start,
-        end=end,
-        fetch=True,
-        window=window,
-        on_pages=on_pages,
-        on_page=on_page,
-    )
-    filters = instrument_filters(exchange=exchange, symbol=symbol) or FALLBACK_FILTERS
-    decisions = [d for d in replay(candles.bars, start=start, params=params, window=window) if d.open_time < end]
-    result = simulate(candles.in_range, decisions, filters=filters, params=limits, terms=terms, cash=cash)
-    return BacktestRun(candles, decisions, result)
-
-
 def configured_params() -> VoteParams:
     """The strategy's parameters from ``settings.SIGNAL_PARAMS`` (weights and threshold exact decimals, RSI
     levels numbers, the cooldown whole candles); a bad value is a ValueError naming the setting."""
@@ -220,10 +154,10 @@ def live_evaluator(
     window: int = DEFAULT_WINDOW,
     fetch: bool = True,
 ) -> Evaluator:
-    """The evaluator a live stream decides its next closed candles with: warmed with the closed candles of the
-    window before ``now`` (MongoDB first; with ``fetch``, the exchange for what is missing, and MongoDB alone if
-    the exchange fails) and given the signals stored within the cooldown, so that a restarted stream decides
-    exactly as the one before it would have (and as ``evaluate_stored`` and a backtest do)."""
+    """The evaluator the signal listener decides a live stream's next closed candles with: warmed with the
+    closed candles of the window before ``now`` (MongoDB first; with ``fetch``, the exchange for what is missing,
+    and MongoDB alone if the exchange fails) and given the signals stored within the cooldown, so that a restarted
+    stream decides exactly as the one before it would have (and as ``evaluate_stored`` and a backtest do)."""
     params = params or configured_params()
     start = floor(now, interval)
     try:  # a quick try only: the stream waits for this before opening its socket

@@ -17,11 +17,11 @@ from markets.history import InvalidRequest
 from markets.intervals import INTERVALS
 from markets.times import parse_range
 from markets.venues import KNOWN_EXCHANGES
+from orders.backtest import DEFAULT_CASH, BacktestResult, ExitReason, Trade
+from orders.backtest_chart import equity_png
+from orders.backtest_run import BacktestRun, backtest_run
 from orders.risk import RiskParams
-from signals.backtest import DEFAULT_CASH, BacktestResult, ExitReason, Trade
-from signals.chart import equity_png
 from signals.rules import STRATEGY, VERSION
-from signals.services import BacktestRun, backtest_run
 
 EXITS = (
     (ExitReason.TAKE_PROFIT, "take-profit"),

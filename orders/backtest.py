@@ -1,5 +1,6 @@
 """The backtest: the strategy's decisions over past candles, traded as live trading trades them — through the risk
 check (:func:`orders.risk.assess`) and the paper executor's arithmetic (:mod:`orders.paper`). Pure: no Django.
+:func:`orders.backtest_run.backtest_run` feeds it stored candles and the strategy's decisions.
 
 Start flat with ``cash`` (10,000 of the quote asset) and walk the candles in open-time order. On each candle:
 
@@ -52,10 +53,10 @@ from enum import StrEnum
 
 from markets.exchanges.base import CandleBar
 from markets.intervals import interval_delta
-from orders.paper import PaperTerms, first_hit
-from orders.risk import Book, Filters, Proposal, RiskParams, assess, day_start
+from signals.rules import Action, Decision
 
-from .rules import Action, Decision
+from .paper import PaperTerms, first_hit
+from .risk import Book, Filters, Proposal, RiskParams, assess, day_start
 
 DEFAULT_CASH = Decimal(10000)
 # The filters of an instrument that is not stored (Binance's BTCUSDT: 0.01 tick, 0.00001 step, no minimum notional).

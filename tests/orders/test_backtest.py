@@ -19,12 +19,13 @@ from django.core.management import CommandError, call_command
 from exchangesim.server import Simulator, running_in_thread
 from markets import intervals as iv
 from markets.exchanges.base import CandleBar
+from orders.backtest import BacktestResult, ExitReason, max_drawdown_pct, simulate
+from orders.backtest_run import backtest_run
 from orders.paper import PaperTerms
 from orders.risk import Filters, RiskParams
 from orders.selectors import instrument_filters
-from signals.backtest import BacktestResult, ExitReason, max_drawdown_pct, simulate
 from signals.rules import Action, Decision
-from signals.services import backtest_run, evaluate_stored
+from signals.services import evaluate_stored
 from tests.conftest import sim_config
 from tests.signals.walks import bar, random_walk
 
