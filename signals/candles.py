@@ -1,4 +1,4 @@
-"""Candles for a replay (``evaluate_stored``, ``manage.py backtest``): the range and its warm-up, read through
+"""Candles for a replay (``evaluate_stored``, ``orders.backtest_run``): the range and its warm-up, read through
 :func:`markets.history.get_price_history` a page at a time (one call may cover at most ``MAX_CANDLES`` candles and
 ``MAX_SPAN``), MongoDB first and, with ``fetch``, the exchange for what is missing."""
 

@@ -1,5 +1,5 @@
-"""Deciding a range of stored candles: the one code path of ``evaluate_stored`` and ``manage.py backtest``.
-Pure: no Django, no I/O.
+"""Deciding a range of stored candles: the one code path of ``evaluate_stored`` and ``manage.py backtest``
+(:mod:`orders.backtest_run`). Pure: no Django, no I/O.
 
 **Warm-up.** The candles of a range are decided as a live stream would decide them: each value is computed
 over the ``window`` candles ending at its candle (:mod:`signals.indicators`), so a replay holds the candles of
