@@ -90,3 +90,21 @@ def test_unknown_instrument_is_a_404_page_not_a_500(instruments: None, path: str
 def test_lower_case_symbol_redirects(instruments: None) -> None:
     resp = Client().get("/market/binance/btcusdt/")
     assert (resp.status_code, resp["Location"]) == (302, "/market/binance/BTCUSDT/")
+
+
+def test_pages_share_the_sites_base_template(instruments: None) -> None:
+    """The live page is built on ``templates/base.html``: one doctype and head, its own window title."""
+    html = Client().get("/market/binance/BTCUSDT/").content.decode()
+    assert html.startswith("<!doctype html>")
+    assert html.count("<head>") == 1
+    assert "<title>BTCUSDT · binance · tradingsite</title>" in html
+
+
+def test_the_admin_names_the_site() -> None:
+    """The admin's pages (``templates/admin/base_site.html``) say tradingsite in the window title and the header,
+    not Django's names."""
+    html = Client().get("/admin/login/").content.decode()
+    assert "<title>Log in | tradingsite</title>" in html
+    assert '<div id="site-name"><a href="/admin/">tradingsite</a></div>' in html
+    assert "Django administration" not in html
+    assert "Django site admin" not in html
