@@ -1,11 +1,9 @@
-"""Routes of the history API, mounted at ``/api/v1/`` (no trailing slash)."""
+"""Routes of the market-data API, mounted at ``/api/v1/`` (no trailing slash) by ``tradingsite.urls``, beside the
+signals' (``signals.urls``) and the trading records' (``orders.urls.api_urlpatterns``)."""
 
 from __future__ import annotations
 
 from django.urls import path
-
-from orders.api import OrdersView, PositionsView
-from signals.api import SignalsView
 
 from . import views
 
@@ -16,7 +14,4 @@ urlpatterns = [
     path("gaps", views.GapsView.as_view(), name="api-gaps"),
     path("feeds", views.FeedsView.as_view(), name="api-feeds"),
     path("consolidated", views.ConsolidatedView.as_view(), name="api-consolidated"),
-    path("signals", SignalsView.as_view(), name="api-signals"),
-    path("orders", OrdersView.as_view(), name="api-orders"),
-    path("positions", PositionsView.as_view(), name="api-positions"),
 ]

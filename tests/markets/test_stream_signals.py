@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 
 from exchangesim.server import Simulator, running_in_thread
+from live.consumers import snapshot
 from markets import intervals as iv
-from markets.consumers import snapshot
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.streaming import StreamConfig, TradeStream

@@ -26,13 +26,13 @@ from markets.services import ticks_ingest
 from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Order, Position
 from tests.conftest import API_KEY, API_SECRET
-from tests.markets import test_live
+from tests.live import test_consumers
 from tests.orders.binance_helpers import SYMBOL, account, approved_entry, executor, now, raw_client
 from tests.orders.test_api import Records, make_records
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the consumer reads on threads of its own
-sockets = test_live.sockets  # the consumer sockets fixture, each ended with a disconnect
-Connect = test_live.Connect
+sockets = test_consumers.sockets  # the consumer sockets fixture, each ended with a disconnect
+Connect = test_consumers.Connect
 SLIP = D("0.0005")
 
 

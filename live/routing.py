@@ -1,4 +1,5 @@
-"""WebSocket routes (mounted by ``tradingsite.asgi``); anything else is closed with 4404, not a traceback."""
+"""WebSocket routes of the live page and the admin (mounted by ``tradingsite.asgi``); anything else is closed with
+4404, not a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from .consumers import NOT_FOUND, MarketConsumer, PricesConsumer
 
 
 class NoSuchSocket(AsyncWebsocketConsumer):
+    """Any socket path without a consumer: closed at once with 4404."""
+
     async def connect(self) -> None:
         await self.close(code=NOT_FOUND)
 

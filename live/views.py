@@ -1,9 +1,11 @@
 """The live market page (``/``, ``/market/<exchange>/<symbol>/``) and its staff-only feed control.
 
-The page is one template and one script (``markets/static/markets/live.js``); everything live reaches it
-over ``/ws/market/<exchange>/<symbol>/`` (``markets.consumers``). Its Positions and Recent orders panels are for
-staff (or anyone with ``TRADING_DATA_PUBLIC``): others get a short note in their place. The drop button POSTs to
-``/market/<exchange>/feed/drop`` (CSRF-protected; 403 for anyone who is not staff).
+The page is one template (``templates/live/page.html``, extending the site's ``base.html``) and its script;
+everything live reaches it over ``/ws/market/<exchange>/<symbol>/`` (``live.consumers``). Its Positions and Recent
+orders panels are for staff (or anyone with ``TRADING_DATA_PUBLIC``, :mod:`orders.access`): others get a short note
+in their place. The drop button POSTs to ``/market/<exchange>/feed/drop`` (CSRF-protected; 403 for anyone who is not
+staff), which reaches the stream through ``markets.control`` over the channel layer: the web process never imports
+the stream itself.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from markets import selectors
+from markets.control import DROP_MODES, MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
+from markets.venues import DEFAULT_INSTRUMENTS
 from orders.access import may_see_trading
-
-from . import selectors
-from .control import MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
-from .streaming import DROP_MODES
-from .venues import DEFAULT_INSTRUMENTS
 
 
 @require_GET
@@ -37,11 +37,12 @@ def home(request: HttpRequest) -> HttpResponse:
                 return redirect("market-live", exchange=exchange, symbol=symbol)
     if instruments:
         return redirect("market-live", exchange=instruments[0].exchange, symbol=instruments[0].symbol)
-    return render(request, "markets/empty.html", status=200)
+    return render(request, "live/empty.html", status=200)
 
 
 @require_GET
 def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
+    """One stored instrument's live page (a lower-case symbol redirects to its upper-case page; 404 if unknown)."""
     if symbol != symbol.upper():
         return redirect("market-live", exchange=exchange, symbol=symbol.upper())
     instruments = selectors.instrument_list()
@@ -50,7 +51,7 @@ def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
         raise Http404(f"no instrument {exchange}:{symbol}")
     return render(
         request,
-        "markets/live.html",
+        "live/page.html",
         {
             "exchange": exchange,
             "symbol": symbol,

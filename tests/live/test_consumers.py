@@ -1,6 +1,7 @@
-"""The live page's server side against the real Redis channel layer and MongoDB: the page and its 404s, the
-staff-only drop endpoint (CSRF, 403, 400, 202 reaching the stream's control group), and the consumers
-(snapshot, unknown instrument, per-client coalescing of trades, the admin's price feed)."""
+"""The live page's channel-layer side against the real Redis channel layer and MongoDB: the staff-only drop
+endpoint (CSRF, 403, 400, 202 reaching the stream's control group) and the consumers of ``live.consumers``
+(snapshot, unknown instrument, per-client coalescing of trades, the admin's price feed). The page itself:
+tests/live/test_page.py."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from markets.consumers import NOT_FOUND, MarketConsumer, PricesConsumer
+from live.consumers import NOT_FOUND, MarketConsumer, PricesConsumer
 from markets.exchanges.base import Source, TradeTick
 from markets.live import PRICES_GROUP, market_group
-from markets.models import Feed, Instrument
+from markets.models import Feed
 from markets.services import candles_rebuild, ticks_ingest
 from markets.streaming import control_group
 from tradingsite.asgi import application
@@ -32,20 +33,7 @@ from tradingsite.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 Connect = Callable[..., Awaitable[tuple[WebsocketCommunicator, bool]]]
-
-
-@pytest.fixture
-def instruments() -> None:
-    for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
-        Instrument.objects.create(
-            exchange="binance",
-            symbol=symbol,
-            canonical=f"{base}-USDT",
-            base=base,
-            quote="USDT",
-            tick_size=Decimal("0.01"),
-            step_size=Decimal("0.00001000"),
-        )
+StaffClient = Callable[..., Client]  # the staff_client fixture (tests/live/conftest.py)
 
 
 def tick(i: int, price: str = "64000.10") -> TradeTick:
@@ -63,91 +51,6 @@ def tick(i: int, price: str = "64000.10") -> TradeTick:
         1000 + i,
         1000 + i,
     )
-
-
-def staff_client(**kwargs: object) -> Client:
-    user = get_user_model().objects.create_user("ops", password="pw-for-tests-only", is_staff=True)
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-# ---- the page -------------------------------------------------------------------------------------------
-
-
-def test_home_redirects_to_the_first_default_instrument(instruments: None) -> None:
-    resp = Client().get("/")
-    assert resp.status_code == 302
-    assert resp["Location"] == "/market/binance/BTCUSDT/"
-
-
-def test_home_without_instruments_says_how_to_get_them() -> None:
-    resp = Client().get("/")
-    assert resp.status_code == 200
-    assert b"seed_instruments" in resp.content
-
-
-def test_page_has_config_switcher_and_no_button_for_visitors(instruments: None) -> None:
-    resp = Client().get("/market/binance/ETHUSDT/")
-    assert resp.status_code == 200
-    html = resp.content.decode()
-    assert '"socket": "/ws/market/binance/ETHUSDT/"' in html
-    assert '"price_decimals": 2' in html
-    assert '"qty_decimals": 5' in html
-    assert html.count('<option value="/market/binance/') == 2
-    assert "drop-button" not in html
-    assert "lightweight-charts.standalone.production.js" in html
-
-
-def test_page_shows_the_button_to_staff(instruments: None) -> None:
-    assert "drop-button" in staff_client().get("/market/binance/BTCUSDT/").content.decode()
-
-
-def test_trading_panels_are_for_staff(instruments: None, settings: object) -> None:
-    """A visitor gets a note instead of the Positions and Recent orders panels; staff get the panels; with
-    ``TRADING_DATA_PUBLIC`` a visitor gets them too (without the staff buttons' URLs)."""
-    visitor = Client().get("/market/binance/BTCUSDT/").content.decode()
-    assert 'id="trading"' not in visitor
-    assert 'id="positions"' not in visitor
-    assert "Positions and orders are for staff only" in visitor
-    staff = staff_client().get("/market/binance/BTCUSDT/").content.decode()
-    assert 'id="positions"' in staff
-    assert "data-close-url" in staff
-    assert "for staff only" not in staff
-    settings.TRADING_DATA_PUBLIC = True  # type: ignore[attr-defined]
-    public = Client().get("/market/binance/BTCUSDT/").content.decode()
-    assert 'id="positions"' in public
-    assert "data-close-url" not in public
-
-
-@pytest.mark.parametrize(
-    ("exchange", "symbol", "canonical"), [("coinbase", "BTC-USD", "BTC-USD"), ("kraken", "XBTUSD", "BTC-USD")]
-)
-def test_other_venues_have_their_page_and_socket(exchange: str, symbol: str, canonical: str) -> None:
-    Instrument.objects.create(
-        exchange=exchange,
-        symbol=symbol,
-        canonical=canonical,
-        base="BTC",
-        quote="USD",
-        tick_size=Decimal("0.1"),
-        step_size=Decimal("0.00000001"),
-    )
-    resp = Client().get(f"/market/{exchange}/{symbol}/")
-    assert resp.status_code == 200
-    html = resp.content.decode()
-    assert f'"socket": "/ws/market/{exchange}/{symbol}/"' in html
-    assert '"price_decimals": 1' in html
-
-
-@pytest.mark.parametrize("path", ["/market/binance/NOPE/", "/market/kraken/BTCUSDT/", "/market/binance/"])
-def test_unknown_instrument_is_a_404_page_not_a_500(instruments: None, path: str) -> None:
-    assert Client().get(path).status_code == 404
-
-
-def test_lower_case_symbol_redirects(instruments: None) -> None:
-    resp = Client().get("/market/binance/btcusdt/")
-    assert (resp.status_code, resp["Location"]) == (302, "/market/binance/BTCUSDT/")
 
 
 # ---- the drop endpoint ------------------------------------------------------------------------------------
@@ -169,7 +72,7 @@ async def _control_message(send: object) -> dict[str, object] | None:
         await layer.group_discard(control_group("binance"), channel)
 
 
-async def test_staff_drop_reaches_the_stream() -> None:
+async def test_staff_drop_reaches_the_stream(staff_client: StaffClient) -> None:
     client = await database_sync_to_async(staff_client)()
     got: list[object] = []
     message = await _control_message(
@@ -194,7 +97,7 @@ async def test_drop_is_403_for_anyone_but_staff(who: str) -> None:
     assert message is None
 
 
-def test_drop_without_csrf_token_is_refused(instruments: None) -> None:
+def test_drop_without_csrf_token_is_refused(instruments: None, staff_client: StaffClient) -> None:
     client = staff_client(enforce_csrf_checks=True)
     assert client.post("/market/binance/feed/drop", {"seconds": 10}).status_code == 403
     client.get("/market/binance/BTCUSDT/")  # sets the CSRF cookie
@@ -211,13 +114,13 @@ def test_drop_without_csrf_token_is_refused(instruments: None) -> None:
         ({"seconds": 5, "mode": "explode"}, "mode"),
     ],
 )
-def test_bad_drop_is_a_400_naming_the_field(body: dict[str, object], field: str) -> None:
+def test_bad_drop_is_a_400_naming_the_field(body: dict[str, object], field: str, staff_client: StaffClient) -> None:
     resp = staff_client().post("/market/binance/feed/drop", body, content_type="application/json")
     assert resp.status_code == 400
     assert list(resp.json()["fields"]) == [field]
 
 
-def test_drop_on_an_unknown_exchange_and_bad_json_are_400s() -> None:
+def test_drop_on_an_unknown_exchange_and_bad_json_are_400s(staff_client: StaffClient) -> None:
     client = staff_client()
     assert client.post("/market/nowhere/feed/drop", {"seconds": 5}).json()["fields"].keys() == {"exchange"}
     assert client.post("/market/binance/feed/drop", "{not json", content_type="application/json").status_code == 400

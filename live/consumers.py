@@ -1,13 +1,15 @@
-"""WebSocket consumers: the live page's ``/ws/market/<exchange>/<symbol>/`` and the admin's ``/ws/prices/``.
+"""WebSocket consumers (routed by ``live.routing``): the live page's ``/ws/market/<exchange>/<symbol>/`` and the
+admin's ``/ws/prices/``.
 
-They relay what the stream process publishes (``markets.live``) to browsers. A client first gets a
-snapshot (feed state, the last candles and trades, recent gaps and signals, and, for staff, the trading records:
-open positions of every symbol, recently closed ones and recent orders), then events. Changes to positions and
-orders (``orders.update`` on ``orders.live.ORDERS_GROUP``, from the stream's trader or a staff action) reach staff
-pages only: anyone else's socket never joins that group, and its snapshot has no ``positions`` or ``orders``
-(``"trading": false``), unless ``TRADING_DATA_PUBLIC`` makes them public (:mod:`orders.access`).
+They relay what the stream process publishes (``markets.live``, ``signals.live``, ``orders.live``) to browsers. A
+client first gets a snapshot (feed state, the last candles and trades, recent gaps and signals, and, for staff, the
+trading records: open positions of every symbol, recently closed ones and recent orders), then events. Changes to
+positions and orders (``orders.update`` on ``orders.live.ORDERS_GROUP``, from the stream's trader or a staff action)
+reach staff pages only: anyone else's socket never joins that group, and its snapshot has no ``positions`` or
+``orders`` (``"trading": false``), unless ``TRADING_DATA_PUBLIC`` makes them public (:mod:`orders.access`).
 Trades are coalesced per client: at most one ``trades`` message every ``TRADES_INTERVAL`` seconds (~10 a second),
 holding the trades since the last one (the newest ``TRADES_PER_MESSAGE``) and their count; the first goes out at once.
+This is the composition layer: it may read markets, signals and orders together; none of them imports it.
 """
 
 from __future__ import annotations
@@ -23,15 +25,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from orders.access import may_see_trading
-from orders.live import ORDERS_GROUP, order_data, position_data
-from orders.models import Position
-from orders.selectors import position_list, recent_orders, recent_positions
-from signals.live import signal_row_data
-from signals.selectors import recent_signals
-
-from . import selectors
-from .live import (
+from markets import selectors
+from markets.live import (
     PRICES_GROUP,
     TRADES_PER_MESSAGE,
     candle_data,
@@ -40,7 +35,13 @@ from .live import (
     market_group,
     trade_data,
 )
-from .venues import KNOWN_EXCHANGES
+from markets.venues import KNOWN_EXCHANGES
+from orders.access import may_see_trading
+from orders.live import ORDERS_GROUP, order_data, position_data
+from orders.models import Position
+from orders.selectors import position_list, recent_orders, recent_positions
+from signals.live import signal_row_data
+from signals.selectors import recent_signals
 
 TRADES_INTERVAL = 0.1
 NOT_FOUND = 4404  # WebSocket close code (4000-4999 are the application's): no such instrument
