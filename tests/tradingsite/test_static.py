@@ -8,7 +8,7 @@ from django.test import Client
 def test_the_pages_script_and_the_chart_library_are_served_with_debug_off(settings: object) -> None:
     client = Client()
     for path in (
-        "/static/markets/live.js",
+        "/static/live/live.js",
         "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js",
     ):
         response = client.get(path)
