@@ -21,6 +21,7 @@ def test_the_pages_script_and_the_chart_library_are_served_with_debug_off(settin
     client = Client()
     for path in (
         "/static/live/live.js",
+        "/static/live/chart.js",
         "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js",
     ):
         response = client.get(path)
