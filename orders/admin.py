@@ -1,7 +1,7 @@
 """Admin views of the trading records: read-only (the pipeline and the executors write them; nothing is added,
 changed or deleted by hand). Staff may close positions and cancel orders through the executor of the record's
-mode, the same path as the live page's buttons (:mod:`orders.views`); what cannot be done is reported as a
-message naming the record and the reason."""
+mode, the same services as the live page's buttons (``staff_close``, ``staff_cancel`` in :mod:`orders.services`);
+what cannot be done is reported as a message naming the record and the reason."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .models import Fill, Order, Position, RiskDecision
-from .selectors import position_orders
-from .views import Refused, announce, staff_cancel, staff_close
+from .services import ActionRefused, orders_announce, positions_announce, staff_cancel, staff_close
 
 R = TypeVar("R", Order, Position)
 
@@ -99,7 +98,7 @@ def _act_on_each(
     for record in records:
         try:
             done.append(act(record, now=now))
-        except Refused as exc:
+        except ActionRefused as exc:
             refused.append(f"{name(record)}: {exc.detail}")
     for line in refused:
         model_admin.message_user(request, line, messages.ERROR)
@@ -282,7 +281,7 @@ class PositionAdmin(ReadOnlyAdmin):
     def close_positions(self, request: HttpRequest, queryset: QuerySet[Position]) -> None:
         done = _act_on_each(self, request, queryset, staff_close, str, "positions closed:")
         if done:
-            announce(done, [o for p in done for o in position_orders(p)])
+            positions_announce(done)
 
 
 class FillInline(ReadOnlyInline):
@@ -378,7 +377,7 @@ class OrderAdmin(ReadOnlyAdmin):
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         done = _act_on_each(self, request, queryset, staff_cancel, lambda o: o.client_order_id, "orders cancelled:")
         if done:
-            announce(Position.objects.filter(pk__in={o.position_id for o in done if o.position_id}), done)
+            orders_announce(done)
 
 
 @admin.register(Fill)

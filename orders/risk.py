@@ -93,7 +93,7 @@ class Filters:
     min_notional: Decimal = ZERO
 
     def qty_down(self, qty: Decimal) -> Decimal:
-        return _round(qty, self.step_size, ROUND_DOWN)
+        return to_step(qty, self.step_size, ROUND_DOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,9 @@ def day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
 
 
-def _round(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+def to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """``value`` on a multiple of ``step`` (a tick or step size), rounded as ``rounding`` says (``ROUND_DOWN``,
+    ``ROUND_UP``); a zero step is no rule and leaves it as it is."""
     if step <= 0:
         return value
     return (value / step).to_integral_value(rounding=rounding) * step
@@ -237,7 +239,7 @@ def _assess_buy(proposal: Proposal, price: Decimal, book: Book, filters: Filters
     else:
         raw_stop = price * (1 - params.stop_loss_pct)
         stop_how = f"{_pct(params.stop_loss_pct)} below the price"
-    stop = _round(raw_stop, filters.tick_size, ROUND_DOWN)
+    stop = to_step(raw_stop, filters.tick_size, ROUND_DOWN)
     if stop <= 0 or stop >= price:
         return _reject(
             Rejection.BAD_STOP,
@@ -251,7 +253,7 @@ def _assess_buy(proposal: Proposal, price: Decimal, book: Book, filters: Filters
     else:
         raw_tp = price * (1 + params.take_profit_pct)
         tp_how = f"{_pct(params.take_profit_pct)} above the price"
-    take_profit = _round(raw_tp, filters.tick_size, ROUND_UP)
+    take_profit = to_step(raw_tp, filters.tick_size, ROUND_UP)
     reasons.append(
         f"BUY {symbol} at about {_n(price)}: stop-loss {_n(stop)} ({stop_how}), "
         f"take-profit {_n(take_profit)} ({tp_how})"

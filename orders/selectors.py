@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from markets.exchanges.binance.parse import parse_filters
 from markets.models import Instrument
 
 from .models import Order, Position
@@ -65,19 +66,18 @@ def realised_since(*, mode: str, exchange: str, since: datetime) -> Decimal:
 
 
 def instrument_filters(*, exchange: str, symbol: str) -> Filters | None:
-    """The stored instrument's filters (Binance's PRICE_FILTER, LOT_SIZE and NOTIONAL); None when the instrument
-    is not stored. A venue that publishes none gets 1e-8 steps and no minimums."""
+    """The stored instrument's filters: its tick size, step size and minimum notional, and the minimum and maximum
+    quantity of Binance's LOT_SIZE (read by :func:`markets.exchanges.binance.parse.parse_filters`); None when the
+    instrument is not stored. A venue that publishes none gets 1e-8 steps and no minimums."""
     inst = Instrument.objects.filter(exchange=exchange, symbol=symbol).first()
     if inst is None:
         return None
-    lot = next((f for f in inst.filters or [] if isinstance(f, dict) and f.get("filterType") == "LOT_SIZE"), {})
-    min_qty = Decimal(str(lot.get("minQty", "0")))
-    max_qty = Decimal(str(lot["maxQty"])) if lot.get("maxQty") else None
+    lot = parse_filters(inst.filters or [], f"stored {exchange} instrument {symbol}")
     return Filters(
         tick_size=inst.tick_size or FALLBACK_TICK,
         step_size=inst.step_size or FALLBACK_TICK,
-        min_qty=min_qty,
-        max_qty=max_qty if max_qty else None,
+        min_qty=lot.min_qty or Decimal(0),
+        max_qty=lot.max_qty,
         min_notional=inst.min_notional or Decimal(0),
     )
 

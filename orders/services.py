@@ -1,29 +1,42 @@
-"""The trading pipeline's writes: a signal through the risk check to an executor, every step stored.
+"""The trading records' writes: a signal through the risk check to an executor, every step stored; and the staff
+actions (close a position, cancel an order) that the live page's buttons and the admin's actions both call.
 
 ``act_on_signal`` is idempotent: the risk decision of a signal is stored once per mode (unique key), and acting
 on it again (a restarted stream deciding the candle again, a retry) finds that decision and asks the executor
 for the same orders, whose client ids are derived from the signal, so nothing is ever placed twice.
+
+A staff action goes through the executor of the record's mode and is all or nothing: one that is not done raises
+:class:`ActionRefused` with the HTTP status that says why (409: the record cannot be acted on, or the executor
+refused; 503: no executor for its mode here, Binance keys unset; 502: the exchange failed). What a staff action
+changed is pushed to every live page (``orders.update`` on ``ORDERS_GROUP``, built by :mod:`orders.live`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import IntegrityError
 
+from markets.exchanges.errors import ExchangeError
+from markets.selectors import recent_ticks
 from tradingsite.params import params_from_setting
 
 from .executors.base import Entry, ExecutionError, Executor
 from .ids import client_order_id, signal_key
-from .models import Order, Position, RiskDecision
+from .live import ORDERS_GROUP, orders_update
+from .models import Mode, Order, Position, RiskDecision
 from .risk import Book, Proposal, Rejection, RiskParams, Verdict, assess, day_start
-from .selectors import open_positions, realised_since
+from .selectors import open_positions, position_orders, realised_since
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +208,102 @@ def position_close(*, executor: Executor, position: Position, now: datetime, pri
 def order_cancel(*, executor: Executor, order: Order, now: datetime) -> Order:
     """Cancel an open order by hand (the staff action)."""
     return executor.cancel(order, now)
+
+
+# -- staff actions -----------------------------------------------------------------------------------------------
+
+
+class ActionRefused(Exception):
+    """A staff action that was not done: ``status`` is the HTTP status that says why, ``detail`` the reason."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+def close_price(position: Position) -> Decimal | None:
+    """The price a paper position is closed at by hand: its last price, else its symbol's last stored trade."""
+    if position.last_price is not None:
+        return position.last_price
+    last = recent_ticks(exchange=position.exchange, symbol=position.symbol, limit=1)
+    return last[0].price if last else None
+
+
+def staff_close(position: Position, *, now: datetime) -> Position:
+    """Close ``position`` by hand through its mode's executor, or raise ActionRefused saying why not."""
+    if position.status != Position.Status.OPEN:
+        reason = f" ({position.get_exit_reason_display()})" if position.exit_reason else ""
+        raise ActionRefused(409, "conflict", f"the {position.symbol} position is already closed{reason}")
+    executor = _executor(position.mode, position.exchange)
+    price = None
+    if position.mode == Mode.PAPER:
+        price = close_price(position)
+        if price is None:
+            raise ActionRefused(
+                409,
+                "conflict",
+                f"no price to close the paper {position.symbol} position at: it has no "
+                f"last price and no {position.exchange} trade of {position.symbol} is stored",
+            )
+    return _act(lambda: position_close(executor=executor, position=position, now=now, price=price))
+
+
+def staff_cancel(order: Order, *, now: datetime) -> Order:
+    """Cancel an open order by hand through its mode's executor, or raise ActionRefused saying why not."""
+    if not order.is_open:
+        raise ActionRefused(
+            409,
+            "conflict",
+            f"order {order.client_order_id} is {order.status}: only open orders "
+            "(PENDING, NEW, PARTIALLY_FILLED) can be cancelled",
+        )
+    executor = _executor(order.mode, order.exchange)
+    return _act(lambda: order_cancel(executor=executor, order=order, now=now))
+
+
+def positions_announce(positions: Iterable[Position]) -> tuple[list[Position], list[Order]]:
+    """Push ``positions`` (closed by staff) with their orders to every live page; returns what was pushed."""
+    positions = list(positions)
+    orders = [o for p in positions for o in position_orders(p)]
+    _announce(positions, orders)
+    return positions, orders
+
+
+def orders_announce(orders: Iterable[Order]) -> tuple[list[Position], list[Order]]:
+    """Push ``orders`` (cancelled by staff) with their positions to every live page; returns what was pushed."""
+    orders = list(orders)
+    pks = {o.position_id for o in orders if o.position_id}
+    positions = list(Position.objects.filter(pk__in=pks)) if pks else []
+    _announce(positions, orders)
+    return positions, orders
+
+
+def _announce(positions: list[Position], orders: list[Order]) -> None:
+    """A channel layer that fails is logged, never raised: the action is done and stored, and the pages catch up
+    on their next snapshot."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(ORDERS_GROUP, orders_update(positions, orders))
+    except Exception as exc:  # Redis down: the action stands
+        log.warning("the live pages were not told of a staff action: %r", exc)
+
+
+def _executor(mode: str, exchange: str) -> Executor:
+    # Imported here: orders.trader imports this module for act_on_signal.
+    from .trader import executor_of
+
+    try:
+        return executor_of(mode, exchange)
+    except ExecutionError as exc:
+        raise ActionRefused(503, "unavailable", str(exc)) from exc
+
+
+def _act(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except ExecutionError as exc:
+        raise ActionRefused(409, "conflict", str(exc)) from exc
+    except ExchangeError as exc:
+        log.warning("a staff action failed on the exchange: %s", exc)
+        raise ActionRefused(
+            502, "exchange error", f"{exc.exchange}: the exchange failed or refused; see the log"
+        ) from exc

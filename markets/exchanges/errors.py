@@ -1,9 +1,12 @@
 """The adapters layer's one error hierarchy. No Django here.
 
 - :class:`ExchangeError`: anything an exchange adapter could not do.
-  - :class:`RateLimited`: HTTP 429 (slow down) or 418 (our address is banned), with the wait asked for.
+  - :class:`Refused`: the exchange answered with an error, so the request changed nothing.
+    - :class:`RateLimited`: HTTP 429 (slow down) or 418 (our address is banned), with the wait asked for.
+    - :class:`BadRequest`: any other 4xx; the exchange's own ``code``/``msg`` kept. Retrying will not help.
   - :class:`ExchangeUnavailable`: 5xx, timeouts, refused connections, unreadable answers. Worth retrying.
-  - :class:`BadRequest`: any other 4xx; the exchange's own ``code``/``msg`` kept. Retrying will not help.
+    - :class:`OutcomeUnknown`: the same for a request that changes something (a signed order): it may or may
+      not have been executed, so it is looked up before it is sent again.
 
 ``str(error)`` is one sentence naming the exchange and what failed, fit for a log line or a progress bar.
 Every class can be rebuilt from ``(exchange, message)`` alone (the other fields have defaults), so the
@@ -25,7 +28,17 @@ class ExchangeError(Exception):
         return f"{self.exchange}: {self.message}"
 
 
-class RateLimited(ExchangeError):
+class Refused(ExchangeError):
+    """The exchange answered the request with an error: it was not executed. ``status`` is the HTTP status,
+    ``code`` the exchange's own error code (Binance: ``-2013``), None when it gave none."""
+
+    def __init__(self, exchange: str, message: str, *, status: int = 400, code: int | None = None) -> None:
+        super().__init__(exchange, message)
+        self.status = status
+        self.code = code
+
+
+class RateLimited(Refused):
     """The exchange refused a request for going too fast: HTTP 429, or 418 once the address is banned.
 
     ``retry_after`` is the exchange's Retry-After in seconds (None when it sent none); no request may go
@@ -40,9 +53,9 @@ class RateLimited(ExchangeError):
         status: int = 429,
         retry_after: float | None = None,
         used_weight: int | None = None,
+        code: int | None = None,
     ) -> None:
-        super().__init__(exchange, message)
-        self.status = status
+        super().__init__(exchange, message, status=status, code=code)
         self.retry_after = retry_after
         self.used_weight = used_weight
 
@@ -79,7 +92,16 @@ class ExchangeUnavailable(ExchangeError):
         )
 
 
-class BadRequest(ExchangeError):
+class OutcomeUnknown(ExchangeUnavailable):
+    """A request that changes something (a signed order) got no answer, or a 5xx, or Binance's -1007 ("execution
+    status unknown"): it may or may not have been executed. ``code`` is the exchange's, when it sent one."""
+
+    def __init__(self, exchange: str, message: str, *, code: int | None = None) -> None:
+        super().__init__(exchange, message)
+        self.code = code
+
+
+class BadRequest(Refused):
     """The exchange rejected the request itself (a 4xx other than 418/429): retrying will not help.
 
     ``code`` and ``msg`` are the exchange's own (Binance: ``{"code": -1121, "msg": "Invalid symbol."}``);
@@ -89,7 +111,5 @@ class BadRequest(ExchangeError):
     def __init__(
         self, exchange: str, message: str, *, status: int = 400, code: int | None = None, msg: str = ""
     ) -> None:
-        super().__init__(exchange, message)
-        self.status = status
-        self.code = code
+        super().__init__(exchange, message, status=status, code=code)
         self.msg = msg

@@ -1,4 +1,5 @@
-"""Binance Spot: pure parsers of its payloads (:mod:`.parse`) and its REST market data (:mod:`.rest`)."""
+"""Binance Spot: pure parsers of its payloads (:mod:`.parse`, :mod:`.reports`), its REST market data
+(:mod:`.rest`) and its signed trading API (:mod:`.client`)."""
 
 from .parse import EXCHANGE, parse_agg_trade, parse_exchange_info, parse_kline, parse_trade, parse_weight_limit
 from .rest import CAPABILITIES, BinanceRest

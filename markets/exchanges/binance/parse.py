@@ -7,7 +7,8 @@ malformed payload is a ``ValueError`` naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,18 @@ KLINE_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolFilters:
+    """A symbol's trading rules from its exchangeInfo ``filters``; None where Binance sets no rule (the filter or
+    the field absent, or zero)."""
+
+    tick_size: Decimal | None
+    step_size: Decimal | None
+    min_qty: Decimal | None
+    max_qty: Decimal | None
+    min_notional: Decimal | None
+
+
 # -- parsers ------------------------------------------------------------------------------------------------
 def parse_exchange_info(payload: Any) -> list[InstrumentInfo]:
     """The symbols of an exchangeInfo answer, with tick/step size and min notional read from the filters
@@ -63,8 +76,7 @@ def parse_exchange_info(payload: Any) -> list[InstrumentInfo]:
         filters = s.get("filters", [])
         if not isinstance(filters, list) or not all(isinstance(f, Mapping) and "filterType" in f for f in filters):
             raise ValueError(f"{what} field 'filters' must be an array of objects with a filterType")
-        by_type = {f["filterType"]: f for f in filters}
-        notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL")
+        rules = parse_filters(filters, what)
         out.append(
             InstrumentInfo(
                 exchange=EXCHANGE,
@@ -73,13 +85,37 @@ def parse_exchange_info(payload: Any) -> list[InstrumentInfo]:
                 base=base,
                 quote=quote_,
                 status=_text(s, "status", what),
-                tick_size=_filter_value(by_type.get("PRICE_FILTER"), "tickSize", what),
-                step_size=_filter_value(by_type.get("LOT_SIZE"), "stepSize", what),
-                min_notional=_filter_value(notional, "minNotional", what),
+                tick_size=rules.tick_size,
+                step_size=rules.step_size,
+                min_notional=rules.min_notional,
                 filters=tuple(dict(f) for f in filters),
             )
         )
     return out
+
+
+def parse_filters(filters: Iterable[Any], what: str = "symbol") -> SymbolFilters:
+    """The rules in a symbol's ``filters`` (as exchangeInfo sends them, or as stored with an instrument):
+    ``PRICE_FILTER``'s tickSize, ``LOT_SIZE``'s stepSize, minQty and maxQty, and ``NOTIONAL``'s (or the older
+    ``MIN_NOTIONAL``'s) minNotional. Entries without a ``filterType`` (another venue's raw product) are no
+    rule; a filter that lacks its tickSize, stepSize or minNotional, or a value that is not a decimal string,
+    is a ValueError. Example::
+
+        [{"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
+          "tickSize": "0.01000000"},
+         {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+         {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, ...}]
+    """
+    by_type = {f["filterType"]: f for f in filters if isinstance(f, Mapping) and "filterType" in f}
+    price, lot = by_type.get("PRICE_FILTER"), by_type.get("LOT_SIZE")
+    notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL")
+    return SymbolFilters(
+        tick_size=_filter_value(price, "tickSize", what),
+        step_size=_filter_value(lot, "stepSize", what),
+        min_qty=_filter_value(lot, "minQty", what, optional=True),
+        max_qty=_filter_value(lot, "maxQty", what, optional=True),
+        min_notional=_filter_value(notional, "minNotional", what),
+    )
 
 
 def parse_weight_limit(payload: Any) -> int | None:
@@ -237,8 +273,8 @@ def _symbol(obj: Mapping[str, Any], given: str | None, what: str) -> str:
     return inside
 
 
-def _filter_value(f: Mapping[str, Any] | None, key: str, what: str) -> Decimal | None:
-    if f is None:
+def _filter_value(f: Mapping[str, Any] | None, key: str, what: str, *, optional: bool = False) -> Decimal | None:
+    if f is None or (optional and key not in f):
         return None
     value = _decimal(f, key, f"{what} filter {f['filterType']}")
     return value or None

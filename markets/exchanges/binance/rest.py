@@ -1,4 +1,5 @@
-"""Binance Spot REST market data through python-binance's synchronous ``Client``. No Django here.
+"""Binance Spot REST market data through python-binance's synchronous ``Client`` (built by
+:func:`.client.python_binance`). No Django here.
 
 Every request is retried with :func:`markets.exchanges.retry.call_with_retry`, and a small weight
 governor waits for the next minute rather than provoke a 429 when the weight Binance reports
@@ -16,7 +17,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from binance.client import Client
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ... import metrics
@@ -24,6 +24,7 @@ from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
 from ..http import network_reason, page_limit, retry_after_seconds
 from ..retry import OnWait, RetryPolicy, call_with_retry
+from .client import python_binance
 from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_limit
 
 CAPABILITIES = Capabilities(
@@ -75,9 +76,7 @@ class BinanceRest:
         self.weight_limit = DEFAULT_WEIGHT_LIMIT
         self._weight_minute: int | None = None  # the minute (clock // 60) used_weight was reported in
         self._sleep, self._on_wait, self._clock = sleep, on_wait, clock
-        self._client = Client(api_key or None, api_secret or None, ping=False)
-        self._client.API_URL = self.base_url + "/api"
-        self._client.REQUEST_TIMEOUT = timeout
+        self._client = python_binance(self.base_url, key=api_key, secret=api_secret, timeout=timeout)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
