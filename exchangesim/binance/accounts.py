@@ -1,15 +1,16 @@
-"""Spot accounts and orders: balances per API key, filters, MARKET and resting orders, OCO order lists.
+"""The account book: every spot account (balances per API key) and its orders; placing MARKET and resting
+orders and OCO order lists, cancels, and matching against the market's prints.
 
-Pure bookkeeping over Decimals; the HTTP layer (signed.py) parses and signs, this decides.
+Pure bookkeeping over Decimals; the HTTP layer (signed.py) parses and signs, this decides. The records it
+keeps are in records.py, the symbol filters in filters.py.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..symbols import USD_PRICES, SymbolSpec
+from ..symbols import SymbolSpec
 from .errors import (
     BAD_PRICE_RELATIONSHIP,
     DUPLICATE_ORDER,
@@ -19,159 +20,10 @@ from .errors import (
     UNKNOWN_ORDER_LIST,
     BinanceError,
 )
-from .wire import fmt
+from .filters import check_filters
+from .records import OPEN_STATUSES, RESTING_TYPES, STOP_TYPES, Account, Fill, OcoLeg, Order, OrderList
 
 COMMISSION = Decimal("0.001")
-MAX_PRICE_FACTOR = 1000
-MAX_QTY = Decimal(9000)
-OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
-RESTING_TYPES = ("LIMIT", "LIMIT_MAKER")
-STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
-ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
-OCO_TYPES = ("LIMIT_MAKER", *STOP_TYPES)  # what aboveType/belowType accept; LIMIT and MARKET are -1158
-
-
-def min_notional(spec: SymbolSpec) -> Decimal:
-    """Five dollars' worth of the quote asset, Binance's usual NOTIONAL minimum."""
-    usd = USD_PRICES.get(spec.quote, 1.0)
-    return Decimal(str(round(5 / usd, 8))).normalize()
-
-
-def symbol_filters(spec: SymbolSpec) -> list[dict[str, object]]:
-    """PRICE_FILTER, LOT_SIZE, NOTIONAL (and MARKET_LOT_SIZE) for exchangeInfo and order checks."""
-    max_price = max(1, int(spec.start_price * MAX_PRICE_FACTOR)) * spec.price_scale
-    return [
-        {
-            "filterType": "PRICE_FILTER",
-            "minPrice": fmt(1, spec.price_dp),
-            "maxPrice": fmt(max_price, spec.price_dp),
-            "tickSize": fmt(1, spec.price_dp),
-        },
-        {
-            "filterType": "LOT_SIZE",
-            "minQty": fmt(1, spec.qty_dp),
-            "maxQty": fmt(int(MAX_QTY) * spec.qty_scale, spec.qty_dp),
-            "stepSize": fmt(1, spec.qty_dp),
-        },
-        {
-            "filterType": "MARKET_LOT_SIZE",
-            "minQty": "0.00000000",
-            "maxQty": fmt(int(MAX_QTY) * spec.qty_scale, spec.qty_dp),
-            "stepSize": "0.00000000",
-        },
-        {
-            "filterType": "NOTIONAL",
-            "minNotional": fmt(int(min_notional(spec).scaleb(8)), 8),
-            "applyMinToMarket": True,
-            "maxNotional": "9000000.00000000",
-            "applyMaxToMarket": False,
-            "avgPriceMins": 5,
-        },
-    ]
-
-
-@dataclass(slots=True)
-class Fill:
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    trade_id: int
-
-
-@dataclass(slots=True)
-class Order:
-    """One order as Binance reports it."""
-
-    symbol: str
-    order_id: int
-    client_order_id: str
-    side: str
-    type: str
-    time_in_force: str | None
-    price: Decimal
-    orig_qty: Decimal
-    stop_price: Decimal | None
-    time: int
-    status: str = "NEW"
-    executed_qty: Decimal = Decimal(0)
-    cumm_quote: Decimal = Decimal(0)
-    update_time: int = 0
-    fills: list[Fill] = field(default_factory=list)
-    triggered: bool = False
-    reserved_asset: str = ""
-    reserved: Decimal = Decimal(0)
-    order_list_id: int = -1  # the OCO this order is a leg of; -1 for an ordinary order
-
-
-@dataclass(slots=True)
-class OcoLeg:
-    """One leg of an OCO request, parsed: ``price`` is None for the stop-market types."""
-
-    type: str
-    price: Decimal | None
-    stop_price: Decimal | None
-    tif: str | None
-    client_id: str
-
-
-@dataclass(slots=True)
-class OrderList:
-    """One OCO as Binance reports it. Its two legs share ONE reservation, held here (the legs reserve
-    nothing) until a leg wins: then the reservation moves to that leg, or is released on a cancel."""
-
-    order_list_id: int
-    client_id: str
-    symbol: str
-    legs: list[Order]  # the stop-loss leg first, then the other (the order Binance lists them in)
-    transaction_time: int
-    status: str = "EXECUTING"  # listOrderStatus: EXECUTING, then ALL_DONE
-    reserved_asset: str = ""
-    reserved: Decimal = Decimal(0)
-
-    @property
-    def status_type(self) -> str:
-        """listStatusType: EXEC_STARTED while the legs work, ALL_DONE once one won or both were canceled."""
-        return "EXEC_STARTED" if self.status == "EXECUTING" else "ALL_DONE"
-
-
-@dataclass(slots=True)
-class Account:
-    """Balances (free, locked) of one API key and its orders."""
-
-    api_key: str
-    secret: str
-    free: dict[str, Decimal]
-    locked: dict[str, Decimal] = field(default_factory=dict)
-    orders: dict[int, Order] = field(default_factory=dict)
-    open: dict[int, Order] = field(default_factory=dict)  # the resting subset of ``orders``
-    lists: dict[int, OrderList] = field(default_factory=dict)  # every OCO, by orderListId
-
-    def balance(self, asset: str) -> Decimal:
-        return self.free.get(asset, Decimal(0))
-
-    def move(self, asset: str, delta_free: Decimal, delta_locked: Decimal = Decimal(0)) -> None:
-        self.free[asset] = self.free.get(asset, Decimal(0)) + delta_free
-        self.locked[asset] = self.locked.get(asset, Decimal(0)) + delta_locked
-
-    def by_client_id(self, symbol: str, client_id: str) -> Order | None:
-        """The newest order with this client id (ids may be reused once an order is done)."""
-        for o in reversed(self.orders.values()):
-            if o.symbol == symbol and o.client_order_id == client_id:
-                return o
-        return None
-
-    def list_by_client_id(self, client_id: str) -> OrderList | None:
-        """The newest order list with this listClientOrderId (reusable once the list is done)."""
-        for lst in reversed(self.lists.values()):
-            if lst.client_id == client_id:
-                return lst
-        return None
-
-    def active_list(self, order: Order) -> OrderList | None:
-        """The OCO ``order`` is a leg of, while that list is still executing."""
-        lst = self.lists.get(order.order_list_id) if order.order_list_id >= 0 else None
-        return lst if lst is not None and lst.status == "EXECUTING" else None
 
 
 class OrderBook:
@@ -182,18 +34,6 @@ class OrderBook:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._list_ids = itertools.count(1)
-
-    def check_filters(self, spec: SymbolSpec, price: Decimal | None, qty: Decimal, market_price: Decimal) -> None:
-        """Binance's -1013 filter failures, in its order: price, lot size, notional."""
-        tick, step = spec.tick_size, spec.step_size
-        if price is not None and (
-            price < tick or price > Decimal(int(spec.start_price * MAX_PRICE_FACTOR) or 1) or price % tick != 0
-        ):
-            raise BinanceError(-1013, "Filter failure: PRICE_FILTER")
-        if qty < step or qty > MAX_QTY or qty % step != 0:
-            raise BinanceError(-1013, "Filter failure: LOT_SIZE")
-        if (price if price is not None else market_price) * qty < min_notional(spec):
-            raise BinanceError(-1013, "Filter failure: NOTIONAL")
 
     def place(
         self,
@@ -213,7 +53,7 @@ class OrderBook:
         """Validate, reserve funds, and fill what can fill now. Raises BinanceError when rejected."""
         if any(o.symbol == spec.symbol and o.client_order_id == client_id for o in account.open.values()):
             raise BinanceError(*DUPLICATE_ORDER)
-        self.check_filters(spec, price, qty, market_price)
+        check_filters(spec, price, qty, market_price)
         if (
             type_ == "LIMIT_MAKER"
             and price is not None
@@ -287,7 +127,7 @@ class OrderBook:
         ):
             raise BinanceError(*DUPLICATE_ORDER)
         for leg in (above, below):
-            self.check_filters(spec, leg.price, qty, market_price)
+            check_filters(spec, leg.price, qty, market_price)
         # Binance's rule, strict on both sides: SELL take-profit/limit price > last > stop-loss stopPrice, and
         # the mirror for BUY. Each leg is checked at the price(s) that make it act: a LIMIT_MAKER at its
         # price, a stop-market at its stopPrice, a TAKE_PROFIT_LIMIT at both its price and its stopPrice (our

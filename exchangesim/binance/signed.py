@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import wire
-from .accounts import OCO_TYPES, ORDER_TYPES, STOP_TYPES, Account, OcoLeg, Order, OrderList
 from .errors import (
     BAD_API_KEY_FMT,
     BAD_SIGNATURE,
     NO_SUCH_ORDER,
     NO_SUCH_ORDER_LIST,
-    OCO_TYPE_REJECTED,
     REJECTED_KEY,
     START_AFTER_END,
     UNKNOWN_ORDER,
@@ -32,21 +30,15 @@ from .errors import (
     BinanceError,
     mandatory,
 )
+from .filters import check_filters
+from .order_params import check_precision, client_id_param, oco_leg, oco_type, order_args, resp_type_param
 from .params import Params
+from .records import Account, Order, OrderList
+from .reports import DAY_MS, cancel_result, d8, list_status, order_counts, order_response, order_status
 from .rest import json_response, read_params
 
 if TYPE_CHECKING:
     from .venue import BinanceVenue
-
-_CLIENT_ID = re.compile(r"[a-zA-Z0-9-_]{1,36}")
-_TIFS = ("GTC", "IOC", "FOK")
-_BAD_TIF = (-1115, "Invalid timeInForce.")
-_RESP_TYPES = ("ACK", "RESULT", "FULL")
-_BAD_RESP_TYPE = (
-    -1100,
-    "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'.",
-)
-DAY_MS = 86_400_000
 
 
 def _strip_signature(raw: str) -> tuple[str, str | None]:
@@ -64,6 +56,7 @@ class SignedRest:
         self.book = venue.orders
 
     def routes(self) -> list[web.RouteDef]:
+        """The signed endpoints' routes."""
         return [
             web.post("/api/v3/order", self.new_order),
             web.post("/api/v3/order/test", self.test_order),
@@ -110,71 +103,21 @@ class SignedRest:
             raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
         return account, params
 
-    def _order_args(self, p: Params) -> dict[str, object]:
-        spec = p.symbol(self.venue.specs)
-        side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
-        type_ = p.enum("type", ORDER_TYPES, (-1116, "Invalid orderType."))
-        tif = p.enum("timeInForce", _TIFS, _BAD_TIF, required=False)
-        qty = p.decimal("quantity")
-        quote_qty = p.decimal("quoteOrderQty")
-        price = p.decimal("price")
-        stop = p.decimal("stopPrice")
-        market_price = wire.dec(self.venue.market.tapes[spec.symbol].last_price(), spec.price_dp)
-        if type_ in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and tif is None:
-            raise mandatory("timeInForce")
-        if type_ in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and price is None:
-            raise mandatory("price")
-        if type_ in STOP_TYPES and stop is None:
-            raise mandatory("stopPrice")
-        if type_ == "MARKET" and qty is None and quote_qty is not None:
-            if quote_qty <= 0:
-                raise BinanceError(-1013, "Filter failure: NOTIONAL")
-            qty = (quote_qty / market_price).quantize(spec.step_size, rounding="ROUND_DOWN")
-        if qty is None and type_ == "MARKET":
-            raise BinanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
-        if qty is None:
-            raise mandatory("quantity")
-        _check_precision(quantity=qty, price=price, stopPrice=stop)
-        client_id = _client_id(p, "newClientOrderId")
-        resp_type = p.enum("newOrderRespType", _RESP_TYPES, _BAD_RESP_TYPE, required=False)
-        return {
-            "spec": spec,
-            "side": side,
-            "type_": type_,
-            "tif": tif,
-            "qty": qty,
-            "price": None if type_ in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") else price,
-            "stop_price": stop,
-            "client_id": client_id,
-            "market_price": market_price,
-            "resp_type": resp_type or ("FULL" if type_ in ("MARKET", "LIMIT") else "ACK"),
-        }
-
     async def new_order(self, request: web.Request) -> web.Response:
+        """``POST /api/v3/order``: place one order, answered in its ``newOrderRespType`` with the order counts."""
         account, p = await self.authenticate(request)
-        args = self._order_args(p)
+        args = order_args(self.venue, p)
         resp_type = args.pop("resp_type")
         if args["client_id"] is None:
             args["client_id"] = "sim" + secrets.token_hex(11)  # Binance generates one too
         order = self.book.place(account, now=self.venue.server_time(), **args)  # type: ignore[arg-type]
-        return json_response(
-            self._order_response(order, str(resp_type)), headers=self._order_counts(account, order.time)
-        )
-
-    @staticmethod
-    def _order_counts(account: Account, now: int) -> dict[str, str]:
-        """``X-MBX-ORDER-COUNT-10S`` / ``-1D``: this key's orders in the last 10 s and this UTC day."""
-        times = [o.time for o in account.orders.values()]
-        day = now // 86_400_000 * 86_400_000
-        return {
-            "X-MBX-ORDER-COUNT-10S": str(sum(t > now - 10_000 for t in times)),
-            "X-MBX-ORDER-COUNT-1D": str(sum(t >= day for t in times)),
-        }
+        return json_response(order_response(order, str(resp_type)), headers=order_counts(account, order.time))
 
     async def test_order(self, request: web.Request) -> web.Response:
+        """``POST /api/v3/order/test``: the checks of a new order (parameters, filters), nothing placed."""
         _account, p = await self.authenticate(request)
-        args = self._order_args(p)
-        self.book.check_filters(args["spec"], args["price"], args["qty"], args["market_price"])  # type: ignore[arg-type]
+        args = order_args(self.venue, p)
+        check_filters(args["spec"], args["price"], args["qty"], args["market_price"])  # type: ignore[arg-type]
         return json_response({})
 
     def _find(self, account: Account, p: Params) -> Order:
@@ -191,11 +134,13 @@ class SignedRest:
         return order
 
     async def query_order(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/order`` by ``orderId`` or ``origClientOrderId``."""
         account, p = await self.authenticate(request)
         order = self._find(account, p)
-        return json_response(self._order_status(order))
+        return json_response(order_status(order))
 
     async def cancel_order(self, request: web.Request) -> web.Response:
+        """``DELETE /api/v3/order``: -2011 for an order that is not there; a leg of an OCO cancels its list."""
         account, p = await self.authenticate(request)
         try:
             order = self._find(account, p)
@@ -205,14 +150,15 @@ class SignedRest:
             raise BinanceError(*UNKNOWN_ORDER) from err
         spec = self.venue.specs[order.symbol]
         self.book.cancel(account, spec, order, self.venue.server_time())  # a leg of an OCO cancels the list
-        return json_response(self._cancel_result(order))
+        return json_response(cancel_result(order))
 
     async def open_orders(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/openOrders``: the account's working orders, on ``symbol`` or on every symbol."""
         account, p = await self.authenticate(request)
         symbol = p.symbol(self.venue.specs).symbol if p.raw("symbol") else None
         return json_response(
             [
-                self._order_status(o)
+                order_status(o)
                 for o in account.orders.values()
                 if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)
             ]
@@ -243,7 +189,7 @@ class SignedRest:
             and (end is None or o.time <= end)
         ]
         chosen = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
-        return json_response([self._order_status(o) for o in chosen])
+        return json_response([order_status(o) for o in chosen])
 
     # -- OCO order lists ------------------------------------------------------------------------
     async def new_oco(self, request: web.Request) -> web.Response:
@@ -252,12 +198,12 @@ class SignedRest:
         spec = p.symbol(self.venue.specs)
         side = p.enum("side", ("BUY", "SELL"), (-1117, "Invalid side."))
         qty = p.decimal("quantity", required=True)
-        above_type, below_type = _oco_type(p, "aboveType"), _oco_type(p, "belowType")
-        above, below = _oco_leg(p, "above", above_type), _oco_leg(p, "below", below_type)
-        _check_precision(quantity=qty)
-        list_client_id = _client_id(p, "listClientOrderId") or "sim" + secrets.token_hex(11)
+        above_type, below_type = oco_type(p, "aboveType"), oco_type(p, "belowType")
+        above, below = oco_leg(p, "above", above_type), oco_leg(p, "below", below_type)
+        check_precision(quantity=qty)
+        list_client_id = client_id_param(p, "listClientOrderId") or "sim" + secrets.token_hex(11)
         # Binance's docs do not name the default; its example answer has RESULT-shaped order reports.
-        resp_type = p.enum("newOrderRespType", _RESP_TYPES, _BAD_RESP_TYPE, required=False) or "RESULT"
+        resp_type = resp_type_param(p) or "RESULT"
         market_price = wire.dec(self.venue.market.tapes[spec.symbol].last_price(), spec.price_dp)
         assert side is not None
         assert qty is not None
@@ -272,9 +218,9 @@ class SignedRest:
             market_price=market_price,
             now=self.venue.server_time(),
         )
-        body = self._list_status(lst)
-        body["orderReports"] = [self._order_response(leg, resp_type) for leg in lst.legs]
-        return json_response(body, headers=self._order_counts(account, lst.transaction_time))  # legs count 2
+        body = list_status(lst)
+        body["orderReports"] = [order_response(leg, resp_type) for leg in lst.legs]
+        return json_response(body, headers=order_counts(account, lst.transaction_time))  # legs count 2
 
     def _find_list(self, account: Account, list_id: int | None, client_id: str | None) -> OrderList | None:
         """By ``orderListId`` (which wins when both are sent, as on Binance), else by listClientOrderId."""
@@ -293,7 +239,7 @@ class SignedRest:
         lst = self._find_list(account, list_id, client_id)
         if lst is None:
             raise BinanceError(*NO_SUCH_ORDER_LIST)
-        return json_response(self._list_status(lst))
+        return json_response(list_status(lst))
 
     async def cancel_list(self, request: web.Request) -> web.Response:
         """``DELETE /api/v3/orderList`` by ``symbol`` and ``orderListId`` or ``listClientOrderId``: both legs
@@ -309,17 +255,18 @@ class SignedRest:
         if lst is None or lst.symbol != spec.symbol:
             raise BinanceError(*UNKNOWN_ORDER_LIST)
         self.book.cancel_list(account, lst, self.venue.server_time())
-        body = self._list_status(lst)
-        body["orderReports"] = [self._cancel_result(leg) for leg in lst.legs]
+        body = list_status(lst)
+        body["orderReports"] = [cancel_result(leg) for leg in lst.legs]
         return json_response(body)
 
     async def open_lists(self, request: web.Request) -> web.Response:
         """``GET /api/v3/openOrderList``: every executing list of the account (python-binance's
         ``get_open_oco_orders``)."""
         account, _ = await self.authenticate(request)
-        return json_response([self._list_status(lst) for lst in account.lists.values() if lst.status == "EXECUTING"])
+        return json_response([list_status(lst) for lst in account.lists.values() if lst.status == "EXECUTING"])
 
     async def account(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/account``: the account's balances (free and locked) and commission rates."""
         account, _ = await self.authenticate(request)
         assets = sorted(set(account.free) | set(account.locked))
         return json_response(
@@ -345,8 +292,8 @@ class SignedRest:
                 "balances": [
                     {
                         "asset": a,
-                        "free": _d8(account.free.get(a, Decimal(0))),
-                        "locked": _d8(account.locked.get(a, Decimal(0))),
+                        "free": d8(account.free.get(a, Decimal(0))),
+                        "locked": d8(account.locked.get(a, Decimal(0))),
                     }
                     for a in assets
                 ],
@@ -354,147 +301,3 @@ class SignedRest:
                 "uid": zlib.crc32(account.api_key.encode()),
             }
         )
-
-    # -- response shapes ------------------------------------------------------------------------
-    def _order_result(self, o: Order) -> dict[str, object]:
-        body: dict[str, object] = {
-            "symbol": o.symbol,
-            "orderId": o.order_id,
-            "orderListId": o.order_list_id,
-            "clientOrderId": o.client_order_id,
-            "transactTime": o.update_time,
-            "price": _d8(o.price),
-            "origQty": _d8(o.orig_qty),
-            "executedQty": _d8(o.executed_qty),
-            "origQuoteOrderQty": "0.00000000",
-            "cummulativeQuoteQty": _d8(o.cumm_quote),
-            "status": o.status,
-            "timeInForce": o.time_in_force or "GTC",
-            "type": o.type,
-            "side": o.side,
-            "workingTime": o.time,
-            "selfTradePreventionMode": "NONE",
-        }
-        if o.stop_price is not None:
-            body["stopPrice"] = _d8(o.stop_price)
-        return body
-
-    def _order_response(self, o: Order, resp_type: str) -> dict[str, object]:
-        ack = {
-            "symbol": o.symbol,
-            "orderId": o.order_id,
-            "orderListId": o.order_list_id,
-            "clientOrderId": o.client_order_id,
-            "transactTime": o.time,
-        }
-        if resp_type == "ACK":
-            return ack
-        body = self._order_result(o)
-        if resp_type == "FULL":
-            body["fills"] = [
-                {
-                    "price": _d8(f.price),
-                    "qty": _d8(f.qty),
-                    "commission": _d8(f.commission),
-                    "commissionAsset": f.commission_asset,
-                    "tradeId": f.trade_id,
-                }
-                for f in o.fills
-            ]
-        return body
-
-    def _order_status(self, o: Order) -> dict[str, object]:
-        body = self._order_result(o)
-        body.pop("transactTime")
-        body.update(
-            {
-                "icebergQty": "0.00000000",
-                "time": o.time,
-                "updateTime": o.update_time,
-                "isWorking": o.status in ("NEW", "PARTIALLY_FILLED") or o.status == "FILLED",
-                "origQuoteOrderQty": "0.00000000",
-            }
-        )
-        if "stopPrice" not in body:
-            body["stopPrice"] = "0.00000000"
-        return body
-
-    def _cancel_result(self, o: Order) -> dict[str, object]:
-        """A cancelled order as DELETE answers it: its own id as ``origClientOrderId``, the cancel's as
-        ``clientOrderId``."""
-        body = self._order_result(o)
-        body["origClientOrderId"] = body.pop("clientOrderId")
-        body["clientOrderId"] = "cancel" + str(o.order_id)
-        return body
-
-    @staticmethod
-    def _list_status(lst: OrderList) -> dict[str, object]:
-        """An order list as Binance reports it; ``transactionTime`` is that of its latest change of status."""
-        return {
-            "orderListId": lst.order_list_id,
-            "contingencyType": "OCO",
-            "listStatusType": lst.status_type,
-            "listOrderStatus": lst.status,
-            "listClientOrderId": lst.client_id,
-            "transactionTime": lst.transaction_time,
-            "symbol": lst.symbol,
-            "orders": [
-                {"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in lst.legs
-            ],
-        }
-
-
-def _client_id(p: Params, name: str) -> str | None:
-    """A client id parameter, or None when absent; -1100 outside Binance's legal range."""
-    client_id = p.raw(name)
-    if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
-        raise BinanceError(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[a-zA-Z0-9-_]{{1,36}}$'."
-        )
-    return client_id
-
-
-def _check_precision(**values: Decimal | None) -> None:
-    for name, value in values.items():
-        if value is not None and value.as_tuple().exponent < -8:  # type: ignore[operator]
-            raise BinanceError(-1111, f"Parameter '{name}' has too much precision.")
-
-
-def _oco_type(p: Params, name: str) -> str:
-    """``aboveType``/``belowType``: -1116 for what is no order type, -1158 for a type an OCO cannot hold."""
-    raw = p.raw(name)
-    if raw is None:
-        raise mandatory(name)
-    if raw not in ORDER_TYPES:
-        raise BinanceError(-1116, "Invalid orderType.")
-    if raw not in OCO_TYPES:
-        raise BinanceError(*OCO_TYPE_REJECTED)
-    return raw
-
-
-def _oco_leg(p: Params, prefix: str, type_: str) -> OcoLeg:
-    """One leg's ``{prefix}Price``, ``{prefix}StopPrice``, ``{prefix}TimeInForce``, ``{prefix}ClientOrderId``,
-    each mandatory as for a single order of that type (-1102 naming the prefixed parameter)."""
-    limit_type = type_ in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
-    tif = p.enum(f"{prefix}TimeInForce", _TIFS, _BAD_TIF, required=False)
-    price = p.decimal(f"{prefix}Price")
-    stop = p.decimal(f"{prefix}StopPrice")
-    if limit_type and tif is None:
-        raise mandatory(f"{prefix}TimeInForce")
-    if (limit_type or type_ == "LIMIT_MAKER") and price is None:
-        raise mandatory(f"{prefix}Price")
-    if type_ in STOP_TYPES and stop is None:
-        raise mandatory(f"{prefix}StopPrice")
-    _check_precision(**{f"{prefix}Price": price, f"{prefix}StopPrice": stop})
-    client_id = _client_id(p, f"{prefix}ClientOrderId") or "sim" + secrets.token_hex(11)
-    return OcoLeg(
-        type_,
-        price if limit_type or type_ == "LIMIT_MAKER" else None,
-        stop if type_ in STOP_TYPES else None,
-        tif if limit_type else None,
-        client_id,
-    )
-
-
-def _d8(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.00000001')):f}"

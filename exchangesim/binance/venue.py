@@ -13,8 +13,10 @@ from ..faults import Faults
 from ..symbols import SymbolSpec, synthetic_spec
 from ..venues import Middleware, VenueBase
 from . import wire
-from .accounts import ORDER_TYPES, OrderBook, symbol_filters
+from .accounts import OrderBook
+from .filters import symbol_filters
 from .limits import WeightLimiter
+from .records import ORDER_TYPES
 from .rest import PublicRest, make_middleware
 from .signed import SignedRest
 from .ws import StreamServer

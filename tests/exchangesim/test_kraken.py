@@ -1,6 +1,7 @@
-"""The Kraken venue under /kraken: REST shapes against the recorded capture, Trades paging by since/last,
-OHLC's 720 bars and open last row, the error envelope, the call counter, injected faults, forgotten
-history, truth, and Kraken's BTC moving with Binance's."""
+"""The Kraken venue under /kraken: pair names, REST shapes against the recorded capture, Trades paging by
+since/last, OHLC's 720 bars and open last row. Errors and faults are in test_kraken_faults.py, truth and the
+market in test_kraken_truth.py.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 
 from exchangesim.__main__ import parse_args
@@ -28,6 +27,7 @@ from exchangesim.kraken.wire import number
 from exchangesim.server import VENUES, Simulator
 from exchangesim.symbols import UnknownSymbolError
 from tests.conftest import shared_file, sim_config
+from tests.exchangesim.kraken_client import Kr, kr_get, post, unlimited
 from tests.exchangesim.test_coinbase import truth
 
 CAPTURE_TRADES = "kraken-rest/kraken_http_trades_XBTUSDT.json"
@@ -56,7 +56,6 @@ REFERENCE_PAIR_FIELDS = {  # the AssetPairs example of the reference, plus cost_
     "tick_size",
     "status",
 }
-Kr = tuple[Simulator, aiohttp.ClientSession]
 T0 = 1_722_495_600_000  # 2024-08-01 07:00 UTC: where the pinned markets start
 
 
@@ -67,32 +66,6 @@ def capture(name: str) -> dict[str, Any]:
 def kinds(row: list[Any]) -> list[str]:
     """The JSON kind of each field of a row (``str``, ``float``, ``int``)."""
     return [type(v).__name__ for v in row]
-
-
-async def kr_get(http: aiohttp.ClientSession, sim: Simulator, method: str, **params: object) -> tuple[int, Any]:
-    async with http.get(
-        f"{sim.venue_url('kraken')}/0/public/{method}", params={k: str(v) for k, v in params.items()}
-    ) as r:
-        return r.status, await r.json()
-
-
-async def post(http: aiohttp.ClientSession, sim: Simulator, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with http.post(f"{sim.url}{path}", json=body) as r:
-        reply = await r.json()
-        assert r.status == 200, reply
-        return reply
-
-
-async def unlimited(http: aiohttp.ClientSession, sim: Simulator) -> None:
-    """Raise Kraken's call counter limit so a test can page freely."""
-    await post(http, sim, "/_sim/config", {"venue": "kraken", "weight_limit": 1_000_000})
-
-
-@pytest.fixture
-async def kr() -> AsyncIterator[Kr]:
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
-        await unlimited(http, sim)
-        yield sim, http
 
 
 # -- pairs ------------------------------------------------------------------------------------------------
@@ -340,145 +313,3 @@ def test_ohlc_minutes_without_trades_are_flat_bars() -> None:
         assert r[5:] == real_flat[5:] == ["0.0", "0.00000000", 0]
         opens = r[0] * 1000
         assert market.tapes["kraken:XBT/USD"].trades_between(opens, opens + MINUTE - 1, 1).ids.tolist() == []
-
-
-async def test_envelope_errors(kr: Kr) -> None:
-    """Errors come in the envelope with HTTP 200: an unknown pair, a missing or bad parameter; an unknown
-    method is a 404 with EGeneral:Unknown method."""
-    sim, http = kr
-    unknown = (200, {"error": ["EQuery:Unknown asset pair"], "result": {}})
-    invalid = (200, {"error": ["EGeneral:Invalid arguments"], "result": {}})
-    for method in ("Trades", "OHLC"):
-        assert await kr_get(http, sim, method, pair="NOPEUSD") == unknown
-        assert await kr_get(http, sim, method) == invalid
-    for bad in (
-        {"count": 0},
-        {"count": 1001},
-        {"count": "x"},
-        {"since": "abc"},
-        {"since": "-5"},
-        {"since": "1700000000000000000.5"},
-    ):
-        assert await kr_get(http, sim, "Trades", pair="XBTUSD", **bad) == invalid, bad
-    for bad in ({"interval": 2}, {"interval": "1m"}, {"since": "yesterday"}):
-        assert await kr_get(http, sim, "OHLC", pair="XBTUSD", **bad) == invalid, bad
-    assert await kr_get(http, sim, "Depthless") == (404, {"error": ["EGeneral:Unknown method"]})
-
-
-async def test_call_counter_rate_limit() -> None:
-    """The 16th request in a burst is answered {"error":["EAPI:Rate limit exceeded"]} with HTTP 200; the
-    counter decays one a second; /_sim/reset forgets it; status shows it."""
-    async with Simulator(sim_config()) as sim, aiohttp.ClientSession() as http:
-        answers = [await kr_get(http, sim, "Time") for _ in range(16)]
-        assert all(a[1]["error"] == [] for a in answers[:15])
-        assert answers[15] == (200, {"error": ["EAPI:Rate limit exceeded"]})
-        async with http.get(f"{sim.url}/_sim/status") as r:
-            st = (await r.json())["venues"]["kraken"]
-        assert st["call_limit"] == 15
-        assert max(st["call_counter"].values()) > 14
-        await asyncio.sleep(1.1)
-        assert (await kr_get(http, sim, "Time"))[1]["error"] == []
-        assert (await kr_get(http, sim, "Time"))[1]["error"] == ["EAPI:Rate limit exceeded"]
-        await post(http, sim, "/_sim/reset", {})
-        assert (await kr_get(http, sim, "Time"))[1]["error"] == []
-
-
-async def test_injected_rest_faults(kr: Kr) -> None:
-    """/_sim/rest/fault with venue kraken answers Kraken's paths (with or without the prefix) with the status
-    and an envelope error, Retry-After on a 429; other venues are untouched; a delay delays."""
-    sim, http = kr
-    await post(
-        http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/0/public/Trades", "status": 503, "count": 1}
-    )
-    await post(
-        http,
-        sim,
-        "/_sim/rest/fault",
-        {"venue": "kraken", "path_prefix": "/kraken/0/public/OHLC", "status": 429, "count": 1},
-    )
-    assert (await kr_get(http, sim, "Time"))[1]["error"] == []
-    assert await kr_get(http, sim, "Trades", pair="XBTUSD") == (503, {"error": ["EService:Unavailable"]})
-    async with http.get(f"{sim.venue_url('kraken')}/0/public/OHLC", params={"pair": "XBTUSD"}) as r:
-        assert (r.status, r.headers["Retry-After"], await r.json()) == (
-            429,
-            "1",
-            {"error": ["EAPI:Rate limit exceeded"]},
-        )
-    assert (await kr_get(http, sim, "Trades", pair="XBTUSD", count=1))[1]["error"] == []
-    await post(http, sim, "/_sim/rest/fault", {"venue": "kraken", "path_prefix": "/0/public/Time", "delay_ms": 300})
-    started = time.monotonic()
-    assert (await kr_get(http, sim, "Time"))[1]["error"] == []
-    assert time.monotonic() - started >= 0.3
-
-
-async def test_forgotten_history_is_skipped_by_rest_not_truth(kr: Kr) -> None:
-    """Trades forgotten by /_sim/rest/forget are left out of Trades pages (the page goes on after them) and
-    the OHLC bar holding them is left out; truth still has them."""
-    sim, http = kr
-    end = sim.market.started_ms // MINUTE * MINUTE - 5 * MINUTE
-    want = await truth(http, sim, venue="kraken", symbol="XBT/USD", start_ms=end - 60_000, end_ms=end - 1)
-    hole = want[10:20]
-    await post(
-        http,
-        sim,
-        "/_sim/rest/forget",
-        {"venue": "kraken", "symbol": "XBTUSD", "start_ms": hole[0]["time_ms"], "end_ms": hole[-1]["time_ms"]},
-    )
-    _, body = await kr_get(http, sim, "Trades", pair="XBTUSD", since=int(want[0]["time_ns"]) - 1, count=30)
-    ids = [r[6] for r in body["result"]["XXBTZUSD"]]
-    kept = [w["trade_id"] for w in want if not hole[0]["time_ms"] <= w["time_ms"] <= hole[-1]["time_ms"]]
-    assert ids == kept[:30]
-    _, body = await kr_get(http, sim, "OHLC", pair="XBTUSD")
-    opens = [r[0] for r in body["result"]["XXBTZUSD"]]
-    assert (end - 60_000) // 1000 not in opens
-    assert end // 1000 in opens
-    again = await truth(http, sim, venue="kraken", symbol="XBT/USD", start_ms=end - 60_000, end_ms=end - 1)
-    assert again == want
-
-
-async def test_truth_by_any_spelling_and_status(kr: Kr) -> None:
-    """/_sim/truth takes the altname as well as XBT/USD; status lists the venue's pairs by their names."""
-    sim, http = kr
-    end = sim.market.started_ms - 10_000
-    a = await truth(http, sim, venue="kraken", symbol="XBT/USD", start_ms=end - 5000, end_ms=end)
-    b = await truth(http, sim, venue="kraken", symbol="XBTUSD", start_ms=end - 5000, end_ms=end)
-    assert a == b
-    assert a
-    assert set(a[0]) == {
-        "trade_id",
-        "price",
-        "qty",
-        "time",
-        "side",
-        "ord_type",
-        "misc",
-        "time_ns",
-        "time_ms",
-        "taker_side",
-    }
-    async with http.get(f"{sim.url}/_sim/status") as r:
-        st = await r.json()
-    assert set(st["venues"]["kraken"]["symbols"]) == {"XBT/USD", "ETH/USD"}
-
-
-async def test_kraken_btc_moves_with_binance_btc(kr: Kr) -> None:
-    """Minute closes of XBT/USD on Kraken and BTCUSDT on Binance over the last 12 hours: USDT a few bps above
-    USD within a narrow band, minute returns strongly correlated."""
-    sim, http = kr
-    _, body = await kr_get(http, sim, "OHLC", pair="XBTUSD")
-    kraken = {r[0] * 1000: float(r[4]) for r in body["result"]["XXBTZUSD"][:-1] if r[7] > 0}
-    start = min(kraken)
-    binance: dict[int, float] = {}
-    for s in range(start, max(kraken) + 1, 1000 * MINUTE):
-        async with http.get(
-            f"{sim.url}/api/v3/klines",
-            params={"symbol": "BTCUSDT", "interval": "1m", "startTime": str(s), "limit": "1000"},
-        ) as r:
-            binance.update({k[0]: float(k[4]) for k in await r.json()})
-    common = sorted(set(kraken) & set(binance))
-    assert len(common) > 600
-    k, b = np.array([kraken[t] for t in common]), np.array([binance[t] for t in common])
-    bps = (b / k - 1) * 1e4
-    assert 0.5 < float(np.median(bps)) < 6, "USDT prints a few bps above USD"
-    assert float(np.abs(bps - np.median(bps)).max()) < 10
-    assert float(np.corrcoef(np.diff(np.log(b)), np.diff(np.log(k)))[0, 1]) > 0.95

@@ -20,9 +20,9 @@ import pytest
 from exchangesim.kraken.wire import iso
 from exchangesim.server import Simulator
 from tests.conftest import sim_config
+from tests.exchangesim.kraken_client import kr_get, post
 from tests.exchangesim.socket_client import SocketClient, connected
 from tests.exchangesim.test_coinbase import truth
-from tests.exchangesim.test_kraken import kr_get, post
 
 RFC_US = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 RFC_NS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
