@@ -17,11 +17,12 @@ from bson import Int64
 from django.db import connection
 
 from . import intervals as iv
-from .exchanges.base import RestAdapter, TradeTick
+from .exchanges.base import RestAdapter
 from .gaps import hole_size, id_holes
 from .history import get_price_history
 from .models import Candle, Tick
 from .services import ticks_ingest
+from .types import TradeTick
 
 Progress = Callable[[int], None]
 

@@ -17,11 +17,12 @@ from django.db import connection
 
 from . import intervals as iv
 from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, to_ms
-from .exchanges.base import CandleBar, RestAdapter
+from .exchanges.base import RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
 from .reconcile import VenueBudget, candles_from_other_venues
 from .services import candles_upsert, instruments_store
+from .types import CandleBar
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
 

@@ -23,12 +23,12 @@ from django.conf import settings
 from django.db import connection
 
 from .documents import as_utc, candle_of
-from .exchanges.base import CandleBar
 from .exchanges.errors import ExchangeError
 from .exchanges.retry import RetryPolicy
 from .intervals import floor
 from .models import Candle, Instrument
 from .services import candles_upsert
+from .types import CandleBar
 from .venues import rest_adapter
 
 log = logging.getLogger(__name__)

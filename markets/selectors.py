@@ -20,8 +20,8 @@ from django.db import connection
 
 from .consolidated import USD_QUOTES, Consolidated, ConsolidatedConfig, VenuePrice, consolidate
 from .documents import as_decimal, as_utc, candle_of, tick_of
-from .exchanges.base import CandleBar, TradeTick
 from .models import Candle, Feed, Gap, Instrument, Tick
+from .types import CandleBar, TradeTick
 
 TICK_INDEX = "tick_identity"  # the unique constraint's index on Tick
 

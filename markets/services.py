@@ -24,8 +24,8 @@ from pymongo.errors import BulkWriteError
 from . import metrics
 from .candles import build_candles, quiet_candles
 from .documents import candle_doc, tick_bson, tick_of
-from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
 from .models import Candle, Gap, Instrument, Tick
+from .types import CandleBar, InstrumentInfo, TradeTick
 
 DUPLICATE_KEY = 11000
 ONE_MINUTE = timedelta(minutes=1)
