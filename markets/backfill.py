@@ -3,7 +3,8 @@
 Resumable and idempotent by construction: what is missing is worked out from what is stored, each
 page is stored as it arrives, and storage ignores duplicates; an interrupted run loses at most the
 page in flight and a rerun starts where the data stops. The live stream's gap recovery and the
-Celery safety net fill trade-id holes through :func:`trade_ids_fill`.
+Celery safety net fill trade-id holes through :func:`trade_ids_fill`; :func:`gap_backfill` is the safety net's
+whole fill of one hole (its Gap, its candles, and candles from another venue for what the exchange lacks).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Reads of market data: instruments, pages of ticks by trade id, gaps, feeds, the consolidated price of a base
-asset, and the live page's first view.
+asset, the live page's first view, and the trade-id ranges the gap scan and the fills check.
 
 Ticks are read through pymongo, not the ORM: the unique index on (exchange, symbol, trade_id) is *partial*
 (filtered on BSON type, ARCHITECTURE §5), and MongoDB only uses a partial index for a query that restates
@@ -142,6 +142,7 @@ def recent_candles(*, exchange: str, symbol: str, limit: int = 240) -> list[Cand
 
 
 def feed_of(*, exchange: str, symbol: str) -> Feed | None:
+    """The Feed record of (exchange, symbol), if the stream has written one."""
     return Feed.objects.filter(exchange=exchange, symbol=symbol).first()
 
 

@@ -1,6 +1,7 @@
-"""Writes to market data. Idempotent: a duplicate is ignored, never stored twice, never an error.
+"""Writes to market data, and the periodic gap scan that records holes and rebuilds candles. Idempotent: a
+duplicate is ignored, never stored twice, never an error.
 
-Bulk writes go through pymongo on the models' collections (django-mongodb-backend has no
+Bulk writes go through pymongo on the models' collections (:func:`markets.store.collection`; the backend has no
 ``ignore_conflicts``). The unique indexes the backend creates are *partial*, filtered on BSON type
 (``long`` for a BigIntegerField): an id sent as a plain int below 2**31 would be stored as ``int``
 and escape the index, so every id is sent as ``bson.Int64`` here (ARCHITECTURE §5).
