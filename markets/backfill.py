@@ -3,7 +3,8 @@
 Resumable and idempotent by construction: what is missing is worked out from what is stored, each
 page is stored as it arrives, and storage ignores duplicates; an interrupted run loses at most the
 page in flight and a rerun starts where the data stops. The live stream's gap recovery and the
-Celery safety net fill trade-id holes through :func:`trade_ids_fill`.
+Celery safety net fill trade-id holes through :func:`trade_ids_fill`; :func:`gap_backfill` is the safety net's
+whole fill of one hole (its Gap, its candles, and candles from another venue for what the exchange lacks).
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bson import Int64
-from django.db import connection
 
 from . import intervals as iv
-from .exchanges.base import RestAdapter, TradeTick
+from . import metrics
+from .exchanges.base import RestAdapter
 from .gaps import hole_size, id_holes
 from .history import get_price_history
-from .models import Candle, Tick
-from .services import ticks_ingest
+from .models import Candle, Gap, Tick
+from .reconcile import candles_from_other_venues
+from .scan import minute_span
+from .selectors import hole_span, stored_id_holes
+from .services import candles_quiet, candles_rebuild, gap_close, gap_record, gap_touch, ticks_ingest
+from .store import collection
+from .types import TradeTick
 
 Progress = Callable[[int], None]
+TOUCH_SECONDS = 10.0  # a running fill refreshes its Gap this often, so that scans see it as busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,41 @@ def trade_ids_fill(
     if next_id <= last_id:
         unreturned.append((next_id, last_id))
     return FillResult(fetched, written, unreturned)
+
+
+def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
+    """Fill what is still missing of ids ``first_id..last_id``, rebuild the candles of the minutes they
+    span (from the stored tick before them to the one after: the minutes a scan leaves to this fill), and
+    record the outcome on the range's Gap (``markets.tasks.backfill_range``)."""
+    began = time.monotonic()
+    gap = gap_record(exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
+    touch = _toucher(gap)
+    for a, b in stored_id_holes(exchange, symbol, first_id, last_id):
+        trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b, progress=touch)
+    still = hole_size(stored_id_holes(exchange, symbol, first_id, last_id))
+    span = hole_span(exchange, symbol, first_id, last_id)
+    if span:
+        now = datetime.now(UTC)
+        candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=now)
+        candles_quiet(exchange=exchange, symbol=symbol, start=iv.floor(span[0], "1m"), end=span[1], now=now)
+    gap = gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
+    metrics.gap_fill_seconds.labels(exchange).observe(time.monotonic() - began)
+    if still and span:  # what the exchange no longer has: the minutes inside come from another venue, so marked
+        candles_from_other_venues(exchange=exchange, symbol=symbol, start=span[0], end=span[1])
+    return gap
+
+
+def _toucher(gap: Gap) -> Progress:
+    """A progress callback that refreshes the Gap every TOUCH_SECONDS while pages arrive."""
+    last = time.monotonic()
+
+    def touch(_: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= TOUCH_SECONDS:
+            gap_touch(gap=gap)
+            last = time.monotonic()
+
+    return touch
 
 
 def trades_backfill(
@@ -233,7 +275,7 @@ def _windows(start: datetime, end: datetime, width: timedelta) -> Iterator[tuple
 def _stored_ids(exchange: str, symbol: str, first: int, last: int) -> Iterator[int]:
     """Stored trade ids in ``[first, last]``, ascending, read in batches from the unique index."""
     cursor = (
-        connection.database[Tick._meta.db_table]
+        collection(Tick)
         .find(
             {"exchange": exchange, "symbol": symbol, "trade_id": {"$gte": Int64(first), "$lte": Int64(last)}},
             {"trade_id": 1, "_id": 0},
@@ -245,7 +287,7 @@ def _stored_ids(exchange: str, symbol: str, first: int, last: int) -> Iterator[i
 
 
 def _stored_candles(exchange: str, symbol: str, lo: datetime, hi: datetime) -> int:
-    return connection.database[Candle._meta.db_table].count_documents(
+    return collection(Candle).count_documents(
         {
             "exchange": exchange,
             "symbol": symbol,
@@ -258,7 +300,7 @@ def _stored_candles(exchange: str, symbol: str, lo: datetime, hi: datetime) -> i
 
 def _time_before(exchange: str, symbol: str, trade_id: int) -> datetime | None:
     """The exchange time of the stored trade with the highest id below ``trade_id``, if any."""
-    doc = connection.database[Tick._meta.db_table].find_one(
+    doc = collection(Tick).find_one(
         {"exchange": exchange, "symbol": symbol, "trade_id": {"$lt": Int64(trade_id)}},
         {"_id": 0, "ts": 1},
         sort=[("trade_id", -1)],

@@ -14,8 +14,8 @@ from typing import Any
 from bson import Decimal128, Int64, encode
 from bson.raw_bson import RawBSONDocument
 
-from .exchanges.base import CandleBar, Source, TradeTick
 from .intervals import EPOCH
+from .types import CandleBar, Source, TradeTick
 
 CANDLE_DECIMALS = (
     "open",

@@ -13,15 +13,15 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from django.db import connection
-
 from . import intervals as iv
 from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, to_ms
-from .exchanges.base import CandleBar, RestAdapter
+from .exchanges.base import RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
 from .reconcile import VenueBudget, candles_from_other_venues
 from .services import candles_upsert, instruments_store
+from .store import collection
+from .types import CandleBar
 from .venues import KNOWN_EXCHANGES, rest_adapter
 
 
@@ -233,10 +233,6 @@ def _learn_instrument(exchange: str, symbol: str, adapter: RestAdapter | None) -
     instruments_store(instruments=infos)
 
 
-def _collection() -> Any:
-    return connection.database[Candle._meta.db_table]
-
-
 def _stored_opens(
     exchange: str, symbol: str, lo: datetime, hi: datetime, *, closed_only: bool = True
 ) -> list[datetime]:
@@ -249,7 +245,7 @@ def _stored_opens(
     }
     if closed_only:
         query["closed"] = True
-    cursor = _collection().find(query, {"open_time": 1, "_id": 0})
+    cursor = collection(Candle).find(query, {"open_time": 1, "_id": 0})
     return [as_utc(d["open_time"]) for d in cursor]
 
 
@@ -310,7 +306,7 @@ def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime)
     """Stored one-minute candles of ``[lo, hi)``, aggregated in MongoDB when ``interval`` is wider."""
     match = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi}}
     if interval == iv.BASE_INTERVAL:
-        docs = list(_collection().find(match, {"_id": 0}).sort("open_time", 1))
+        docs = list(collection(Candle).find(match, {"_id": 0}).sort("open_time", 1))
         return [candle_of(d, interval) for d in docs]
     unit, size = _trunc_unit(iv.INTERVALS[interval])
     pipeline = [
@@ -339,7 +335,7 @@ def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime)
     width = iv.INTERVALS[interval]
     per = width // iv.INTERVALS[iv.BASE_INTERVAL]
     out = []
-    for g in _collection().aggregate(pipeline):
+    for g in collection(Candle).aggregate(pipeline):
         open_time = as_utc(g["_id"])
         complete = bool(g["all_closed"]) and g["minutes"] == per
         out.append(

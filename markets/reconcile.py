@@ -20,15 +20,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 
 from .documents import as_utc, candle_of
-from .exchanges.base import CandleBar
 from .exchanges.errors import ExchangeError
 from .exchanges.retry import RetryPolicy
 from .intervals import floor
 from .models import Candle, Instrument
 from .services import candles_upsert
+from .store import collection
+from .types import CandleBar
 from .venues import rest_adapter
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def candles_from_other_venues(
 def _missing_minutes(exchange: str, symbol: str, first: datetime, last: datetime) -> set[datetime]:
     have = {
         d["open_time"]
-        for d in connection.database[Candle._meta.db_table].find(
+        for d in collection(Candle).find(
             {"exchange": exchange, "symbol": symbol, "interval": "1m", "open_time": {"$gte": first, "$lte": last}},
             {"_id": 0, "open_time": 1},
         )
@@ -126,7 +126,7 @@ def _candles_of(
     synthetic) for the ``wanted`` minutes of ``[start, end)``: stored ones, then its REST klines within ``budget``."""
     stored = [
         candle_of(d, "1m")
-        for d in connection.database[Candle._meta.db_table].find(
+        for d in collection(Candle).find(
             {
                 "exchange": venue.exchange,
                 "symbol": venue.symbol,

@@ -1,4 +1,5 @@
-"""The arithmetic of the periodic gap scan (``markets.tasks.scan_gaps``). Pure: no Django.
+"""The arithmetic of the periodic gap scan (``markets.services.gaps_scan``, run by ``markets.tasks.scan_gaps``).
+Pure: no Django; the reads it works on are ``markets.selectors``'.
 
 Stored trade ids of one (exchange, symbol) are checked by counting, not by reading them: a range whose
 count equals its width has no hole, so only ranges with a hole are halved until they are small enough to

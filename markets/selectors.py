@@ -1,5 +1,5 @@
 """Reads of market data: instruments, pages of ticks by trade id, gaps, feeds, the consolidated price of a base
-asset, and the live page's first view.
+asset, the live page's first view, and the trade-id ranges the gap scan and the fills check.
 
 Ticks are read through pymongo, not the ORM: the unique index on (exchange, symbol, trade_id) is *partial*
 (filtered on BSON type, ARCHITECTURE §5), and MongoDB only uses a partial index for a query that restates
@@ -16,14 +16,17 @@ from typing import Any
 
 from bson import Int64
 from django.conf import settings
-from django.db import connection
 
 from .consolidated import USD_QUOTES, Consolidated, ConsolidatedConfig, VenuePrice, consolidate
 from .documents import as_decimal, as_utc, candle_of, tick_of
-from .exchanges.base import CandleBar, TradeTick
+from .intervals import floor
 from .models import Candle, Feed, Gap, Instrument, Tick
+from .scan import holes_by_count
+from .store import collection
+from .types import CandleBar, TradeTick
 
 TICK_INDEX = "tick_identity"  # the unique constraint's index on Tick
+ONE_MINUTE = timedelta(minutes=1)
 
 
 def instrument_list(*, exchange: str | None = None) -> list[Instrument]:
@@ -72,17 +75,16 @@ def tick_page(
     """Up to ``limit`` ticks with ``from_id <= trade_id <= to_id`` and exchange time in ``[start, end)``,
     ordered by trade id. Time bounds are first turned into id bounds (trade ids follow exchange time), so
     the id index walk never passes over ticks outside the time range."""
-    coll = connection.database[Tick._meta.db_table]
     if start is not None:
-        first = _edge_id(coll, exchange, symbol, {"$gte": start}, 1)
+        first = tick_edge(exchange, symbol, {"$gte": start}, 1)
         if first is None:
             return TickPage([], None)
-        from_id = max(from_id or 0, first)
+        from_id = max(from_id or 0, first[0])
     if end is not None:
-        last = _edge_id(coll, exchange, symbol, {"$lt": end}, -1)
+        last = tick_edge(exchange, symbol, {"$lt": end}, -1)
         if last is None:
             return TickPage([], None)
-        to_id = last if to_id is None else min(to_id, last)
+        to_id = last[0] if to_id is None else min(to_id, last[0])
     if from_id is not None and to_id is not None and from_id > to_id:
         return TickPage([], None)
     trade_id: dict[str, Any] = {"$type": "long"}
@@ -102,21 +104,10 @@ def tick_page(
         ts["$lt"] = end
     if ts:
         query["ts"] = ts
-    docs = list(coll.find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
+    docs = list(collection(Tick).find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
     ticks = [tick_of(d) for d in docs[:limit]]
     more = len(docs) > limit
     return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
-
-
-def _edge_id(coll: Any, exchange: str, symbol: str, ts: dict[str, datetime], direction: int) -> int | None:
-    """The lowest (direction 1) or highest (-1) trade id among the ticks nearest the time bound ``ts``,
-    found on the time index: the edge time first, then the edge id among ticks sharing that millisecond."""
-    key = {"exchange": exchange, "symbol": symbol}
-    edge = coll.find_one({**key, "ts": ts}, {"ts": 1}, sort=[("ts", direction)])
-    if edge is None:
-        return None
-    tie = coll.find_one({**key, "ts": edge["ts"]}, {"trade_id": 1}, sort=[("trade_id", direction)])
-    return int(tie["trade_id"])
 
 
 def gap_list(
@@ -136,7 +127,7 @@ def gap_list(
 
 def recent_ticks(*, exchange: str, symbol: str, limit: int = 50) -> list[TradeTick]:
     """The last ``limit`` stored ticks of (exchange, symbol), oldest first."""
-    docs = connection.database[Tick._meta.db_table].find(
+    docs = collection(Tick).find(
         {"exchange": exchange, "symbol": symbol}, {"_id": 0}, sort=[("trade_id", -1)], limit=limit
     )
     return [tick_of(d) for d in docs][::-1]
@@ -144,13 +135,14 @@ def recent_ticks(*, exchange: str, symbol: str, limit: int = 50) -> list[TradeTi
 
 def recent_candles(*, exchange: str, symbol: str, limit: int = 240) -> list[CandleBar]:
     """The last ``limit`` stored 1m candles of (exchange, symbol), oldest first."""
-    docs = connection.database[Candle._meta.db_table].find(
+    docs = collection(Candle).find(
         {"exchange": exchange, "symbol": symbol, "interval": "1m"}, {"_id": 0}, sort=[("open_time", -1)], limit=limit
     )
     return [candle_of(d, "1m") for d in docs][::-1]
 
 
 def feed_of(*, exchange: str, symbol: str) -> Feed | None:
+    """The Feed record of (exchange, symbol), if the stream has written one."""
     return Feed.objects.filter(exchange=exchange, symbol=symbol).first()
 
 
@@ -171,7 +163,7 @@ def venue_prices(*, base: str) -> list[VenuePrice]:
     """The last stored trade of each instrument of ``base`` quoted in US dollars (USD, USDT, USDC), by exchange
     and symbol. One read per instrument, on the tick identity index walked from the highest trade id (trade ids,
     not times, order a venue's trades); an instrument without ticks comes back without a price."""
-    coll = connection.database[Tick._meta.db_table]
+    coll = collection(Tick)
     venues = []
     for i in Instrument.objects.filter(base=base, quote__in=USD_QUOTES).order_by("exchange", "symbol"):
         query = {
@@ -229,7 +221,7 @@ def id_query(exchange: str, symbol: str, first_id: int, last_id: int) -> dict[st
 def hole_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
     """The times every trade of ids ``first_id..last_id`` lies between: those of the stored ticks either side
     of the range (or, missing one, of the range's own first or last stored tick). None when nothing is stored."""
-    ticks = _ticks()
+    ticks = collection(Tick)
     below = ticks.find_one(
         id_query(exchange, symbol, 0, first_id - 1), {"ts": 1}, sort=[("trade_id", -1)], hint=ID_INDEX
     )
@@ -247,10 +239,89 @@ def hole_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[
 def ts_span(exchange: str, symbol: str, first_id: int, last_id: int) -> tuple[datetime, datetime] | None:
     """Times of the first and last stored tick with an id in ``first_id..last_id``."""
     query = id_query(exchange, symbol, first_id, last_id)
-    lo = _ticks().find_one(query, {"ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX)
-    hi = _ticks().find_one(query, {"ts": 1}, sort=[("trade_id", -1)], hint=ID_INDEX)
+    lo = collection(Tick).find_one(query, {"ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX)
+    hi = collection(Tick).find_one(query, {"ts": 1}, sort=[("trade_id", -1)], hint=ID_INDEX)
     return (as_utc(lo["ts"]), as_utc(hi["ts"])) if lo and hi else None
 
 
-def _ticks() -> Any:
-    return connection.database[Tick._meta.db_table]
+def id_count(exchange: str, symbol: str, first_id: int, last_id: int) -> int:
+    """How many ticks are stored with an id in ``[first_id, last_id]`` (one COUNT_SCAN)."""
+    return collection(Tick).count_documents(id_query(exchange, symbol, first_id, last_id), hint=ID_INDEX)
+
+
+def id_list(exchange: str, symbol: str, first_id: int, last_id: int) -> list[int]:
+    """The stored ids in ``[first_id, last_id]``, ascending."""
+    cursor = collection(Tick).find(id_query(exchange, symbol, first_id, last_id), {"trade_id": 1, "_id": 0})
+    return [int(d["trade_id"]) for d in cursor.sort("trade_id", 1).hint(ID_INDEX)]
+
+
+def stored_id_holes(
+    exchange: str, symbol: str, first_id: int, last_id: int, *, leaf: int = 4096
+) -> list[tuple[int, int]]:
+    """The ids of ``[first_id, last_id]`` not stored, as inclusive ranges: found by counting, read only where a
+    count falls short (``markets.scan.holes_by_count``)."""
+    return holes_by_count(
+        lambda a, b: id_count(exchange, symbol, a, b),
+        lambda a, b: id_list(exchange, symbol, a, b),
+        first_id,
+        last_id,
+        leaf=leaf,
+    )
+
+
+def tick_symbols(*, exchange: str) -> list[str]:
+    """The symbols of ``exchange`` with stored ticks, sorted."""
+    return sorted(collection(Tick).distinct("symbol", {"exchange": exchange}))
+
+
+def tick_edge(exchange: str, symbol: str, ts: dict[str, datetime], direction: int) -> tuple[int, datetime] | None:
+    """The (id, time) of the earliest (direction 1) or latest (-1) tick within the time bound ``ts``: found on
+    the time index, ties within a millisecond broken by id."""
+    ticks = collection(Tick)
+    key = {"exchange": exchange, "symbol": symbol}
+    edge = ticks.find_one({**key, "ts": ts}, {"ts": 1}, sort=[("ts", direction)])
+    if edge is None:
+        return None
+    tie = ticks.find_one({**key, "ts": edge["ts"]}, {"trade_id": 1, "ts": 1}, sort=[("trade_id", direction)])
+    return int(tie["trade_id"]), as_utc(tie["ts"])
+
+
+def tick_after(exchange: str, symbol: str, trade_id: int) -> tuple[int, datetime] | None:
+    """The (id, time) of the first stored tick after ``trade_id``."""
+    query = id_query(exchange, symbol, trade_id + 1, 2**63 - 1)
+    doc = collection(Tick).find_one(query, {"trade_id": 1, "ts": 1}, sort=[("trade_id", 1)], hint=ID_INDEX)
+    return (int(doc["trade_id"]), as_utc(doc["ts"])) if doc else None
+
+
+def tick_minutes(exchange: str, symbol: str, ranges: list[tuple[datetime, datetime]]) -> list[datetime]:
+    """The minutes within ``ranges`` that hold at least one tick: one indexed look-up per such minute (a skip
+    scan), rather than reading every tick."""
+    ticks = collection(Tick)
+    out = []
+    for start, end in ranges:
+        t = start
+        while t < end:
+            doc = ticks.find_one(
+                {"exchange": exchange, "symbol": symbol, "ts": {"$gte": t, "$lt": end}}, {"ts": 1}, sort=[("ts", 1)]
+            )
+            if doc is None:
+                break
+            minute = floor(as_utc(doc["ts"]), "1m")
+            out.append(minute)
+            t = minute + ONE_MINUTE
+    return out
+
+
+def closed_candle_minutes(exchange: str, symbol: str, start: datetime, end: datetime) -> set[datetime]:
+    """Open times of the closed 1m candles stored for ``[start, end)``."""
+    docs = collection(Candle).find(
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "interval": "1m",
+            "open_time": {"$gte": start, "$lt": end},
+            "closed": True,
+        },
+        {"open_time": 1, "_id": 0},
+    )
+    return {as_utc(d["open_time"]) for d in docs}

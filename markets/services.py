@@ -1,6 +1,7 @@
-"""Writes to market data. Idempotent: a duplicate is ignored, never stored twice, never an error.
+"""Writes to market data, and the periodic gap scan that records holes and rebuilds candles. Idempotent: a
+duplicate is ignored, never stored twice, never an error.
 
-Bulk writes go through pymongo on the models' collections (django-mongodb-backend has no
+Bulk writes go through pymongo on the models' collections (:func:`markets.store.collection`; the backend has no
 ``ignore_conflicts``). The unique indexes the backend creates are *partial*, filtered on BSON type
 (``long`` for a BigIntegerField): an id sent as a plain int below 2**31 would be stored as ``int``
 and escape the index, so every id is sent as ``bson.Int64`` here (ARCHITECTURE §5).
@@ -17,15 +18,29 @@ from operator import attrgetter
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
-from django.db import connection
+from django.conf import settings
+from django.db import IntegrityError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from . import metrics
 from .candles import build_candles, quiet_candles
 from .documents import candle_doc, tick_bson, tick_of
-from .exchanges.base import CandleBar, InstrumentInfo, TradeTick
+from .intervals import floor, missing_ranges
 from .models import Candle, Gap, Instrument, Tick
+from .scan import HolePlan, ScanConfig, SymbolScan, hole_minutes, minutes_to_rebuild, plan_holes, rebuild_until
+from .selectors import (
+    closed_candle_minutes,
+    hole_span,
+    stored_id_holes,
+    tick_after,
+    tick_edge,
+    tick_minutes,
+    tick_symbols,
+)
+from .store import collection
+from .types import CandleBar, InstrumentInfo, TradeTick
+from .venues import KNOWN_EXCHANGES, rest_adapter
 
 DUPLICATE_KEY = 11000
 ONE_MINUTE = timedelta(minutes=1)
@@ -43,7 +58,7 @@ class WriteResult:
 
 def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
     """Insert ticks in unordered batches; duplicates of stored ticks (or within the input) are skipped."""
-    coll = connection.database[Tick._meta.db_table]
+    coll = collection(Tick)
     written = duplicates = 0
     batch: list[RawBSONDocument] = []
     chunk: list[TradeTick] = []  # the ticks of ``batch``, to count the new ones by (exchange, symbol, source)
@@ -79,7 +94,7 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
 
 def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     """Insert or replace candles by (exchange, symbol, interval, open_time); returns new vs updated."""
-    coll = connection.database[Candle._meta.db_table]
+    coll = collection(Candle)
     ops = []
     for c in candles:
         doc = candle_doc(c)
@@ -140,6 +155,20 @@ def gap_open(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
     return gap
 
 
+def gap_record(*, exchange: str, symbol: str, first_id: int, last_id: int) -> Gap:
+    """:func:`gap_open` for a caller that may lose a race to create the same Gap (a stream that has just seen the
+    hole): then the record exists and the second call updates it."""
+    try:
+        return gap_open(exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
+    except IntegrityError:
+        return gap_open(exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
+
+
+def gap_touch(*, gap: Gap) -> None:
+    """Refresh ``gap.updated_at``: a fill in progress, so that scans leave its hole alone."""
+    Gap.objects.filter(pk=gap.pk).update(updated_at=datetime.now(UTC))
+
+
 def gap_close(*, gap: Gap, recovered: int, unreturned: int, reason: str = "") -> Gap:
     """Mark ``gap`` filled, or unrecoverable with the reason when the exchange did not return every id."""
     gap.recovered = recovered
@@ -161,7 +190,7 @@ CANDLE_GRACE = timedelta(seconds=2)  # a minute's candle is closed this long aft
 def candles_rebuild(*, exchange: str, symbol: str, minutes: Iterable[datetime], now: datetime) -> list[CandleBar]:
     """Rebuild the 1m candles of ``minutes`` from the stored ticks (exchange time), closed once the minute
     is over plus the grace; returns the candles written (new or replaced). Minutes without ticks are left alone."""
-    coll = connection.database[Tick._meta.db_table]
+    coll = collection(Tick)
     bars = []
     for m in sorted(set(minutes)):
         docs = coll.find({"exchange": exchange, "symbol": symbol, "ts": {"$gte": m, "$lt": m + ONE_MINUTE}}, {"_id": 0})
@@ -176,8 +205,8 @@ def candles_quiet(*, exchange: str, symbol: str, start: datetime, end: datetime,
     candle with no candle of their own, where the stored trade after that candle's last one has the next id
     (a venue whose ids have no holes; callers check that). Minutes in an id hole are left to the backfill.
     Returns the candles written. Cheap: one read of the range's candle times, two indexed reads a stretch."""
-    candles = connection.database[Candle._meta.db_table]
-    ticks = connection.database[Tick._meta.db_table]
+    candles = collection(Candle)
+    ticks = collection(Tick)
     key = {"exchange": exchange, "symbol": symbol}
     times = [
         d["open_time"]
@@ -215,3 +244,53 @@ def candles_quiet(*, exchange: str, symbol: str, start: datetime, end: datetime,
 
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+# -- the periodic gap scan (markets.tasks.scan_gaps): the I/O around the arithmetic of markets.scan -------------
+
+
+def scan_config() -> ScanConfig:
+    """The scan's settings (SCAN_GAPS_LOOKBACK_HOURS), read once per scan."""
+    return ScanConfig(lookback=timedelta(hours=settings.SCAN_GAPS_LOOKBACK_HOURS), grace=CANDLE_GRACE)
+
+
+def gaps_scan(*, config: ScanConfig, now: datetime) -> list[SymbolScan]:
+    """Scan every (exchange, symbol) with stored ticks; each hole to fill is recorded as a Gap (``filling``)."""
+    scans = []
+    for exchange in KNOWN_EXCHANGES:
+        adapter = rest_adapter(exchange)
+        try:
+            contiguous = adapter.capabilities.ids_contiguous
+        finally:
+            adapter.close()
+        for symbol in tick_symbols(exchange=exchange):
+            scans.append(symbol_scan(exchange=exchange, symbol=symbol, config=config, now=now, contiguous=contiguous))
+    return scans
+
+
+def symbol_scan(*, exchange: str, symbol: str, config: ScanConfig, now: datetime, contiguous: bool) -> SymbolScan:
+    """Holes in the stored ids of ``symbol`` between its first tick within the lookback and its last tick
+    older than the settle time, and the closed minutes of that range whose 1m candle is missing."""
+    lo = floor(now - config.lookback, "1m")
+    first = tick_edge(exchange, symbol, {"$gte": lo}, 1)
+    last = tick_edge(exchange, symbol, {"$lte": now - config.settle}, -1)
+    if first is None or last is None or last[0] < first[0]:
+        return SymbolScan(exchange, symbol, HolePlan(), [])
+    plan, spans = HolePlan(), []
+    if contiguous:
+        found = stored_id_holes(exchange, symbol, first[0], last[0], leaf=config.leaf)
+        gaps = Gap.objects.filter(
+            exchange=exchange, symbol=symbol, kind="trades", start__lte=last[0], end__gte=first[0]
+        )
+        busy = gaps.filter(state=Gap.State.FILLING, updated_at__gte=now - config.busy).values_list("start", "end")
+        unrecoverable = gaps.filter(state=Gap.State.UNRECOVERABLE).values_list("start", "end")
+        plan = plan_holes(found, busy=list(busy), unrecoverable=list(unrecoverable))
+        spans = [span for a, b in (*plan.fill, *plan.busy) if (span := hole_span(exchange, symbol, a, b))]
+        for a, b in plan.fill:
+            gap_record(exchange=exchange, symbol=symbol, first_id=a, last_id=b)
+    until = rebuild_until(now=now, grace=config.grace, last=last, after=tick_after(exchange, symbol, last[0]))
+    candles = closed_candle_minutes(exchange, symbol, lo, until) if lo < until else set()
+    ticks = tick_minutes(exchange, symbol, missing_ranges(lo, until, "1m", candles)) if lo < until else []
+    minutes = minutes_to_rebuild(ticks, candles, now=now, grace=config.grace, exclude=hole_minutes(spans))
+    quiet = candles_quiet(exchange=exchange, symbol=symbol, start=lo, end=until, now=now) if contiguous else []
+    return SymbolScan(exchange, symbol, plan, minutes, len(quiet))

@@ -1,8 +1,9 @@
 """What every exchange adapter is and produces. No Django here.
 
-Adapters (one module per exchange) turn raw payloads into the frozen records below at the
-boundary (Decimal prices, UTC times); nothing downstream reads raw payloads. Every exchange's REST
-adapter implements :class:`RestAdapter`:
+Adapters (one package per exchange) turn raw payloads into the frozen records of :mod:`markets.types`
+(:class:`TradeTick`, :class:`CandleBar`, :class:`InstrumentInfo`, :class:`Source`, re-exported here) at the
+boundary (Decimal prices, UTC times); nothing downstream reads raw payloads. Every exchange's REST adapter
+implements :class:`RestAdapter`:
 
 - ``name`` and ``capabilities`` (differences between exchanges declared as data);
 - ``instruments(symbols)`` → :class:`InstrumentInfo` with the exchange's filters;
@@ -17,7 +18,9 @@ adapter implements :class:`RestAdapter`:
 Every exchange's live feed implements :class:`StreamAdapter`: the socket URL, the messages that subscribe
 once it is open, and ``parse`` of one frame into a tick, a :class:`StreamEvent` or nothing.
 
-Errors are :mod:`markets.exchanges.errors`; retries and back-off are :mod:`markets.exchanges.retry`.
+Exchanges are found by name in :mod:`markets.exchanges.registry` (adapters, URL settings, defaults,
+capabilities, symbol rules). Errors are :mod:`markets.exchanges.errors`; retries and back-off are
+:mod:`markets.exchanges.retry`.
 """
 
 from __future__ import annotations
@@ -25,78 +28,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
+# The records live in markets.types; re-exported here so that adapters and callers import one module.
+from ..types import CandleBar, InstrumentInfo, Source, TradeTick
 
-class Source(StrEnum):
-    """Where a stored tick came from."""
-
-    WS = "ws"
-    REST = "rest"
-    IMPORT = "import"
-
-
-@dataclass(frozen=True, slots=True)
-class TradeTick:
-    """One exchange trade (an aggregate trade on Binance): ``trade_id`` is unique per (exchange, symbol).
-
-    ``taker_side`` is "buy" or "sell"; ``ts`` is the exchange's time and ``received_at`` ours, both UTC.
-    ``first_trade_id``/``last_trade_id`` are the raw trades an aggregate covers (equal to ``trade_id``
-    for a plain trade).
-    """
-
-    exchange: str
-    symbol: str
-    trade_id: int
-    price: Decimal
-    qty: Decimal
-    taker_side: str
-    ts: datetime
-    received_at: datetime
-    source: Source
-    first_trade_id: int
-    last_trade_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class CandleBar:
-    """One OHLCV interval of one (exchange, symbol); times UTC; ``source`` as on the Candle model."""
-
-    exchange: str
-    symbol: str
-    interval: str
-    open_time: datetime
-    close_time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-    quote_volume: Decimal
-    trades: int
-    taker_buy_volume: Decimal
-    taker_buy_quote_volume: Decimal
-    source: str
-    closed: bool = True
-    synthetic: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentInfo:
-    """A venue symbol with its canonical ``BASE-QUOTE`` name and trading filters (raw filters kept)."""
-
-    exchange: str
-    symbol: str
-    canonical: str
-    base: str
-    quote: str
-    status: str
-    tick_size: Decimal | None = None
-    step_size: Decimal | None = None
-    min_notional: Decimal | None = None
-    filters: tuple[dict[str, Any], ...] = ()
+__all__ = [
+    "CandleBar",
+    "Capabilities",
+    "InstrumentInfo",
+    "RestAdapter",
+    "Source",
+    "StreamAdapter",
+    "StreamEvent",
+    "TradeTick",
+]
 
 
 @dataclass(frozen=True, slots=True)

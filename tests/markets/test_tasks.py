@@ -1,5 +1,7 @@
-"""Celery's safety net: ``scan_gaps`` finds holes in stored trade ids and missing 1m candles, a real worker
-fills them exactly from the exchange (the simulator), and beat sends the scan every minute."""
+"""Celery's safety net: beat sends ``scan_gaps`` every minute, the scan finds holes in stored trade ids and missing
+1m candles and queues their fills, exchange tasks retry with back-off. The fixtures and helpers here serve the
+worker's tests too (``test_tasks_worker.py``, ``test_worker_metrics.py``); the scan's arithmetic is tested in
+``test_scan.py``."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,135 +20,23 @@ from typing import Any
 import psutil
 import pytest
 import redis
-import requests
 from django.conf import settings
-from django.db import connection
-from hypothesis import given
-from hypothesis import strategies as st
 
-from exchangesim.server import Simulator, running_in_thread
 from markets import intervals as iv
-from markets.backfill import trades_backfill
-from markets.exchanges.base import Source, TradeTick
 from markets.exchanges.errors import BadRequest, ExchangeError
-from markets.gaps import id_holes
 from markets.models import Candle, Gap, Tick
-from markets.scan import (
-    ScanConfig,
-    closed_until,
-    hole_minutes,
-    holes_by_count,
-    minutes_to_rebuild,
-    plan_holes,
-    rebuild_until,
-)
+from markets.scan import ScanConfig
 from markets.services import candles_rebuild, ticks_ingest
+from markets.store import collection
 from markets.tasks import backfill_range, gaps_scan, scan_gaps
-from markets.venues import rest_adapter
-from tests.conftest import BROKER_DB, sim_config, wait_for
+from markets.types import Source, TradeTick
+from tests.conftest import BROKER_DB, wait_for
 from tradingsite.celery import app
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-GRACE = timedelta(seconds=2)
 BEAT_DB = 12  # a Redis database of its own: the channel layer uses 0, the cache 1, the broker BROKER_DB
-
-
-# --- the pure arithmetic (markets.scan) -------------------------------------------------------------------
-
-
-def counted(present: set[int]) -> tuple[Callable[[int, int], int], Callable[[int, int], list[int]], list[int]]:
-    """``count`` and ``ids`` over a set of ids, and a log of the widths ``ids`` was asked to read."""
-    reads: list[int] = []
-
-    def count(a: int, b: int) -> int:
-        return sum(1 for i in present if a <= i <= b)
-
-    def ids(a: int, b: int) -> list[int]:
-        reads.append(b - a + 1)
-        return sorted(i for i in present if a <= i <= b)
-
-    return count, ids, reads
-
-
-@given(st.sets(st.integers(0, 2000)), st.integers(0, 2000), st.integers(0, 2000), st.integers(1, 64))
-def test_holes_by_count_are_exactly_the_absent_ids(present: set[int], a: int, b: int, leaf: int) -> None:
-    """Halving by counts finds the same holes as reading every id, merged across the halves."""
-    first, last = min(a, b), max(a, b)
-    count, ids, _ = counted(present)
-    assert holes_by_count(count, ids, first, last, leaf=leaf) == id_holes(sorted(present), first, last)
-
-
-def test_a_complete_range_costs_one_count_and_no_read() -> None:
-    """A million contiguous ids: one count, nothing read; one hole in them: only small ranges are read."""
-    calls: list[tuple[int, int]] = []
-
-    def count(a: int, b: int) -> int:
-        calls.append((a, b))
-        return (b - a + 1) - max(0, min(b, 500_010) - max(a, 500_000) + 1) * hole
-
-    hole = 0
-    assert holes_by_count(count, lambda a, b: [], 1, 1_000_000) == []
-    assert calls == [(1, 1_000_000)]
-    hole = 1
-    read: list[int] = []
-
-    def ids(a: int, b: int) -> list[int]:
-        read.append(b - a + 1)
-        return [i for i in range(a, b + 1) if not 500_000 <= i <= 500_010]
-
-    assert holes_by_count(count, ids, 1, 1_000_000, leaf=4096) == [(500_000, 500_010)]
-    assert sum(read) <= 2 * 4096
-
-
-def test_plan_leaves_busy_and_unrecoverable_holes() -> None:
-    """A hole overlapping a range being filled is busy; one inside a range the exchange lacks is left."""
-    plan = plan_holes([(10, 20), (30, 40), (50, 60), (70, 80)], busy=[(35, 90)], unrecoverable=[(8, 22), (50, 55)])
-    assert plan.unrecoverable == [(10, 20)]
-    assert plan.busy == [(30, 40), (50, 60), (70, 80)]
-    assert plan.fill == []
-    assert plan_holes([(1, 2)]).fill == [(1, 2)]
-
-
-@pytest.mark.parametrize(
-    ("now", "first_open"),
-    [
-        (T0 + timedelta(seconds=61), T0),  # 12:00 closes at 12:01:02
-        (T0 + timedelta(seconds=62), T0 + MINUTE),
-        (T0 + timedelta(seconds=119), T0 + MINUTE),
-    ],
-)
-def test_a_minute_is_closed_one_minute_and_the_grace_after_it_opens(now: datetime, first_open: datetime) -> None:
-    """``closed_until`` is the open time of the first minute still open."""
-    assert closed_until(now, GRACE) == first_open
-
-
-def test_minutes_to_rebuild_are_closed_with_ticks_without_a_closed_candle() -> None:
-    """Minutes with ticks, closed, without a closed candle and not touched by a hole being filled."""
-    ticks = [T0 + i * MINUTE for i in range(8)]
-    got = minutes_to_rebuild(
-        ticks,
-        {T0, T0 + MINUTE},
-        now=T0 + 7 * MINUTE + timedelta(seconds=1),
-        grace=GRACE,
-        exclude=hole_minutes([(T0 + 2 * MINUTE + timedelta(seconds=59), T0 + 3 * MINUTE + timedelta(seconds=1))]),
-    )
-    assert got == [T0 + 4 * MINUTE, T0 + 5 * MINUTE]
-
-
-def test_the_rebuild_stops_where_the_checked_ids_stop() -> None:
-    """Minutes after the last checked id wait; so does its own minute when ids are missing right after it."""
-    now = T0 + 10 * MINUTE
-    last = (100, T0 + 5 * MINUTE + timedelta(seconds=30))
-    assert rebuild_until(now=now, grace=GRACE, last=last, after=None) == T0 + 9 * MINUTE
-    assert (
-        rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 5 * MINUTE + timedelta(seconds=40)))
-        == T0 + 5 * MINUTE
-    )
-    assert rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 6 * MINUTE)) == T0 + 6 * MINUTE
-    assert rebuild_until(now=now, grace=GRACE, last=last, after=(150, T0 + 6 * MINUTE)) == T0 + 5 * MINUTE
 
 
 def test_beat_sends_scan_gaps_every_60_s_and_keeps_its_file_under_data() -> None:
@@ -192,7 +81,8 @@ def tick(trade_id: int, ts: datetime) -> TradeTick:
 
 
 def delete_ids(symbol: str, first: int, last: int) -> None:
-    connection.database[Tick._meta.db_table].delete_many({"symbol": symbol, "trade_id": {"$gte": first, "$lte": last}})
+    """Delete the stored ticks of ``symbol`` with ids ``first..last``: a hole in the record."""
+    collection(Tick).delete_many({"symbol": symbol, "trade_id": {"$gte": first, "$lte": last}})
 
 
 @pytest.fixture
@@ -200,7 +90,7 @@ def no_market_data(transactional_db: None) -> None:
     """The test database without ticks, candles or gaps: a scan covers every symbol stored, and tests that
     roll back their transaction do not roll back raw pymongo writes."""
     for model in (Tick, Candle, Gap):
-        connection.database[model._meta.db_table].delete_many({})
+        collection(model).delete_many({})
 
 
 @pytest.fixture
@@ -287,14 +177,7 @@ def test_scan_finds_holes_and_missing_candles_and_leaves_the_streams_part(broker
     assert Gap.objects.get(start=1370).state == Gap.State.FILLING
 
 
-# --- a real worker and a real beat ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    """A synthetic market at 10 trades/s with a day of history."""
-    with running_in_thread(sim_config(rate=10.0)) as s:
-        yield s
+# --- a real beat -----------------------------------------------------------------------------------------
 
 
 def celery_env(dev_stack: dict[str, Service], redis_db: int, **extra: str) -> dict[str, str]:
@@ -324,168 +207,6 @@ def stop_all(proc: subprocess.Popen[bytes]) -> None:
         pytest.fail("celery did not stop within 20 s of SIGTERM")
     left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {left}"
-
-
-@pytest.fixture
-def worker(
-    django_db_setup: None,
-    dev_stack: dict[str, Service],
-    sim: Simulator,
-    broker: redis.Redis,
-    settings: Any,
-    tmp_path: Path,
-) -> Iterator[Path]:
-    """``celery -A tradingsite worker`` (threads pool, 2 threads) on the test database, the test Redis and
-    the simulator; yields its log file. Stopped, with nothing left behind, at the end."""
-    settings.BINANCE_REST_URL = sim.url
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tradingsite",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                "test-worker@%h",
-            ],
-            cwd=ROOT,
-            env=celery_env(dev_stack, BROKER_DB, BINANCE_REST_URL=sim.url),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for("the worker to be ready", lambda: " ready." in log.read_text(), 30, proc, log)
-        yield log
-        assert proc.poll() is None, log.read_text()
-    finally:
-        stop_all(proc)
-
-
-def stored_ids(symbol: str) -> list[int]:
-    coll = connection.database[Tick._meta.db_table]
-    return [int(d["trade_id"]) for d in coll.find({"symbol": symbol}, {"trade_id": 1}).sort("trade_id", 1)]
-
-
-def truth(sim: Simulator, symbol: str, **params: int) -> list[dict[str, Any]]:
-    resp = requests.get(f"{sim.url}/_sim/truth", timeout=60, params={"symbol": symbol, "kind": "aggTrades", **params})
-    resp.raise_for_status()
-    return [json.loads(line) for line in resp.text.splitlines() if line]
-
-
-def store_minutes(symbol: str, minutes: int) -> tuple[datetime, datetime]:
-    """Every trade of the ``minutes`` whole minutes ending two minutes ago, from the exchange; no candle."""
-    end = iv.floor(datetime.now(UTC), "1m") - 2 * MINUTE
-    start = end - minutes * MINUTE
-    adapter = rest_adapter("binance")
-    try:
-        trades_backfill(adapter=adapter, exchange="binance", symbol=symbol, start=start, end=end)
-    finally:
-        adapter.close()
-    return start, end
-
-
-def assert_candles_equal_truth(sim: Simulator, symbol: str, start: datetime, end: datetime) -> None:
-    """One closed 1m candle per minute of [start, end), equal to one computed here from the truth."""
-    minutes: dict[datetime, list[dict[str, Any]]] = {}
-    for e in truth(sim, symbol, start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000) - 1):
-        minutes.setdefault(iv.floor(datetime.fromtimestamp(e["T"] / 1000, UTC), "1m"), []).append(e)
-    stored = {c.open_time: c for c in Candle.objects.filter(symbol=symbol, interval="1m", closed=True)}
-    assert set(stored) == set(minutes) == set(iv.opens(start, end, "1m"))
-    for minute, trades in minutes.items():
-        c = stored[minute]
-        prices = [Decimal(e["p"]) for e in trades]
-        want = (
-            prices[0],
-            max(prices),
-            min(prices),
-            prices[-1],
-            sum(Decimal(e["q"]) for e in trades),
-            sum(e["l"] - e["f"] + 1 for e in trades),
-        )
-        assert (c.open, c.high, c.low, c.close, c.volume, c.trades) == want, f"candle {minute} differs from the truth"
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("no_market_data")
-def test_worker_refills_exactly_the_deleted_ids(sim: Simulator, worker: Path) -> None:
-    """Eight minutes of stored trades with two runs of ids deleted: scan_gaps queues a backfill per hole and
-    a rebuild of the candles; the worker stores exactly the simulator's ids again (none missing, none twice),
-    both Gaps say filled with every trade recovered, and every minute has a closed candle equal to the
-    truth. A second scan finds nothing to do."""
-    start, end = store_minutes("BTCUSDT", 8)
-    ids = stored_ids("BTCUSDT")
-    n = len(ids)
-    assert n > 100
-    # Chosen from the count, not fixed indexes: how many trades eight minutes hold depends on the start time.
-    holes = [(ids[n // 6], ids[n // 2]), (ids[2 * n // 3], ids[2 * n // 3 + 9])]
-    for a, b in holes:
-        delete_ids("BTCUSDT", a, b)
-
-    summary = scan_gaps()
-    missing = sum(b - a + 1 for a, b in holes)
-    assert (summary["holes"], summary["missing_ids"], summary["queued"]) == (2, missing, 2)
-    assert summary["minutes"] > 0
-    filled = Gap.objects.filter(symbol="BTCUSDT", state=Gap.State.FILLED)
-    done = lambda: filled.count() == 2 and Candle.objects.filter(symbol="BTCUSDT", closed=True).count() == 8  # noqa: E731
-    deadline = time.monotonic() + 30
-    while not done():
-        assert time.monotonic() < deadline, f"not filled within 30 s:\n{worker.read_text()[-4000:]}"
-        time.sleep(0.1)
-
-    assert stored_ids("BTCUSDT") == ids == [e["a"] for e in truth(sim, "BTCUSDT", from_id=ids[0], to_id=ids[-1])]
-    for a, b in holes:
-        gap = Gap.objects.get(symbol="BTCUSDT", kind="trades", start=a)
-        assert (gap.end, gap.state, gap.missing, gap.recovered) == (b, Gap.State.FILLED, b - a + 1, b - a + 1)
-    assert_candles_equal_truth(sim, "BTCUSDT", start, end)
-    assert scan_gaps() | {"symbols": 0} == {
-        "symbols": 0,
-        "holes": 0,
-        "missing_ids": 0,
-        "queued": 0,
-        "busy": 0,
-        "unrecoverable": 0,
-        "minutes": 0,
-        "quiet": 0,
-    }
-    assert "markets.tasks.backfill_range" in worker.read_text()
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("no_market_data")
-def test_exchange_errors_are_retried_with_backoff_until_the_hole_fills(sim: Simulator, worker: Path) -> None:
-    """With the exchange answering 500 to the fill's first three requests (all the tries one run of the task
-    makes), the task is retried by Celery after a back-off and the hole fills exactly."""
-    store_minutes("ETHUSDT", 3)
-    ids = stored_ids("ETHUSDT")
-    a, b = ids[100], ids[199]
-    delete_ids("ETHUSDT", a, b)
-    requests.post(
-        f"{sim.url}/_sim/rest/fault", timeout=5, json={"status": 500, "count": 3, "path_prefix": "/api/v3/aggTrades"}
-    ).raise_for_status()
-
-    assert scan_gaps()["queued"] == 1
-    gap = Gap.objects.filter(symbol="ETHUSDT", start=a, state=Gap.State.FILLED)
-    deadline = time.monotonic() + 30
-    while not gap.exists():
-        assert time.monotonic() < deadline, f"not filled within 30 s:\n{worker.read_text()[-4000:]}"
-        time.sleep(0.1)
-
-    assert stored_ids("ETHUSDT") == ids
-    assert requests.get(f"{sim.url}/_sim/status", timeout=5).json()["faults_injected"]["rest_500"] == 3
-    log = worker.read_text()
-    assert "Retry in" in log, log[-4000:]
-    assert "ExchangeUnavailable" in log
 
 
 @pytest.mark.slow

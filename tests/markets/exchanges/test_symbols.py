@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from markets.exchanges.symbols import asset, canonical, venue_symbol
+from markets.exchanges.symbols import as_stored, asset, canonical, venue_symbol
 
 
 @pytest.mark.parametrize(
@@ -78,6 +78,29 @@ def test_default_form_is_rest() -> None:
 def test_kraken_asset_aliases(code: str, expected: str) -> None:
     """Kraken's X/Z-prefixed legacy codes and XBT/XDG become the common names; other codes are kept."""
     assert asset("kraken", code) == expected
+
+
+@pytest.mark.parametrize(
+    ("exchange", "symbol", "expected"),
+    [
+        ("kraken", "XBT/USD", "XBTUSD"),
+        ("kraken", "BTC/USD", "XBTUSD"),
+        ("kraken", "XXBTZUSD", "XBTUSD"),
+        ("kraken", "XBTUSD", "XBTUSD"),
+        ("binance", "BTCUSDT", "BTCUSDT"),
+        ("binance", "FOOXYZ", "FOOXYZ"),  # not read at all: Binance writes a pair one way only
+        ("coinbase", "BTC-USD", "BTC-USD"),
+    ],
+)
+def test_as_stored_respells_only_a_venue_with_several_spellings(exchange: str, symbol: str, expected: str) -> None:
+    """Kraken's pair is stored under its altname however it was written; other venues' symbols are kept."""
+    assert as_stored(exchange, symbol) == expected
+
+
+def test_as_stored_refuses_what_it_cannot_read() -> None:
+    """A Kraken symbol that is no pair is a ValueError naming it."""
+    with pytest.raises(ValueError, match="cannot split kraken symbol 'FOOBAR'"):
+        as_stored("kraken", "FOOBAR")
 
 
 def test_other_venues_keep_asset_codes() -> None:
