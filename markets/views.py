@@ -21,8 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from orders.access import may_see_trading
 
 from . import selectors
-from .control import MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
-from .streaming import DROP_MODES
+from .control import DROP_MODES, MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
 from .venues import DEFAULT_INSTRUMENTS
 
 

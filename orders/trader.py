@@ -1,7 +1,7 @@
 """The trading pipeline inside a stream process: closed candle → signal → risk → executor → stored → pushed.
 
-The stream (``markets.streaming.TradeStream``) calls, on a thread of its own (never the one that stores trades:
-an executor may wait on the exchange):
+``orders.listener.TradingListener`` calls it on a thread of its own (never the stream's thread that stores trades:
+an executor may wait on the exchange), one job after another:
 
 - ``start`` once before streaming: the executor settles what a crash left unfinished (``reconcile``);
 - ``on_decisions`` with the strategy's decisions on each closed candle and the live prices: every BUY and SELL
@@ -9,7 +9,7 @@ an executor may wait on the exchange):
 - ``on_ticks`` with every stored batch of trades: the prices of the symbols holding an open position go to the
   executor's ``watch`` (stop-loss and take-profit on every trade).
 
-It keeps what changed for the stream to push (``drain``): closed and opened positions and their orders at once,
+It keeps what changed for the listener to push (``drain``): closed and opened positions and their orders at once,
 the unrealised PnL of open ones at most once a second. A failure here is logged and never stops the record.
 """
 

@@ -26,7 +26,7 @@ from markets.exchanges.base import Source, TradeTick
 from markets.live import PRICES_GROUP, market_group
 from markets.models import Feed, Instrument
 from markets.services import candles_rebuild, ticks_ingest
-from markets.streaming import control_group
+from markets.control import control_group
 from tradingsite.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

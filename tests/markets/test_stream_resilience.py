@@ -17,12 +17,11 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from exchangesim.server import Simulator
-from markets import streaming
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Candle, Gap, Tick
 from markets.services import gap_open, ticks_ingest
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import StreamConfig, TradeStream, storage
 from tests.e2e.test_stream_recovery import SYMBOL, assert_candles_equal_truth, assert_equal_to_truth, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,8 +45,8 @@ def test_a_failing_database_loses_nothing(
 ) -> None:
     """The first 4 tick writes fail , then one candle count fails: afterwards the
     stored ticks and 1m candles equal the simulator's truth, with every id once."""
-    ingest, ingest_calls = failing(streaming.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
-    real_accumulate, count_failures = streaming.accumulate, []
+    ingest, ingest_calls = failing(storage.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
+    real_accumulate, count_failures = storage.accumulate, []
 
     def accumulate(batch: list[Any]) -> Any:  # fails twice once the writes work again: stored, not counted
         if len(ingest_calls) > 4 and len(count_failures) < 2:
@@ -55,9 +54,9 @@ def test_a_failing_database_loses_nothing(
             raise AutoReconnect("connection reset (injected)")
         return real_accumulate(batch)
 
-    monkeypatch.setattr(streaming, "ticks_ingest", ingest)
-    monkeypatch.setattr(streaming, "accumulate", accumulate)
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5, signals=False)
+    monkeypatch.setattr(storage, "ticks_ingest", ingest)
+    monkeypatch.setattr(storage, "accumulate", accumulate)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
     stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
 
     async def main() -> None:
@@ -120,7 +119,7 @@ def test_a_restart_builds_the_candles_a_crash_left_unwritten(sim_thread: Simulat
     ticks_ingest(ticks=ticks)
     assert len({t.ts.replace(second=0, microsecond=0) for t in ticks}) >= 4
     assert not Candle.objects.filter(symbol=SYMBOL).exists()
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5, signals=False)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
     stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
 
     async def main() -> None:
