@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 
 from exchangesim.server import Simulator, running_in_thread
+from live.wiring import stream_listeners
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.live import Publisher
@@ -46,6 +47,17 @@ def sim(settings: Any) -> Iterator[Simulator]:
     with running_in_thread(sim_config(rate=5.0, history_days=1.0)) as s:
         settings.BINANCE_REST_URL = s.url
         yield s
+
+
+def _unused(*args: Any) -> Future[Any]:
+    raise AssertionError("the test runs the trading listener's jobs itself")
+
+
+class _Changed:
+    """A trader with one change to push."""
+
+    def drain(self) -> dict[str, Any]:
+        return {"positions": [{"id": "p1"}], "orders": []}
 
 
 @pytest.mark.django_db
@@ -118,17 +130,6 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
     assert {p["id"] for _, event in announced for p in event["data"]["positions"]} == {str(p.pk) for p in positions}
 
 
-def _unused(*args: Any) -> Future[Any]:
-    raise AssertionError("the test runs the trading listener's jobs itself")
-
-
-class _Changed:
-    """A trader with one change to push."""
-
-    def drain(self) -> dict[str, Any]:
-        return {"positions": [{"id": "p1"}], "orders": []}
-
-
 @pytest.mark.django_db
 def test_changes_reach_the_orders_group() -> None:
     """The trading listener's last changes, pushed as it stops, reach the orders group through the stream's
@@ -161,3 +162,22 @@ def test_trading_follows_the_settings(settings: Any) -> None:
     settings.TRADING_ENABLED, settings.TRADING_MODE = True, "mainnet"
     with pytest.raises(ValueError, match="TRADING_MODE must be 'testnet' or 'live', got 'mainnet'"):
         trader_for("binance")
+
+
+def test_the_stream_command_attaches_the_signals_then_the_trader(settings: Any) -> None:
+    """``live.wiring``: the signal listener (on the database thread) hands its decisions to the trading listener
+    (on its own thread) where trading is on for the exchange; only the signals elsewhere; the trader alone
+    without signals."""
+    settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""
+    signals, trading = stream_listeners("binance")
+    assert isinstance(signals, SignalListener)
+    assert isinstance(trading, TradingListener)
+    assert (signals.thread, trading.thread) == ("database", "own")
+    assert signals._subscribers == [trading.on_decisions]
+    assert trading.trader.executor.mode == "paper"
+    (only,) = stream_listeners("kraken")  # TRADING_EXCHANGES is binance by default
+    assert isinstance(only, SignalListener)
+    assert only._subscribers == []
+    assert [type(listener) for listener in stream_listeners("binance", signals=False)] == [TradingListener]
+    settings.TRADING_ENABLED = False
+    assert stream_listeners("binance", signals=False) == []
