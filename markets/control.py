@@ -1,14 +1,24 @@
-"""Commands to a running stream process over the channel layer (``manage.py feed drop``, the live page's button)."""
+"""Commands to a running stream process over the channel layer (``manage.py feed drop``, the live page's button).
+
+The wire the web and the stream share: the command's group and its drop modes. The stream package
+(``markets.stream.control``) receives what this module sends; this module never imports the stream, so the web
+process that asks for a drop does not load it.
+"""
 
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from .streaming import DROP_MODES, control_group
 from .venues import KNOWN_EXCHANGES
 
+DROP_MODES = ("close", "stall")  # close the socket now, or lose its frames until the watchdog gives it up
 MAX_DROP_SECONDS = 3600.0
+
+
+def control_group(exchange: str) -> str:
+    """The channel-layer group the stream of ``exchange`` listens to for commands."""
+    return f"feed.{exchange}"
 
 
 class ControlUnavailable(Exception):

@@ -1,6 +1,6 @@
-"""Live push: what the stream process announces on the channel layer, to which group, in which shape.
+"""Live push: what the stream process announces on the channel layer about the market, to which group, in which shape.
 
-The stream publishes; Daphne's consumers (``markets.consumers``) relay to browsers. Every message is a
+The stream publishes; Daphne's consumers relay to browsers. Every message is a
 channel-layer event whose ``type`` names the consumer handler and whose ``data`` is sent to the browser
 as it is (JSON: prices and quantities as decimal strings, times as epoch milliseconds):
 
@@ -12,6 +12,9 @@ as it is (JSON: prices and quantities as decimal strings, times as epoch millise
 * ``market.gap``: a Gap as it opens and as it ends (ids, missing, recovered, recovery time, time span).
 
 Group names: ``market.<exchange>.<symbol>`` per symbol, ``prices`` for every last price (the admin).
+
+The stream's listeners announce their own events through the same publisher (``Publisher.event``): the signal
+listener's ``market.signals`` (``signals.live``), the trader's ``orders.update`` (``orders.live``).
 """
 
 from __future__ import annotations
@@ -20,17 +23,12 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import metrics
 from .documents import to_ms
 from .exchanges.base import CandleBar, TradeTick
 from .models import Feed, Gap
-
-if TYPE_CHECKING:
-    from signals.rules import Decision
-
-from signals.live import signal_data
 
 log = logging.getLogger(__name__)
 PRICES_GROUP = "prices"
@@ -111,16 +109,20 @@ class Publisher:
         self.exchange = exchange
         self._warned = 0.0
 
-    async def _send(self, group: str, type_: str, data: dict[str, Any]) -> None:
+    async def event(self, group: str, event: dict[str, Any]) -> None:
+        """Send ``event`` (``{"type": ..., "data": ...}``) to ``group``; a failure is logged, never raised."""
         if self.layer is None:
             return
         try:
-            await self.layer.group_send(group, {"type": type_, "data": data})
+            await self.layer.group_send(group, event)
         except Exception as exc:  # Redis down or slow: the stream goes on
             metrics.publish_failures.labels(self.exchange).inc()
             if time.monotonic() - self._warned > 60:
                 self._warned = time.monotonic()
                 log.warning("%s: live push failed (%r); the stream goes on", self.exchange, exc)
+
+    async def _send(self, group: str, type_: str, data: dict[str, Any]) -> None:
+        await self.event(group, {"type": type_, "data": data})
 
     async def trades(self, batch: Sequence[TradeTick]) -> None:
         """One message per symbol of the flush: its last trades and its count; and each last price."""
@@ -144,18 +146,6 @@ class Publisher:
         data = [candle_data(c) for c in bars if c.interval == "1m"]
         if data:
             await self._send(market_group(self.exchange, symbol), "market.candles", {"candles": data})
-
-    async def signals(self, symbol: str, decisions: Iterable[Decision]) -> None:
-        """The strategy's BUY/SELL decisions (a HOLD is stored, not announced)."""
-        data = [signal_data(d) for d in decisions if d.action != "HOLD"]
-        if data:
-            await self._send(market_group(self.exchange, symbol), "market.signals", {"signals": data})
-
-    async def orders(self, changes: dict[str, Any]) -> None:
-        """Positions and orders that changed (``orders.live``), to every live page."""
-        from orders.live import ORDERS_GROUP
-
-        await self._send(ORDERS_GROUP, "orders.update", changes)
 
     async def feed(self, feed: Feed, now: datetime) -> None:
         await self._send(market_group(self.exchange, feed.symbol), "market.feed", feed_data(feed, now=now))

@@ -74,6 +74,11 @@ store_failures = Counter(
 publish_failures = Counter(
     f"{PREFIX}_channel_publish_failures", "Live events the channel layer (Redis) did not take", ["exchange"]
 )
+listener_failures = Counter(
+    f"{PREFIX}_stream_listener_failures",
+    "Stream events a listener (signals, the trader) raised on; logged, and the record goes on",
+    ["exchange", "listener", "event"],
+)
 
 
 def count_stored(counts: Mapping[tuple[str, str, object], int]) -> None:

@@ -28,6 +28,7 @@ from markets.exchanges.errors import ExchangeError
 from markets.selectors import recent_ticks
 from tradingsite.params import params_from_setting
 
+from .executors import executor_of
 from .executors.base import Entry, ExecutionError, Executor
 from .ids import client_order_id, signal_key
 from .live import ORDERS_GROUP, orders_update
@@ -288,9 +289,6 @@ def _announce(positions: list[Position], orders: list[Order]) -> None:
 
 
 def _executor(mode: str, exchange: str) -> Executor:
-    # Imported here: orders.trader imports this module for act_on_signal.
-    from .trader import executor_of
-
     try:
         return executor_of(mode, exchange)
     except ExecutionError as exc:

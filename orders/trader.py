@@ -1,7 +1,7 @@
 """The trading pipeline inside a stream process: closed candle → signal → risk → executor → stored → pushed.
 
-The stream (``markets.streaming.TradeStream``) calls, on a thread of its own (never the one that stores trades:
-an executor may wait on the exchange):
+``orders.listener.TradingListener`` calls it on a thread of its own (never the stream's thread that stores trades:
+an executor may wait on the exchange), one job after another:
 
 - ``start`` once before streaming: the executor settles what a crash left unfinished (``reconcile``);
 - ``on_decisions`` with the strategy's decisions on each closed candle and the live prices: every BUY and SELL
@@ -9,7 +9,7 @@ an executor may wait on the exchange):
 - ``on_ticks`` with every stored batch of trades: the prices of the symbols holding an open position go to the
   executor's ``watch`` (stop-loss and take-profit on every trade).
 
-It keeps what changed for the stream to push (``drain``): closed and opened positions and their orders at once,
+It keeps what changed for the listener to push (``drain``): closed and opened positions and their orders at once,
 the unrealised PnL of open ones at most once a second. A failure here is logged and never stops the record.
 """
 
@@ -28,6 +28,7 @@ from django.conf import settings
 
 from markets.exchanges.base import TradeTick
 
+from .executors import executor_for
 from .executors.base import Executor, PricePoint
 from .live import order_data, position_data
 from .models import Position
@@ -145,29 +146,6 @@ class Trader:
         with self._lock:
             for o in orders:
                 self._orders[o.pk] = order_data(o)
-
-
-def executor_of(mode: str, exchange: str) -> Executor:
-    """The executor that manages records of ``mode`` (a staff action on a paper position stays on paper even
-    when keys have been set since). Binance modes need the keys."""
-    if mode == "paper":
-        from .executors.paper import PaperExecutor
-
-        return PaperExecutor(exchange)
-    from .executors.base import ExecutionError
-
-    if exchange != "binance" or not (settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET):
-        raise ExecutionError(f"{mode} orders on {exchange} need BINANCE_API_KEY and BINANCE_API_SECRET")
-    from .executors.binance import BinanceExecutor
-
-    return BinanceExecutor(mode=mode)
-
-
-def executor_for(exchange: str) -> Executor:
-    """Binance's signed API when ``exchange`` is binance and both API keys are set (TRADING_MODE testnet or
-    live); else paper trading."""
-    keys = settings.BINANCE_API_KEY and settings.BINANCE_API_SECRET
-    return executor_of(settings.TRADING_MODE if exchange == "binance" and keys else "paper", exchange)
 
 
 def trader_for(exchange: str) -> Trader | None:

@@ -23,8 +23,9 @@ from markets import intervals as iv
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Tick
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import StreamConfig, TradeStream
 from orders.executors.paper import PaperExecutor
+from orders.listener import TradingListener
 from orders.models import Fill, Order, Position, RiskDecision
 from orders.risk import RiskParams
 from orders.services import SignalRef
@@ -64,16 +65,17 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
     once closed, the last trade id stored before the entry, and the live price the entry was decided at."""
     call_command("seed_instruments", "--exchange", "binance", "--symbols", SYMBOL, stdout=io.StringIO())
     trader = Trader(PaperExecutor("binance", cash=D(10000), fee=FEE, slippage=SLIP), RiskParams())
+    trading = TradingListener(trader)  # no signal listener: the test hands the trader its BUY itself
     stream = TradeStream(
-        StreamConfig("binance", (SYMBOL,), stall_seconds=5, signals=False),
+        StreamConfig("binance", (SYMBOL,), stall_seconds=5),
         BinanceStream(sim.ws_url, (SYMBOL,)),
         lambda: BinanceRest(sim.url),
-        trader,
+        [trading],
     )
     buy = SignalRef("ta-vote", "binance", SYMBOL, "1m", iv.floor(datetime.now(UTC), "1m"), "BUY")
 
-    def act() -> tuple[int, D]:  # on the stream's trading thread, as after a candle pass
-        price = stream.state[SYMBOL].last_price
+    def act() -> tuple[int, D]:  # on the trading listener's thread, as after a candle pass
+        price = trading.prices.get(SYMBOL)
         assert price is not None
         before = max_stored_id()
         trader.on_decisions([buy], {SYMBOL: price}, datetime.now(UTC))
@@ -82,10 +84,11 @@ def run_trade(sim: Simulator, bps: int) -> tuple[Position, int, D]:
     async def main() -> tuple[int, D]:
         task = asyncio.create_task(stream.run())
         deadline = time.monotonic() + 15
-        while stream.state[SYMBOL].last_price is None or not await asyncio.to_thread(max_stored_id):
+        while trading.prices.get(SYMBOL) is None or not await asyncio.to_thread(max_stored_id):
             assert time.monotonic() < deadline, "no trade streamed"
             await asyncio.sleep(0.1)
-        before, price = await stream._in(stream._trade_pool, act)
+        assert trading._context is not None
+        before, price = await asyncio.wrap_future(trading._context.submit(act))
         assert await asyncio.to_thread(Position.objects.filter(status="open").count) == 1
         await asyncio.to_thread(
             control, sim, "/_sim/venue/outlier", {"venue": "binance", "symbol": SYMBOL, "bps": bps, "seconds": 3}

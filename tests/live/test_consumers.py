@@ -23,11 +23,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from live.consumers import NOT_FOUND, MarketConsumer, PricesConsumer
+from markets.control import control_group
 from markets.exchanges.base import Source, TradeTick
 from markets.live import PRICES_GROUP, market_group
 from markets.models import Feed
 from markets.services import candles_rebuild, ticks_ingest
-from markets.streaming import control_group
 from tradingsite.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_SIDE = (
     "markets.stream",
@@ -63,11 +61,6 @@ print(json.dumps({"views": modules, "stream_side": {m: chain(m) for m in sys.arg
 """
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="until the other restructure branches land: markets.control imports markets.streaming (DROP_MODES, "
-    "control_group), and orders.views imports orders.trader (executor_of)",
-)
 def test_loading_the_web_app_imports_no_stream_module() -> None:
     """The ASGI app and every view of the URLconf load without the stream package, its listeners, their wiring
     or the trader; no database is needed for it (the URIs given point nowhere)."""

@@ -21,7 +21,7 @@ from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Candle, Tick
 from markets.scan import ScanConfig
 from markets.services import candles_rebuild
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import StreamConfig, TradeStream
 from markets.tasks import gap_backfill, gaps_scan
 from markets.venues import rest_adapter
 from tests.conftest import sim_config
@@ -159,8 +159,8 @@ def test_the_live_stream_marks_quiet_minutes_between_consecutive_ids() -> None:
     assert [(b.open_time, b.close, b.synthetic) for b in stream._quiet] == [
         (T0 + m * MINUTE, Decimal("10.6"), True) for m in (2, 3)
     ]
-    live = stream._candles["BTCUSDT"]
-    stream._count([], {}, stream._quiet)
+    live = stream._storage.candles["BTCUSDT"]
+    stream._storage.count([], {}, stream._quiet)
     assert [(b.open_time, b.synthetic) for b in live.due(T0 + 10 * MINUTE)] == [
         (T0 + 2 * MINUTE, True),
         (T0 + 3 * MINUTE, True),

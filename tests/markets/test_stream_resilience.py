@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,12 +17,12 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from exchangesim.server import Simulator
-from markets import streaming
+from markets.exchanges.base import CandleBar, TradeTick
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Candle, Gap, Tick
 from markets.services import gap_open, ticks_ingest
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import ListenerThread, StreamConfig, StreamListener, TradeStream, storage
 from tests.e2e.test_stream_recovery import SYMBOL, assert_candles_equal_truth, assert_equal_to_truth, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,13 +41,41 @@ def failing(real: Callable[..., Any], times: int, error: Exception) -> tuple[Cal
     return wrapper, calls
 
 
+class Told(StreamListener):
+    """Notes the trade ids of the batches it is told were stored, and the feed states, on its own thread."""
+
+    name = "told"
+    thread = ListenerThread.OWN
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.states: list[str] = []
+
+    def ticks_stored(self, batch: Sequence[TradeTick], now: datetime) -> None:
+        self.ids += [t.trade_id for t in batch]
+
+    def feed_changed(self, state: str, reason: str, now: datetime) -> None:
+        self.states.append(state)
+
+
+class Failing(StreamListener):
+    """Fails on every candle pass, on the database thread."""
+
+    name = "failing"
+    thread = ListenerThread.DATABASE
+
+    def candles_written(self, written: Mapping[str, Sequence[CandleBar]], now: datetime) -> None:
+        raise RuntimeError("a broken listener (injected)")
+
+
 def test_a_failing_database_loses_nothing(
     sim_thread: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The first 4 tick writes fail , then one candle count fails: afterwards the
-    stored ticks and 1m candles equal the simulator's truth, with every id once."""
-    ingest, ingest_calls = failing(streaming.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
-    real_accumulate, count_failures = streaming.accumulate, []
+    """The first 4 tick writes fail, then two candle counts fail: afterwards the stored ticks and 1m candles equal
+    the simulator's truth, with every id once. A listener is told of each stored trade once (a batch whose ticks
+    were not written is told when they are), and one failing on every candle pass stops nothing."""
+    ingest, ingest_calls = failing(storage.ticks_ingest, 4, AutoReconnect("connection refused (injected)"))
+    real_accumulate, count_failures = storage.accumulate, []
 
     def accumulate(batch: list[Any]) -> Any:  # fails twice once the writes work again: stored, not counted
         if len(ingest_calls) > 4 and len(count_failures) < 2:
@@ -55,10 +83,13 @@ def test_a_failing_database_loses_nothing(
             raise AutoReconnect("connection reset (injected)")
         return real_accumulate(batch)
 
-    monkeypatch.setattr(streaming, "ticks_ingest", ingest)
-    monkeypatch.setattr(streaming, "accumulate", accumulate)
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5, signals=False)
-    stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
+    monkeypatch.setattr(storage, "ticks_ingest", ingest)
+    monkeypatch.setattr(storage, "accumulate", accumulate)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
+    told = Told()
+    stream = TradeStream(
+        config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url), [Failing(), told]
+    )
 
     async def main() -> None:
         task = asyncio.create_task(stream.run())
@@ -79,6 +110,10 @@ def test_a_failing_database_loses_nothing(
     assert assert_candles_equal_truth(sim_thread, docs) >= 1
     assert "kept for a retry" in caplog.text
     assert not Gap.objects.exists()  # the socket never missed a trade: nothing was a gap
+    assert told.ids == [d["trade_id"] for d in docs]
+    assert told.states[0] == "connected"
+    assert told.states[-1] == "down"
+    assert "binance: the failing listener failed on candles_written" in caplog.text
 
 
 def test_two_writers_opening_the_same_gap_at_once_get_one_record() -> None:
@@ -120,7 +155,7 @@ def test_a_restart_builds_the_candles_a_crash_left_unwritten(sim_thread: Simulat
     ticks_ingest(ticks=ticks)
     assert len({t.ts.replace(second=0, microsecond=0) for t in ticks}) >= 4
     assert not Candle.objects.filter(symbol=SYMBOL).exists()
-    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5, signals=False)
+    config = StreamConfig(exchange="binance", symbols=(SYMBOL,), stall_seconds=5)
     stream = TradeStream(config, BinanceStream(sim_thread.ws_url, (SYMBOL,)), lambda: BinanceRest(sim_thread.url))
 
     async def main() -> None:

@@ -1,6 +1,6 @@
-"""The live stream decides the strategy's signal on every closed 1m candle: warmed from history when it starts,
-it decides each candle exactly as ``evaluate_stored`` (and so a restart or a backtest) does on the same candles,
-stores one row per candle, and the live page's first view carries the newest BUY/SELL signals."""
+"""The stream's signal listener decides the strategy's signal on every closed 1m candle: warmed from history when it
+starts, it decides each candle exactly as ``evaluate_stored`` (and so a restart or a backtest) does on the same
+candles, stores one row per candle, and the live page's first view carries the newest BUY/SELL signals."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from live.consumers import snapshot
 from markets import intervals as iv
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import StreamConfig, TradeStream
 from signals.candles import replay_candles
+from signals.listener import SignalListener
 from signals.models import Signal
+from signals.rules import Decision
 from signals.services import evaluate_stored, live_evaluator
 from tests.conftest import sim_config
 
@@ -45,15 +47,18 @@ def test_the_stream_decides_each_closed_candle_as_a_replay_does(sim: Simulator) 
         ).in_range
     ]  # stores the window before start and the range
     assert len(bars) == 120
+    live: list[Decision] = []
+    listener = SignalListener([lambda decided, now: live.extend(decided["BTCUSDT"])])
     stream = TradeStream(
-        StreamConfig("binance", ("BTCUSDT",)), BinanceStream(sim.ws_url, ("BTCUSDT",)), lambda: BinanceRest(sim.url)
+        StreamConfig("binance", ("BTCUSDT",)),
+        BinanceStream(sim.ws_url, ("BTCUSDT",)),
+        lambda: BinanceRest(sim.url),
+        [listener],
     )
-    stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
-    live = []
-    for bar in bars:  # each minute closes in turn, as the stream's candle pass sees it
-        stream._candles["BTCUSDT"].restored([bar])
-        _, signals = stream._candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
-        live += signals["BTCUSDT"]
+    listener.evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start)
+    for bar in bars:  # each minute closes in turn, as the stream's candle pass (on its database thread) sees it
+        stream._storage.candles["BTCUSDT"].restored([bar])
+        stream._storage.candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
     assert [d.open_time for d in live] == [b.open_time for b in bars]
     acted = [d for d in live if d.action != "HOLD"]
     print(

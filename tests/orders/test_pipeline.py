@@ -1,31 +1,38 @@
-"""The pipeline runs on its own inside the stream: each closed candle is decided by the strategy, every BUY and
-SELL goes through the risk check to the paper executor, and what changed is pushed to the live pages."""
+"""The pipeline runs on its own inside the stream: each closed candle is decided by the strategy (the signal
+listener), every BUY and SELL goes through the risk check to the paper executor (the trading listener), and what
+changed is pushed to the live pages."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
 from exchangesim.server import Simulator, running_in_thread
+from live.wiring import stream_listeners
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.live import Publisher
 from markets.services import candles_upsert
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import ListenerContext, StreamConfig, TradeStream
+from markets.stream.listeners import Listeners
 from orders.executors.paper import PaperExecutor
-from orders.live import ORDERS_GROUP
+from orders.listener import TradingListener
+from orders.live import ORDERS_EVENT, ORDERS_GROUP
 from orders.models import Order, Position, RiskDecision
 from orders.trader import Trader, trader_for
 from signals.candles import replay_candles
 from signals.indicators import DEFAULT_WINDOW
+from signals.listener import SignalListener
+from signals.rules import Decision
 from signals.services import live_evaluator
 from tests.conftest import sim_config
 from tests.signals.walks import random_walk
@@ -40,6 +47,17 @@ def sim(settings: Any) -> Iterator[Simulator]:
     with running_in_thread(sim_config(rate=5.0, history_days=1.0)) as s:
         settings.BINANCE_REST_URL = s.url
         yield s
+
+
+def _unused(*args: Any) -> Future[Any]:
+    raise AssertionError("the test runs the trading listener's jobs itself")
+
+
+class _Changed:
+    """A trader with one change to push."""
+
+    def drain(self) -> dict[str, Any]:
+        return {"positions": [{"id": "p1"}], "orders": []}
 
 
 @pytest.mark.django_db
@@ -59,20 +77,29 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
     ).in_range
     assert bars == walk[WARM:]
     trader = Trader(PaperExecutor("binance", cash=Decimal(10000)))
+    announced: list[tuple[str, dict[str, Any]]] = []
+    trading = TradingListener(trader)
+    trading.attach(
+        ListenerContext("binance", ("BTCUSDT",), lambda group, event: announced.append((group, event)), _unused)
+    )
+    passes: list[dict[str, list[Decision]]] = []
+    signals = SignalListener([lambda decided, now: passes.append(dict(decided))])
     stream = TradeStream(
         StreamConfig("binance", ("BTCUSDT",)),
         BinanceStream(sim.ws_url, ("BTCUSDT",)),
         lambda: BinanceRest(sim.url),
-        trader,
+        [signals],
     )
-    stream._evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start, fetch=False)
+    signals.evaluators["BTCUSDT"] = live_evaluator(exchange="binance", symbol="BTCUSDT", now=start, fetch=False)
     acted = []
     for bar in bars:  # each minute closes in turn; the live price is the candle's close
-        stream.state["BTCUSDT"].last_price = bar.close
-        stream._candles["BTCUSDT"].restored([bar])
-        _, signals = stream._candles_write(bar.open_time + MINUTE + timedelta(seconds=3))
-        stream._trade_decisions(signals, bar.open_time + MINUTE + timedelta(seconds=3))  # the trader's job
-        acted += [(d, bar.close) for d in signals["BTCUSDT"] if d.action != "HOLD"]
+        now = bar.open_time + MINUTE + timedelta(seconds=3)
+        trading.prices["BTCUSDT"] = bar.close
+        stream._storage.candles["BTCUSDT"].restored([bar])
+        stream._storage.candles_write(now)  # the stream's candle pass, with its signal listener
+        decided = passes.pop()
+        trading.act(decided, now)  # the job the trading listener's thread runs
+        acted += [(d, bar.close) for d in decided["BTCUSDT"] if d.action != "HOLD"]
     assert {d.action for d, _ in acted} == {"BUY", "SELL"}
     decisions = {r.candle_open_time: r for r in RiskDecision.objects.all()}
     assert sorted(decisions) == [d.open_time for d, _ in acted]
@@ -98,18 +125,25 @@ def test_closed_candles_become_signals_then_risk_decisions_then_paper_positions(
         assert p.risk_decision is not None
         assert p.entry_price == p.risk_decision.price * Decimal("1.0005")
         assert p.qty == p.risk_decision.qty
-    changes = trader.drain()
-    assert changes is not None
-    assert {p["id"] for p in changes["positions"]} == {str(p.pk) for p in positions}
+    assert {group for group, _ in announced} == {ORDERS_GROUP}
+    assert {event["type"] for _, event in announced} == {ORDERS_EVENT}
+    assert {p["id"] for _, event in announced for p in event["data"]["positions"]} == {str(p.pk) for p in positions}
 
 
 @pytest.mark.django_db
 def test_changes_reach_the_orders_group() -> None:
+    """The trading listener's last changes, pushed as it stops, reach the orders group through the stream's
+    publisher, from the listener's own thread."""
+
     async def main() -> dict[str, Any]:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(ORDERS_GROUP, channel)
-        await Publisher(layer, "binance").orders({"positions": [{"id": "p1"}], "orders": []})
+        db = ThreadPoolExecutor(1)
+        listeners = Listeners("binance", ("BTCUSDT",), [TradingListener(cast(Trader, _Changed()))], db)
+        listeners.bind(asyncio.get_running_loop(), Publisher(layer, "binance"))
+        await listeners.stop()
+        db.shutdown()
         message = await asyncio.wait_for(layer.receive(channel), 5)
         await layer.group_discard(ORDERS_GROUP, channel)
         return message
@@ -128,3 +162,22 @@ def test_trading_follows_the_settings(settings: Any) -> None:
     settings.TRADING_ENABLED, settings.TRADING_MODE = True, "mainnet"
     with pytest.raises(ValueError, match="TRADING_MODE must be 'testnet' or 'live', got 'mainnet'"):
         trader_for("binance")
+
+
+def test_the_stream_command_attaches_the_signals_then_the_trader(settings: Any) -> None:
+    """``live.wiring``: the signal listener (on the database thread) hands its decisions to the trading listener
+    (on its own thread) where trading is on for the exchange; only the signals elsewhere; the trader alone
+    without signals."""
+    settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""
+    signals, trading = stream_listeners("binance")
+    assert isinstance(signals, SignalListener)
+    assert isinstance(trading, TradingListener)
+    assert (signals.thread, trading.thread) == ("database", "own")
+    assert signals._subscribers == [trading.on_decisions]
+    assert trading.trader.executor.mode == "paper"
+    (only,) = stream_listeners("kraken")  # TRADING_EXCHANGES is binance by default
+    assert isinstance(only, SignalListener)
+    assert only._subscribers == []
+    assert [type(listener) for listener in stream_listeners("binance", signals=False)] == [TradingListener]
+    settings.TRADING_ENABLED = False
+    assert stream_listeners("binance", signals=False) == []

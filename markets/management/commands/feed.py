@@ -12,10 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from pymongo.errors import PyMongoError
 
-from markets.control import ControlUnavailable, request_drop
+from markets.control import DROP_MODES, ControlUnavailable, request_drop
 from markets.freshness import FeedReport, feed_verdicts
 from markets.models import Feed, Gap
-from markets.streaming import DROP_MODES
 from markets.venues import KNOWN_EXCHANGES
 
 

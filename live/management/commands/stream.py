@@ -1,4 +1,7 @@
-"""``manage.py stream``: the live trade streams of one or more exchanges, with exact gap recovery, until Ctrl+C."""
+"""``manage.py stream``: the live trade streams of one or more exchanges, with exact gap recovery, until Ctrl+C.
+
+Each stream gets its listeners from ``live.wiring``: the strategy's signals and, where trading is on, the trader.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from live.wiring import stream_listeners
 from markets import metrics
 from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.exchanges.symbols import canonical, venue_symbol
-from markets.streaming import StreamConfig, TradeStream
+from markets.stream import StreamConfig, TradeStream
 from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, stream_adapter
-from orders.trader import trader_for
 
 
 class Command(BaseCommand):
@@ -108,7 +111,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         config = StreamConfig(exchange=exchange, symbols=symbols, stall_seconds=opts["stall_seconds"])
         try:  # signals → risk → orders (paper without API keys); TRADING_ENABLED=0 or TRADING_EXCHANGES turn it off
-            trader = trader_for(exchange)
+            listeners = stream_listeners(exchange)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        return TradeStream(config, feed, lambda: rest_adapter(exchange), trader)
+        return TradeStream(config, feed, lambda: rest_adapter(exchange), listeners)

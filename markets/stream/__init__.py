@@ -1,0 +1,32 @@
+"""The live trade stream of one exchange: one WebSocket, idempotent batched writes, exact gap recovery, and
+listeners told what was stored.
+
+Gap detection is by trade id, not by time (ARCHITECTURE §6): per symbol the stream knows the last id it has seen
+(on start, the last one stored); a frame whose id jumps past ``last + 1`` opens a ``Gap`` of the ids in between,
+which is filled from REST by id pages while live frames keep flowing. Gaps left ``filling`` by a process that
+died are filled again on start, so a crash or a restart loses nothing.
+
+The package, by concern:
+
+- ``trade_stream``: ``TradeStream``, which runs the parts below: takes each frame's trades, buffers and flushes
+  them, writes the candles that changed every second, and shuts down in order;
+- ``connection``: the socket loop, the watchdog, reconnects with back-off, the socket's 24-hour renewal, drops;
+- ``recovery``: gaps filled by id from REST, and candles from other venues for what the exchange no longer has;
+- ``storage``: the jobs of the one database thread (storing a batch, with back-off on failure; counting, rebuilding
+  and writing candles; feed records; what a restart reads back);
+- ``candles``: ``LiveCandles``, the 1m candles kept in memory as the ticks are stored (pure);
+- ``control``: ``feed.drop`` commands received over the channel layer (``markets.control`` sends them);
+- ``listeners``: the ``StreamListener`` Protocol and its dispatcher;
+- ``config``: ``StreamConfig`` and the per-symbol state.
+
+The stream knows nothing of signals or trading. It announces "ticks stored", "candles written" (the closed ones
+flagged) and "feed state changed" to the listeners it was given, each on the thread it asked for (the database
+thread, in order right after the work, or a thread of its own); a listener that fails is logged and never stops
+the record. The composition layer (``live.wiring``) attaches the signal evaluator and the trader.
+"""
+
+from .config import StreamConfig
+from .listeners import ListenerContext, ListenerThread, StreamListener
+from .trade_stream import TradeStream
+
+__all__ = ["ListenerContext", "ListenerThread", "StreamConfig", "StreamListener", "TradeStream"]
