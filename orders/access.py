@@ -1,6 +1,6 @@
 """Who may see the trading records (orders, fills, positions, risk decisions, PnL, balances): staff only, unless
 ``settings.TRADING_DATA_PUBLIC`` makes them public on purpose. Market data is public and none of this module's
-business. The API (:mod:`orders.api`), the live page's panels and its socket (``markets.consumers``) all ask
+business. The API (:mod:`orders.api`), the live page's panels and its socket (``live.consumers``) all ask
 :func:`may_see_trading`."""
 
 from __future__ import annotations
