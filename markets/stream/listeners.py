@@ -104,6 +104,7 @@ class Listeners:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._publisher: Publisher | None = None
         self._pending: set[Future[None]] = set()  # announcements not sent yet
+        self._in_order = asyncio.Lock()  # FIFO: announcements go out in the order they were made
         self._lock = threading.Lock()
         for listener in listeners:
             own = listener.thread == ListenerThread.OWN
@@ -123,13 +124,19 @@ class Listeners:
             log.debug("%s: %s to %s dropped: the stream is not running", self.exchange, event.get("type"), group)
             return
         try:
-            future = asyncio.run_coroutine_threadsafe(publisher.event(group, event), loop)
+            future = asyncio.run_coroutine_threadsafe(self._send(publisher, group, event), loop)
         except RuntimeError as exc:  # the loop has closed
             log.warning("%s: %s to %s not sent (%s)", self.exchange, event.get("type"), group, exc)
             return
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._sent)
+
+    async def _send(self, publisher: Publisher, group: str, event: dict[str, Any]) -> None:
+        # One at a time, in order: a channel-layer send awaits several times, so two sends running side by side
+        # could swap (an unrealised-PnL update landing after the position's close would show it open again).
+        async with self._in_order:
+            await publisher.event(group, event)
 
     def _sent(self, future: Future[None]) -> None:
         with self._lock:

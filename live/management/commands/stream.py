@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from live.wiring import stream_listeners
 from markets import metrics
 from markets.exchanges.binance.stream import STREAM_KINDS
-from markets.exchanges.symbols import canonical, venue_symbol
+from markets.exchanges.symbols import as_stored
 from markets.stream import StreamConfig, TradeStream
 from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
@@ -97,11 +97,10 @@ class Command(BaseCommand):
         bad = [s for s in symbols if not s.replace("-", "").replace("/", "").isalnum()]
         if not symbols or bad:
             raise CommandError(f"--symbols needs exchange symbols such as BTCUSDT,ETHUSDT (got {opts['symbols']!r})")
-        if exchanges[0] == "kraken":  # stored under the pair's altname, however it was written (XBT/USD, BTC/USD)
-            try:
-                symbols = tuple(venue_symbol("kraken", canonical("kraken", s)) for s in symbols)
-            except ValueError as exc:
-                raise CommandError(f"--symbols: {exc}") from None
+        try:  # stored as the venue keeps them: Kraken's pair altname however it was written (XBT/USD, BTC/USD)
+            symbols = tuple(as_stored(exchanges[0], s) for s in symbols)
+        except ValueError as exc:
+            raise CommandError(f"--symbols: {exc}") from None
         return [(exchanges[0], symbols)]
 
     def make(self, exchange: str, symbols: tuple[str, ...], opts: dict[str, Any]) -> TradeStream:

@@ -145,3 +145,38 @@ def test_an_announcement_before_the_stream_runs_goes_nowhere() -> None:
     assert listener.context is not None
     listener.context.announce("group", {"type": "x", "data": {}})
     db.shutdown()
+
+
+class SlowFirstLayer:
+    """A channel layer whose sends take less time the later they start: sent side by side, they would swap."""
+
+    def __init__(self) -> None:
+        self.delivered: list[object] = []
+        self._delay = 0.05
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        delay, self._delay = self._delay, max(0.0, self._delay - 0.01)
+        await asyncio.sleep(delay)
+        self.delivered.append(message["data"].get("n", message["type"]))
+
+
+def test_announcements_go_out_in_the_order_they_were_made() -> None:
+    """Each announcement waits for the one before it, so a later update never overtakes an earlier one (a
+    position's unrealised PnL arriving after its close would show it open again)."""
+    db = ThreadPoolExecutor(1)
+    listener = Recorder("orders", ListenerThread.OWN)
+    listeners = Listeners("sim", ("BTCUSDT",), [listener], db)
+    layer = SlowFirstLayer()
+
+    async def main() -> None:
+        listeners.bind(asyncio.get_running_loop(), Publisher(layer, "sim"))
+        assert listener.context is not None
+        announce = listener.context.announce
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: [announce("orders", {"type": "orders.update", "data": {"n": n}}) for n in range(6)]
+        )
+        await listeners.stop()
+
+    asyncio.run(main())
+    db.shutdown()
+    assert layer.delivered == [0, 1, 2, 3, 4, 5, "last.words"]
