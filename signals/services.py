@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bson import Decimal128
-from django.db import connection
 from pymongo import UpdateOne
 
 from markets.exchanges.errors import ExchangeError
 from markets.exchanges.retry import RetryPolicy
 from markets.intervals import floor, interval_delta
+from markets.store import collection
 from tradingsite.params import params_from_setting
 
 from .candles import replay_candles
@@ -83,7 +83,7 @@ def signals_store(*, decisions: Iterable[Decision], now: datetime | None = None)
     ]
     if not ops:
         return StoreResult(0, 0)
-    result = connection.database[Signal._meta.db_table].bulk_write(ops, ordered=False)
+    result = collection(Signal).bulk_write(ops, ordered=False)
     return StoreResult(result.upserted_count, len(ops) - result.upserted_count)
 
 
