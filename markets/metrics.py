@@ -100,3 +100,17 @@ def serve(port: int, addr: str, what: str) -> bool:
         return False
     log.info("%s metrics at http://%s:%d/metrics", what, addr, port)
     return True
+
+
+# The exchange's word on waiting (markets/exchanges/limiter.py): a 429/418 Retry-After or a ban holds every requester.
+exchange_blocked_until = Gauge(
+    f"{PREFIX}_exchange_blocked_until_seconds",
+    "Unix time before which no request goes to the exchange (a 429/418 Retry-After or a ban, told to this process "
+    "or another of the host); blocked while above time()",
+    ["exchange"],
+)
+exchange_requests_held = Counter(
+    f"{PREFIX}_exchange_requests_held",
+    "Requests held back by an exchange's Retry-After: 'waited' it out, or 'refused' (longer than the requester waits)",
+    ["exchange", "outcome"],
+)

@@ -98,15 +98,20 @@ def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_i
     return {"state": gap.state, "missing": gap.missing, "recovered": gap.recovered}
 
 
-@shared_task(max_retries=5, **EXCHANGE_TASK)
-def backfill_candles(exchange: str, symbol: str, start_ms: int, end_ms: int) -> dict[str, int]:
+@shared_task(bind=True, max_retries=5, **EXCHANGE_TASK)
+def backfill_candles(self: Task, exchange: str, symbol: str, start_ms: int, end_ms: int) -> dict[str, int]:
     """Fetch and store the 1m candles of ``[start_ms, end_ms)`` (epoch ms; cut at now) that are not stored: what
     ``markets.history_queue`` queues for an anonymous history request. Returns the minutes still missing and the
-    exchange requests sent."""
+    exchange requests sent. A rate limit is retried after the exchange's Retry-After."""
     start, end = from_ms(start_ms), min(from_ms(end_ms), floor(datetime.now(UTC), "1m") + ONE_MINUTE)
     if end <= start:
         return {"missing": 0, "exchange_requests": 0}
-    history = get_price_history(symbol, start, end, "1m", exchange, policy=TASK_REST_POLICY)
+    try:
+        history = get_price_history(symbol, start, end, "1m", exchange, policy=TASK_REST_POLICY)
+    except RateLimited as exc:  # retried once the exchange's Retry-After has passed (nothing is sent before)
+        if exc.retry_after is None:
+            raise
+        raise self.retry(exc=exc, countdown=exc.retry_after + 1) from exc
     missing = sum(count(a, b, "1m") for a, b in history.missing)
     log.info(
         "backfill_candles %s %s %s..%s: %d requests, %d minutes still missing",

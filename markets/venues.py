@@ -2,6 +2,9 @@
 
 A thin facade over :mod:`markets.exchanges.registry`, which declares every exchange as one row of data: this
 module reads the settings a row names and hands them to the row's factories. Adapters never read settings.
+
+Importing it shares the exchanges' waits (a 429/418's Retry-After, a ban) between the processes of the host: the
+limiters of :mod:`markets.exchanges.limiter` keep them in Redis (:mod:`markets.venue_limits`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
+from .exchanges import limiter
 from .exchanges.base import RestAdapter, StreamAdapter
 from .exchanges.registry import NAMES, VENUES, venue
 from .exchanges.retry import RetryPolicy
+from .venue_limits import redis_waits
+
+limiter.share_through(redis_waits)  # made on the first request, so importing this module connects to nothing
 
 KNOWN_EXCHANGES = NAMES
 

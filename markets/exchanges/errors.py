@@ -42,7 +42,9 @@ class RateLimited(Refused):
     """The exchange refused a request for going too fast: HTTP 429, or 418 once the address is banned.
 
     ``retry_after`` is the exchange's Retry-After in seconds (None when it sent none); no request may go
-    to the exchange before that has passed. ``used_weight`` is the weight it reported, when it did.
+    to the exchange before that has passed. ``until`` is that moment as Unix time, once the exchange's limiter
+    (:mod:`markets.exchanges.limiter`) has taken it in: the time no request to it is sent before, by any
+    requester of this host. ``used_weight`` is the weight it reported, when it did.
     """
 
     def __init__(
@@ -54,10 +56,12 @@ class RateLimited(Refused):
         retry_after: float | None = None,
         used_weight: int | None = None,
         code: int | None = None,
+        until: float | None = None,
     ) -> None:
         super().__init__(exchange, message, status=status, code=code)
         self.retry_after = retry_after
         self.used_weight = used_weight
+        self.until = until
 
     @property
     def banned(self) -> bool:

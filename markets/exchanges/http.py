@@ -4,7 +4,9 @@
 maps every failure onto :mod:`markets.exchanges.errors`: 429/418 are ``RateLimited`` (with the Retry-After
 asked for), 5xx, timeouts, refused connections and unreadable bodies are ``ExchangeUnavailable``, any other
 4xx is ``BadRequest`` carrying the exchange's own message. ``parse(body, headers)`` turns a 2xx body into
-records; a ``ValueError`` from it means the exchange answered nonsense, which is treated as no answer.
+records; a ``ValueError`` from it means the exchange answered nonsense, which is treated as no answer. Every
+request is admitted by the venue's limiter first (:mod:`markets.exchanges.limiter`): nothing is sent while the
+exchange has asked this host to wait.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import requests
 
 from .. import metrics
 from .errors import BadRequest, ExchangeUnavailable, RateLimited
+from .limiter import VenueLimiter, limiter_for
 from .retry import OnWait, RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -31,7 +34,8 @@ Parse = Callable[[Any, Mapping[str, str]], T]
 class JsonHttp:
     """GETs against one exchange's base URL (``https://api.exchange.coinbase.com`` or the simulator's
     ``.../coinbase``). ``error_message(body)`` reads the exchange's error text out of a 4xx/5xx body.
-    ``requests`` counts the HTTP requests sent, retries included. Not thread-safe: one per thread."""
+    ``requests`` counts the HTTP requests sent, retries included; ``limiter`` is the venue's (the process's one for
+    the exchange at this host unless given). Not thread-safe: one per thread."""
 
     def __init__(
         self,
@@ -43,9 +47,11 @@ class JsonHttp:
         timeout: float = 10.0,
         sleep: Callable[[float], object] = time.sleep,
         on_wait: OnWait | None = None,
+        limiter: VenueLimiter | None = None,
     ) -> None:
         self.exchange = exchange
         self.base_url = base_url.rstrip("/")
+        self.limiter = limiter or limiter_for(exchange, self.base_url)
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.requests = 0
@@ -59,7 +65,11 @@ class JsonHttp:
     def get(self, path: str, params: Mapping[str, Any], parse: Parse[T]) -> T:
         """``parse(body, headers)`` of ``GET base_url + path?params``, retried."""
         return call_with_retry(
-            lambda: self._attempt(path, params, parse), policy=self.policy, sleep=self._sleep, on_wait=self._on_wait
+            lambda: self._attempt(path, params, parse),
+            policy=self.policy,
+            sleep=self._sleep,
+            on_wait=self._on_wait,
+            limiter=self.limiter,
         )
 
     def _attempt(self, path: str, params: Mapping[str, Any], parse: Parse[T]) -> T:
@@ -126,6 +136,7 @@ class JsonRestAdapter:
         timeout: float = 10.0,
         sleep: Callable[[float], object] = time.sleep,
         on_wait: OnWait | None = None,
+        limiter: VenueLimiter | None = None,
     ) -> None:
         self.http = JsonHttp(
             exchange,
@@ -135,6 +146,7 @@ class JsonRestAdapter:
             timeout=timeout,
             sleep=sleep,
             on_wait=on_wait,
+            limiter=limiter,
         )
 
     @property

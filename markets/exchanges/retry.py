@@ -8,6 +8,10 @@
 - :class:`BadRequest` and anything else: raised at once.
 
 After ``attempts`` tries the last error is raised (an :class:`ExchangeUnavailable` names the attempts).
+
+Given the venue's ``limiter`` (:mod:`markets.exchanges.limiter`), every attempt first waits out what blocks the
+venue (another requester's Retry-After, of this process or another of the host) when it ends within ``max_wait``, and
+is not sent at all when it ends later (a RateLimited naming the time); every 429/418 answered blocks the venue.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ExchangeError, ExchangeUnavailable, RateLimited
+from .limiter import VenueLimiter, at_utc
 
 T = TypeVar("T")
 OnWait = Callable[[float, str], None]
@@ -65,13 +70,16 @@ def next_wait(error: ExchangeError, attempt: int, policy: RetryPolicy, rng: rand
     """
     if isinstance(error, RateLimited):
         if error.retry_after is not None and error.retry_after > policy.max_wait:
+            until = f"; nothing is sent to it before {at_utc(error.until)}" if error.until is not None else ""
             raise RateLimited(
                 error.exchange,
                 f"{error.message}; the exchange asked to wait {error.retry_after:g} s, longer "
-                f"than the {policy.max_wait:g} s we wait",
+                f"than the {policy.max_wait:g} s we wait{until}",
                 status=error.status,
                 retry_after=error.retry_after,
                 used_weight=error.used_weight,
+                code=error.code,
+                until=error.until,
             ) from error
         if attempt >= policy.attempts:
             raise error
@@ -95,16 +103,22 @@ def call_with_retry(
     sleep: Callable[[float], object] = time.sleep,
     rng: random.Random | None = None,
     on_wait: OnWait | None = None,
+    limiter: VenueLimiter | None = None,
 ) -> T:
-    """``fn()``, retried as the module docstring says; ``on_wait(seconds, reason)`` is told of every wait."""
+    """``fn()``, retried as the module docstring says; ``on_wait(seconds, reason)`` is told of every wait, and
+    ``limiter`` (the venue's) admits every attempt and hears of every 429/418."""
     policy = policy or RetryPolicy()
     rng = rng or _RNG
     attempt = 0
     while True:
         attempt += 1
+        if limiter is not None:
+            limiter.admit(policy.max_wait, sleep, lambda seconds, reason: _announce(seconds, reason, on_wait))
         try:
             return fn()
         except ExchangeError as error:
+            if limiter is not None and isinstance(error, RateLimited):
+                limiter.note(error)
             seconds, reason = next_wait(error, attempt, policy, rng)
         _announce(seconds, reason, on_wait)
         sleep(seconds)

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from .. import metrics
 from ..backfill import trade_ids_fill
 from ..exchanges.base import RestAdapter
-from ..exchanges.errors import ExchangeError
+from ..exchanges.errors import ExchangeError, RateLimited
+from ..exchanges.limiter import at_utc
 from ..gaps import hole_size
 from ..intervals import floor
 from ..live import Publisher
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Span = tuple[datetime | None, datetime | None]
 FINISH_SECONDS = 60.0  # how long a stopping stream waits for its gap fills
+RETRY_SECONDS = 5.0  # between tries of a gap whose exchange failed (a Retry-After is waited out instead)
 
 
 class GapRecovery:
@@ -86,6 +88,7 @@ class GapRecovery:
         )
         await self._pub.gap(gap, span=span)
         began = time.monotonic()
+        told: float | None = None  # the exchange's wait last logged
         while True:
             try:
                 fill = await self._in(
@@ -100,10 +103,27 @@ class GapRecovery:
                     ),
                 )
                 break
-            except ExchangeError as exc:  # retried inside already: wait a little and try the gap again
-                log.warning("%s %s: gap %d..%d not filled yet: %s", exchange, symbol, first_id, last_id, exc)
+            except ExchangeError as exc:  # retried inside already: wait, then try the gap again
+                until = exc.until if isinstance(exc, RateLimited) else None
+                if until is None:
+                    log.warning("%s %s: gap %d..%d not filled yet: %s", exchange, symbol, first_id, last_id, exc)
+                    delay = RETRY_SECONDS
+                else:  # the exchange's word: nothing goes to it before `until` (the adapter refuses to send)
+                    delay = max(0.0, until - time.time())
+                    if until != told:
+                        told = until
+                        log.warning(
+                            "%s %s: waiting for the exchange's Retry-After until %s (%.0f s); gap %d..%d will be "
+                            "filled then",
+                            exchange,
+                            symbol,
+                            at_utc(until),
+                            delay,
+                            first_id,
+                            last_id,
+                        )
                 try:
-                    async with asyncio.timeout(5):
+                    async with asyncio.timeout(delay):
                         await self._stopping.wait()
                     return  # stopping: the gap stays "filling" and is filled on the next start
                 except TimeoutError:

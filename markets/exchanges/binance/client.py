@@ -11,6 +11,11 @@ error hierarchy (:mod:`markets.exchanges.errors`):
 - :class:`~markets.exchanges.errors.OutcomeUnknown`: a timeout, a lost connection, a 5xx or -1007: the request
   may or may not have been executed, so the caller looks it up before sending it again.
 
+**Waiting.** A 429/418 blocks the venue for its Retry-After in the process's limiter
+(:mod:`markets.exchanges.limiter`, shared by the market data adapter and the other processes of the host). While it
+holds, a request is not sent: it waits when the block ends within ``max_wait`` (a second), else it is
+:class:`~markets.exchanges.errors.RateLimited` at once, naming the time (nothing happened, as for any refusal).
+
 **Clock.** python-binance's ``timestamp_offset`` is Binance's time minus the local midpoint of a
 ``/api/v3/time`` round trip, measured before the first signed request and every 5 minutes; a -1021 (the request
 was refused for its timestamp, so nothing happened) re-measures it and tries once more.
@@ -33,6 +38,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ..errors import BadRequest, OutcomeUnknown, RateLimited, Refused
 from ..http import retry_after_seconds
+from ..limiter import VenueLimiter, limiter_for
 from .parse import EXCHANGE
 
 log = logging.getLogger(__name__)
@@ -61,10 +67,24 @@ def python_binance(
 
 class SignedClient:
     """Binance spot's signed REST API (account, orders, order lists, trades) on ``base_url``; see the module
-    docstring. Each method returns Binance's JSON answer as it is. Not thread-safe: one per thread."""
+    docstring. Each method returns Binance's JSON answer as it is. ``limiter`` is the venue's (the process's one for
+    Binance at ``base_url``'s host unless given); ``max_wait`` the longest block a request waits out. Not
+    thread-safe: one per thread."""
 
-    def __init__(self, base_url: str, *, key: str, secret: str, timeout: float, recv_window_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key: str,
+        secret: str,
+        timeout: float,
+        recv_window_ms: int = 5000,
+        limiter: VenueLimiter | None = None,
+        max_wait: float = 1.0,
+    ) -> None:
         self.recv_window_ms = recv_window_ms
+        self.limiter = limiter or limiter_for(EXCHANGE, base_url)
+        self.max_wait = max_wait
         self._client = python_binance(base_url, key=key, secret=secret, timeout=timeout, recv_window_ms=recv_window_ms)
         self._clock_at: float | None = None
 
@@ -140,7 +160,9 @@ class SignedClient:
             return self._raw(label, fn, **params)
 
     def _raw(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One request, its failures translated (``from None``: a requests exception names the signed URL)."""
+        """One request, admitted by the limiter, its failures translated (``from None``: a requests exception names
+        the signed URL)."""
+        self.limiter.admit(self.max_wait, time.sleep)
         try:
             return fn(*args, **kwargs)
         except BinanceAPIException as exc:
@@ -152,7 +174,9 @@ class SignedClient:
             if status in (418, 429):
                 headers = getattr(exc.response, "headers", None) or {}
                 retry_after = retry_after_seconds(headers.get("Retry-After"))
-                raise RateLimited(EXCHANGE, reason, status=status, retry_after=retry_after, code=code) from None
+                limited = RateLimited(EXCHANGE, reason, status=status, retry_after=retry_after, code=code)
+                self.limiter.note(limited)
+                raise limited from None
             raise BadRequest(EXCHANGE, reason, status=status, code=code, msg=message) from None
         except requests.Timeout:
             raise OutcomeUnknown(EXCHANGE, f"timeout on {label}") from None

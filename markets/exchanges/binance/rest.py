@@ -1,7 +1,8 @@
 """Binance Spot REST market data through python-binance's synchronous ``Client`` (built by
 :func:`.client.python_binance`). No Django here.
 
-Every request is retried with :func:`markets.exchanges.retry.call_with_retry`, and a small weight
+Every request is retried with :func:`markets.exchanges.retry.call_with_retry` and admitted by the venue's limiter
+(:mod:`markets.exchanges.limiter`: nothing is sent while Binance has asked this host to wait), and a small weight
 governor waits for the next minute rather than provoke a 429 when the weight Binance reports
 (``X-MBX-USED-WEIGHT-1M``) nears the limit.
 """
@@ -23,6 +24,7 @@ from ... import metrics
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
 from ..http import network_reason, page_limit, retry_after_seconds
+from ..limiter import VenueLimiter, limiter_for
 from ..retry import OnWait, RetryPolicy, call_with_retry
 from .client import python_binance
 from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_limit
@@ -50,7 +52,8 @@ class BinanceRest:
     ``requests`` counts the HTTP requests sent, retries included; ``used_weight`` is the last
     ``X-MBX-USED-WEIGHT-1M`` Binance reported (error answers included) and ``weight_limit`` the per-minute
     limit (from exchangeInfo once :meth:`instruments` ran, else 6000). ``on_wait(seconds, reason)`` is told
-    of every wait (rate limit, back-off, weight governor) before it starts.
+    of every wait (rate limit, back-off, weight governor) before it starts. ``limiter`` is the venue's (the
+    process's one for Binance at this host unless given).
     """
 
     name = EXCHANGE
@@ -67,8 +70,10 @@ class BinanceRest:
         sleep: Callable[[float], object] = time.sleep,
         on_wait: OnWait | None = None,
         clock: Callable[[], float] = time.time,
+        limiter: VenueLimiter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.limiter = limiter or limiter_for(EXCHANGE, self.base_url)
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.requests = 0
@@ -195,7 +200,9 @@ class BinanceRest:
                     cause=f"malformed {endpoint} payload: {exc}",
                 ) from exc
 
-        return call_with_retry(attempt, policy=self.policy, sleep=self._sleep, on_wait=self._on_wait)
+        return call_with_retry(
+            attempt, policy=self.policy, sleep=self._sleep, on_wait=self._on_wait, limiter=self.limiter
+        )
 
     def _send(self, endpoint: str, params: Mapping[str, Any], send: Callable[[], Any]) -> Any:
         """One HTTP request; python-binance's and requests' errors mapped onto :mod:`errors`."""

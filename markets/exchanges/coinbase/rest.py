@@ -16,6 +16,7 @@ from typing import Any
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..errors import BadRequest
 from ..http import JsonRestAdapter, check_range, page_limit
+from ..limiter import VenueLimiter
 from ..retry import OnWait, RetryPolicy
 from .parse import EXCHANGE, GRANULARITIES, parse_candles, parse_error, parse_products, parse_trades
 
@@ -46,8 +47,18 @@ class CoinbaseRest(JsonRestAdapter):
         timeout: float = 10.0,
         sleep: Callable[[float], object] = time.sleep,
         on_wait: OnWait | None = None,
+        limiter: VenueLimiter | None = None,
     ) -> None:
-        super().__init__(EXCHANGE, base_url, parse_error, policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait)
+        super().__init__(
+            EXCHANGE,
+            base_url,
+            parse_error,
+            policy=policy,
+            timeout=timeout,
+            sleep=sleep,
+            on_wait=on_wait,
+            limiter=limiter,
+        )
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
         """Every product (``symbols`` None) or the named ones; BadRequest naming any that is unknown."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base import CandleBar, Capabilities, InstrumentInfo, Source, TradeTick
 from ..http import JsonRestAdapter, check_range, page_limit
+from ..limiter import VenueLimiter
 from ..retry import OnWait, RetryPolicy
 from .parse import EPOCH, EXCHANGE, INTERVALS, parse_asset_pairs, parse_ohlc, parse_trades
 
@@ -45,9 +46,17 @@ class KrakenRest(JsonRestAdapter):
         timeout: float = 10.0,
         sleep: Callable[[float], object] = time.sleep,
         on_wait: OnWait | None = None,
+        limiter: VenueLimiter | None = None,
     ) -> None:
         super().__init__(
-            EXCHANGE, base_url, _error_message, policy=policy, timeout=timeout, sleep=sleep, on_wait=on_wait
+            EXCHANGE,
+            base_url,
+            _error_message,
+            policy=policy,
+            timeout=timeout,
+            sleep=sleep,
+            on_wait=on_wait,
+            limiter=limiter,
         )
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]:
