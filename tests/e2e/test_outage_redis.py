@@ -2,8 +2,8 @@
 its own, which the test kills (SIGKILL) and starts again, empty, on the same port. The stream goes on storing
 while Redis is away, rejoins its control group once it is back, and acknowledges the next ``manage.py feed drop``;
 the drop happens (a gap is recorded and filled) and afterwards the stored trades and 1m candles equal the
-simulator's truth. With no stream running, a drop is reported as not acknowledged (exit status 1, HTTP 504), and
-without Redis as unreachable (exit status 1, HTTP 503)."""
+simulator's truth. With no stream running, a drop is reported as not acknowledged (exit status 1, HTTP 504, and
+the live page's banner says so to staff), and without Redis as unreachable (exit status 1, HTTP 503)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from django.test import Client
 
 from exchangesim.server import Simulator
 from markets.control import control_group
-from markets.models import Feed, Gap, Tick
+from markets.models import Feed, Gap, Instrument, Tick
 from signals.models import Signal
 from tests.conftest import wait_for
+from tests.e2e.conftest import start_web
+from tests.e2e.test_live_page import _answers, _session
 from tests.e2e.test_stream_recovery import (
     SYMBOL,
     assert_candles_equal_truth,
@@ -35,7 +38,7 @@ from tests.e2e.test_stream_recovery import (
     stored,
     truth,
 )
-from tradingsite.devstack import Service, start_redis
+from tradingsite.devstack import Service, free_port, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,3 +177,51 @@ def test_a_drop_no_stream_takes_is_not_acknowledged(
         assert resp.json()["error"] == "unavailable"
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_the_page_tells_staff_that_no_stream_acknowledged_the_drop(
+    dev_stack: dict[str, Service], tmp_path: Path, chromium: Any
+) -> None:
+    """The staff drop button with no stream running: Daphne answers 504 after the wait, and the page's banner
+    shows the server's words."""
+    server = start_redis(tmp_path / "redis")
+    Instrument.objects.create(
+        exchange="binance",
+        symbol="BTCUSDT",
+        canonical="BTC-USDT",
+        base="BTC",
+        quote="USDT",
+        tick_size=Decimal("0.01"),
+        step_size=Decimal("0.00001"),
+    )
+    staff = get_user_model().objects.create_user("ops", password="a-long-test-password", is_staff=True)
+    base_url = f"http://127.0.0.1:{free_port()}"
+    env = os.environ | {
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": server.uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the session made here must verify there
+        "FEED_CONTROL_ACK_SECONDS": "1",
+    }
+    web = start_web(int(base_url.rsplit(":", 1)[1]), env)
+    try:
+        wait_for("Daphne", lambda: _answers(base_url), 30, web)
+        ctx = chromium.new_context()
+        ctx.add_cookies(_session(staff, base_url))
+        page = ctx.new_page()
+        page.goto(f"{base_url}/market/binance/BTCUSDT/")
+        page.click("#drop-button")
+        page.wait_for_function(
+            "document.getElementById('chart-banner').textContent.includes('no stream of binance')", timeout=10_000
+        )
+        assert page.text_content("#chart-banner") == (
+            "Drop did not reach the stream (504): no stream of binance acknowledged the drop within 1 s: "
+            "is manage.py stream running?"
+        )
+        ctx.close()
+    finally:
+        web.terminate()
+        out, _ = web.communicate(timeout=30)
+        server.stop()
+    assert "Traceback" not in out, out
