@@ -90,7 +90,11 @@ async def _drop_and_wait(exchange: str, seconds: float, mode: str, wait: float) 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     command = {"type": DROP, "seconds": seconds, "mode": mode, "reply_to": reply}
-    await past_stale_connections(lambda: layer.group_send(control_group(exchange), command))
+    try:
+        async with asyncio.timeout(wait):  # a hung Redis accepts the connection and never answers
+            await past_stale_connections(lambda: layer.group_send(control_group(exchange), command))
+    except TimeoutError:
+        raise ControlUnavailable(f"the channel layer (Redis) did not answer within {wait:g} s") from None
     streams: list[str] = []
     while (left := deadline - loop.time()) > 0:
         try:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -132,6 +133,22 @@ async def test_without_redis_the_drop_is_unavailable(settings: Any) -> None:
     Layer(settings, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     with pytest.raises(ControlUnavailable, match=r"^the channel layer \(Redis\) cannot be reached: "):
         await drop(wait=0.5)
+
+
+async def test_a_hung_redis_is_unavailable_within_the_wait(settings: Any, tmp_path: Path) -> None:
+    """Redis stopped (SIGSTOP) takes the connection and never answers: the request ends within its wait."""
+    server = start_redis(tmp_path / "redis")
+    try:
+        Layer(settings, server.uri)
+        server.process.send_signal(signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ControlUnavailable, match=r"^the channel layer \(Redis\) did not answer within 0.5 s$"):
+            await drop(wait=0.5)
+        assert loop.time() - started < 2
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        server.stop()
 
 
 async def test_the_feed_drop_command_says_who_acknowledged_or_that_none_did(layer: Layer) -> None:
