@@ -4,8 +4,8 @@ The page is one template (``templates/live/page.html``, extending the site's ``b
 everything live reaches it over ``/ws/market/<exchange>/<symbol>/`` (``live.consumers``). Its Positions and Recent
 orders panels are for staff (or anyone with ``TRADING_DATA_PUBLIC``, :mod:`orders.access`): others get a short note
 in their place. The drop button POSTs to ``/market/<exchange>/feed/drop`` (CSRF-protected; 403 for anyone who is not
-staff), which reaches the stream through ``markets.control`` over the channel layer: the web process never imports
-the stream itself.
+staff), which reaches the stream through ``markets.control`` over the channel layer and waits for the stream's
+acknowledgement: the web process never imports the stream itself.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from markets import selectors
-from markets.control import DROP_MODES, MAX_DROP_SECONDS, ControlUnavailable, drop_problems, request_drop
+from markets.control import (
+    DROP_MODES,
+    MAX_DROP_SECONDS,
+    ControlUnavailable,
+    NotAcknowledged,
+    drop_problems,
+    request_drop,
+)
 from markets.venues import DEFAULT_INSTRUMENTS
 from orders.access import may_see_trading
 
@@ -75,7 +82,9 @@ def market(request: HttpRequest, exchange: str, symbol: str) -> HttpResponse:
 
 @require_POST
 def feed_drop(request: HttpRequest, exchange: str) -> JsonResponse:
-    """Staff only: take the stream's socket down for ``seconds`` (default 10) in ``mode`` (close|stall)."""
+    """Staff only: take the stream's socket down for ``seconds`` (default 10) in ``mode`` (close|stall). 202 once a
+    stream acknowledged it (``acknowledged``: how many), 504 ``no_stream`` when none did within
+    ``FEED_CONTROL_ACK_SECONDS``, 503 when Redis cannot be reached."""
     if not request.user.is_staff:
         return JsonResponse({"error": "forbidden", "detail": "only staff may control the feed"}, status=403)
     body = _body(request)
@@ -94,15 +103,19 @@ def feed_drop(request: HttpRequest, exchange: str) -> JsonResponse:
     if problems:
         return JsonResponse({"error": "invalid request", "fields": {k: [v] for k, v in problems.items()}}, status=400)
     try:
-        request_drop(exchange, seconds, mode)
+        streams = request_drop(exchange, seconds, mode)
     except ControlUnavailable as exc:
         return JsonResponse({"error": "unavailable", "detail": str(exc)}, status=503)
+    except NotAcknowledged as exc:
+        return JsonResponse({"error": "no_stream", "detail": str(exc)}, status=504)
     return JsonResponse(
         {
             "exchange": exchange,
             "seconds": seconds,
             "mode": mode,
-            "detail": f"the {exchange} stream drops its socket for {seconds:g} s",
+            "acknowledged": len(streams),
+            "streams": list(streams),
+            "detail": f"the {exchange} stream acknowledged: it drops its socket for {seconds:g} s",
         },
         status=202,
     )

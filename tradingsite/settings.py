@@ -300,6 +300,13 @@ SECURE_HSTS_SECONDS = _env.integer("DJANGO_HSTS_SECONDS", 0, lo=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _env.flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = _env.flag("DJANGO_HSTS_PRELOAD")
 
+# --- issue 15: redisctl ---
+# A drop request (manage.py feed drop, the live page's button) waits this long for the stream to acknowledge it.
+FEED_CONTROL_ACK_SECONDS = _env.number("FEED_CONTROL_ACK_SECONDS", 2.0, lo=0.1, unit="seconds")
+# The stream renews its membership of its control group this often (at most half channels-redis's group_expiry),
+# and at once after any channel-layer error: a Redis restart forgets the group.
+FEED_CONTROL_REJOIN_SECONDS = _env.number("FEED_CONTROL_REJOIN_SECONDS", 60.0, lo=0.1, unit="seconds")
+
 # Every variable is read above; one bad value stops the process here, each named with its value.
 try:
     _env.check()

@@ -1,12 +1,14 @@
 """The live page's channel-layer side against the real Redis channel layer and MongoDB: the staff-only drop
-endpoint (CSRF, 403, 400, 202 reaching the stream's control group) and the consumers of ``live.consumers``
-(snapshot, unknown instrument, per-client coalescing of trades, the admin's price feed). The page itself:
-tests/live/test_page.py."""
+endpoint (CSRF, 403, 400, 202 once the stream's control listener acknowledged, 504 when none did, 503 without
+Redis) and the consumers of ``live.consumers`` (snapshot, unknown instrument, per-client coalescing of trades, the
+admin's price feed). The page itself: tests/live/test_page.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,12 +25,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from live.consumers import NOT_FOUND, MarketConsumer, PricesConsumer
-from markets.control import control_group
+from markets.control import request_drop
 from markets.exchanges.base import Source, TradeTick
 from markets.live import PRICES_GROUP, market_group
 from markets.models import Feed
 from markets.services import candles_rebuild, ticks_ingest
+from markets.stream.control import receive_commands
 from tradingsite.asgi import application
+from tradingsite.devstack import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -56,53 +60,97 @@ def tick(i: int, price: str = "64000.10") -> TradeTick:
 # ---- the drop endpoint ------------------------------------------------------------------------------------
 
 
-async def _control_message(send: object) -> dict[str, object] | None:
-    """Whatever the drop endpoint sends to the stream's control group while ``send`` runs (None: nothing)."""
+@contextlib.asynccontextmanager
+async def binance_stream() -> AsyncIterator[list[tuple[float, str]]]:
+    """The stream's real control listener for binance on this loop (no socket behind it); yields the drops it was
+    told, in order. It leaves its group at the end."""
+    drops: list[tuple[float, str]] = []
     layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(control_group("binance"), channel)
+    joined = asyncio.Event()
+
+    class Watched:  # the project's layer, telling us when the listener has joined
+        def __getattr__(self, name: str) -> Any:
+            return getattr(layer, name)
+
+        async def group_add(self, group: str, channel: str) -> None:
+            await layer.group_add(group, channel)
+            joined.set()
+
+    task = asyncio.create_task(receive_commands("binance", lambda s, m: drops.append((s, m)), layer=Watched()))
     try:
-        await database_sync_to_async(send)()
-        try:
-            async with asyncio.timeout(1):
-                return await layer.receive(channel)
-        except TimeoutError:
-            return None
+        async with asyncio.timeout(10):
+            await joined.wait()
+        yield drops
     finally:
-        await layer.group_discard(control_group("binance"), channel)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
-async def test_staff_drop_reaches_the_stream(staff_client: StaffClient) -> None:
+async def test_staff_drop_is_acknowledged_by_the_stream(staff_client: StaffClient) -> None:
     client = await database_sync_to_async(staff_client)()
-    got: list[object] = []
-    message = await _control_message(
-        lambda: got.append(
-            client.post("/market/binance/feed/drop", {"seconds": 10, "mode": "stall"}, content_type="application/json")
+    async with binance_stream() as drops:
+        resp = await database_sync_to_async(client.post)(
+            "/market/binance/feed/drop", {"seconds": 10, "mode": "stall"}, content_type="application/json"
         )
-    )
-    assert got[0].status_code == 202
-    assert message == {"type": "feed.drop", "seconds": 10.0, "mode": "stall"}
+    assert resp.status_code == 202
+    assert resp.json() == {
+        "exchange": "binance",
+        "seconds": 10.0,
+        "mode": "stall",
+        "acknowledged": 1,
+        "streams": [f"{socket.gethostname()} pid {os.getpid()}"],
+        "detail": "the binance stream acknowledged: it drops its socket for 10 s",
+    }
+    assert drops == [(10.0, "stall")]
 
 
 @pytest.mark.parametrize("who", ["anonymous", "not staff"])
 async def test_drop_is_403_for_anyone_but_staff(who: str) -> None:
+    """Refused, and nothing reaches the stream: a drop sent after it is the first the stream hears."""
     client = Client()
     if who == "not staff":
         user = await database_sync_to_async(get_user_model().objects.create_user)("viewer", password="pw-tests")
         await database_sync_to_async(client.force_login)(user)
-    got: list[object] = []
-    message = await _control_message(lambda: got.append(client.post("/market/binance/feed/drop", {"seconds": 10})))
-    assert got[0].status_code == 403
-    assert got[0].json() == {"error": "forbidden", "detail": "only staff may control the feed"}
-    assert message is None
+    async with binance_stream() as drops:
+        resp = await database_sync_to_async(client.post)("/market/binance/feed/drop", {"seconds": 10})
+        await database_sync_to_async(request_drop)("binance", 1.0, "close")
+    assert resp.status_code == 403
+    assert resp.json() == {"error": "forbidden", "detail": "only staff may control the feed"}
+    assert drops == [(1.0, "close")]
 
 
-def test_drop_without_csrf_token_is_refused(instruments: None, staff_client: StaffClient) -> None:
+def test_drop_no_stream_acknowledges_is_a_504_saying_so(staff_client: StaffClient, settings: Any) -> None:
+    settings.FEED_CONTROL_ACK_SECONDS = 0.5
+    resp = staff_client().post("/market/binance/feed/drop", {"seconds": 10}, content_type="application/json")
+    assert resp.status_code == 504
+    assert resp.json() == {
+        "error": "no_stream",
+        "detail": "no stream of binance acknowledged the drop within 0.5 s: is manage.py stream running?",
+    }
+
+
+def test_drop_without_redis_is_a_503(staff_client: StaffClient, settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0"}]},  # nothing listens there
+        }
+    }
+    resp = staff_client().post("/market/binance/feed/drop", {"seconds": 10}, content_type="application/json")
+    assert resp.status_code == 503
+    assert resp.json()["error"] == "unavailable"
+    assert resp.json()["detail"].startswith("the channel layer (Redis) cannot be reached: ")
+
+
+def test_drop_without_csrf_token_is_refused(instruments: None, staff_client: StaffClient, settings: Any) -> None:
+    """Without the token: 403. With it the request goes through (504 here: no stream runs)."""
+    settings.FEED_CONTROL_ACK_SECONDS = 0.2
     client = staff_client(enforce_csrf_checks=True)
     assert client.post("/market/binance/feed/drop", {"seconds": 10}).status_code == 403
     client.get("/market/binance/BTCUSDT/")  # sets the CSRF cookie
     token = client.cookies["csrftoken"].value
-    assert client.post("/market/binance/feed/drop", {"seconds": 1}, HTTP_X_CSRFTOKEN=token).status_code == 202
+    assert client.post("/market/binance/feed/drop", {"seconds": 1}, HTTP_X_CSRFTOKEN=token).status_code == 504
 
 
 @pytest.mark.parametrize(

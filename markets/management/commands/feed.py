@@ -1,5 +1,6 @@
-"""``manage.py feed drop|status|check``: take a running stream's socket down for a while, show the feeds, or check
-that they are all live (exit status 1 and one line per stale feed otherwise: a healthcheck for the stream)."""
+"""``manage.py feed drop|status|check``: take a running stream's socket down for a while (exit status 1 unless the
+stream acknowledges it), show the feeds, or check that they are all live (exit status 1 and one line per stale feed
+otherwise: a healthcheck for the stream)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from pymongo.errors import PyMongoError
 
-from markets.control import DROP_MODES, ControlUnavailable, request_drop
+from markets.control import DROP_MODES, ControlUnavailable, NotAcknowledged, request_drop
 from markets.freshness import FeedReport, feed_verdicts
 from markets.models import Feed, Gap
 from markets.venues import KNOWN_EXCHANGES
@@ -30,6 +31,12 @@ class Command(BaseCommand):
         drop.add_argument("--seconds", type=float, default=10.0)
         drop.add_argument("--exchange", default="binance", choices=KNOWN_EXCHANGES)
         drop.add_argument("--mode", default="close", choices=DROP_MODES)
+        drop.add_argument(
+            "--wait",
+            type=float,
+            default=settings.FEED_CONTROL_ACK_SECONDS,
+            help="seconds to wait for the stream to acknowledge (default FEED_CONTROL_ACK_SECONDS)",
+        )
         status = sub.add_parser("status", help="state, last trade and reconnects of each feed")
         status.add_argument("--exchange", choices=KNOWN_EXCHANGES)
         check = sub.add_parser("check", help="exit 0 when every feed is live and fresh, 1 naming each one that is not")
@@ -46,14 +53,7 @@ class Command(BaseCommand):
             self.feeds_check(opts["exchange"], opts["stall_seconds"])
             return
         if opts["action"] == "drop":
-            try:
-                request_drop(opts["exchange"], opts["seconds"], opts["mode"])
-            except (ValueError, ControlUnavailable) as exc:
-                raise CommandError(str(exc).replace("seconds:", "--seconds")) from None
-            self.stdout.write(
-                f"asked the {opts['exchange']} stream to drop its socket for {opts['seconds']:g} s "
-                f"({opts['mode']}); `manage.py feed status` shows it go down and recover"
-            )
+            self.feed_drop(opts["exchange"], opts["seconds"], opts["mode"], opts["wait"])
             return
         feeds = Feed.objects.all().order_by("exchange", "symbol")
         if opts["exchange"]:
@@ -74,6 +74,21 @@ class Command(BaseCommand):
                 f"{f.exchange + ':' + f.symbol:<20} {f.state:<13} {f.last_trade_id or '-':>14} "
                 f"{when:<24} {f.reconnects:>10}  {filling:>12}  {f.last_error[:60]}"
             )
+
+    def feed_drop(self, exchange: str, seconds: float, mode: str, wait: float) -> None:
+        """Send the drop and say who acknowledged it; CommandError (exit status 1) when Redis cannot be reached or
+        no stream answered within ``wait`` seconds."""
+        if wait <= 0:
+            raise CommandError(f"--wait must be positive, got {wait:g}")
+        try:
+            streams = request_drop(exchange, seconds, mode, wait=wait)
+        except (ValueError, ControlUnavailable, NotAcknowledged) as exc:
+            raise CommandError(str(exc).replace("seconds:", "--seconds")) from None
+        who = streams[0] if len(streams) == 1 else f"{len(streams)} streams: {', '.join(streams)}"
+        self.stdout.write(
+            f"acknowledged by the {exchange} stream ({who}): it will drop its socket for {seconds:g} s ({mode}); "
+            "`manage.py feed status` shows it go down and recover"
+        )
 
     def feeds_check(self, exchange: str | None, stall_seconds: float) -> None:
         """Judge every feed the streams report (markets.freshness); CommandError (exit status 1) names each
