@@ -1,5 +1,10 @@
-"""What every venue's stream server shares: the socket and its send queue, the connection lifecycle, the
-writer task, the fan-out's cut-off of slow clients, and the socket faults (refuse, stall, corrupt, drop).
+"""What every venue's stream server shares: the socket and its send queue, the connection lifecycle (and the
+count of connections opened, ``opened``: ``connections_opened`` in each venue's ``/_sim/status``), the writer
+task, the fan-out's cut-off of slow clients, and the socket faults (refuse, stall, corrupt, drop).
+
+A stall is what a dead TCP connection looks like from the client: the socket stays open and answers nothing,
+neither data, heartbeats nor replies (they are dropped by the writer) nor pongs to the client's pings (the
+readers answer pings themselves, so they can stay silent).
 
 A venue's server subclasses ``StreamServer`` and keeps its protocol: its routes, the refusal and upgrade in
 ``handle``, the answers of ``control``, and the frames of ``on_tick``.
@@ -61,6 +66,7 @@ class StreamServer(Generic[S]):
         self.venue = venue
         self.market = venue.market
         self.conns: set[S] = set()
+        self.opened = 0  # stream connections accepted since the simulator started (refused ones are not)
         self.market.listeners.append(self.on_tick)
 
     def on_tick(self, t_ms: int, emissions: list[Emission]) -> None:
@@ -78,9 +84,14 @@ class StreamServer(Generic[S]):
             return True
         return False
 
+    def on_open(self, conn: S) -> None:
+        """Called once ``conn`` is accepted, before its writer starts (what to queue first)."""
+
     async def serve(self, conn: S, *beside: Coroutine[Any, Any, None]) -> web.WebSocketResponse:
-        """Count ``conn`` among ``conns`` and read it until it ends, its writer and the tasks ``beside`` running
-        meanwhile; then forget it, stop those tasks and close it."""
+        """Count ``conn`` among ``conns`` (and in ``opened``) and read it until it ends, its writer and the tasks
+        ``beside`` running meanwhile; then forget it, stop those tasks and close it."""
+        self.opened += 1
+        self.on_open(conn)
         self.conns.add(conn)
         tasks = [asyncio.create_task(self._writer(conn)), *(asyncio.create_task(c) for c in beside)]
         try:
@@ -98,10 +109,14 @@ class StreamServer(Generic[S]):
         return conn.ws
 
     async def _reader(self, conn: S) -> None:
-        """Each text message is answered (in order with the data, through the writer) by ``control``."""
+        """Each text message is answered (in order with the data, through the writer) by ``control``; a ping is
+        answered with its pong unless the venue is stalled (the socket is made with ``autoping=False``)."""
         async for msg in conn.ws:
             if msg.type == WSMsgType.TEXT:
                 conn.send(self.control(conn, msg.data))
+            elif msg.type == WSMsgType.PING:
+                if not self.stalled():
+                    await conn.ws.pong(msg.data)
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
 

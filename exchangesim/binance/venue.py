@@ -122,6 +122,7 @@ class BinanceVenue(VenueBase):
             "requests": dict(self.requests),
             "weight_used": {c: self.limiter.used(c, now_ms()) for c in self.limiter.clients},
             "open_sockets": len(self.streams.conns),
+            "connections_opened": self.streams.opened,
             "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
         }
 

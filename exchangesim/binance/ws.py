@@ -2,7 +2,9 @@
 
 Each connection has a writer task fed by the market's ticks, so one slow client never holds the
 others back; pings go out every ``ping_interval`` and a connection whose pong does not come back
-within ``pong_timeout`` is closed, as is one older than ``max_connection_age``.
+within ``pong_timeout`` is closed, as is one older than ``max_connection_age``. A client's ping is
+answered with its pong, except during a stall, when the socket answers nothing (no data, no ping,
+no pong, no reply), as a dead TCP connection would.
 """
 
 from __future__ import annotations
@@ -124,10 +126,11 @@ class StreamServer(streams.StreamServer[Conn]):
                 return
             if msg.type == WSMsgType.TEXT:
                 reply = self.control(conn, msg.data)
-                if reply is not None:
+                if reply is not None and not self.stalled():  # a stalled socket answers nothing
                     await conn.ws.send_str(json.dumps(reply, separators=(",", ":")))
             elif msg.type == WSMsgType.PING:
-                await conn.ws.pong(msg.data)
+                if not self.stalled():
+                    await conn.ws.pong(msg.data)
             elif msg.type == WSMsgType.PONG:
                 if msg.data in conn.ping_payloads:
                     conn.unanswered_since = None

@@ -101,6 +101,7 @@ class CoinbaseVenue(VenueBase):
         return {
             "requests": dict(self.requests),
             "open_sockets": len(self.streams.conns),
+            "connections_opened": self.streams.opened,
             "subscriptions": subscriptions(self.streams.conns),
         }
 

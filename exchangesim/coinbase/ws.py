@@ -55,7 +55,7 @@ class FeedServer(streams.StreamServer[Feed]):
         self.venue.count_request(request.path)
         if self.refusing():
             return json_response({"message": "Service Unavailable"}, status=503)
-        ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)  # no pong in a stall
         await ws.prepare(request)
         conn = Feed(ws, request)
         return await self.serve(conn, self._deadline(conn))

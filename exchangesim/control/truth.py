@@ -68,7 +68,9 @@ class Truth:
 
     async def status(self, request: web.Request) -> web.Response:
         """The market, faults and every venue; ``symbols`` holds Binance's tapes (as before other venues
-        existed), ``venues.<name>.symbols`` each venue's by its own symbol names."""
+        existed), ``venues.<name>.symbols`` each venue's by its own symbol names. Each venue says how many stream
+        sockets are open (``open_sockets``) and how many it has accepted since the start
+        (``connections_opened``: refused attempts are not counted), so a test can tell a reconnect happened."""
         market = self.sim.market
         venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
         for key in market.tapes:

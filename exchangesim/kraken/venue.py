@@ -120,6 +120,7 @@ class KrakenVenue(VenueBase):
         return {
             "requests": dict(self.requests),
             "open_sockets": len(self.streams.conns),
+            "connections_opened": self.streams.opened,
             "call_counter": {c: self.limiter.level(c) for c in self.limiter.clients},
             "call_limit": self.limiter.limit,
             "subscriptions": subscriptions(self.streams.conns),

@@ -70,7 +70,6 @@ class StreamServer(streams.StreamServer[Conn]):
     quiet_drop = True
 
     def __init__(self, venue: KrakenVenue) -> None:
-        self.opened = 0
         self._bars: dict[tuple[str, int, int], tuple[int, Agg | None]] = {}  # (tape, step, open) -> whole minutes
         super().__init__(venue)
 
@@ -82,12 +81,12 @@ class StreamServer(streams.StreamServer[Conn]):
         self.venue.count_request(request.path)
         if self.refusing():
             return web.Response(status=503, text="Service Unavailable")
-        ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)  # no pong in a stall
         await ws.prepare(request)
-        conn = Conn(ws, request)
-        self.opened += 1
+        return await self.serve(Conn(ws, request))
+
+    def on_open(self, conn: Conn) -> None:
         conn.send([self._status()])
-        return await self.serve(conn)
 
     def _status(self) -> str:
         digest = hashlib.blake2b(f"kraken:{self.market.started_ms}:{self.opened}".encode(), digest_size=8).digest()

@@ -16,7 +16,8 @@ implements :class:`RestAdapter`:
 - ``close()`` releases its connections.
 
 Every exchange's live feed implements :class:`StreamAdapter`: the socket URL, the messages that subscribe
-once it is open, and ``parse`` of one frame into a tick, a :class:`StreamEvent` or nothing.
+once it is open, ``parse`` of one frame into a tick, a :class:`StreamEvent` or nothing, and ``liveness``
+(:class:`Liveness`: how its socket shows it is alive while nothing trades).
 
 Exchanges are found by name in :mod:`markets.exchanges.registry` (adapters, URL settings, defaults,
 capabilities, symbol rules). Errors are :mod:`markets.exchanges.errors`; retries and back-off are
@@ -37,6 +38,7 @@ __all__ = [
     "CandleBar",
     "Capabilities",
     "InstrumentInfo",
+    "Liveness",
     "RestAdapter",
     "Source",
     "StreamAdapter",
@@ -68,10 +70,22 @@ class StreamEvent:
     reply: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """How an exchange's live socket shows it is alive when nothing trades, so that a quiet market is not taken for a
+    dead socket. ``answers_pings``: it answers a WebSocket ping with a pong (RFC 6455), so the stream may ask a
+    silent socket whether it is there. ``heartbeat_seconds``: it sends some frame at least this often on a
+    subscribed socket even when nothing trades (None: a quiet market is silent)."""
+
+    answers_pings: bool = True
+    heartbeat_seconds: float | None = None
+
+
 class StreamAdapter(Protocol):
     """One exchange's live trade stream for a set of symbols (pure: the stream owns the socket)."""
 
     name: str
+    liveness: Liveness
 
     def url(self) -> str: ...
 

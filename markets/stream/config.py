@@ -18,7 +18,7 @@ class StreamConfig:
 
     exchange: str
     symbols: tuple[str, ...]
-    stall_seconds: float = 10.0  # no frame for this long means the socket is dead
+    stall_seconds: float = 10.0  # nothing heard (no frame, heartbeat or pong) for this long: the socket is dead
     flush_seconds: float = 0.1  # buffered ticks are written at least this often
     flush_size: int = 2000  # ... or as soon as this many are buffered
     candle_seconds: float = 1.0  # how often the 1m candles that changed are written

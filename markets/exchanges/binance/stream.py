@@ -14,10 +14,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..base import Source, TradeTick
+from ..base import Liveness, Source, TradeTick
 from .parse import EPOCH, EXCHANGE, parse_agg_trade
 
 STREAM_KINDS = ("aggTrade",)  # raw @trade ids are another id space than the aggregate-trade ids ticks use
+# A quiet symbol sends nothing at all; the server pings every 20 s and answers our pings (each counts against its
+# 5 incoming messages a second), so a silent socket is asked.
+LIVENESS = Liveness(answers_pings=True, heartbeat_seconds=None)
 
 
 def stream_url(ws_base: str, symbols: Sequence[str], kind: str = "aggTrade") -> str:
@@ -33,12 +36,14 @@ def stream_url(ws_base: str, symbols: Sequence[str], kind: str = "aggTrade") -> 
 @dataclass(frozen=True, slots=True)
 class BinanceStream:
     """The :class:`~markets.exchanges.base.StreamAdapter` of Binance: the combined stream of ``kind`` for
-    ``symbols`` on ``ws_base``; the URL subscribes, so nothing is sent after connecting."""
+    ``symbols`` on ``ws_base``; the URL subscribes, so nothing is sent after connecting (but pings: see
+    ``LIVENESS``)."""
 
     ws_base: str
     symbols: tuple[str, ...]
     kind: str = "aggTrade"
     name: str = EXCHANGE
+    liveness: Liveness = LIVENESS
 
     def __post_init__(self) -> None:
         self.url()  # an unsupported kind or no symbols is an error now, not at the first connect

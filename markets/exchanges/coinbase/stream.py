@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..base import Source, StreamEvent, TradeTick
+from ..base import Liveness, Source, StreamEvent, TradeTick
 from .parse import EXCHANGE, parse_heartbeat, parse_match
 
 CHANNELS = ("matches", "heartbeat")
+# The heartbeat channel sends a frame a second per product, trades or not; the feed answers pings as well.
+LIVENESS = Liveness(answers_pings=True, heartbeat_seconds=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class CoinbaseStream:
     ws_url: str
     symbols: tuple[str, ...]
     name: str = EXCHANGE
+    liveness: Liveness = LIVENESS
 
     def __post_init__(self) -> None:
         if not self.symbols:

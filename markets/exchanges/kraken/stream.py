@@ -3,8 +3,8 @@
 Symbols are the pairs' altnames (``XBTUSD``) as stored; the socket speaks ``BTC/USD``. The subscription asks
 for the trade snapshot (the latest 50 trades), so right after every (re)connect the stream sees where the
 venue is and opens the gap of what it missed at once, even in a quiet market. ``heartbeat`` frames (about
-one a second) keep the watchdog fed; ``status``, acknowledgements and pongs carry nothing; a rejected
-subscription is a ValueError saying why.
+one a second) tell the watchdog the socket is alive while nothing trades; ``status``, acknowledgements and
+pongs carry nothing; a rejected subscription is a ValueError saying why.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from ..base import Source, StreamEvent
+from ..base import Liveness, Source, StreamEvent
 from ..symbols import canonical, venue_symbol
 from .parse import EXCHANGE
 from .ws import WsKind, kind_of, parse_ws_trade
+
+# ``{"channel":"heartbeat"}`` comes about once a second when nothing else does; the socket answers pings as well.
+LIVENESS = Liveness(answers_pings=True, heartbeat_seconds=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class KrakenStream:
     ws_url: str
     symbols: tuple[str, ...]
     name: str = EXCHANGE
+    liveness: Liveness = LIVENESS
 
     def __post_init__(self) -> None:
         if not self.symbols:
