@@ -2,9 +2,11 @@
 
 The stream rewrites every feed's record about once a second (state, last trade, ``updated_at``), so a record
 tells two things: whether a stream is still reporting, and how long ago the feed's last trade happened. A
-feed is fresh when its stream reported within the stall limit (or ``REPORT_SECONDS``, whichever is longer),
-it is not ``down``, and its last trade is no older than the stall limit. A reconnect shorter than the limit
-is not a problem; a socket silent past it is, whatever its state says. ``/readyz`` and ``manage.py feed
+feed is fresh when its stream reported within the stall limit (or ``REPORT_SECONDS``, whichever is longer) and
+either its socket is ``connected`` or its last trade is no older than the stall limit. A connected feed with no
+recent trade is a quiet market, not a fault: the stream's watchdog judges the socket by everything it hears
+(heartbeats, pongs to its pings) and marks it ``reconnecting`` the moment nothing is heard for the stall limit.
+A reconnect shorter than the limit is not a problem; one longer than it is. ``/readyz`` and ``manage.py feed
 check`` judge by this one rule.
 """
 
@@ -83,6 +85,8 @@ def feed_verdict(feed: FeedReport, *, now: datetime, stall_seconds: float) -> Fe
         problem = f"no report from its stream {since} (limit {report_limit:g} s): is `manage.py stream` running?"
     elif feed.state == "down":
         problem = f"down{f' ({feed.last_error})' if feed.last_error else ''}"
+    elif feed.state == "connected":
+        problem = ""  # trades or not: the socket is heard, so a quiet market is not a dead feed
     elif age is None:
         problem = f"{feed.state}, no trade received yet"
     elif age > stall_seconds:

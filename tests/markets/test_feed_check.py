@@ -70,10 +70,10 @@ def test_one_line_per_stale_feed() -> None:
 @pytest.mark.django_db
 def test_exchange_and_stall_limit_options() -> None:
     """``--exchange`` judges that exchange's feeds only; ``--stall-seconds`` sets the limit."""
-    _feed("binance", "BTCUSDT", age=3)
+    _feed("binance", "BTCUSDT", age=3, state="reconnecting")
     _feed("coinbase", "BTC-USD", age=30)
     assert _check("--exchange", "binance").startswith("1 feed live")
-    with pytest.raises(CommandError, match=r"binance:BTCUSDT: connected, no trade for 3\.\d s \(limit 2 s\)"):
+    with pytest.raises(CommandError, match=r"binance:BTCUSDT: reconnecting, no trade for 3\.\d s \(limit 2 s\)"):
         _check("--exchange", "binance", "--stall-seconds", "2")
     with pytest.raises(CommandError, match="no kraken feed reported"):
         _check("--exchange", "kraken")

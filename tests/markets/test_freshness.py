@@ -30,9 +30,11 @@ def report(
         (report(), ""),
         (report(trade_age=10), ""),  # exactly at the limit is still fresh
         (report(state="reconnecting", trade_age=3), ""),  # a short reconnect is no problem
-        (report(trade_age=10.5), "connected, no trade for 10.5 s (limit 10 s)"),
+        (report(trade_age=600), ""),  # connected and quiet: the socket is heard, the market is quiet
+        (report(state="reconnecting", trade_age=10.5), "reconnecting, no trade for 10.5 s (limit 10 s)"),
         (report(state="reconnecting", trade_age=42), "reconnecting, no trade for 42.0 s (limit 10 s)"),
-        (report(trade_age=None), "connected, no trade received yet"),
+        (report(trade_age=None), ""),
+        (report(state="reconnecting", trade_age=None), "reconnecting, no trade received yet"),
         (report(state="down", error="stopped"), "down (stopped)"),
         (report(state="down"), "down"),
         (
@@ -43,7 +45,8 @@ def report(
     ],
 )
 def test_verdicts(feed: FeedReport, problem: str) -> None:
-    """Fresh when the stream reported lately, the feed is not down and its last trade is within the limit."""
+    """Fresh when the stream reported lately and the feed is connected (quiet or not) or its last trade is within
+    the limit; down, or reconnecting past the limit, is not."""
     verdict = feed_verdict(feed, now=NOW, stall_seconds=10)
     assert verdict.problem == problem
     assert verdict.fresh is (problem == "")
@@ -72,7 +75,7 @@ def test_as_dict_and_order() -> None:
         "reported_seconds_ago": 0.0,
         "problem": None,
     }
-    assert verdicts[2].as_dict()["problem"] == "connected, no trade received yet"
+    assert verdicts[2].as_dict()["problem"] is None  # connected, no trade yet: a quiet market
 
 
 def test_of_reads_naive_times_as_utc() -> None:

@@ -79,8 +79,8 @@ def test_readyz_with_a_feed_silent_past_its_stall_limit_is_503(client: Client) -
 
 
 def test_readyz_follows_the_stall_setting(client: Client, settings: Any) -> None:
-    """The same feed is fresh or stale according to FEED_STALL_SECONDS."""
-    _feed(age=3)
+    """The same reconnecting feed is fresh or stale according to FEED_STALL_SECONDS."""
+    _feed(age=3, state="reconnecting")
     settings.FEED_STALL_SECONDS = 10
     assert _readyz(client)[0] == 200
     settings.FEED_STALL_SECONDS = 2
@@ -89,7 +89,7 @@ def test_readyz_follows_the_stall_setting(client: Client, settings: Any) -> None
 
 def test_readyz_without_the_feeds_checks_the_dependencies_only(client: Client) -> None:
     """``?feeds=0`` (the web's own healthcheck) leaves a stale feed out; any other value is a 400 naming it."""
-    _feed(age=settings.FEED_STALL_SECONDS + 5)
+    _feed(age=settings.FEED_STALL_SECONDS + 5, state="reconnecting")
     assert _readyz(client)[0] == 503
     resp = client.get("/readyz", {"feeds": "0"})
     assert resp.status_code == 200
@@ -97,6 +97,14 @@ def test_readyz_without_the_feeds_checks_the_dependencies_only(client: Client) -
     bad = client.get("/readyz", {"feeds": "no"})
     assert bad.status_code == 400
     assert bad.json() == {"error": "feeds must be 1 (judge the feeds) or 0 (do not), got 'no'"}
+
+
+def test_readyz_with_a_connected_quiet_feed_is_ready(client: Client) -> None:
+    """A connected feed whose last trade is minutes old is a quiet market (its socket is heard), not a dead feed."""
+    _feed(age=settings.FEED_STALL_SECONDS * 30)
+    status, body = _readyz(client)
+    assert status == 200
+    assert body["feeds"][0]["fresh"] is True
 
 
 def test_readyz_when_the_stream_stopped_reporting_is_503(client: Client) -> None:
