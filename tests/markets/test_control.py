@@ -167,6 +167,7 @@ async def test_a_bad_command_is_ignored_and_the_listener_goes_on(
 ) -> None:
     """A malformed command is logged, not obeyed, not acknowledged; a drop from a sender that does not wait for an
     answer (no ``reply_to``) is obeyed."""
+    caplog.set_level(logging.WARNING, "markets.stream.control")
     async with stream(layer) as drops:
         group = control_group("binance")
         await layer.layer.group_send(group, {"type": "feed.drop", "seconds": -1, "reply_to": "nowhere"})
