@@ -305,3 +305,12 @@ try:
     _env.check()
 except ConfigError as exc:
     sys.exit(f"tradingsite: {exc}")
+
+# --- issue 15: outage ---
+# While MongoDB is down the stream keeps the trades it receives in memory, at most this many (about 0.6 KB each:
+# the default holds ~175 MB); past it it takes no more until half are written, and recovers the hole by id.
+STREAM_BUFFER_MAX_TICKS = _env.integer("STREAM_BUFFER_MAX_TICKS", 300_000, lo=1_000)
+try:
+    _env.check()
+except ConfigError as exc:
+    sys.exit(f"tradingsite: {exc}")
