@@ -20,6 +20,13 @@ from .. import metrics
 log = logging.getLogger(__name__)
 STILL_DOWN_EVERY = 30.0  # seconds between two "still down" lines of one outage
 MAX_BACK_OFF = 5.0  # the longest wait between two tries of a failed database job
+# the kinds of the stream's database jobs, whose failures are told apart
+STORING, COUNTING, CANDLES, FEEDS = (
+    "storing trades",
+    "counting trades into candles",
+    "writing the 1m candles",
+    "writing the feed records",
+)
 
 
 class DatabaseHealth:

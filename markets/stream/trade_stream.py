@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -39,20 +39,14 @@ from .config import ONE_MINUTE, StreamConfig, SymbolState
 from .connection import Connection
 from .control import receive_commands
 from .listeners import Listeners, StreamListener
-from .outage import DatabaseHealth, back_off_delay, pause, supervised
+from .outage import CANDLES, COUNTING, FEEDS, STORING, DatabaseHealth, back_off_delay, pause, supervised
 from .recovery import GapRecovery
 from .storage import Storage, resume_point, unfinished_gaps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-FINAL_JOB_SECONDS = 60.0
-# the kinds of database job whose failures are told apart (``outage.DatabaseHealth``)
-STORING, COUNTING, CANDLES, FEEDS = (
-    "storing trades",
-    "counting trades into candles",
-    "writing the 1m candles",
-    "writing the feed records",
-)  # at shutdown, how long one last database job (candles, feeds) is waited for
+FINAL_JOB_SECONDS = 60.0  # at shutdown, how long one last database job (candles, feeds) is waited for
+SLOW_SECONDS = 5.0  # a write taking longer is told as an outage
 
 
 class TradeStream:
@@ -212,9 +206,9 @@ class TradeStream:
                 continue
             batch = self._buffer[: self.config.catch_up_batch]
             quiet, self._quiet = self._quiet, []
-            failed, _ = await asyncio.gather(
-                self._in(self._db, self._storage.store, batch, restore, quiet), self._pub.trades(fresh)
-            )
+            pushed = asyncio.ensure_future(self._pub.trades(fresh))
+            failed = await self._waited(self._in(self._db, self._storage.store, batch, restore, quiet))
+            await pushed
             if failed is None or failed[0] == "candles":  # the ticks are stored
                 del self._buffer[: len(batch)]
                 self._unpublished -= len(batch)
@@ -242,6 +236,20 @@ class TradeStream:
             delay = back_off_delay(failures)
             if await pause(delay, self._stopping):
                 await asyncio.sleep(delay)  # stopping: still tried until stop_flush_seconds are over
+
+    async def _waited(self, job: Awaitable[T]) -> T:
+        """``job``'s result; while the database takes more than ``SLOW_SECONDS`` to answer (a mongod gone away
+        makes pymongo wait 30 s to select a server, a hung one forever), the outage is told as it would be by a
+        failure, and the buffer's gauge kept up."""
+        task = asyncio.ensure_future(job)
+        began = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=SLOW_SECONDS)
+            if done:
+                return task.result()
+            metrics.buffered_ticks.labels(self.config.exchange).set(len(self._buffer))
+            waited = TimeoutError(f"no answer for {time.monotonic() - began:.0f} s")
+            self.health.failed(STORING, waited, "every trade received is kept (in order)")
 
     def _drained(self) -> None:
         """After a write: go on at once while a backlog is left; take trades again once half the full buffer is
