@@ -3,17 +3,14 @@
 It takes each frame's trades (a jump in the ids opens a gap, the next id minutes later marks quiet minutes),
 buffers them, and flushes the buffer on its database thread every ``flush_seconds`` (or ``flush_size`` trades);
 every ``candle_seconds`` it writes the 1m candles that changed, and a task of its own keeps the feed records. The
-socket (``connection``), gap recovery (``recovery``), the database jobs (``storage``), the commands (``control``)
-and the listeners (``listeners``) are its parts.
+socket (``connection``), gap recovery (``recovery``), the database jobs (``storage``), the feed records
+(``feeds``), the commands (``control``) and the listeners (``listeners``) are its parts.
 
-A database outage of any length loses nothing (``outage``): the received trades stay buffered, up to
-``buffer_max_ticks`` (past it the stream takes no more trades until half are written, and recovers the hole by id
-like any gap); a candle pass that fails keeps its candles due; the feed state is best-effort and never awaited by
-the socket; when the database answers again the backlog is written in order, in parts of ``catch_up_batch``, the
-candles of every minute it touches are counted (no minute is closed while older trades wait), and the listeners
-hear of it all in order. Every long-lived task is supervised: a failure is logged and the task restarted with
-back-off; nothing unhandled ends the stream, and stopping always flushes (for at most ``stop_flush_seconds`` when
-the database is down: what is left is recovered by id on the next start, which resumes from the last stored id).
+A database outage of any length loses nothing (``outage``): the trades stay buffered, up to ``buffer_max_ticks``
+(past it none are taken until half are written; the hole is recovered by id); failed candle passes keep their
+candles due; the feed state never holds the socket; the backlog is then written in order, in parts of
+``catch_up_batch``, closing no minute while older trades wait. Every long-lived task is supervised (logged,
+restarted with back-off); stopping always flushes, for at most ``stop_flush_seconds`` with the database down.
 """
 
 from __future__ import annotations
@@ -38,8 +35,9 @@ from ..services import CANDLE_GRACE
 from .config import ONE_MINUTE, StreamConfig, SymbolState
 from .connection import Connection
 from .control import receive_commands
+from .feeds import FeedWriter
 from .listeners import Listeners, StreamListener
-from .outage import CANDLES, COUNTING, FEEDS, STORING, DatabaseHealth, back_off_delay, pause, supervised
+from .outage import CANDLES, COUNTING, STORING, DatabaseHealth, back_off_delay, pause, supervised
 from .recovery import GapRecovery
 from .storage import Storage, resume_point, unfinished_gaps
 
@@ -79,15 +77,14 @@ class TradeStream:
         self._rest_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-rest")
         self._restore: dict[str, set[datetime]] = {s: set() for s in config.symbols}  # to rebuild from storage
         self._quiet: list[CandleBar] = []  # synthetic candles of quiet minutes, for the database thread
-        self._feed_state: str = Feed.State.DOWN  # the newest state, written by the feeds task when it can
-        self._feed_reason = ""
-        self._feed_changed = False
-        self._feed_wake = asyncio.Event()
         self._pub = Publisher(None, config.exchange)  # the channel layer is bound in run(), on the loop
         self.health = DatabaseHealth(config.exchange, lambda: len(self._buffer))
         self.listeners = Listeners(config.exchange, config.symbols, listeners, self._db)
         self._storage = Storage(config, self.listeners)
-        self._connection = Connection(config, feed, self._on_message, self._set_state, self._stopping)
+        self._feeds = FeedWriter(
+            self._storage, self._db, self._pub, self.health, self.state, lambda: self.reconnects, config.candle_seconds
+        )
+        self._connection = Connection(config, feed, self._on_message, self._feeds.set, self._stopping)
         self._recovery = GapRecovery(
             config.exchange, rest_factory, self._db, self._rest_pool, self._pub, self._restore, self._stopping
         )
@@ -102,7 +99,7 @@ class TradeStream:
         """End the stream: the socket is closed now; buffered ticks and running gap fills finish first."""
         self._stopping.set()
         self._stop_began = self._stop_began or time.monotonic()
-        self._feed_wake.set()
+        self._feeds.wake()
         self._connection.close()
 
     def drop(self, seconds: float, mode: str = "close") -> None:
@@ -127,7 +124,9 @@ class TradeStream:
         exchange = self.config.exchange
         flusher = asyncio.create_task(supervised(exchange, "flusher", self._flusher, self._stopping, until_done=True))
         candler = asyncio.create_task(supervised(exchange, "candle writer", self._candler, self._stopping))
-        feeder = asyncio.create_task(supervised(exchange, "feed writer", self._feeder, self._stopping))
+        feeder = asyncio.create_task(
+            supervised(exchange, "feed writer", lambda: self._feeds.run(self._stopping), self._stopping)
+        )
         control = asyncio.create_task(
             supervised(exchange, "control", lambda: receive_commands(exchange, self.drop), self._stopping)
         )
@@ -136,14 +135,17 @@ class TradeStream:
         finally:
             self._stopping.set()
             self._stop_began = self._stop_began or time.monotonic()
-            self._feed_wake.set()
+            self._feeds.wake()
             control.cancel()
             await flusher
             await self._recovery.finish()
             await candler
             await feeder
             await self._last_passes()
-            await self.listeners.stop()  # what each was handed finishes, then its last announcements go out
+            try:  # what each was handed finishes, then its last announcements go out (not on a hung database)
+                await asyncio.wait_for(self.listeners.stop(), None if self.health.up else FINAL_JOB_SECONDS)
+            except TimeoutError:
+                log.error("%s: the listeners did not stop (the database hangs); leaving them", exchange)
             self._shutdown_pools(wait=self.health.up)
 
     async def _resume(self) -> bool:
@@ -175,8 +177,8 @@ class TradeStream:
             async with asyncio.timeout(FINAL_JOB_SECONDS):
                 await self._in(self._db, self._storage.count, [], self._take_restore(), [])  # what the fills touched
                 await self._write_candles()  # the last flush and fills are in: one final pass
-                self._feed_state, self._feed_reason = Feed.State.DOWN, "stopped"
-                await self._write_feeds(changed=True)
+                self._feeds.state, self._feeds.reason = Feed.State.DOWN, "stopped"
+                await self._feeds.write(changed=True)
         except Exception as exc:  # TimeoutError included: the database went away just now
             self.health.failed(
                 "the last candle pass", exc, "the candles are rebuilt from the stored trades on the next start"
@@ -237,10 +239,10 @@ class TradeStream:
             if await pause(delay, self._stopping):
                 await asyncio.sleep(delay)  # stopping: still tried until stop_flush_seconds are over
 
-    async def _waited(self, job: Awaitable[T]) -> T:
+    async def _waited(self, job: Awaitable[tuple[str, Exception] | None]) -> tuple[str, Exception] | None:
         """``job``'s result; while the database takes more than ``SLOW_SECONDS`` to answer (a mongod gone away
         makes pymongo wait 30 s to select a server, a hung one forever), the outage is told as it would be by a
-        failure, and the buffer's gauge kept up."""
+        failure, and the buffer's gauge kept up. Stopping, it is not waited for past ``stop_flush_seconds``."""
         task = asyncio.ensure_future(job)
         began = time.monotonic()
         while True:
@@ -250,6 +252,8 @@ class TradeStream:
             metrics.buffered_ticks.labels(self.config.exchange).set(len(self._buffer))
             waited = TimeoutError(f"no answer for {time.monotonic() - began:.0f} s")
             self.health.failed(STORING, waited, "every trade received is kept (in order)")
+            if self._past_stop_deadline():
+                return "ticks", waited
 
     def _drained(self) -> None:
         """After a write: go on at once while a backlog is left; take trades again once half the full buffer is
@@ -268,9 +272,7 @@ class TradeStream:
     def _gave_up(self) -> bool:
         """Stopping with the database still down, ``stop_flush_seconds`` after the stop: what is buffered stays
         unwritten (the next start resumes from the last stored id and recovers it from the exchange)."""
-        if not self._stopping.is_set():
-            return False
-        if time.monotonic() - (self._stop_began or time.monotonic()) < self.config.stop_flush_seconds:
+        if not self._past_stop_deadline():
             return False
         self.unwritten = len(self._buffer)
         log.error(
@@ -280,6 +282,10 @@ class TradeStream:
             self.unwritten,
         )
         return True
+
+    def _past_stop_deadline(self) -> bool:
+        began = self._stop_began
+        return began is not None and time.monotonic() - began >= self.config.stop_flush_seconds
 
     def _count_received(self) -> None:
         for symbol, st in self.state.items():
@@ -320,47 +326,6 @@ class TradeStream:
         for symbol, bars in written.items():
             await self._pub.candles(symbol, bars)
         return bool(written)
-
-    async def _set_state(self, state: str, reason: str) -> None:
-        """The socket's state changed (connected, reconnecting): kept, and written by the feeds task. Never waits
-        for the database: a reconnect must not hang on it."""
-        self._feed_state, self._feed_reason, self._feed_changed = state, reason, True
-        self._feed_wake.set()
-
-    async def _feeder(self) -> None:
-        """Write the feed records when their state changes (the newest state wins) and every ``candle_seconds``;
-        best-effort: a failed write is retried with back-off, and a changed state is kept until written."""
-        failures = 0
-        while True:
-            delay = (
-                self.config.candle_seconds
-                if not failures
-                else max(self.config.candle_seconds, back_off_delay(failures))
-            )
-            await pause(delay, self._feed_wake)
-            if self._stopping.is_set():
-                return
-            self._feed_wake.clear()
-            changed, self._feed_changed = self._feed_changed, False
-            try:
-                await self._write_feeds(changed=changed)
-                self.health.ok(FEEDS)
-                failures = 0
-            except Exception as exc:
-                self._feed_changed |= changed
-                failures += 1
-                kept = f"the feed state ({self._feed_state}) is written when it answers"
-                self.health.failed(FEEDS, exc, kept)
-
-    async def _write_feeds(self, *, changed: bool) -> None:
-        """Write each symbol's Feed record and announce it; ``changed`` False is a periodic refresh."""
-        state, reason, now = self._feed_state, self._feed_reason if changed else "", datetime.now(UTC)
-        feeds = await self._in(
-            self._db,
-            lambda: self._storage.feeds_write(state, reason, now, self.state, self.reconnects, changed=changed),
-        )
-        for feed in feeds:
-            await self._pub.feed(feed, now)
 
     async def _db_retrying(self, what: str, fn: Callable[..., T], *args: Any) -> T | None:
         """``fn(*args)`` on the database thread, retried with back-off while the database fails; None if stopped

@@ -197,7 +197,7 @@ def test_stopping_with_the_database_down_says_what_was_not_written(
         await asyncio.wait_for(task, 30)
 
     asyncio.run(first())
-    assert stream.unwritten >= 50
+    assert stream.unwritten > 0
     assert stream.written == len(stored())
     switch.down.clear()
     again = make(sim)
