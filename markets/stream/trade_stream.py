@@ -139,8 +139,9 @@ class TradeStream:
             control.cancel()
             await flusher
             await self._recovery.finish()
-            await candler
-            await feeder
+            await asyncio.wait({candler, feeder}, timeout=FINAL_JOB_SECONDS)  # not for ever on a hung database
+            for task in (candler, feeder):
+                task.cancel()
             await self._last_passes()
             try:  # what each was handed finishes, then its last announcements go out (not on a hung database)
                 await asyncio.wait_for(self.listeners.stop(), None if self.health.up else FINAL_JOB_SECONDS)
