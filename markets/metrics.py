@@ -71,6 +71,21 @@ store_failures = Counter(
     "Flushes the database refused (kept and retried): stage 'ticks' or 'candles'",
     ["exchange", "stage"],
 )
+database_up = Gauge(
+    f"{PREFIX}_stream_database_up",
+    "1 while the stream's database takes its writes, 0 from a failed write until one goes through again",
+    ["exchange"],
+)
+buffered_ticks = Gauge(
+    f"{PREFIX}_stream_buffered_ticks",
+    "Trades received and not yet written (they pile up while the database is down, up to STREAM_BUFFER_MAX_TICKS)",
+    ["exchange"],
+)
+shed_frames = Counter(
+    f"{PREFIX}_stream_shed_frames",
+    "Frames not taken because the outage buffer was full (their trades are recovered by id afterwards)",
+    ["exchange"],
+)
 publish_failures = Counter(
     f"{PREFIX}_channel_publish_failures", "Live events the channel layer (Redis) did not take", ["exchange"]
 )

@@ -11,6 +11,12 @@ which must never hold up storing the record); its jobs run in the order they wer
 
 After each job, what the trader changed (``Trader.drain``) is announced to every live page as one
 ``orders.update`` event (``orders.live``); at stop, the last changes go out.
+
+When the database fails under the trader (it reads the open positions before watching), the trades whose stops
+were not watched (up to ``MAX_HELD_TICKS``) and the decisions not acted on are kept and handed over again, oldest
+first, with the next job (acting twice on one signal acts once). The failure is logged once, with what is kept,
+and so is its end. The stream hands over only stored trades, so during an outage there is nothing to watch yet:
+the backlog comes afterwards, in order.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .live import ORDERS_EVENT, ORDERS_GROUP
 from .trader import Trader
 
 log = logging.getLogger(__name__)
+MAX_HELD_TICKS = 100_000  # trades kept for the stops while the trader's database fails (the oldest go first)
 
 
 class TradingListener(StreamListener):
@@ -40,6 +47,9 @@ class TradingListener(StreamListener):
     def __init__(self, trader: Trader) -> None:
         self.trader = trader
         self.prices: dict[str, Decimal] = {}  # each symbol's last stored price; written on this listener's thread
+        self._held: list[TradeTick] = []  # trades whose stops were not watched (the database failed)
+        self._unacted: dict[str, list[Decision]] = {}  # decisions not acted on (the database failed)
+        self._failing = False
         self._context: ListenerContext | None = None
 
     def attach(self, context: ListenerContext) -> None:
@@ -61,9 +71,20 @@ class TradingListener(StreamListener):
         self._push()
 
     def ticks_stored(self, batch: Sequence[TradeTick], now: datetime) -> None:
-        """Keep each symbol's last price, and watch the open positions' stops on every trade of ``batch``."""
+        """Keep each symbol's last price, and watch the open positions' stops on every trade of ``batch`` (and of
+        the batches an earlier failure kept)."""
         self.prices.update({t.symbol: t.price for t in batch})
-        self.trader.on_ticks(batch, now)
+        ticks = [*self._held, *batch] if self._held else batch
+        try:
+            self.trader.on_ticks(ticks, now)
+        except Exception as exc:
+            self._held = list(ticks[-MAX_HELD_TICKS:])
+            self._failed("watching the stops", exc, f"the stops are watched on these {len(self._held)} trades")
+            return
+        self._held = []
+        self._recovered()
+        if self._unacted:
+            self.act({}, now)
         self._push()
 
     def on_decisions(self, decisions: Mapping[str, list[Decision]], now: datetime) -> None:
@@ -75,14 +96,42 @@ class TradingListener(StreamListener):
 
     def act(self, decisions: Mapping[str, list[Decision]], now: datetime) -> None:
         """On this listener's thread: closed candle → signal → risk → executor → stored, at each symbol's last
-        price; then the changes go out."""
+        price (with the decisions an earlier failure kept first); then the changes go out."""
+        todo = {symbol: list(made) for symbol, made in self._unacted.items()}
         for symbol, made in decisions.items():
-            self.trader.on_decisions(made, {symbol: self.prices.get(symbol)}, now)
+            todo.setdefault(symbol, []).extend(made)
+        try:
+            for symbol, made in todo.items():
+                self.trader.on_decisions(made, {symbol: self.prices.get(symbol)}, now)
+        except Exception as exc:
+            self._unacted = todo
+            count = sum(len(m) for m in todo.values())
+            self._failed("acting on the signals", exc, f"these {count} decisions are acted on with the next job")
+            return
+        self._unacted = {}
+        self._recovered()
         self._push()
 
     def stop(self) -> None:
         """The trader's last changes go out."""
         self._push()
+
+    def _failed(self, what: str, exc: Exception, kept: str) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "%s: the trader failed %s (%s: %s); %s, retried with the next job",
+                self.trader.exchange,
+                what,
+                type(exc).__name__,
+                str(exc)[:200],
+                kept,
+            )
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("%s: the trader works again; what it kept was handed over", self.trader.exchange)
 
     def _push(self) -> None:
         changes = self.trader.drain()

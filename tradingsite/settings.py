@@ -300,7 +300,10 @@ SECURE_HSTS_SECONDS = _env.integer("DJANGO_HSTS_SECONDS", 0, lo=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _env.flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = _env.flag("DJANGO_HSTS_PRELOAD")
 
-# --- issue 15: redisctl ---
+# The live stream's resilience (README "Reliability").
+# While MongoDB is down the stream keeps the trades it receives in memory, at most this many (about 0.6 KB each:
+# the default holds ~175 MB); past it it takes no more until half are written, and recovers the hole by id.
+STREAM_BUFFER_MAX_TICKS = _env.integer("STREAM_BUFFER_MAX_TICKS", 300_000, lo=1_000)
 # A drop request (manage.py feed drop, the live page's button) waits this long for the stream to acknowledge it.
 FEED_CONTROL_ACK_SECONDS = _env.number("FEED_CONTROL_ACK_SECONDS", 2.0, lo=0.1, unit="seconds")
 # The stream renews its membership of its control group this often (at most half channels-redis's group_expiry),

@@ -15,6 +15,8 @@ The package, by concern:
 - ``storage``: the jobs of the one database thread (storing a batch, with back-off on failure; counting, rebuilding
   and writing candles; feed records; what a restart reads back);
 - ``candles``: ``LiveCandles``, the 1m candles kept in memory as the ticks are stored (pure);
+- ``feeds``: the feed records, written best-effort by a task of their own (the socket never waits for them);
+- ``outage``: how a database outage is told (once) and waited out, and the supervision of every long-lived task;
 - ``control``: ``feed.drop`` commands received over the channel layer (``markets.control`` sends them);
 - ``listeners``: the ``StreamListener`` Protocol and its dispatcher;
 - ``config``: ``StreamConfig`` and the per-symbol state.

@@ -80,9 +80,13 @@ class LiveCandles:
             self.minutes[bar.open_time] = LiveMinute(stored=bar)
             self._changed.add(bar.open_time)
 
-    def due(self, now: datetime) -> list[CandleBar]:
+    def due(self, now: datetime, held: datetime | None = None) -> list[CandleBar]:
         """The candles to write: of the minutes changed since the last call, and of those closing now (their
-        minute and the grace are over). Minutes closed ``CANDLE_MEMORY`` ago are forgotten."""
+        minute and the grace are over). Minutes closed ``CANDLE_MEMORY`` ago are forgotten. ``held``: the exchange
+        time of the oldest trade received but not stored yet (a backlog after a database outage); no minute it may
+        still add to is closed, so a candle is closed once, whole, and in order."""
+        if held is not None and held < now:
+            now = held
         closing = {m for m in self._open if m + ONE_MINUTE + self.grace <= now}
         minutes = sorted((self._changed | closing) & self.minutes.keys())
         self._changed = set()
@@ -93,3 +97,11 @@ class LiveCandles:
                 del self.minutes[m]
                 self.horizon = m if self.horizon is None else max(self.horizon, m)
         return bars
+
+    def put_back(self, bars: list[CandleBar]) -> None:
+        """Candles ``due`` handed out that could not be written (the database failed): they are due again, and a
+        minute forgotten meanwhile is kept again, as it was."""
+        for bar in bars:
+            if bar.open_time not in self.minutes:
+                self.minutes[bar.open_time] = LiveMinute(stored=replace(bar, closed=False))
+            self._changed.add(bar.open_time)

@@ -22,6 +22,12 @@ class StreamConfig:
     flush_seconds: float = 0.1  # buffered ticks are written at least this often
     flush_size: int = 2000  # ... or as soon as this many are buffered
     candle_seconds: float = 1.0  # how often the 1m candles that changed are written
+    # While the database refuses writes the received trades stay buffered, up to this many (STREAM_BUFFER_MAX_TICKS;
+    # about 0.6 KB each); past it the stream stops taking trades until half of them are written, and the hole is
+    # recovered by id afterwards like any gap.
+    buffer_max_ticks: int = 300_000
+    catch_up_batch: int = 20_000  # the most trades one write takes (a backlog is written in parts of this size)
+    stop_flush_seconds: float = 30.0  # at shutdown, how long writing what is buffered is tried before giving up
     max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
     reconnect: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25, max_delay=5.0)

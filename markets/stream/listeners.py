@@ -20,8 +20,10 @@ Each listener declares its thread (``ListenerThread``):
 ``stop()`` runs at shutdown after the last candles and feed states were announced, on the listener's thread,
 after every job queued there; what it announces still goes out.
 
-A listener that raises is logged with the exchange and the event, counted in
-``tradingsite_stream_listener_failures_total``, and never stops the record nor the other listeners.
+A listener that raises is logged with the exchange and the event (with its traceback the first time in a row, then
+now and then, and once when it works again), counted in ``tradingsite_stream_listener_failures_total``, and never
+stops the record nor the other listeners. What a failed event carried is the listener's to keep: the signal
+listener and the trader keep what their database refused and retry it (``signals.listener``, ``orders.listener``).
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Listeners:
         self._pending: set[Future[None]] = set()  # announcements not sent yet
         self._in_order = asyncio.Lock()  # FIFO: announcements go out in the order they were made
         self._lock = threading.Lock()
+        self._failing: dict[tuple[str, str], int] = {}  # (listener, event): failures in a row
         for listener in listeners:
             own = listener.thread == ListenerThread.OWN
             pool = ThreadPoolExecutor(1, thread_name_prefix=f"stream-{listener.name}") if own else db
@@ -206,9 +209,34 @@ class Listeners:
             return dropped
 
     def _call(self, listener: StreamListener, event: str, fn: Callable[..., Any], *args: Any) -> Any:
+        key = (listener.name, event)
         try:
-            return fn(*args)
-        except Exception:  # a listener's failure is its own: the record and the other listeners go on
+            got = fn(*args)
+        except Exception as exc:  # a listener's failure is its own: the record and the other listeners go on
             metrics.listener_failures.labels(self.exchange, listener.name, event).inc()
-            log.exception("%s: the %s listener failed on %s", self.exchange, listener.name, event)
+            with self._lock:
+                row = self._failing[key] = self._failing.get(key, 0) + 1
+            if row == 1:
+                log.exception("%s: the %s listener failed on %s", self.exchange, listener.name, event)
+            elif row <= 3 or row % 100 == 0:  # a database outage: said again now and then, not on every event
+                log.warning(
+                    "%s: the %s listener failed on %s again (%d in a row; %s: %s)",
+                    self.exchange,
+                    listener.name,
+                    event,
+                    row,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
             return None
+        if key in self._failing:
+            with self._lock:
+                row = self._failing.pop(key, 0)
+            log.warning(
+                "%s: the %s listener works on %s again after %d failures (what it missed, it keeps or logged)",
+                self.exchange,
+                listener.name,
+                event,
+                row,
+            )
+        return got

@@ -71,7 +71,7 @@ class GapRecovery:
             first_id,
             last_id,
         )
-        task = asyncio.create_task(self._fill_gap(symbol, first_id, last_id, span))
+        task = asyncio.create_task(self._fill_retrying(symbol, first_id, last_id, span))
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
 
@@ -80,6 +80,43 @@ class GapRecovery:
         filled on the next start)."""
         if self._fills:
             await asyncio.wait(self._fills, timeout=FINISH_SECONDS)
+
+    async def _fill_retrying(self, symbol: str, first_id: int, last_id: int, span: Span) -> None:
+        """``_fill_gap``, started again with back-off while the database fails (recording the gap, storing what
+        REST returned, closing it): the gap is never dropped. A stop ends the retries; the gap recorded stays open
+        and is filled on the next start."""
+        failures = 0
+        while True:
+            try:
+                await self._fill_gap(symbol, first_id, last_id, span)
+                return
+            except Exception as exc:  # the database (an exchange error is retried inside)
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "%s %s: gap %d..%d: the fill failed (%s: %s; the database, most likely); it is started "
+                        "again with back-off until it goes through",
+                        self.exchange,
+                        symbol,
+                        first_id,
+                        last_id,
+                        type(exc).__name__,
+                        str(exc)[:200],
+                    )
+                try:
+                    async with asyncio.timeout(min(5.0, 0.5 * 2 ** min(failures - 1, 4))):
+                        await self._stopping.wait()
+                except TimeoutError:
+                    continue
+                log.warning(
+                    "%s %s: gap %d..%d not filled at stop (its fill kept failing); the next start fills it once "
+                    "recorded (else beat's scan_gaps finds the hole)",
+                    self.exchange,
+                    symbol,
+                    first_id,
+                    last_id,
+                )
+                return
 
     async def _fill_gap(self, symbol: str, first_id: int, last_id: int, span: Span) -> None:
         exchange = self.exchange

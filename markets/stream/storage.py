@@ -37,10 +37,13 @@ class Storage:
         self.candles = {s: LiveCandles(CANDLE_GRACE) for s in config.symbols}
         self._listeners = listeners
 
-    def store(self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]) -> str | None:
+    def store(
+        self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]
+    ) -> tuple[str, Exception] | None:
         """Store ``batch`` and count it into the live candles (see ``count``), reporting a failure of the database
-        instead of raising: "ticks" when the ticks were not written, "candles" when they were but the candle work
-        failed; None when all went well. Once the ticks are stored, the listeners hear of them."""
+        instead of raising: ("ticks", error) when the ticks were not written, ("candles", error) when they were but
+        the candle work failed; None when all went well. Once the ticks are stored, the listeners hear of them.
+        The caller keeps what failed and logs it (``outage.DatabaseHealth``)."""
         stage = "ticks"
         began = time.perf_counter()
         try:
@@ -50,17 +53,9 @@ class Storage:
             self.count(batch, restore, quiet)
         except Exception as exc:  # any failure of the database (mongod down, a network error): nothing is lost
             metrics.store_failures.labels(self.exchange, stage).inc()
-            log.warning(
-                "%s: storing %d ticks failed at the %s (%s: %s); kept for a retry",
-                self.exchange,
-                len(batch),
-                stage,
-                type(exc).__name__,
-                exc,
-            )
             if batch and stage == "candles":  # stored: the stops see them now
                 self._listeners.ticks_stored(batch, datetime.now(UTC))
-            return stage
+            return stage, exc
         if batch:
             metrics.flush_seconds.labels(self.exchange).observe(time.perf_counter() - began)
             self._listeners.ticks_stored(batch, datetime.now(UTC))
@@ -81,11 +76,17 @@ class Storage:
             if rebuild:
                 candles.restored(candles_rebuild(exchange=self.exchange, symbol=symbol, minutes=rebuild, now=now))
 
-    def candles_write(self, now: datetime) -> dict[str, list[CandleBar]]:
-        """Write the 1m candles that are due (see ``LiveCandles.due``) and tell the listeners; returns them by
-        symbol."""
-        written = {symbol: bars for symbol, candles in self.candles.items() if (bars := candles.due(now))}
-        candles_upsert(candles=[bar for bars in written.values() for bar in bars])
+    def candles_write(self, now: datetime, held: datetime | None = None) -> dict[str, list[CandleBar]]:
+        """Write the 1m candles that are due (see ``LiveCandles.due``; ``held``: the time of the oldest trade not
+        stored yet) and tell the listeners; returns them by symbol. When the write fails the candles are due again
+        (and the error raised): the next pass writes them."""
+        written = {symbol: bars for symbol, candles in self.candles.items() if (bars := candles.due(now, held))}
+        try:
+            candles_upsert(candles=[bar for bars in written.values() for bar in bars])
+        except BaseException:
+            for symbol, bars in written.items():
+                self.candles[symbol].put_back(bars)
+            raise
         self._listeners.candles_written(written, now)
         return written
 
@@ -152,6 +153,12 @@ def resume_minutes(exchange: str, symbol: str, last_ts: datetime) -> set[datetim
         first = floor(oldest["ts"].replace(tzinfo=UTC), "1m") if oldest else last_minute
     count = int((last_minute - first) / ONE_MINUTE) + 1
     return {first + i * ONE_MINUTE for i in range(count)}
+
+
+def resume_point(exchange: str, symbol: str) -> tuple[tuple[int, datetime, Decimal] | None, set[datetime]]:
+    """The last stored trade of ``symbol`` and the minutes to rebuild from it."""
+    last = last_stored(exchange, symbol)
+    return last, (resume_minutes(exchange, symbol, last[1]) if last is not None else set())
 
 
 def unfinished_gaps(exchange: str, symbols: tuple[str, ...]) -> list[Gap]:

@@ -43,7 +43,7 @@ class Command(BaseCommand):
             "--stall-seconds",
             type=float,
             default=settings.FEED_STALL_SECONDS,
-            help="no frame for this long means the socket is dead (default FEED_STALL_SECONDS)",
+            help="nothing heard (no frame, heartbeat or pong) for this long: the socket is dead (FEED_STALL_SECONDS)",
         )
         parser.add_argument(
             "--metrics-port",
@@ -53,7 +53,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        streams = [self.make(exchange, symbols, opts) for exchange, symbols in self.plan(opts)]
+        plan = self.plan(opts)
+        # the outage buffer's ceiling is the process's: shared out between its streams
+        opts["buffer_max_ticks"] = max(1_000, settings.STREAM_BUFFER_MAX_TICKS // len(plan))
+        streams = [self.make(exchange, symbols, opts) for exchange, symbols in plan]
         if metrics.serve(opts["metrics_port"], settings.METRICS_ADDR, "stream"):
             self.stdout.write(f"metrics at http://{settings.METRICS_ADDR}:{opts['metrics_port']}/metrics")
 
@@ -64,10 +67,27 @@ class Command(BaseCommand):
             for s in streams:
                 self.stdout.write(f"streaming {s.config.exchange} {', '.join(s.config.symbols)} from {s.url}")
             self.stdout.write("Ctrl+C stops")
-            await asyncio.gather(*(s.run() for s in streams))
+            # one stream's failure never ends the others (each supervises its own tasks; this is the last guard)
+            ended = await asyncio.gather(*(s.run() for s in streams), return_exceptions=True)
+            for s, error in zip(streams, ended, strict=True):
+                if isinstance(error, BaseException):
+                    self.stderr.write(f"the {s.config.exchange} stream ended on an error: {error!r}")
 
         asyncio.run(main())
-        self.stdout.write("stream stopped; buffered trades written")
+        self.stdout.write(self.summary(streams))
+
+    def summary(self, streams: list[TradeStream]) -> str:
+        """The closing line(s): the live trades written in all, and, plainly, any left unwritten because the
+        database was still down at shutdown."""
+        written = sum(s.written for s in streams)
+        unwritten = sum(s.unwritten for s in streams)
+        if not unwritten:
+            return f"stream stopped; buffered trades written ({written} live trades written in all)"
+        return (
+            f"stream stopped; {written} live trades written, {unwritten} NOT written: the database was still down "
+            "at shutdown. The next start resumes from the last stored trade and recovers them by id from the "
+            "exchange (while the exchange still returns them)."
+        )
 
     def plan(self, opts: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
         """(exchange, symbols) of each stream to run, from the options; CommandError naming what is wrong."""
@@ -108,7 +128,12 @@ class Command(BaseCommand):
             feed = stream_adapter(exchange, symbols, kind=opts["stream"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        config = StreamConfig(exchange=exchange, symbols=symbols, stall_seconds=opts["stall_seconds"])
+        config = StreamConfig(
+            exchange=exchange,
+            symbols=symbols,
+            stall_seconds=opts["stall_seconds"],
+            buffer_max_ticks=opts.get("buffer_max_ticks", settings.STREAM_BUFFER_MAX_TICKS),
+        )
         try:  # signals → risk → orders (paper without API keys); TRADING_ENABLED=0 or TRADING_EXCHANGES turn it off
             listeners = stream_listeners(exchange)
         except ValueError as exc:

@@ -152,3 +152,42 @@ def test_an_open_minute_is_not_forgotten_before_it_is_written_closed() -> None:
 def test_a_minute_without_ticks_has_no_candle() -> None:
     with pytest.raises(ValueError, match="without ticks"):
         LiveMinute().bar(closed=True)
+
+
+def test_candles_whose_write_failed_are_due_again_whole() -> None:
+    """A pass the database refused is put back: the next pass writes the same candles (closed by then), and a
+    minute forgotten in the failed pass is kept again, as it was, with later ticks merged into it."""
+    live = LiveCandles(GRACE)
+    live.count(counted(tick(1, T0 + SECOND, "10"), tick(2, T0 + 2 * SECOND, "11")), set())
+    live.count(counted(tick(3, T0 + MINUTE + SECOND, "12")), set())
+    late = T0 + 2 * MINUTE + GRACE + CANDLE_MEMORY  # the first minute is forgotten by this pass
+    failed = live.due(late)
+    assert [b.open_time for b in failed] == [T0, T0 + MINUTE]
+    assert T0 not in live.minutes
+    live.put_back(failed)
+    assert live.due(late + SECOND) == failed
+    live.put_back(failed)
+    live.count(counted(tick(4, T0 + 30 * SECOND, "9")), set())
+    first, _ = live.due(late + 2 * SECOND)
+    assert (first.open, first.low, first.close, first.trades, first.closed) == (
+        Decimal(10),
+        Decimal(9),
+        Decimal(9),
+        3,
+        True,
+    )
+
+
+def test_no_minute_closes_while_older_trades_wait_to_be_stored() -> None:
+    """``held``, the time of the oldest trade not stored yet (a backlog after an outage), keeps its minute and the
+    ones after it open, whatever the clock says; they close, in order, once the backlog is written."""
+    live = LiveCandles(GRACE)
+    live.count(counted(tick(1, T0 + SECOND, "10"), tick(2, T0 + MINUTE + SECOND, "11")), set())
+    now = T0 + 5 * MINUTE
+    assert [(b.open_time, b.closed) for b in live.due(now, held=T0 + MINUTE + 30 * SECOND)] == [
+        (T0, True),
+        (T0 + MINUTE, False),
+    ]
+    live.count(counted(tick(3, T0 + MINUTE + 30 * SECOND, "12")), set())
+    (bar,) = live.due(now)
+    assert (bar.open_time, bar.closed, bar.trades) == (T0 + MINUTE, True, 2)
