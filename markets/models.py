@@ -20,6 +20,8 @@ class Instrument(models.Model):
     step_size = models.DecimalField(**PRICE, null=True, blank=True)
     min_notional = models.DecimalField(**PRICE, null=True, blank=True)
     filters = models.JSONField(default=list, blank=True)
+    # streamed by the stream workers; removing an instrument clears this and keeps its record
+    streamed = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

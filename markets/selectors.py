@@ -37,6 +37,12 @@ def instrument_list(*, exchange: str | None = None) -> list[Instrument]:
     return list(qs.order_by("exchange", "symbol"))
 
 
+def streamed_symbols(*, exchange: str) -> tuple[str, ...]:
+    """The symbols of ``exchange`` the stream workers stream: its stored instruments not removed, by symbol."""
+    rows = Instrument.objects.filter(exchange=exchange, streamed=True).order_by("symbol")
+    return tuple(rows.values_list("symbol", flat=True))
+
+
 def instrument_exists(*, exchange: str | None, symbol: str) -> bool:
     """Whether ``symbol`` is a stored instrument of ``exchange`` (of any exchange when it is None)."""
     qs = Instrument.objects.filter(symbol=symbol)
