@@ -14,11 +14,11 @@ with ``$$NOW`` in ``$expr``, so workers whose clocks disagree still agree on who
 wall clock; its only local time is a monotonic ``clock``, for a singleton's conservative local deadline
 (:class:`Fence`).
 
-Every write that changes a lease is one atomic single-document update whose filter states the condition
-(free, expired, or mine): no transaction, nothing beyond one document, and every lease write carries its
-``_id``, so both collections may be sharded (hashed ``_id``) or left unsharded. A round's operations share one
-client-side timeout (``pymongo.timeout``): a database that does not answer makes the round fail (it raises a
-``PyMongoError``), never hang past the lease.
+Every write that takes a lease is one atomic single-document update by ``_id`` whose filter states the condition
+(free, expired, or mine); renewals and give-backs change only documents this worker owns, each on its own. No
+transaction, nothing that needs a single node: both collections may be sharded (hashed ``_id``) or left
+unsharded. A round's operations share one client-side timeout (``pymongo.timeout``): a database that does not
+answer makes the round fail (it raises a ``PyMongoError``), never hang past the lease.
 """
 
 from __future__ import annotations
@@ -166,20 +166,16 @@ class LeaseBook:
         :class:`Fence` while this worker holds it, None while another live worker does."""
         leases, _ = self._collections()
         sent = self._clock()
+        query = {"_id": f"{SINGLETON}:{name}", "$expr": self._free_or_mine()}
+        update = self._acquired(SINGLETON, name)
+        after = pymongo.ReturnDocument.AFTER
         with pymongo.timeout(self.lease_seconds / 2):
-            doc = None
-            for attempt in range(2):
-                doc = leases.find_one_and_update(
-                    {"_id": f"{SINGLETON}:{name}", "$expr": self._free_or_mine()},
-                    self._acquired(SINGLETON, name),
-                    projection={"token": 1},
-                    return_document=pymongo.ReturnDocument.AFTER,
-                )
-                if doc is not None or attempt:
-                    break
-                self._create(leases, SINGLETON, [name])  # the first time ever: the lease's document, unowned
-            if doc is None:  # another worker holds it
-                return None
+            doc = leases.find_one_and_update(query, update, projection={"token": 1}, return_document=after)
+            if doc is None:  # another worker holds it, or nobody ever did: then its document is created unowned
+                self._create(leases, SINGLETON, [name])
+                doc = leases.find_one_and_update(query, update, projection={"token": 1}, return_document=after)
+        if doc is None:
+            return None
         return Fence(name=name, owner=self.me, token=int(doc["token"]), deadline=sent + self.lease_seconds * TRUST)
 
     def valid(self, fence: Fence) -> bool:
