@@ -122,8 +122,8 @@ class LeaseBook:
     def renew(self) -> LeaseChange:
         """Heartbeat and extend every lease this worker still owns; a lease another worker took meanwhile shows up
         in ``lost`` (the worker must stop streaming it now)."""
-        leases, workers = self._collections()
         with pymongo.timeout(self.lease_seconds / 2):
+            leases, workers = self._collections()
             self._heartbeat(workers)
             self._extend(leases)
             return self._settle(self._mine(leases))
@@ -132,8 +132,8 @@ class LeaseBook:
         """A round towards this worker's fair share of ``keys`` (the group's whole key set, the same for every
         worker): heartbeat, renew, release keys no longer wanted or beyond the quota, take free ones."""
         wanted = frozenset(keys)
-        leases, workers = self._collections()
         with pymongo.timeout(self.lease_seconds / 2):
+            leases, workers = self._collections()
             self._heartbeat(workers)
             self._extend(leases)
             docs = list(leases.aggregate([{"$match": {"group": self.group}}, {"$project": SEEN}]))
@@ -151,9 +151,9 @@ class LeaseBook:
         """On a clean stop: give back every lease (keys and singletons) and the heartbeat, so the others take over
         on their next round instead of after the lease; returns the keys given back. If the database does not
         answer this raises (a ``PyMongoError``) and the leases run out by themselves."""
-        leases, workers = self._collections()
         given = self._held
         with pymongo.timeout(self.lease_seconds / 2):
+            leases, workers = self._collections()
             leases.update_many({"owner": self.me}, _released())
             workers.delete_one({"_id": self._id(self.me)})
         self._held = frozenset()
@@ -164,12 +164,12 @@ class LeaseBook:
     def hold_singleton(self, name: str) -> Fence | None:
         """Take or renew the singleton lease ``name`` (``"trading"``); call it every round. Returns the
         :class:`Fence` while this worker holds it, None while another live worker does."""
-        leases, _ = self._collections()
-        sent = self._clock()
         query = {"_id": f"{SINGLETON}:{name}", "$expr": self._free_or_mine()}
         update = self._acquired(SINGLETON, name)
         after = pymongo.ReturnDocument.AFTER
         with pymongo.timeout(self.lease_seconds / 2):
+            leases, _ = self._collections()
+            sent = self._clock()  # before the write: the database's expiry is at least a lease after this
             doc = leases.find_one_and_update(query, update, projection={"token": 1}, return_document=after)
             if doc is None:  # another worker holds it, or nobody ever did: then its document is created unowned
                 self._create(leases, SINGLETON, [name])
@@ -187,8 +187,8 @@ class LeaseBook:
         expired by the database's clock; and its local deadline not passed. One majority read."""
         if not self.valid(fence):
             return False
-        leases, _ = self._collections()
         with pymongo.timeout(self.lease_seconds / 2):
+            leases, _ = self._collections()
             query = {"_id": f"{SINGLETON}:{fence.name}", "owner": self.me, "token": fence.token, "$expr": LIVE}
             return leases.count_documents(query, limit=1) == 1
 

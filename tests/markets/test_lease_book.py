@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -16,10 +17,13 @@ from typing import Any, NamedTuple
 
 import pytest
 from django.db import connection
+from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from markets.leases import LEASES, WORKERS, LeaseBook
 from tests.tradingsite.test_env import clean_env, settings_value
+from tradingsite.devstack import free_port
 
 LEASE = 2.0
 RENEW = 0.5
@@ -239,3 +243,52 @@ def test_settings_refuse_a_renewal_slower_than_half_the_lease() -> None:
     assert "STREAM_LEASE_RENEW_SECONDS=6: expected at most half of STREAM_LEASE_SECONDS (10)" in bad.stderr
     assert settings_value("STREAM_LEASE_SECONDS", clean_env()).stdout.strip() == "15.0"
     assert settings_value("STREAM_LEASE_RENEW_SECONDS", clean_env()).stdout.strip() == "3.0"
+
+
+def test_three_workers_started_at_once_on_their_own_threads_settle(database: Database[Any]) -> None:
+    """Three workers started at the same moment, each rounding on its own thread (their rounds race in the
+    database): within 10 s they hold disjoint shares of 67, 67 and 66 covering every key, as the database says."""
+    books = [book(database, name) for name in ("a", "b", "c")]
+    stop = threading.Event()
+    start = threading.Barrier(len(books))
+    failures: list[BaseException] = []
+
+    def work(b: LeaseBook) -> None:
+        start.wait()
+        try:
+            while not stop.is_set():
+                b.rebalance(KEYS)
+                stop.wait(RENEW)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(b,), daemon=True) for b in books]
+    for t in threads:
+        t.start()
+    try:
+        began = time.monotonic()
+        while sorted(len(b.held) for b in books) != [66, 67, 67] and not failures:
+            assert time.monotonic() - began < 10, [len(b.held) for b in books]
+            time.sleep(0.05)  # the workers' threads do the work; this only watches
+        print(f"three racing workers settled in {time.monotonic() - began:.2f} s")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+    assert not failures, failures
+    assert_partition(database, books)
+
+
+def test_a_round_against_a_database_that_does_not_answer_fails_within_half_the_lease() -> None:
+    """With no database to answer, a round raises a PyMongoError within half the lease (plus a little), and the
+    book still reports what it held before: it never hangs past the lease."""
+    client: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=60000")
+    try:
+        b = LeaseBook(lambda: client["nowhere"], group="binance", lease_seconds=LEASE, renew_seconds=RENEW)
+        began = time.monotonic()
+        with pytest.raises(PyMongoError):
+            b.rebalance(KEYS)
+        assert time.monotonic() - began < LEASE / 2 + 0.5
+        assert b.held == frozenset()
+    finally:
+        client.close()
