@@ -82,7 +82,8 @@ class LeaseBook:
     Call :meth:`rebalance` (or at least :meth:`renew`) every ``renew_seconds``: each round heartbeats, renews what
     the worker holds and says what it gained and lost. Leases last ``lease_seconds``; a worker that stops calling
     loses them that long after its last round, and the others take its keys over on their next round.
-    Not thread-safe: one thread drives a book.
+    One thread drives the rounds (``renew``, ``rebalance``, ``hold_singleton``, ``release_all``); ``valid`` and
+    ``confirm`` may be called from any thread (the trader's).
     """
 
     def __init__(
