@@ -315,3 +315,19 @@ try:
     _env.check()
 except ConfigError as exc:
     sys.exit(f"tradingsite: {exc}")
+
+# --- issue 16: leases ---
+# Stream workers share an exchange's instruments through leases in MongoDB (markets/leases): a lease lasts
+# STREAM_LEASE_SECONDS by the database's clock and is renewed every STREAM_LEASE_RENEW_SECONDS; a worker that dies
+# loses its instruments that long after its last renewal, and the others take them over at their next round.
+STREAM_LEASE_SECONDS = _env.number("STREAM_LEASE_SECONDS", 15.0, lo=1.0, unit="seconds")
+STREAM_LEASE_RENEW_SECONDS = _env.number("STREAM_LEASE_RENEW_SECONDS", 3.0, lo=0.1, unit="seconds")
+if STREAM_LEASE_RENEW_SECONDS * 2 > STREAM_LEASE_SECONDS:
+    _env.errors.append(
+        f"STREAM_LEASE_RENEW_SECONDS={STREAM_LEASE_RENEW_SECONDS:g}: expected at most half of STREAM_LEASE_SECONDS "
+        f"({STREAM_LEASE_SECONDS:g}), so that a lease is renewed at least twice before it runs out"
+    )
+try:
+    _env.check()
+except ConfigError as exc:
+    sys.exit(f"tradingsite: {exc}")
