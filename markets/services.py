@@ -106,27 +106,35 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     return WriteResult(result.upserted_count, len(ops) - result.upserted_count)
 
 
-def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
-    """Create or update instruments by (exchange, symbol), keeping the exchange's filters."""
+def instruments_store(*, instruments: Iterable[InstrumentInfo], streamed: bool | None = None) -> WriteResult:
+    """Create or update instruments by (exchange, symbol), keeping the exchange's filters. ``streamed`` True streams
+    each (again, if it was removed); None leaves a stored one's choice alone (a new one is streamed): seeding the
+    defaults never brings back an instrument the operator removed."""
     created = updated = 0
     for info in instruments:
-        _, new = Instrument.objects.update_or_create(
-            exchange=info.exchange,
-            symbol=info.symbol,
-            defaults={
-                "canonical": info.canonical,
-                "base": info.base,
-                "quote": info.quote,
-                "status": info.status,
-                "tick_size": info.tick_size,
-                "step_size": info.step_size,
-                "min_notional": info.min_notional,
-                "filters": [_plain(f) for f in info.filters],
-            },
-        )
+        defaults: dict[str, Any] = {
+            "canonical": info.canonical,
+            "base": info.base,
+            "quote": info.quote,
+            "status": info.status,
+            "tick_size": info.tick_size,
+            "step_size": info.step_size,
+            "min_notional": info.min_notional,
+            "filters": [_plain(f) for f in info.filters],
+        }
+        if streamed is not None:
+            defaults["streamed"] = streamed
+        _, new = Instrument.objects.update_or_create(exchange=info.exchange, symbol=info.symbol, defaults=defaults)
         created += new
         updated += not new
     return WriteResult(created, updated)
+
+
+def instruments_set_streamed(*, exchange: str, symbols: Iterable[str], streamed: bool) -> int:
+    """Mark stored instruments of ``exchange`` streamed or removed (their record and market data stay); returns how
+    many changed."""
+    rows = Instrument.objects.filter(exchange=exchange, symbol__in=list(symbols)).exclude(streamed=streamed)
+    return rows.update(streamed=streamed, updated_at=datetime.now(UTC))
 
 
 def _plain(value: Any) -> Any:
