@@ -163,3 +163,20 @@ def test_a_history_request_stores_its_instrument_without_streaming_it() -> None:
     assert Instrument.objects.filter(symbol="XRPUSDT", streamed=False).exists()
     assert streamed_symbols(exchange="binance") == ()
     assert run("add", "binance", "XRPUSDT").strip() == "binance: 0 added, 1 streamed again (XRPUSDT)"
+
+
+@pytest.mark.parametrize(
+    ("exchange", "setting", "symbols"),
+    [
+        ("coinbase", "COINBASE_REST_URL", ["BTC-USD", "ETH-USD"]),
+        ("kraken", "KRAKEN_REST_URL", ["ETHUSD", "XBTUSD"]),
+    ],
+)
+def test_all_reads_each_venues_own_trading_status(
+    market: Simulator, settings: Any, exchange: str, setting: str, symbols: list[str]
+) -> None:
+    """Coinbase and Kraken say "online" where Binance says TRADING; Kraken's XBT/USD is stored as XBTUSD."""
+    setattr(settings, setting, market.venue_url(exchange))
+    run("add", exchange, "--all", "--quote", "USD")
+    assert list(streamed_symbols(exchange=exchange)) == symbols
+    assert run("remove", exchange, symbols[-1]).startswith(f"{exchange}: 1 removed ({symbols[-1]})")
