@@ -17,7 +17,8 @@ export function renderBadge() {
   const filling = [...market.gaps.values()].filter((g) => g.state === "open" || g.state === "filling");
   if (!market.socketOpen) setBadge("page offline · reconnecting", "down");
   else if (!market.feed) {
-    setBadge(market.lastPrice === null ? "no trades stored yet · waiting for the feed" : "waiting for the feed", "wait");
+    const none = market.messages > 0 && market.lastPrice === null;  // the snapshot came without a stored trade
+    setBadge(none ? "no trades stored yet · waiting for the feed" : "waiting for the feed", "wait");
   }
   else if (market.feed.state !== "connected") {
     const since = market.downSince ? ` ${((now - market.downSince) / 1000).toFixed(1)} s` : "";
