@@ -1,27 +1,31 @@
 """Admin views of market data: ticks are read-only (they are the exchange's record, not ours to edit); an
-instrument is added by exchange and symbol only, as the exchange lists it (``markets.listing``)."""
+instrument is added by exchange and symbol only, as the exchange lists it, through the same service as ``manage.py
+instruments add`` (``markets.listing``); actions remove instruments (not streamed, data kept) and stream them
+again."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import selectors
 from .exchanges.base import InstrumentInfo
-from .listing import InstrumentRefused, instruments_verify
+from .listing import InstrumentRefused, instruments_add, instruments_remove, instruments_stream, instruments_verify
 from .models import Candle, Feed, Gap, Instrument, Tick
-from .services import instruments_store
 from .venues import KNOWN_EXCHANGES
 
 
 class InstrumentAddForm(forms.ModelForm):
     """Exchange and symbol; the rest (canonical name, base, quote, status, filters) is the exchange's own data,
     asked for when the form is checked. An unknown exchange, a symbol it does not list, or an exchange that does
-    not answer is an error on the form, and nothing is stored."""
+    not answer is an error on the form, and nothing is stored. A removed instrument may be added again: it is
+    streamed again, with its stored data."""
 
     exchange = forms.ChoiceField(
         choices=[(e, e) for e in KNOWN_EXCHANGES],
@@ -50,6 +54,9 @@ class InstrumentAddForm(forms.ModelForm):
         except InstrumentRefused as exc:
             raise forms.ValidationError({exc.field: str(exc)} if exc.field else str(exc)) from exc
         data["symbol"] = self.info.symbol
+        removed = Instrument.objects.filter(exchange=exchange, symbol=self.info.symbol, streamed=False).first()
+        if removed is not None:  # not a duplicate: the stored record is streamed again (see save_model)
+            self.instance = removed
         return data
 
 
@@ -59,9 +66,20 @@ class InstrumentAdmin(admin.ModelAdmin):
     takes an exchange and a symbol only (:class:`InstrumentAddForm`); a stored instrument's exchange and symbol
     cannot be changed (add the other one instead)."""
 
-    list_display = ("exchange", "symbol", "last_price", "canonical", "status", "tick_size", "step_size", "min_notional")
-    list_filter = ("exchange", "status", "quote")
+    list_display = (
+        "exchange",
+        "symbol",
+        "last_price",
+        "canonical",
+        "status",
+        "streamed",
+        "tick_size",
+        "step_size",
+        "min_notional",
+    )
+    list_filter = ("exchange", "streamed", "status", "quote")
     search_fields = ("symbol", "canonical")
+    actions = ("remove_instruments", "stream_again")
 
     class Media:
         js = ("markets/admin_prices.js",)
@@ -83,10 +101,32 @@ class InstrumentAdmin(admin.ModelAdmin):
         if change or info is None:
             super().save_model(request, obj, form, change)
             return
-        instruments_store(instruments=[info])  # the exchange's data, filters included, as seed_instruments stores it
+        instruments_stream(instruments=[info])  # the exchange's data and filters, streamed: as `instruments add`
         stored = Instrument.objects.get(exchange=info.exchange, symbol=info.symbol)
         obj.pk = stored.pk
         obj.refresh_from_db()
+
+    @admin.action(description="Remove: stop streaming (stored trades and candles are kept)")
+    def remove_instruments(self, request: HttpRequest, queryset: QuerySet[Instrument]) -> None:
+        for exchange, symbols in _by_exchange(queryset).items():
+            removed = instruments_remove(exchange=exchange, symbols=symbols)
+            _report(self, request, exchange, "removed", removed.removed, removed.already, "already removed")
+
+    @admin.action(description="Stream again (the exchange's data is asked for anew)")
+    def stream_again(self, request: HttpRequest, queryset: QuerySet[Instrument]) -> None:
+        for exchange, symbols in _by_exchange(queryset).items():
+            try:
+                added = instruments_add(exchange=exchange, symbols=symbols)
+            except InstrumentRefused as exc:
+                self.message_user(request, f"{exchange}: {exc}", messages.ERROR)
+                continue
+            _report(self, request, exchange, "streamed again", added.again, added.already, "already streamed")
+            if added.unknown:
+                self.message_user(
+                    request,
+                    f"{exchange}: {', '.join(added.unknown)} no longer listed; left as they were",
+                    messages.ERROR,
+                )
 
     @admin.display(description="last price (live)")
     def last_price(self, obj: Instrument) -> str:
@@ -97,6 +137,28 @@ class InstrumentAdmin(admin.ModelAdmin):
             obj.symbol,
             last[0].price if last else "—",
         )
+
+
+def _by_exchange(queryset: QuerySet[Instrument]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for exchange, symbol in queryset.values_list("exchange", "symbol"):
+        out[exchange].append(symbol)
+    return out
+
+
+def _report(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    exchange: str,
+    did: str,
+    done: tuple[str, ...],
+    before: tuple[str, ...],
+    was: str,
+) -> None:
+    parts = [f"{len(done)} {did}" + (f" ({', '.join(done)})" if done else "")]
+    if before:
+        parts.append(f"{len(before)} {was} ({', '.join(before)})")
+    model_admin.message_user(request, f"{exchange}: {'; '.join(parts)}", messages.SUCCESS)
 
 
 @admin.register(Tick)

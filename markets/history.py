@@ -230,7 +230,7 @@ def _learn_instrument(exchange: str, symbol: str, adapter: RestAdapter | None) -
         raise InvalidRequest("symbol", f"{exchange} does not list {symbol}: {exc}") from exc
     if not infos:
         raise InvalidRequest("symbol", f"{exchange} does not list {symbol}")
-    instruments_store(instruments=infos)
+    instruments_store(instruments=infos, streamed=False)  # known now, but streamed only when an operator adds it
 
 
 def _stored_opens(

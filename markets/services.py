@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError
 
 from . import metrics
 from .candles import build_candles, quiet_candles
-from .documents import candle_doc, tick_bson, tick_of
+from .documents import candle_doc, d128, tick_bson, tick_of
 from .intervals import floor, missing_ranges
 from .models import Candle, Gap, Instrument, Tick
 from .scan import HolePlan, ScanConfig, SymbolScan, hole_minutes, minutes_to_rebuild, plan_holes, rebuild_until
@@ -106,27 +106,63 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     return WriteResult(result.upserted_count, len(ops) - result.upserted_count)
 
 
-def instruments_store(*, instruments: Iterable[InstrumentInfo]) -> WriteResult:
-    """Create or update instruments by (exchange, symbol), keeping the exchange's filters."""
-    created = updated = 0
-    for info in instruments:
-        _, new = Instrument.objects.update_or_create(
-            exchange=info.exchange,
-            symbol=info.symbol,
-            defaults={
-                "canonical": info.canonical,
-                "base": info.base,
-                "quote": info.quote,
-                "status": info.status,
-                "tick_size": info.tick_size,
-                "step_size": info.step_size,
-                "min_notional": info.min_notional,
-                "filters": [_plain(f) for f in info.filters],
-            },
+def instruments_store(*, instruments: Iterable[InstrumentInfo], streamed: bool | None = None) -> WriteResult:
+    """Create or update instruments by (exchange, symbol), keeping the exchange's filters. ``streamed`` True streams
+    each (again, if it was removed); None leaves a stored one's choice alone (a new one is streamed): seeding the
+    defaults never brings back an instrument the operator removed. New ones are inserted together and stored ones
+    updated together (``update_or_create`` took 8 ms an instrument, 12 s for Binance's whole list)."""
+    rows = {(i.exchange, i.symbol): _instrument_fields(i) for i in instruments}
+    if streamed is not None:
+        for fields in rows.values():
+            fields["streamed"] = streamed
+    stored = Instrument.objects.filter(exchange__in={e for e, _ in rows}, symbol__in={s for _, s in rows}).values_list(
+        "exchange", "symbol"
+    )
+    old = set(stored) & rows.keys()
+    new = [Instrument(exchange=e, symbol=s, **f) for (e, s), f in rows.items() if (e, s) not in old]
+    created = len(new)
+    try:
+        Instrument.objects.bulk_create(new)
+    except IntegrityError:  # another writer stored one of them meanwhile: each is created or updated on its own
+        created = sum(
+            Instrument.objects.update_or_create(
+                exchange=o.exchange, symbol=o.symbol, defaults=rows[o.exchange, o.symbol]
+            )[1]
+            for o in new
         )
-        created += new
-        updated += not new
-    return WriteResult(created, updated)
+    now = datetime.now(UTC)
+    updates = [
+        UpdateOne({"exchange": e, "symbol": s}, {"$set": {**_raw(rows[e, s]), "updated_at": now}}) for e, s in old
+    ]
+    if updates:  # in one round trip: a query per instrument took 8 ms each
+        collection(Instrument).bulk_write(updates, ordered=False)
+    return WriteResult(created, len(rows) - created)
+
+
+def _raw(fields: dict[str, Any]) -> dict[str, Any]:
+    """Instrument fields as the backend stores them (decimals as Decimal128)."""
+    return {k: d128(v) if isinstance(v, Decimal) else v for k, v in fields.items()}
+
+
+def _instrument_fields(info: InstrumentInfo) -> dict[str, Any]:
+    """The exchange's data of an instrument, as stored."""
+    return {
+        "canonical": info.canonical,
+        "base": info.base,
+        "quote": info.quote,
+        "status": info.status,
+        "tick_size": info.tick_size,
+        "step_size": info.step_size,
+        "min_notional": info.min_notional,
+        "filters": [_plain(f) for f in info.filters],
+    }
+
+
+def instruments_set_streamed(*, exchange: str, symbols: Iterable[str], streamed: bool) -> int:
+    """Mark stored instruments of ``exchange`` streamed or removed (their record and market data stay); returns how
+    many changed."""
+    rows = Instrument.objects.filter(exchange=exchange, symbol__in=list(symbols)).exclude(streamed=streamed)
+    return rows.update(streamed=streamed, updated_at=datetime.now(UTC))
 
 
 def _plain(value: Any) -> Any:

@@ -30,12 +30,21 @@ from .exchanges.errors import BadRequest, ExchangeError, RateLimited
 from .exchanges.retry import RetryPolicy
 from .history import get_price_history
 from .intervals import count, floor
+from .listing import instrument_history_fill
 from .scan import summarize
 from .services import candles_rebuild, gaps_scan, scan_config
 from .venues import rest_adapter
 
 # gap_backfill and gaps_scan are the services the tasks call, importable from here as before.
-__all__ = ["backfill_candles", "backfill_range", "gap_backfill", "gaps_scan", "rebuild_candles", "scan_gaps"]
+__all__ = [
+    "backfill_candles",
+    "backfill_history",
+    "backfill_range",
+    "gap_backfill",
+    "gaps_scan",
+    "rebuild_candles",
+    "scan_gaps",
+]
 
 log = logging.getLogger(__name__)
 # A few quick tries inside a task; a longer outage waits in Celery's back-off, which holds no worker thread.
@@ -132,3 +141,37 @@ def rebuild_candles(exchange: str, symbol: str, minutes: list[int]) -> int:
         exchange=exchange, symbol=symbol, minutes=[from_ms(m) for m in minutes], now=datetime.now(UTC)
     )
     return len(bars)
+
+
+@shared_task(bind=True, max_retries=5, **EXCHANGE_TASK)
+def backfill_history(self: Task, exchange: str, symbol: str, start_ms: int) -> dict[str, int]:
+    """An added instrument's history (``manage.py instruments add --since``): every trade from ``start_ms`` (epoch
+    ms) to now stored by id, and its 1m candles built from them (``markets.listing.instrument_history_fill``).
+    Idempotent, so a rerun or a race with the live stream stores nothing twice. A rate limit is retried after the
+    exchange's Retry-After; other exchange errors with back-off (what was stored before stays)."""
+    start, end = from_ms(start_ms), datetime.now(UTC)
+    if end <= start:
+        return {"trades": 0, "candles": 0, "still_missing": 0}
+    adapter = rest_adapter(exchange, policy=TASK_REST_POLICY)
+    try:
+        summary, candles = instrument_history_fill(
+            adapter=adapter, exchange=exchange, symbol=symbol, start=start, end=end
+        )
+    except RateLimited as exc:
+        if exc.retry_after is None:
+            raise
+        raise self.retry(exc=exc, countdown=exc.retry_after + 1) from exc
+    finally:
+        adapter.close()
+    log.info(
+        "backfill_history %s %s from %s: %d trades stored (%d were already), %d missing, %d candles, %d requests",
+        exchange,
+        symbol,
+        start.isoformat(),
+        summary.written,
+        summary.already_present,
+        summary.still_missing,
+        candles,
+        summary.requests,
+    )
+    return {"trades": summary.written, "candles": candles, "still_missing": summary.still_missing}

@@ -3,6 +3,8 @@ shape the answer with a ``serializers`` class. Errors are shaped by ``errors.exc
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -16,8 +18,9 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from .. import selectors
+from ..exchanges.errors import BadRequest
 from ..exchanges.retry import RetryPolicy
-from ..history import get_price_history
+from ..history import PriceHistory, get_price_history
 from ..history_queue import history_read_or_queue
 from .params import CandlesParams, ConsolidatedParams, FeedsParams, GapsParams, InstrumentsParams, TicksParams
 from .serializers import (
@@ -33,6 +36,7 @@ from .serializers import (
 
 # A web request does not sit out long rate-limit waits: a short policy turns them into a prompt 503.
 API_RETRY = RetryPolicy(attempts=2, max_wait=5.0)
+log = logging.getLogger(__name__)
 
 BAD_INPUT = OpenApiResponse(
     ErrorOut,
@@ -92,17 +96,32 @@ class CandlesView(PublicView):
         description="Candles of [start, end) from MongoDB. With fetch=true (the default) what is missing is "
         "fetched from the exchange, stored and returned for a staff session; for anyone else it is queued for a "
         "backfill (each UTC day once, `queued` lists the parts) and the answer is what MongoDB has now, "
-        "`complete: false`. `spans` says where each part came from, `complete` whether every candle is there.",
+        "`complete: false`. `spans` says where each part came from, `complete` whether every candle is there. "
+        "When the exchange refuses the symbol's candles (it does not list it: delisted, or the instrument was "
+        "stored from another deployment of the venue), the answer is what MongoDB has, `missing` the rest: an "
+        "instrument without stored candles has an empty history, not an error.",
         responses={200: PriceHistoryOut, 400: BAD_INPUT, 502: EXCHANGE_DOWN, 503: RATE_LIMITED},
     )
     def get(self, request: Request) -> Response:
         p = parse(CandlesParams, request)
         args = (p["symbol"], p["start"], p["end"], p["interval"], p["exchange"])
         if request.user.is_staff:  # only staff may make this request spend the exchange's budget
-            history = get_price_history(*args, fetch=p["fetch"], policy=API_RETRY)
+            history = _fetched_or_stored(*args, fetch=p["fetch"])
         else:
             history = history_read_or_queue(*args, queue=p["fetch"])
         return Response(PriceHistoryOut(history).data)
+
+
+def _fetched_or_stored(
+    symbol: str, start: datetime, end: datetime, interval: str, exchange: str, *, fetch: bool
+) -> PriceHistory:
+    """``get_price_history`` fetching what is missing; when the exchange refuses that (a 4xx: it does not list the
+    symbol), what is stored. An exchange that fails or cannot be reached is still an error (502/503)."""
+    try:
+        return get_price_history(symbol, start, end, interval, exchange, fetch=fetch, policy=API_RETRY)
+    except BadRequest as exc:
+        log.warning("%s %s: the exchange refused its candles (%s); answering the stored ones", exchange, symbol, exc)
+        return get_price_history(symbol, start, end, interval, exchange, fetch=False)
 
 
 class TicksView(PublicView):

@@ -7,6 +7,7 @@ implements :class:`RestAdapter`:
 
 - ``name`` and ``capabilities`` (differences between exchanges declared as data);
 - ``instruments(symbols)`` → :class:`InstrumentInfo` with the exchange's filters;
+- ``trading_instruments()`` → every instrument the exchange lists as trading now (its own status word);
 - ``klines(symbol, interval, start, end, limit)`` → :class:`CandleBar` whose open time is in [start, end);
 - ``trades_from_id(symbol, from_id, limit, since=)`` → :class:`TradeTick` with ids from ``from_id`` up
   (``since``: the time of the trade before ``from_id``, which exchanges that page only by time need);
@@ -103,6 +104,8 @@ class RestAdapter(Protocol):
     used_weight: int | None
 
     def instruments(self, symbols: Sequence[str] | None = None) -> list[InstrumentInfo]: ...
+
+    def trading_instruments(self) -> list[InstrumentInfo]: ...
 
     def klines(
         self, symbol: str, interval: str, start: datetime, end: datetime, limit: int = 1000

@@ -95,3 +95,45 @@ def test_a_stored_instrument_is_not_added_twice_and_keeps_its_exchange_and_symbo
 
 def test_only_staff_reach_the_form(client: Client) -> None:
     assert client.get(ADD).status_code == 302  # to the login page
+
+
+LIST = "/admin/markets/instrument/"
+
+
+def messages_of(response: Any) -> list[str]:
+    """The messages an action left (those of the additions before it left out)."""
+    return [str(m) for m in response.context["messages"] if "was added successfully" not in str(m)]
+
+
+@pytest.mark.usefixtures("venues")
+def test_an_added_instrument_is_streamed_and_a_removed_one_may_be_added_again(admin_client: Client) -> None:
+    """The form stores through the same service as `manage.py instruments add`: streamed. Removed by the action, the
+    instrument keeps its record; adding it again on the form streams that same record again."""
+    assert admin_client.post(ADD, {"exchange": "binance", "symbol": "ETHUSDT"}).status_code == 302
+    stored = Instrument.objects.get()
+    assert stored.streamed
+    response = admin_client.post(LIST, {"action": "remove_instruments", "_selected_action": [stored.pk]}, follow=True)
+    assert messages_of(response) == ["binance: 1 removed (ETHUSDT)"]
+    assert not Instrument.objects.get().streamed
+    assert admin_client.post(ADD, {"exchange": "binance", "symbol": "ETHUSDT"}).status_code == 302
+    again = Instrument.objects.get()
+    assert (again.pk, again.streamed) == (stored.pk, True)
+    assert again.filters
+
+
+@pytest.mark.usefixtures("venues")
+def test_the_actions_report_what_they_changed_by_exchange(admin_client: Client) -> None:
+    for exchange, symbol in (("binance", "BTCUSDT"), ("binance", "ETHUSDT"), ("coinbase", "BTC-USD")):
+        assert admin_client.post(ADD, {"exchange": exchange, "symbol": symbol}).status_code == 302
+    pks = list(Instrument.objects.values_list("pk", flat=True))
+    btc = Instrument.objects.get(symbol="BTCUSDT").pk
+    first = admin_client.post(LIST, {"action": "remove_instruments", "_selected_action": [btc]}, follow=True)
+    assert messages_of(first) == ["binance: 1 removed (BTCUSDT)"]
+    response = admin_client.post(LIST, {"action": "remove_instruments", "_selected_action": pks}, follow=True)
+    assert sorted(messages_of(response)) == [
+        "binance: 1 removed (ETHUSDT); 1 already removed (BTCUSDT)",
+        "coinbase: 1 removed (BTC-USD)",
+    ]
+    response = admin_client.post(LIST, {"action": "stream_again", "_selected_action": [btc]}, follow=True)
+    assert messages_of(response) == ["binance: 1 streamed again (BTCUSDT)"]
+    assert sorted(Instrument.objects.filter(streamed=True).values_list("symbol", flat=True)) == ["BTCUSDT"]

@@ -99,6 +99,9 @@ export async function loadHistory() {
     }
     redrawCandles();
     chart.timeScale().scrollToRealTime();
+    if (!market.candles.size && market.lastPrice === null) {  // a newly added instrument: true, not an error
+      banner(`No trades stored yet for ${cfg.symbol}: the chart starts with its first trade`, "ok", 10000);
+    }
   } catch (err) {
     banner(`Earlier candles could not be loaded (${err.message}); live data goes on`, "down", 10000);
   }

@@ -16,7 +16,10 @@ export function renderBadge() {
   const now = Date.now();
   const filling = [...market.gaps.values()].filter((g) => g.state === "open" || g.state === "filling");
   if (!market.socketOpen) setBadge("page offline · reconnecting", "down");
-  else if (!market.feed) setBadge("waiting for the feed", "wait");
+  else if (!market.feed) {
+    const none = market.messages > 0 && market.lastPrice === null;  // the snapshot came without a stored trade
+    setBadge(none ? "no trades stored yet · waiting for the feed" : "waiting for the feed", "wait");
+  }
   else if (market.feed.state !== "connected") {
     const since = market.downSince ? ` ${((now - market.downSince) / 1000).toFixed(1)} s` : "";
     setBadge(`feed ${market.feed.state === "down" ? "down" : "down · reconnecting"}${since}`, "down");

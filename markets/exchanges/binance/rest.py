@@ -40,6 +40,7 @@ DEFAULT_WEIGHT_LIMIT = 6000  # REQUEST_WEIGHT per minute until exchangeInfo says
 WEIGHT_HEADROOM = 0.9  # at this share of the limit, wait for the next minute instead of risking a 429
 MINUTE_MARGIN = 0.25  # seconds past the minute boundary, for clock skew between us and Binance
 UNKNOWN_SYMBOL = -1121
+TRADING = "TRADING"  # exchangeInfo's status of a symbol that trades now (others: BREAK, HALT, ...)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class BinanceRest:
         if limit is not None:
             self.weight_limit = limit
         return infos
+
+    def trading_instruments(self) -> list[InstrumentInfo]:
+        """Every symbol whose status is TRADING, from one exchangeInfo request."""
+        return [i for i in self.instruments() if i.status == TRADING]
 
     def klines(self, symbol: str, interval: str, start: datetime, end: datetime, limit: int = 1000) -> list[CandleBar]:
         """Up to ``limit`` (at most 1000) candles whose open time is in ``[start, end)``, oldest first;

@@ -29,6 +29,7 @@ CAPABILITIES = Capabilities(
     intervals=tuple(GRANULARITIES.values()),
 )
 SECONDS = {interval: seconds for seconds, interval in GRANULARITIES.items()}
+ONLINE = "online"  # a product's status while it trades (others: offline, internal, delisted)
 MAX_PAGES_BY_TIME = 200  # trades by time page back from the newest: this many pages at most (200,000 trades)
 
 
@@ -74,6 +75,10 @@ class CoinbaseRest(JsonRestAdapter):
                 EXCHANGE, f"unknown product(s) {', '.join(map(repr, unknown))}", status=404, msg="NotFound"
             )
         return [by_id[s] for s in symbols]
+
+    def trading_instruments(self) -> list[InstrumentInfo]:
+        """Every product whose status is online, from one /products request."""
+        return [i for i in self.instruments() if i.status == ONLINE]
 
     def klines(self, symbol: str, interval: str, start: datetime, end: datetime, limit: int = 300) -> list[CandleBar]:
         """Candles whose open time is in ``[start, end)``, oldest first, at most ``limit`` (300) from ``start``

@@ -28,6 +28,7 @@ CAPABILITIES = Capabilities(
     trades_time_window=None,
     intervals=("1m", "5m", "15m", "30m", "1h", "4h", "1d"),
 )
+ONLINE = "online"  # a pair's status while it trades (others: cancel_only, post_only, limit_only, reduce_only)
 MINUTES = {interval: minutes for minutes, interval in INTERVALS.items()}
 
 
@@ -67,6 +68,10 @@ class KrakenRest(JsonRestAdapter):
             return []
         params = {} if symbols is None else {"pair": ",".join(symbols)}
         return self.http.get("/0/public/AssetPairs", params, lambda body, _: parse_asset_pairs(body))
+
+    def trading_instruments(self) -> list[InstrumentInfo]:
+        """Every pair whose status is online, from one AssetPairs request."""
+        return [i for i in self.instruments() if i.status == ONLINE]
 
     def klines(self, symbol: str, interval: str, start: datetime, end: datetime, limit: int = 721) -> list[CandleBar]:
         """Bars whose open time is in ``[start, end)``, oldest first, at most ``limit``; only the most recent 720
