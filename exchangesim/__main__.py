@@ -14,6 +14,7 @@ from .config import SimConfig
 from .engine.replay import ReplayFormatError
 from .server import VENUES, Simulator
 from .symbols import UnknownSymbolError
+from .universe import MAX_SIZE
 
 
 def parse_args(argv: list[str] | None = None) -> SimConfig:
@@ -33,7 +34,17 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         "--rate",
         type=float,
         default=50.0,
-        help="synthetic trades/s per Binance symbol (other venues trade their share of it)",
+        help="synthetic trades/s per Binance symbol (other venues trade their share of it); with --universe, "
+        "the total of all Binance's synthetic symbols together (Coinbase trades half of it, Kraken 0.3)",
+    )
+    p.add_argument(
+        "--universe",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"add N synthetic symbols (1 to {MAX_SIZE}) to every venue, named from --seed in each venue's format: "
+        "a few busy, most quiet, every fourth past the busiest tenth silent for 2-10 minutes an hour; "
+        "the venue's listed symbols rank first (see exchangesim/universe.py)",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
@@ -62,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         p.error("--api-key and --api-secret go together")
     if a.rate < 0 or a.speed <= 0 or a.history_days < 0:
         p.error("--rate and --history-days must be >= 0 and --speed > 0")
+    if not 0 <= a.universe <= MAX_SIZE:
+        p.error(f"--universe must be from 0 to {MAX_SIZE}, got {a.universe}")
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     symbols = tuple(s.strip().upper() for s in (a.symbols or "BTCUSDT,ETHUSDT").split(",") if s.strip())
     try:
@@ -84,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         max_connection_age=a.max_connection_age,
         explicit_symbols=a.symbols is not None,
         warm_history=not a.no_warm_history,
+        universe=a.universe,
     )
 
 

@@ -26,7 +26,7 @@ class SimConfig:
     # Other venues' symbols by venue name (``{"coinbase": ("BTC-USD",)}``); a venue not named here lists its
     # defaults (none in replay mode), an empty tuple none at all.
     venue_symbols: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    rate: float = 50.0  # synthetic trades per second per symbol
+    rate: float = 50.0  # synthetic trades per second per symbol; with a universe, of all Binance's symbols together
     seed: int = 1
     replay: tuple[Path, ...] = ()
     speed: float = 1.0
@@ -46,3 +46,4 @@ class SimConfig:
     subscribe_timeout: float = 5.0  # a Coinbase socket must subscribe this soon after connecting
     warm_history: bool = False  # aggregate the synthetic history in the background at start (the CLI does)
     explicit_symbols: bool = False  # --symbols given with --replay: add them as synthetic
+    universe: int = 0  # synthetic symbols added to every venue (universe.py), 0 for none

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from .control import Control
 from .engine.market import Market
 from .faults import Faults
 from .kraken.venue import KrakenVenue
+from .universe import Universe
 from .venues import Venue, listings
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,12 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         others = tuple(item for v in VENUES if v is not BinanceVenue for item in listings(v, config))
+        symbols = config.symbols if (not config.replay or config.explicit_symbols) else ()
+        self.universe = Universe(config, VENUES) if config.universe else None
+        if self.universe is not None:  # it lists every venue's synthetic symbols, each with its share of the rate
+            symbols, others = (), self.universe.listings
         self.market = Market(
-            symbols=config.symbols if (not config.replay or config.explicit_symbols) else (),
+            symbols=symbols,
             rate=config.rate,
             seed=config.seed,
             replay=config.replay,
@@ -97,10 +103,13 @@ class Simulator:
         if server is not None and server.sockets:  # the real port when 0 was asked for
             self.port = server.sockets[0].getsockname()[1]
         self.market.start(self.config.tick_ms, warm_history=self.config.warm_history)
+        kinds = self.market.kinds
         log.info(
             "exchange simulator listening on %s (%s)",
             self.url,
-            ", ".join(f"{s}: {k}" for s, k in self.market.kinds.items()),
+            ", ".join(f"{s}: {k}" for s, k in kinds.items())
+            if len(kinds) <= 12  # a universe is counted, not listed
+            else ", ".join(f"{n} {k}" for k, n in Counter(kinds.values()).items()) + " symbols",
         )
 
     async def stop(self) -> None:

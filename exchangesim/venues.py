@@ -5,6 +5,8 @@ A venue is a package (``exchangesim/binance/``, ``exchangesim/coinbase/``) whose
   its routes are mounted under: ``""`` for Binance, ``"/coinbase"``), ``default_symbols`` (its symbols
   when ``SimConfig.venue_symbols`` does not name it) and ``rate_factor`` (its share of the market's
   synthetic trade rate);
+- declares how it names a symbol from canonical assets (``symbol_format``) and the quote assets of its
+  ``--universe`` symbols with their shares (``universe_quotes``); ``VenueBase`` has Binance's;
 - turns one of its symbol names into a ``SymbolSpec`` (``spec``) whose ``base``/``quote`` are canonical
   asset codes (``BTC``, ``USD``: the shared price reference is keyed by them) and whose scales are the
   venue's increments;
@@ -48,6 +50,8 @@ class Venue(Protocol):
     default_symbols: ClassVar[tuple[str, ...]]
     rate_factor: ClassVar[float]
     truth_kinds: ClassVar[tuple[str, ...]]  # what /_sim/truth?kind= accepts; the first is the default
+    symbol_format: ClassVar[str]  # a symbol from canonical assets: "{base}{quote}", "{base}-{quote}"
+    universe_quotes: ClassVar[tuple[tuple[str, float], ...]]  # (quote asset, share) of --universe symbols
 
     @classmethod
     def spec(cls, symbol: str) -> SymbolSpec:
@@ -87,13 +91,21 @@ class Venue(Protocol):
         ...
 
 
-def listings(venue: type[Venue], config: SimConfig) -> list[Listing]:
-    """The synthetic venue symbols ``config`` asks of ``venue`` (its defaults unless named; none in replay
-    mode, where only the replayed Binance symbols trade unless a venue's symbols are given)."""
+def listed(venue: type[Venue], config: SimConfig) -> tuple[str, ...]:
+    """The synthetic symbols ``config`` names on ``venue``: Binance's ``symbols`` (none in replay mode unless
+    given), another venue's ``venue_symbols`` or else its defaults (none in replay mode)."""
+    if venue.name == "binance":
+        return config.symbols if (not config.replay or config.explicit_symbols) else ()
     symbols = config.venue_symbols.get(venue.name)
     if symbols is None:
         symbols = () if config.replay else venue.default_symbols
-    return [Listing(venue.name, venue.spec(s), venue.rate_factor) for s in symbols]
+    return symbols
+
+
+def listings(venue: type[Venue], config: SimConfig) -> list[Listing]:
+    """The synthetic venue symbols ``config`` asks of ``venue`` (its defaults unless named; none in replay
+    mode, where only the replayed Binance symbols trade unless a venue's symbols are given)."""
+    return [Listing(venue.name, venue.spec(s), venue.rate_factor) for s in listed(venue, config)]
 
 
 def served(market: Market, faults: Faults, venue: str, symbol: str) -> ServedTape:
@@ -115,6 +127,8 @@ class VenueBase:
     prefix: ClassVar[str]
     ws_path: ClassVar[str]
     settings: ClassVar[tuple[str, ...]] = ("weight_limit", "clock_offset_ms")  # what configure accepts
+    symbol_format: ClassVar[str] = "{base}{quote}"
+    universe_quotes: ClassVar[tuple[tuple[str, float], ...]] = (("USDT", 0.8), ("USDC", 0.1), ("BTC", 0.1))
     rest_error: ClassVar[type[Exception]]  # the venue's REST error, answered by error_response
     limiter: Any
     streams: StreamServer[Any]
@@ -125,11 +139,15 @@ class VenueBase:
         self.faults = faults
         self.clock_offset_ms = 0
         self.requests: Counter[str] = Counter()
+        self._specs: tuple[int, dict[str, SymbolSpec]] = (-1, {})
 
     @property
     def specs(self) -> dict[str, SymbolSpec]:
-        """The venue's symbols, by name."""
-        return self.market.specs_of(self.name)
+        """The venue's symbols, by name (worked out again only when the market's tapes change: a universe holds
+        hundreds, and every request and tick asks)."""
+        if self._specs[0] != len(self.market.tapes):
+            self._specs = (len(self.market.tapes), self.market.specs_of(self.name))
+        return self._specs[1]
 
     def key(self, symbol: str) -> str:
         return tape_key(self.name, symbol)

@@ -55,6 +55,8 @@ class CoinbaseVenue(VenueBase):
     default_symbols = ("BTC-USD", "ETH-USD")
     rate_factor = 0.5  # Coinbase prints fewer trades than Binance
     truth_kinds = ("trades",)
+    symbol_format = "{base}-{quote}"
+    universe_quotes = (("USD", 0.8), ("USDT", 0.1), ("EUR", 0.1))  # of --universe symbols, with their shares
     settings = ("clock_offset_ms",)
     rest_error = CoinbaseError
     RATE, BURST = 10.0, 15

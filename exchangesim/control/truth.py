@@ -70,7 +70,8 @@ class Truth:
         """The market, faults and every venue; ``symbols`` holds Binance's tapes (as before other venues
         existed), ``venues.<name>.symbols`` each venue's by its own symbol names. Each venue says how many stream
         sockets are open (``open_sockets``) and how many it has accepted since the start
-        (``connections_opened``: refused attempts are not counted), so a test can tell a reconnect happened."""
+        (``connections_opened``: refused attempts are not counted), so a test can tell a reconnect happened.
+        ``universe`` is null, or the ``--universe`` size with each venue's count of symbols and of silent ones."""
         market = self.sim.market
         venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
         for key in market.tapes:
@@ -84,6 +85,7 @@ class Truth:
                 "symbols": venues["binance"]["symbols"],
                 "faults_injected": dict(self.sim.faults.injected),
                 "venues": venues,
+                "universe": self.sim.universe.status() if self.sim.universe else None,
             }
         )
 

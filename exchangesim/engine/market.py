@@ -21,7 +21,7 @@ from .batch import AggBatch, TradeBatch, aggregate_trades
 from .blocks import Block
 from .reference import PriceReference
 from .replay import ReplayFormatError, ReplayProducer, load_replay
-from .synthetic import SyntheticProducer
+from .synthetic import SyntheticProducer, SynthParams
 from .tape import Tape
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,13 @@ def tape_key(venue: str, symbol: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Listing:
     """A synthetic venue symbol: where it trades, its spec (``base``/``quote`` are canonical asset codes,
-    which the shared price reference is keyed by), and its share of the market's trade rate."""
+    which the shared price reference is keyed by), its share of the market's trade rate, and the shape of its
+    trading (``SynthParams``: the defaults unless given)."""
 
     venue: str
     spec: SymbolSpec
     rate_factor: float = 1.0
+    params: SynthParams | None = None
 
     @property
     def key(self) -> str:
@@ -125,7 +127,7 @@ class Market:
     # -- construction ---------------------------------------------------------------------------
     def _add_synthetic(self, listing: Listing, seed: int, history_days: float) -> None:
         key, spec = listing.key, listing.spec
-        prod = SyntheticProducer(spec, seed, reference=self.reference, key=key)
+        prod = SyntheticProducer(spec, seed, listing.params, reference=self.reference, key=key)
         live_from = self.started_ms // MINUTE * MINUTE
         # History is anchored to the UTC day, so runs started on the same day share it.
         rate = self.rate * listing.rate_factor

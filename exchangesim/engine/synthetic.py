@@ -13,20 +13,86 @@ bounded while every trade ever emitted can be served again exactly.
 Within a block, aggregate-trade groups get non-decreasing millisecond times and no group repeats
 the time, price and taker side of the group before it, so Binance's aggregation rule recovers the
 groups exactly and the number of aggregate trades per block is known without generating it.
+
+A symbol may also have a schedule of silent stretches (``Silences``: whole minutes, one stretch an
+hour, drawn from a hash of the seed, the symbol and the hour): the skeleton gives a block only its
+active time's share of the rate, and a block partly silent places its trades in its active time
+only. History and live blocks alike, so truth, REST and the streams agree on every silence.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..symbols import SymbolSpec
+from .aggregate import MINUTE
 from .batch import TradeBatch
 from .blocks import Block
 from .reference import PriceReference
+
+HOUR = 60 * MINUTE
+_GOLD, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser over an array of uint64: a cheap, well-mixed hash."""
+    with np.errstate(over="ignore"):
+        x = x + _GOLD
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+@dataclass(frozen=True, slots=True)
+class Silences:
+    """A symbol's silent stretches: in every UTC hour, one stretch of ``min_minutes`` to ``max_minutes`` whole
+    minutes, starting at a whole minute and ending within the hour. Length and start are drawn from a hash of
+    ``seed``, ``key`` and the hour, so the state of any time is known without generating what came before."""
+
+    seed: int
+    key: int
+    min_minutes: int = 2
+    max_minutes: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_minutes <= self.max_minutes <= 60:
+            raise ValueError(f"silent stretches of {self.min_minutes} to {self.max_minutes} minutes do not fit an hour")
+
+    def stretches(self, hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (ms) of the silent stretch of each hour (hours since the epoch)."""
+        base = _splitmix(_splitmix(np.array([self.seed & (2**64 - 1)], dtype=np.uint64)) ^ np.uint64(self.key))
+        h = _splitmix(base ^ np.asarray(hours, dtype=np.int64).astype(np.uint64))
+        length = self.min_minutes + (h % np.uint64(self.max_minutes - self.min_minutes + 1)).astype(np.int64)
+        first = ((h >> np.uint64(32)) % (61 - length).astype(np.uint64)).astype(np.int64)
+        lo = np.asarray(hours, dtype=np.int64) * HOUR + first * MINUTE
+        return lo, lo + length * MINUTE
+
+    def overlap(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Silent ms inside each ``[starts[i], ends[i])``."""
+        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        total = np.zeros(len(starts), dtype=np.int64)
+        if not len(starts):
+            return total
+        first, last = starts // HOUR, (ends - 1) // HOUR
+        for j in range(int((last - first).max()) + 1):
+            hours = first + j
+            lo, hi = self.stretches(hours)
+            total += np.where(hours <= last, np.maximum(0, np.minimum(ends, hi) - np.maximum(starts, lo)), 0)
+        return total
+
+    def within(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
+        """The silent stretches inside ``[start, end)``, clipped to it, as offsets from ``start``, in order."""
+        hours = np.arange(start // HOUR, (end - 1) // HOUR + 1)
+        lo, hi = self.stretches(hours)
+        return tuple(
+            (max(a, start) - start, min(b, end) - start)
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
+            if a < end and b > start
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +108,9 @@ class SynthParams:
     extra_per_group: float = 0.35  # mean extra trades in an aggregate trade beyond the first
     median_notional_usd: float = 150.0
     size_sigma: float = 1.3
+    silences: Silences | None = None  # silent stretches (none by default)
+    history_block_ms: int = 0  # history blocks at least this long (a quiet symbol needs few, long ones)
+    history_ms: int = 0  # history at most about this long: it starts at the UTC hour before (0: the market's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +123,7 @@ class SynthGen:
     lp_open: float
     lp_close: float
     sig: float  # price noise scale over the block (log units)
+    silent: tuple[tuple[int, int], ...] = ()  # silent stretches inside a partly silent block (offsets from its start)
 
 
 @dataclass(slots=True)
@@ -97,6 +167,8 @@ class SyntheticProducer:
     def _start(self, t0: int) -> None:
         if self.reference is None:
             self.reference = PriceReference(self.seed, t0)
+        if self.params.history_ms:  # a short history: the base asset's path need not start before it
+            self.reference.start_late(self.spec.base, t0)
         streams = np.random.SeedSequence([self.seed, self.sym_key, t0]).spawn(4)
         rngs = tuple(np.random.default_rng(s) for s in streams)
         lp = float(self.reference.log_price(self.spec, np.array([t0]))[0])
@@ -113,11 +185,12 @@ class SyntheticProducer:
         u_burst, eps_n = r_b.random(m), r_n.standard_normal(m)
         decay = np.exp(-math.log(2) / p.basis_half_life_ms * dur)
         shock = p.basis_noise * np.sqrt(1 - decay**2) * eps_n
-        noise = np.empty(m)
+        out = []
         x = st.noise
-        for i in range(m):  # AR(1) deviation from the reference: a linear recurrence, cheap even for 10^4 steps
-            x = x * decay[i] + shock[i]
-            noise[i] = x
+        for d, s in zip(decay.tolist(), shock.tolist(), strict=True):  # AR(1) deviation from the reference, on floats
+            x = x * d + s
+            out.append(x)
+        noise = np.array(out)
         sigma = ref.sigma(self.spec, starts)
         # Bursts (Poisson, burst_every_ms apart on average, burst_ms long) lift the part of the block they
         # cover, whatever the block's length; normalised so the long-run mean stays ``rates``.
@@ -129,23 +202,33 @@ class SyntheticProducer:
         )
         # Normalised so the long-run mean is ``rates`` trades/s: E[(s/s_bar)^0.7] for lognormal s.
         vol_factor = (sigma / ref.params.sigma_bar) ** 0.7 / math.exp(0.5 * (0.7 * ref.params.vol_of_vol) ** 2)
-        intensity = rates * dur / 1000 * vol_factor * burst / (1 + p.extra_per_group)
+        # A silent stretch takes its share of the block's time: the block trades in its active time only.
+        active = dur if p.silences is None else dur - p.silences.overlap(starts, ends)
+        intensity = rates * active / 1000 * vol_factor * burst / (1 + p.extra_per_group)
         k = r_k.poisson(intensity)
         extra = r_x.poisson(k * p.extra_per_group)
         sig = sigma * np.sqrt(dur)
         lp_close = ref.log_price(self.spec, ends) + noise
         lp_open = np.concatenate([[st.lp], lp_close[:-1]])
         st.lp, st.noise = float(lp_close[-1]), float(noise[-1])
-        return [
+        gens = [
             SynthGen(
                 int(ends[i]), int(k[i] + extra[i]), int(k[i]), float(lp_open[i]), float(lp_close[i]), float(sig[i])
             )
             for i in range(m)
         ]
+        if p.silences is not None:
+            for i in np.flatnonzero((active < dur) & (k > 0)):
+                gens[i] = replace(gens[i], silent=p.silences.within(int(starts[i]), int(ends[i])))
+        return gens
 
     # -- blocks ---------------------------------------------------------------------------------
     def history(self, start_ms: int, end_ms: int, block_ms: int, rate: float) -> list[Block]:
-        """Blocks of ``block_ms`` covering ``[start_ms, end_ms)``, ids starting at the spec's bases."""
+        """Blocks of ``block_ms`` (or the params' ``history_block_ms``, if longer) covering ``[start_ms, end_ms)``
+        (or its end only, with the params' ``history_ms``), ids starting at the spec's bases."""
+        block_ms = max(block_ms, self.params.history_block_ms)
+        if self.params.history_ms:
+            start_ms = max(start_ms, (end_ms - self.params.history_ms) // HOUR * HOUR)
         self._start(start_ms)
         starts = np.arange(start_ms, end_ms, block_ms, dtype=np.int64)
         if len(starts) == 0:
@@ -180,7 +263,9 @@ class SyntheticProducer:
             return TradeBatch.empty()
         p, k, n = self.params, g.k, g.n
         rng = np.random.default_rng([self.seed, self.sym_key, block.t_start, g.n])
-        dur = g.t_end - block.t_start
+        # Times are drawn over the block's active time (all of it unless partly silent), then moved past the
+        # silent stretches before them.
+        dur = g.t_end - block.t_start - sum(b - a for a, b in g.silent)
         # Arrival times: half uniform, half clustered around a few burst centres.
         centres = rng.random(1 + k // 20) * dur
         near = rng.random(k) < 0.5
@@ -189,7 +274,10 @@ class SyntheticProducer:
         # A cluster running past the block's end folds back into it (clipping piled those trades up on the block's
         # last millisecond: about 1 % of all trades at hh:mm:59.999).
         rel = np.where(rel > dur - 1, 2 * (dur - 1) - rel, rel)
-        group_times = block.t_start + np.sort(np.clip(rel, 0, dur - 1).astype(np.int64))
+        offsets = np.sort(np.clip(rel, 0, dur - 1).astype(np.int64))
+        for a, b in g.silent:
+            offsets = np.where(offsets >= a, offsets + (b - a), offsets)
+        group_times = block.t_start + offsets
         # Log-price path: a bridge from the block's open to its close, plus noise.
         steps = rng.standard_normal(k)
         walk = np.cumsum(steps) / math.sqrt(k)

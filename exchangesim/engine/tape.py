@@ -19,6 +19,7 @@ from .batch import AggBatch, TradeBatch, aggregate_trades, group_starts
 from .blocks import Block, Producer
 
 NextBlock = Callable[[Block | None, int], Block]
+_NOTHING = TradeBatch.empty()
 Rows = TradeBatch | AggBatch
 View = Callable[[Block], Rows]
 
@@ -95,27 +96,41 @@ class Tape:
         return self.blocks[0].t_start if self.blocks else self.emitted_ms + 1
 
     # -- emission -------------------------------------------------------------------------------
+    # No trade is due before ``_due`` (ms): the time of the next trade of the current block, or its end. Until
+    # then ``advance`` only moves the watermark, so a tape with nothing to print (most of a universe, most ticks)
+    # costs the clock next to nothing. Cutting a block (``truncate``) forgets it.
+    _due = 0
+
     def advance(self, now_ms: int) -> TradeBatch:
         """Make public every trade with a time in ``(emitted_ms, now_ms]`` and return them."""
         if now_ms <= self.emitted_ms:
             return TradeBatch.empty()
+        if now_ms < self._due:
+            self.emitted_ms = now_ms
+            return _NOTHING
         self._ensure(now_ms)
         out = []
+        due = 0
         i = self._block_index_at(self.emitted_ms + 1)
         while i < len(self.blocks) and self.blocks[i].t_start <= now_ms:
             b = self.blocks[i]
+            due = b.t_end
             if b.t_end - 1 > self.emitted_ms and b.n:
                 t = self.trades_of(b)
                 lo = int(np.searchsorted(t.times, self.emitted_ms, side="right"))
                 hi = int(np.searchsorted(t.times, now_ms, side="right"))
                 out.append(t[lo:hi])
+                if hi < len(t):
+                    due = int(t.times[hi])
             i += 1
         self.emitted_ms = now_ms
+        self._due = due
         return TradeBatch.concat(out)
 
     def truncate(self, now_ms: int) -> Block | None:
         """Cut the block holding ``now_ms`` right after it (a rate change or a pause starts now)."""
         self.advance(now_ms)
+        self._due = 0
         b = self.blocks[self._block_index_at(now_ms)]
         if not b.t_start <= now_ms < b.t_end - 1:
             return None

@@ -70,6 +70,8 @@ class KrakenVenue(VenueBase):
     default_symbols = ("XBT/USD", "ETH/USD")
     rate_factor = 0.3  # Kraken prints fewer trades than Binance
     truth_kinds = ("trades",)
+    symbol_format = "{base}/{quote}"
+    universe_quotes = (("USD", 0.7), ("EUR", 0.2), ("BTC", 0.1))  # of --universe symbols, with their shares
     rest_error = KrakenError
     LIMIT, DECAY = 15, 1.0
 
