@@ -6,22 +6,21 @@ collection per layout and compressor, takes a checkpoint (``fsync``) so the size
 
 The ticks: real Binance trades (../shared/data/binance-spot-capture, BTCUSDT and ETHUSDT, 2024-08-08; see its
 MANIFEST.md) grouped into aggregate trades as Binance does (the stream stores aggregate trades), replayed in loops
-(ids and times continued) up to ``--ticks``, the two symbols interleaved by arrival as the stream writes them.
-Without that folder, or with ``--source sim``: the seeded simulator's aggregate trades, read over its REST API.
+(ids and times continued) up to ``--ticks``, interleaved by arrival as the stream writes them; ``--copies N``: N
+renamed copies of each, each shifted in time (many symbols appending at once). Without that folder, or with
+``--source sim``: the seeded simulator's aggregate trades (BTCUSDT, ETHUSDT), read over its REST API.
 
 Layouts, each with snappy (mongod's default), zstd (``block_compressor=zstd`` on the collection) and zstd+ix (on the
 indexes too):
   today          markets.documents.tick_bson's documents, ObjectId _id, the four indexes the migrations create
   today-3ix      the same without tick_order (the plain twin of the partial unique index)
-  key            _id IS the identity, packed binary (exchange, symbol, trade_id); one read index (exchange,
-                 symbol, ts); today's field names
+  key            _id IS the identity, packed binary (exchange, symbol, trade_id); index (exchange, symbol, ts)
   clustered      the same in a clustered collection (the documents live in the _id B-tree: no _id index)
   clu-full-str   clustered, today's documents unchanged (trade_id too), _id "exchange:symbol:<20 digits>"
   clu-short      clustered, one-letter field names, the taker side a bool
   clu-short-doc  the same, _id an embedded document {x, s, i};  clu-short-str: _id the readable string
-  clu-orm        clu-short with the trade id as a field too (what ORM filters on trade_id need)
-  clu-lean       clu-short, receive time as ms after ts, raw trade count instead of last_trade_id (left out
-                 when 1), source left out when "ws"
+  clu-orm        clu-short-str with the trade id as a field too (what ORM filters on trade_id need)
+  clu-lean       clu-short, receive time as ms after ts, raw trade count for last_trade_id (none when 1), no "ws"
   clu-noix       clu-short without the time index (time reads would search the id order instead)
 Each is checked to keep the identity: the first ticks inserted again store nothing, each a duplicate key (11000).
 
@@ -31,7 +30,6 @@ Each is checked to keep the identity: the first ticks inserted again store nothi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import heapq
 import itertools
@@ -41,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,9 +68,9 @@ def aggregated(raw: list[Any]) -> list[Any]:
     for _, run in itertools.groupby(raw, key=lambda t: (t.ts, t.price, t.taker_side)):
         g = list(run)
         qty = sum((t.qty for t in g[1:]), g[0].qty)
-        out.append(dataclasses.replace(g[-1], qty=qty, first_trade_id=g[0].trade_id, last_trade_id=g[-1].trade_id))
+        out.append(replace(g[-1], qty=qty, first_trade_id=g[0].trade_id, last_trade_id=g[-1].trade_id))
     base = raw[0].trade_id * 5 // 6
-    return [dataclasses.replace(t, trade_id=base + i) for i, t in enumerate(out)]
+    return [replace(t, trade_id=base + i) for i, t in enumerate(out)]
 
 
 def recorded_symbol(path: Path) -> list[Any]:
@@ -91,15 +89,15 @@ def recorded_symbol(path: Path) -> list[Any]:
     return aggregated(raw)
 
 
-def looped(ticks: list[Any]) -> Iterator[Any]:
-    """``ticks`` again and again, each loop continuing the ids and the times after the one before."""
+def looped(ticks: list[Any], offset: timedelta) -> Iterator[Any]:
+    """``ticks`` again and again from ``offset`` on, each loop continuing the ids and the times of the one before."""
     span = ticks[-1].ts - ticks[0].ts + (ticks[-1].ts - ticks[0].ts) / len(ticks)
     raw = ticks[-1].last_trade_id - ticks[0].first_trade_id + 1
     for k in itertools.count():
-        shift = span * k
+        shift = span * k + offset
         for t in ticks:
             ids = {"trade_id": t.trade_id + k * len(ticks), "first_trade_id": t.first_trade_id + k * raw}
-            yield dataclasses.replace(
+            yield replace(
                 t, **ids, last_trade_id=t.last_trade_id + k * raw, ts=t.ts + shift, received_at=t.received_at + shift
             )
 
@@ -123,12 +121,12 @@ def sim_symbol(symbol: str, n: int, seed: int) -> list[Any]:
         finally:
             rest.close()
     return [
-        dataclasses.replace(t, received_at=t.ts + timedelta(milliseconds=40 + i % 51), source=Source.WS)
+        replace(t, received_at=t.ts + timedelta(milliseconds=40 + i % 51), source=Source.WS)
         for i, t in enumerate(out[:n])
     ]
 
 
-def load_ticks(n: int, source: str, seed: int) -> tuple[list[Any], str]:
+def load_ticks(n: int, source: str, seed: int, copies: int) -> tuple[list[Any], str]:
     """``n`` ticks of two symbols interleaved by arrival, and a line saying where they come from."""
     paths = [CAPTURES / name for name in CAPTURE_FILES]
     if source == "recorded" and not all(p.exists() for p in paths):
@@ -137,8 +135,9 @@ def load_ticks(n: int, source: str, seed: int) -> tuple[list[Any], str]:
     if source == "recorded":
         symbols = [recorded_symbol(p) for p in paths]
         said = ", ".join(f"{s[0].symbol} {len(s):,}" for s in symbols)
-        what = f"recorded Binance trades 2024-08-08 as aggregate trades ({said} a loop), looped to {n:,}"
-        streams = [looped(s) for s in symbols]
+        what = f"recorded Binance trades 2024-08-08 as aggregate trades ({said} a loop, {copies}x), looped"
+        named = [[replace(t, symbol=f"{t.symbol}{k or ''}") for t in s] for k in range(copies) for s in symbols]
+        streams = [looped(s, timedelta(seconds=1.37 * (i // 2))) for i, s in enumerate(named)]
     else:
         symbols = [sim_symbol(sym, n // 2 + 1, seed) for sym in ("BTCUSDT", "ETHUSDT")]
         what = f"the simulator's aggregate trades, seed {seed}, BTCUSDT and ETHUSDT"
@@ -262,7 +261,7 @@ LAYOUTS = [
     Layout("clu-short", doc_short, TIME_SHORT, clustered=True),
     Layout("clu-short-doc", lambda t: doc_short(t, key_doc), TIME_SHORT, key_doc, clustered=True),
     Layout("clu-short-str", lambda t: doc_short(t, key_str), TIME_SHORT, key_str, clustered=True),
-    Layout("clu-orm", lambda t: doc_short(t, trade_id=True), TIME_SHORT, clustered=True),
+    Layout("clu-orm", lambda t: doc_short(t, key_str, trade_id=True), TIME_SHORT, key_str, clustered=True),
     Layout("clu-lean", doc_lean, TIME_SHORT, clustered=True),
     Layout("clu-noix", lambda t: doc_short(t, where=False), [], clustered=True),
 ]
@@ -275,6 +274,7 @@ class Row:
     compressor: str
     count: int
     data: int
+    free: int  # of ``data``: bytes the data file holds free for reuse
     indexes: dict[str, int]
     raw: float
     seconds: float
@@ -376,8 +376,9 @@ def measure(db: Any, ticks: list[Any], layouts: list[Layout], compressors: list[
     rows = []
     for layout, compressor, name, seconds, ms in done:
         s = db.command("collStats", name)
-        indexes = dict(s["indexSizes"])
-        rows.append(Row(layout.name, compressor, s["count"], s["storageSize"], indexes, s["avgObjSize"], seconds, ms))
+        free = s["wiredTiger"]["block-manager"]["file bytes available for reuse"]
+        sizes = (s["count"], s["storageSize"], free, dict(s["indexSizes"]), s["avgObjSize"])
+        rows.append(Row(layout.name, compressor, *sizes, seconds, ms))
     return rows
 
 
@@ -386,20 +387,18 @@ def print_table(rows: list[Row], what: str, version: str) -> None:
     per = {id(r): (r.data + sum(r.indexes.values())) / r.count for r in rows}
     print(f"ticks: {rows[0].count:,} ({what}); mongod {version}, single-node replica set")
     print("bytes per stored tick: storageSize (documents) + totalIndexSize, over count, after a checkpoint")
-    head = f"{'layout':<14} {'compression':<11} {'BSON':>5} {'data':>6} {'indexes':>8} {'total':>7} {'vs today':>8}"
-    print(f"{head} {'ins/s':>8} {'count ms':>8}  indexes by name")
+    head = f"{'layout':<14} {'compression':<11} {'BSON':>5} {'data':>6} {'free':>5} {'indexes':>8} {'total':>7}"
+    print(f"{head} {'vs today':>8} {'ins/s':>8} {'count ms':>8}  indexes by name")
     for r in rows:
         ratio = f"{per[id(r)] / per[id(base)]:.2f}x" if base else "-"
         names = " ".join(f"{k}={v / r.count:.1f}" for k, v in r.indexes.items())
         print(
-            f"{r.layout:<14} {r.compressor:<11} {r.raw:>5.0f} {r.data / r.count:>6.1f} "
+            f"{r.layout:<14} {r.compressor:<11} {r.raw:>5.0f} {r.data / r.count:>6.1f} {r.free / r.count:>5.1f} "
             f"{sum(r.indexes.values()) / r.count:>8.1f} {per[id(r)]:>7.1f} {ratio:>8} "
             f"{r.count / r.seconds:>8,.0f} {r.count_ms:>8.1f}  {names}"
         )
-    print(f"BSON: the average document before compression. ins/s: one client, batches of {BATCH}, shared cores.")
-    print(
-        f"count ms: counting one symbol's ids over its range (the gap scan's read). Issue 16: {TODAY_PER_TICK} B/tick."
-    )
+    print(f"BSON: a document uncompressed. free: of data, held for reuse. ins/s: one client, batches of {BATCH}.")
+    print(f"count ms: counting one symbol's ids (the gap scan's read). Issue 16 measured {TODAY_PER_TICK} B/tick.")
 
 
 def main() -> None:
@@ -407,6 +406,7 @@ def main() -> None:
     p.add_argument("--ticks", type=int, default=200_000)
     p.add_argument("--source", choices=("recorded", "sim"), default="recorded")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--copies", type=int, default=1, help="renamed copies of each recorded symbol")
     p.add_argument("--layouts", default="", help="comma-separated names (default: all)")
     p.add_argument("--compressors", default=",".join(COMPRESSORS))
     args = p.parse_args()
@@ -440,7 +440,7 @@ def run(uri: str, args: argparse.Namespace, layouts: list[Layout], compressors: 
 
     call_command("migrate", verbosity=0)  # today's indexes, as the migrations create them
     progress(f"loading {args.ticks:,} ticks ({args.source}) ...")
-    ticks, what = load_ticks(args.ticks, args.source, args.seed)
+    ticks, what = load_ticks(args.ticks, args.source, args.seed, args.copies)
     db = connection.database
     rows = measure(db, ticks, layouts, compressors)
     print_table(rows, what, db.client.server_info()["version"])
