@@ -315,3 +315,12 @@ try:
     _env.check()
 except ConfigError as exc:
     sys.exit(f"tradingsite: {exc}")
+
+# --- issue 16: sockets ---
+# `manage.py stream` without --symbols reads the stored instruments this often: one added (or set streamed again) is
+# streamed within about this long plus a second of subscribing; one removed stops as soon.
+STREAM_INSTRUMENTS_POLL_SECONDS = _env.number("STREAM_INSTRUMENTS_POLL_SECONDS", 2.0, lo=0.1, unit="seconds")
+try:
+    _env.check()
+except ConfigError as exc:
+    sys.exit(f"tradingsite: {exc}")
