@@ -130,8 +130,9 @@ class SocketLimits:
 
     ``streams_per_socket``: symbols one socket carries at most (more symbols, more sockets). ``messages_per_second``:
     what we send on one socket in any second at most (subscribes, unsubscribes, pings, replies), below the venue's
-    limit. ``connections`` per ``window_seconds``: new sockets this process opens at most (reconnects included),
-    below the venue's per-IP limit."""
+    limit (the stream's pacer adds a margin for the network: ``markets.stream.pacing``). ``connections`` per
+    ``window_seconds``: new sockets this process opens at most (reconnects included), below the venue's per-IP
+    limit."""
 
     streams_per_socket: int
     messages_per_second: int
