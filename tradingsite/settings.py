@@ -310,12 +310,6 @@ FEED_CONTROL_ACK_SECONDS = _env.number("FEED_CONTROL_ACK_SECONDS", 2.0, lo=0.1, 
 # and at once after any channel-layer error: a Redis restart forgets the group.
 FEED_CONTROL_REJOIN_SECONDS = _env.number("FEED_CONTROL_REJOIN_SECONDS", 60.0, lo=0.1, unit="seconds")
 
-# Every variable is read above; one bad value stops the process here, each named with its value.
-try:
-    _env.check()
-except ConfigError as exc:
-    sys.exit(f"tradingsite: {exc}")
-
 # --- issue 16: leases ---
 # Stream workers share an exchange's instruments through leases in MongoDB (markets/leases): a lease lasts
 # STREAM_LEASE_SECONDS by the database's clock and is renewed every STREAM_LEASE_RENEW_SECONDS; a worker that dies
@@ -327,6 +321,13 @@ if STREAM_LEASE_RENEW_SECONDS * 2 > STREAM_LEASE_SECONDS:
         f"STREAM_LEASE_RENEW_SECONDS={STREAM_LEASE_RENEW_SECONDS:g}: expected at most half of STREAM_LEASE_SECONDS "
         f"({STREAM_LEASE_SECONDS:g}), so that a lease is renewed at least twice before it runs out"
     )
+
+# --- issue 16: sockets ---
+# `manage.py stream` without --symbols reads the stored instruments this often: one added (or set streamed again) is
+# streamed within about this long plus a second of subscribing; one removed stops as soon.
+STREAM_INSTRUMENTS_POLL_SECONDS = _env.number("STREAM_INSTRUMENTS_POLL_SECONDS", 2.0, lo=0.1, unit="seconds")
+
+# Every variable is read above; one bad value stops the process here, each named with its value.
 try:
     _env.check()
 except ConfigError as exc:

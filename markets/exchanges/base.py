@@ -18,7 +18,9 @@ implements :class:`RestAdapter`:
 
 Every exchange's live feed implements :class:`StreamAdapter`: the socket URL, the messages that subscribe
 once it is open, ``parse`` of one frame into a tick, a :class:`StreamEvent` or nothing, and ``liveness``
-(:class:`Liveness`: how its socket shows it is alive while nothing trades).
+(:class:`Liveness`: how its socket shows it is alive while nothing trades); ``for_symbols`` gives the same feed for
+one socket's share of the symbols, and ``subscribe_to``/``unsubscribe_from`` the messages that change an open
+socket's symbols.
 
 Exchanges are found by name in :mod:`markets.exchanges.registry` (adapters, URL settings, defaults,
 capabilities, symbol rules). Errors are :mod:`markets.exchanges.errors`; retries and back-off are
@@ -87,10 +89,17 @@ class StreamAdapter(Protocol):
 
     name: str
     liveness: Liveness
+    symbols: tuple[str, ...]
 
     def url(self) -> str: ...
 
     def subscribe(self) -> list[str]: ...
+
+    def for_symbols(self, symbols: tuple[str, ...]) -> StreamAdapter: ...
+
+    def subscribe_to(self, symbols: Sequence[str]) -> list[str]: ...
+
+    def unsubscribe_from(self, symbols: Sequence[str]) -> list[str]: ...
 
     def parse(self, message: str | bytes, received_at: datetime) -> TradeTick | StreamEvent | None: ...
 

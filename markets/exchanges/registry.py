@@ -10,7 +10,9 @@ name. A row (:class:`Venue`) holds:
   simulator in tests and demos) and, for a venue that signs requests, the keys it signs with;
 - ``default_instruments``: (symbol, base, quote) seeded by ``manage.py seed_instruments`` and streamed by default;
 - ``signed_orders``: whether it takes signed orders through our Binance executor (without, trading is paper);
-- ``symbols``: how it spells a pair (:class:`SymbolRules`, applied by :mod:`.symbols`).
+- ``symbols``: how it spells a pair (:class:`SymbolRules`, applied by :mod:`.symbols`);
+- ``sockets``: how far its live sockets may be used (:class:`SocketLimits`: streams per socket, messages a second,
+  new connections per window), which the stream keeps under.
 
 To add an exchange: its package behind the Protocols of :mod:`.base`, a row here, its settings in
 ``tradingsite/settings.py``.
@@ -122,6 +124,27 @@ class SymbolRules:
     respelled: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    """How the stream uses a venue's live sockets, kept under the venue's published rules.
+
+    ``streams_per_socket``: symbols one socket carries at most (more symbols, more sockets). ``messages_per_second``:
+    what we send on one socket in any second at most (subscribes, unsubscribes, pings, replies), below the venue's
+    limit (the stream's pacer adds a margin for the network: ``markets.stream.pacing``). ``connections`` per
+    ``window_seconds``: new sockets this process opens at most (reconnects included), below the venue's per-IP
+    limit."""
+
+    streams_per_socket: int
+    messages_per_second: int
+    connections: int
+    window_seconds: float
+    source: str = ""  # where the venue's numbers come from
+
+    def __post_init__(self) -> None:
+        if min(self.streams_per_socket, self.messages_per_second, self.connections) < 1 or self.window_seconds <= 0:
+            raise ValueError(f"socket limits must be positive: {self}")
+
+
 # -- adapters ------------------------------------------------------------------------------------------------
 
 
@@ -197,6 +220,7 @@ class Venue:
     ws_url_setting: str
     default_instruments: tuple[tuple[str, str, str], ...]
     symbols: SymbolRules
+    sockets: SocketLimits
     signed_orders: bool = False
     credential_settings: Mapping[str, str] = field(default_factory=dict)  # factory keyword → setting name
 
@@ -217,6 +241,10 @@ VENUES: dict[str, Venue] = {
                 ("SOLUSDT", "SOL", "USDT"),
             ),
             symbols=SymbolRules(rest=Spelling(), ws=Spelling(), quotes=BINANCE_QUOTES, upper=True),
+            # Binance: 1,024 streams a connection; 5 incoming messages a second (pings and pongs count: 4 leaves room
+            # for the pongs the client library sends); 300 connections per 5 minutes per IP (250 leaves room for the
+            # other processes of the host, a backfill's, a second worker's).
+            sockets=SocketLimits(1024, 4, 250, 300.0, "Binance WebSocket Streams: limits"),
             signed_orders=True,
             credential_settings={"api_key": "BINANCE_API_KEY", "api_secret": "BINANCE_API_SECRET"},
         ),
@@ -228,6 +256,9 @@ VENUES: dict[str, Venue] = {
             ws_url_setting="COINBASE_WS_URL",
             default_instruments=(("BTC-USD", "BTC", "USD"), ("ETH-USD", "ETH", "USD")),
             symbols=SymbolRules(rest=Spelling("-"), ws=Spelling("-"), separators=("-",)),
+            # Coinbase Exchange: 8 connections a second per IP (bursts of 20), 100 messages a second per IP from the
+            # client; no number of products per socket is published: 100 keeps a socket's frames modest.
+            sockets=SocketLimits(100, 5, 4, 1.0, "Coinbase Exchange WebSocket rate limits"),
         ),
         Venue(
             name="kraken",
@@ -246,6 +277,10 @@ VENUES: dict[str, Venue] = {
                 aliases=KRAKEN_ALIASES,
                 respelled=True,
             ),
+            # Kraken publishes no fixed message rate (it varies with load) and no pairs-per-socket number; its
+            # connection limit is per IP over a rolling window. Conservative: 100 pairs, 2 messages a second, 60
+            # new connections per 10 minutes.
+            sockets=SocketLimits(100, 2, 60, 600.0, "Kraken spot WebSocket rate limits (no fixed numbers)"),
         ),
     )
 }

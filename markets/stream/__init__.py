@@ -1,5 +1,5 @@
-"""The live trade stream of one exchange: one WebSocket, idempotent batched writes, exact gap recovery, and
-listeners told what was stored.
+"""The live trade stream of one exchange: as many WebSockets as its symbols need under the venue's rules, idempotent
+batched writes, exact gap recovery, a symbol set that may change while it runs, and listeners told what was stored.
 
 Gap detection is by trade id, not by time (ARCHITECTURE §6): per symbol the stream knows the last id it has seen
 (on start, the last one stored); a frame whose id jumps past ``last + 1`` opens a ``Gap`` of the ids in between,
@@ -10,7 +10,12 @@ The package, by concern:
 
 - ``trade_stream``: ``TradeStream``, which runs the parts below: takes each frame's trades, buffers and flushes
   them, writes the candles that changed every second, and shuts down in order;
-- ``connection``: the socket loop, the watchdog, reconnects with back-off, the socket's 24-hour renewal, drops;
+- ``sockets``: the symbols spread over sockets (at most the venue's streams per socket), added and removed live;
+- ``connection``: one socket's loop, its watchdog, reconnects with back-off, its 24-hour renewal, drops, and its
+  subscribes and unsubscribes;
+- ``pacing``: the messages sent on a socket, and the connections opened to a venue, kept under its limits;
+- ``membership``: the stream's symbol set, and how an added symbol resumes (by id, or from its first live trade);
+- ``following``: a source of symbols (the stored instruments) polled and followed with no restart;
 - ``recovery``: gaps filled by id from REST, and candles from other venues for what the exchange no longer has;
 - ``storage``: the jobs of the one database thread (storing a batch, with back-off on failure; counting, rebuilding
   and writing candles; feed records; what a restart reads back);

@@ -29,6 +29,8 @@ class StreamConfig:
     catch_up_batch: int = 20_000  # the most trades one write takes (a backlog is written in parts of this size)
     stop_flush_seconds: float = 30.0  # at shutdown, how long writing what is buffered is tried before giving up
     max_age_seconds: float = 23.5 * 3600  # renew the socket before Binance's 24-hour limit
+    streams_per_socket: int | None = None  # symbols a socket carries at most; None: the venue's limit (registry)
+    follow_seconds: float = 2.0  # how often a stream given a source of symbols asks it
     reconnect: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=1_000_000, base_delay=0.25, max_delay=5.0)
     )

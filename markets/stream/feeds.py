@@ -3,7 +3,9 @@
 The socket tells its state changes (``set``) and goes on at once: a reconnect never waits for the database. The
 newest state is written by ``run``, a task of its own, when it changes and every ``every`` seconds (the lag and last
 trade); a failed write is retried with back-off, the changed state kept until it is written (a state replaced
-before that is not written: the newest wins).
+before that is not written: the newest wins). Each symbol's record carries the state of its own socket
+(``state_of``); the listeners hear the stream's (connected when every socket is). The records of symbols no longer
+streamed are deleted (``forget``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ class FeedWriter:
         symbols: Mapping[str, SymbolState],
         reconnects: Callable[[], int],
         every: float,
+        state_of: Callable[[str], str] | None = None,
     ) -> None:
         self.state: str = Feed.State.DOWN  # the newest state, written when the database answers
         self.reason = ""
+        self.state_of = state_of  # a symbol's own state (its socket's); None: ``state`` for all
         self._changed = False
+        self._forgotten: list[str] = []  # symbols no longer streamed, whose records are to be deleted
         self._wake = asyncio.Event()
         self._storage, self._db, self._pub, self._health = storage, db, publisher, health
         self._symbols, self._reconnects, self._every = symbols, reconnects, every
@@ -43,6 +48,11 @@ class FeedWriter:
     async def set(self, state: str, reason: str) -> None:
         """The socket's state changed (connected, reconnecting): kept, written by ``run``; never waits."""
         self.state, self.reason, self._changed = state, reason, True
+        self._wake.set()
+
+    def forget(self, symbols: list[str]) -> None:
+        """``symbols`` are no longer streamed: their records are deleted with the next write."""
+        self._forgotten += symbols
         self._wake.set()
 
     def wake(self) -> None:
@@ -70,9 +80,22 @@ class FeedWriter:
     async def write(self, *, changed: bool) -> None:
         """Write each symbol's Feed record and announce it; ``changed`` False is a periodic refresh."""
         state, reason, now = self.state, self.reason if changed else "", datetime.now(UTC)
-        feeds = await asyncio.get_running_loop().run_in_executor(
-            self._db,
-            lambda: self._storage.feeds_write(state, reason, now, self._symbols, self._reconnects(), changed=changed),
-        )
+        symbols = dict(self._symbols)  # the set may change on the loop while the database thread writes
+        state_of = self.state_of
+        states = None if state_of is None or state == Feed.State.DOWN else {s: state_of(s) for s in symbols}
+        forgotten, self._forgotten = self._forgotten, []
+        loop = asyncio.get_running_loop()
+        try:
+            if forgotten:
+                await loop.run_in_executor(self._db, self._storage.feeds_forget, forgotten)
+            feeds = await loop.run_in_executor(
+                self._db,
+                lambda: self._storage.feeds_write(
+                    state, reason, now, symbols, self._reconnects(), changed=changed, states=states
+                ),
+            )
+        except BaseException:
+            self._forgotten[:0] = forgotten
+            raise
         for feed in feeds:
             await self._pub.feed(feed, now)

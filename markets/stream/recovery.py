@@ -59,10 +59,15 @@ class GapRecovery:
         self._restore = restore
         self._stopping = stopping
         self._fills: set[asyncio.Task[None]] = set()
+        self._filling: set[tuple[str, int, int]] = set()  # (symbol, first id, last id) of the fills running
 
     def fill(self, symbol: str, first_id: int, last_id: int, span: Span) -> None:
         """Start filling the ids ``first_id..last_id`` of ``symbol``; ``span``: the exchange times around the hole,
-        when known."""
+        when known. A hole already being filled here is not started twice (a symbol removed and added again)."""
+        key = (symbol, first_id, last_id)
+        if key in self._filling:
+            return
+        self._filling.add(key)
         log.info(
             "%s %s: gap of %d trades (ids %d..%d); filling from REST",
             self.exchange,
@@ -74,6 +79,7 @@ class GapRecovery:
         task = asyncio.create_task(self._fill_retrying(symbol, first_id, last_id, span))
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
+        task.add_done_callback(lambda _: self._filling.discard(key))
 
     async def finish(self) -> None:
         """Wait for the running fills, up to ``FINISH_SECONDS`` (at shutdown; one cut short stays "filling" and is
@@ -170,7 +176,7 @@ class GapRecovery:
         if span:  # the candles of the minutes the gap touched are rebuilt with the recovered trades
             t = floor(span[0], "1m")
             while t <= span[1]:
-                self._restore[symbol].add(t)
+                self._restore.setdefault(symbol, set()).add(t)
                 t += ONE_MINUTE
         await self._in(self._db, lambda: gap_close(gap=gap, recovered=fill.fetched, unreturned=unreturned))
         metrics.gap_fill_seconds.labels(exchange).observe(time.monotonic() - began)

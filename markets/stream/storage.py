@@ -7,6 +7,7 @@ listeners of the ``DATABASE`` kind run in the same jobs, right after the work th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -36,6 +37,14 @@ class Storage:
         self.exchange = config.exchange
         self.candles = {s: LiveCandles(CANDLE_GRACE) for s in config.symbols}
         self._listeners = listeners
+
+    def track(self, symbol: str, horizon: datetime | None) -> None:
+        """Keep ``symbol``'s live candles (a symbol added while streaming); ``horizon``: the minute of its last stored
+        trade, whose candle is rebuilt from storage rather than started anew. A symbol removed before keeps what it
+        had."""
+        candles = self.candles.setdefault(symbol, LiveCandles(CANDLE_GRACE))
+        if horizon is not None:
+            candles.horizon = horizon if candles.horizon is None else max(candles.horizon, horizon)
 
     def store(
         self, batch: list[TradeTick], restore: dict[str, set[datetime]], quiet: list[CandleBar]
@@ -99,13 +108,15 @@ class Storage:
         reconnects: int,
         *,
         changed: bool,
+        states: Mapping[str, str] | None = None,
     ) -> list[Feed]:
-        """Write each symbol's Feed record in ``state``; the listeners hear of it when the state was ``changed`` (not
-        on a periodic refresh)."""
+        """Write each symbol's Feed record in ``state`` (or its own in ``states``: the state of its socket); the
+        listeners hear of ``state`` when it ``changed`` (not on a periodic refresh)."""
         feeds = []
         for symbol, st in symbols.items():
+            own = state if states is None else states.get(symbol, state)
             lag = None if st.last_ts is None else max(0, int((now - st.last_ts).total_seconds() * 1000))
-            metrics.feed_state.labels(self.exchange, symbol).state(state)
+            metrics.feed_state.labels(self.exchange, symbol).state(own)
             if lag is not None:
                 metrics.feed_lag.labels(self.exchange, symbol).set(lag / 1000)
                 metrics.feed_last_trade.labels(self.exchange, symbol).set(st.last_ts.timestamp())
@@ -113,7 +124,7 @@ class Storage:
                 exchange=self.exchange,
                 symbol=symbol,
                 defaults={
-                    "state": state,
+                    "state": own,
                     "last_trade_id": st.last_id,
                     "last_trade_at": st.last_ts,
                     "lag_ms": lag,
@@ -125,6 +136,15 @@ class Storage:
         if changed:
             self._listeners.feed_changed(state, error, now)
         return feeds
+
+    def feeds_forget(self, symbols: list[str]) -> None:
+        """The feed records of symbols no longer streamed are deleted (a feed that is not streamed is no feed:
+        ``/readyz`` would call it stale forever), and their gauges with them."""
+        Feed.objects.filter(exchange=self.exchange, symbol__in=symbols).delete()
+        for symbol in symbols:
+            for gauge in (metrics.feed_state, metrics.feed_lag, metrics.feed_last_trade):
+                with contextlib.suppress(KeyError):  # never set
+                    gauge.remove(self.exchange, symbol)
 
 
 def last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | None:

@@ -1,10 +1,15 @@
-"""``TradeStream``: one exchange's live trades, from its socket to storage, the channel layer and the listeners.
+"""``TradeStream``: one exchange's live trades, from its sockets to storage, the channel layer and the listeners.
 
 It takes each frame's trades (a jump in the ids opens a gap, the next id minutes later marks quiet minutes),
 buffers them, and flushes the buffer on its database thread every ``flush_seconds`` (or ``flush_size`` trades);
 every ``candle_seconds`` it writes the 1m candles that changed, and a task of its own keeps the feed records. The
-socket (``connection``), gap recovery (``recovery``), the database jobs (``storage``), the feed records
-(``feeds``), the commands (``control``) and the listeners (``listeners``) are its parts.
+sockets (``sockets``, each a ``connection``), gap recovery (``recovery``), the database jobs (``storage``), the feed
+records (``feeds``), the commands (``control``) and the listeners (``listeners``) are its parts.
+
+Its symbols may change while it runs (``follow``, or a ``source`` it polls: ``following``). An added symbol resumes
+as on a restart: from its last stored trade, the hole since then filled by id; a symbol never stored starts at its
+first live trade (nothing before it is "missing": its history is a backfill's job). A removed one is unsubscribed,
+what was received of it is still written, and its feed record goes.
 
 A database outage of any length loses nothing (``outage``): the trades stay buffered, up to ``buffer_max_ticks``
 (past it none are taken until half are written; the hole is recovered by id); failed candle passes keep their
@@ -21,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from channels.layers import get_channel_layer
 
@@ -33,13 +38,15 @@ from ..live import Publisher
 from ..models import Feed
 from ..services import CANDLE_GRACE
 from .config import ONE_MINUTE, StreamConfig, SymbolState
-from .connection import Connection
 from .control import receive_commands
 from .feeds import FeedWriter
+from .following import Source, follow_source
 from .listeners import Listeners, StreamListener
+from .membership import Membership
 from .outage import CANDLES, COUNTING, STORING, DatabaseHealth, back_off_delay, pause, supervised
 from .recovery import GapRecovery
-from .storage import Storage, resume_point, unfinished_gaps
+from .sockets import SocketPool
+from .storage import Storage, unfinished_gaps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,10 +54,12 @@ FINAL_JOB_SECONDS = 60.0  # at shutdown, how long one last database job (candles
 SLOW_SECONDS = 5.0  # a write taking longer is told as an outage
 
 
-class TradeStream:
+class TradeStream(Membership):
     """Run with ``await TradeStream(config, feed, rest_factory, listeners).run()``; ``stop()`` ends it after a last
-    flush. ``feed`` speaks the exchange's stream protocol; ``rest_factory`` makes the REST adapter gaps are filled
-    with; ``listeners`` hear what the stream stored and wrote (``markets.stream.listeners``).
+    flush. ``feed`` speaks the exchange's stream protocol (a template: each socket streams its share of the symbols);
+    ``rest_factory`` makes the REST adapter gaps are filled with; ``listeners`` hear what the stream stored and wrote
+    (``markets.stream.listeners``); ``source``, when given, is polled every ``config.follow_seconds`` for the symbols
+    to stream (``following``), starting from ``config.symbols``.
 
     After ``run()``: ``written`` live trades were written, ``unwritten`` were left in the buffer because the database
     was still down at shutdown (the next start recovers them by id)."""
@@ -61,9 +70,11 @@ class TradeStream:
         feed: StreamAdapter,
         rest_factory: Callable[[], RestAdapter],
         listeners: Sequence[StreamListener] = (),
+        source: Source | None = None,
     ) -> None:
         self.config = config
         self.feed = feed
+        self.source = source
         self.state = {s: SymbolState() for s in config.symbols}
         self.written = 0
         self.unwritten = 0
@@ -84,34 +95,36 @@ class TradeStream:
         self._feeds = FeedWriter(
             self._storage, self._db, self._pub, self.health, self.state, lambda: self.reconnects, config.candle_seconds
         )
-        self._connection = Connection(config, feed, self._on_message, self._feeds.set, self._stopping)
+        self.sockets = SocketPool(config, feed, self._on_message, self._feeds.set, self._stopping)
+        self._feeds.state_of = self.sockets.state_of
         self._recovery = GapRecovery(
             config.exchange, rest_factory, self._db, self._rest_pool, self._pub, self._restore, self._stopping
         )
-        self.url = self._connection.url
+        self._following = asyncio.Lock()
+        self.url = feed.for_symbols(config.symbols).url() if config.symbols else "(no symbol yet)"
 
     @property
     def reconnects(self) -> int:
-        """How many times the socket went down since the stream started."""
-        return self._connection.reconnects
+        """How many times a socket went down since the stream started."""
+        return self.sockets.reconnects
 
     def stop(self) -> None:
-        """End the stream: the socket is closed now; buffered ticks and running gap fills finish first."""
+        """End the stream: the sockets are closed now; buffered ticks and running gap fills finish first."""
         self._stopping.set()
         self._stop_began = self._stop_began or time.monotonic()
         self._feeds.wake()
-        self._connection.close()
+        self.sockets.close()
 
     def drop(self, seconds: float, mode: str = "close") -> None:
-        """Take the socket down for ``seconds`` (see ``Connection.drop``)."""
-        self._connection.drop(seconds, mode)
+        """Take the sockets down for ``seconds`` (see ``Connection.drop``)."""
+        self.sockets.drop(seconds, mode)
 
     async def run(self) -> None:
         """Stream until ``stop()``: resume from storage, start the listeners, then connect, read, reconnect,
         forever; at the end, the last flush, candles and feed states, then the listeners stop."""
         self._pub.layer = get_channel_layer()
         self.listeners.bind(asyncio.get_running_loop(), self._pub)
-        if not await self._resume():
+        if not await self._resume(self.state, self._track_now):
             log.warning("%s: stopped before the database answered; nothing was streamed", self.config.exchange)
             self._shutdown_pools(wait=False)
             return
@@ -121,6 +134,7 @@ class TradeStream:
         )
         for gap in gaps or []:
             self._recovery.fill(gap.symbol, gap.start, gap.end, (None, None))
+        self.sockets.add(self.config.symbols)
         exchange = self.config.exchange
         flusher = asyncio.create_task(supervised(exchange, "flusher", self._flusher, self._stopping, until_done=True))
         candler = asyncio.create_task(supervised(exchange, "candle writer", self._candler, self._stopping))
@@ -130,13 +144,26 @@ class TradeStream:
         control = asyncio.create_task(
             supervised(exchange, "control", lambda: receive_commands(exchange, self.drop), self._stopping)
         )
+        follower = None
+        if (source := self.source) is not None:
+            every = self.config.follow_seconds
+            follower = asyncio.create_task(
+                supervised(
+                    exchange,
+                    "symbol follower",
+                    lambda: follow_source(self, source, every, self._stopping, name=exchange),
+                    self._stopping,
+                )
+            )
         try:
-            await supervised(exchange, "socket", self._connection.run, self._stopping)
+            await supervised(exchange, "sockets", self.sockets.run, self._stopping)
         finally:
             self._stopping.set()
             self._stop_began = self._stop_began or time.monotonic()
             self._feeds.wake()
             control.cancel()
+            if follower is not None:
+                follower.cancel()
             await flusher
             await self._recovery.finish()
             await asyncio.wait({candler, feeder}, timeout=FINAL_JOB_SECONDS)  # not for ever on a hung database
@@ -148,22 +175,6 @@ class TradeStream:
             except TimeoutError:
                 log.error("%s: the listeners did not stop (the database hangs); leaving them", exchange)
             self._shutdown_pools(wait=self.health.up)
-
-    async def _resume(self) -> bool:
-        """Per symbol, the last stored trade and the minutes a crash left without their candle (retried while the
-        database is down); False when stopped first."""
-        exchange = self.config.exchange
-        for symbol in self.config.symbols:
-            got = await self._db_retrying("reading the last stored trade", lambda s=symbol: resume_point(exchange, s))
-            if got is None:
-                return False
-            last, minutes = got
-            if last is not None:  # resume: the minutes a crash left without their candle are rebuilt
-                st = self.state[symbol]
-                st.last_id, st.last_ts, st.last_price = last
-                self._storage.candles[symbol].horizon = floor(last[1], "1m")
-                self._restore[symbol] |= minutes
-        return True
 
     async def _last_passes(self) -> None:
         """At shutdown, once the flush and the gap fills are done: the candles they touched, and the feeds DOWN.
@@ -328,36 +339,16 @@ class TradeStream:
             await self._pub.candles(symbol, bars)
         return bool(written)
 
-    async def _db_retrying(self, what: str, fn: Callable[..., T], *args: Any) -> T | None:
-        """``fn(*args)`` on the database thread, retried with back-off while the database fails; None if stopped
-        first."""
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                got = await self._in(self._db, fn, *args)
-            except Exception as exc:
-                failures += 1
-                self.health.failed(what, exc, "the stream starts once it answers")
-                await pause(back_off_delay(failures), self._stopping)
-                continue
-            self.health.ok(what)
-            return got
-        return None
-
-    async def _in(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-
-    def _on_message(self, message: str | bytes) -> None:
+    def _on_message(self, message: str | bytes) -> str | None:
+        """Take one frame's trades; returns what to answer on its socket, if anything."""
         try:
             got = self.feed.parse(message, datetime.now(UTC))
         except ValueError as exc:
             log.warning("%s: frame ignored: %s", self.config.exchange, exc)
-            return
+            return None
         if self._shedding:  # the buffer is full: trades are not taken (recovered by id later); replies still go
             metrics.shed_frames.labels(self.config.exchange).inc()
-            if isinstance(got, StreamEvent) and got.reply is not None:
-                self._connection.send(got.reply)
-            return
+            return got.reply if isinstance(got, StreamEvent) else None
         if type(got) is TradeTick:  # the common case first: one trade a frame
             self._take(got)
         elif isinstance(got, StreamEvent):
@@ -365,8 +356,8 @@ class TradeStream:
                 self._take(tick)
             for symbol, last_id in got.last_ids:
                 self._vouched(symbol, last_id)
-            if got.reply is not None:
-                self._connection.send(got.reply)
+            return got.reply
+        return None
 
     def _take(self, tick: TradeTick) -> None:
         st = self.state.get(tick.symbol)

@@ -37,11 +37,11 @@ def test_symbols_are_planned_as_the_venue_stores_them(exchange: str, symbols: st
     assert Command().plan(options(exchange=exchange, symbols=symbols)) == [(exchange, planned)]
 
 
-def test_all_exchanges_stream_their_default_instruments() -> None:
-    """``--exchange all`` runs every known exchange with its default instruments."""
+def test_without_symbols_every_exchange_follows_its_stored_instruments() -> None:
+    """``--exchange all`` runs every known exchange, each on its stored instruments (None: read, and followed,
+    when it runs)."""
     plan = Command().plan(options(exchange="all"))
-    assert [e for e, _ in plan] == ["binance", "coinbase", "kraken"]
-    assert all(symbols for _, symbols in plan)
+    assert plan == [("binance", None), ("coinbase", None), ("kraken", None)]
 
 
 @pytest.mark.parametrize(

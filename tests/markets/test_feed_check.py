@@ -53,6 +53,14 @@ def test_every_feed_fresh_passes() -> None:
 
 
 @pytest.mark.django_db
+def test_a_connected_feed_with_no_trade_yet_is_live() -> None:
+    """A quiet symbol's socket is connected before its first trade: live, and said to have no trade yet."""
+    _feed("binance", "BTCUSDT", age=0.2)
+    Feed.objects.create(exchange="binance", symbol="XRPUSDT", state="connected", last_trade_at=None)
+    assert "binance:XRPUSDT none yet" in _check()
+
+
+@pytest.mark.django_db
 def test_one_line_per_stale_feed() -> None:
     """Each stale or stopped feed gets its own line with the reason; fresh ones are not listed."""
     _feed("binance", "BTCUSDT", age=0.2)

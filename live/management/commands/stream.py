@@ -1,6 +1,8 @@
 """``manage.py stream``: the live trade streams of one or more exchanges, with exact gap recovery, until Ctrl+C.
 
-Each stream gets its listeners from ``live.wiring``: the strategy's signals and, where trading is on, the trader.
+Without ``--symbols`` each exchange streams its stored instruments and follows them while it runs (checked every
+``STREAM_INSTRUMENTS_POLL_SECONDS``); with it, exactly the symbols given. Each stream gets its listeners from
+``live.wiring``: the strategy's signals and, where trading is on, the trader.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from markets import metrics
 from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.exchanges.symbols import as_stored
 from markets.stream import StreamConfig, TradeStream
-from markets.venues import DEFAULT_INSTRUMENTS, KNOWN_EXCHANGES, rest_adapter, stream_adapter
+from markets.stream.following import Source, instruments_source
+from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
 
 class Command(BaseCommand):
     help = (
         "Stream trades from the exchanges' WebSockets into MongoDB; holes in the trade ids (a dropped "
         "socket, a restart) are filled from REST while the stream goes on. Several exchanges run side by side "
-        "in this one process, each with its own socket, storage thread and recovery."
+        "in this one process, each with its own sockets (as many as its symbols need under the venue's limits), "
+        "storage thread and recovery. Without --symbols each exchange streams its stored instruments and follows "
+        "them: one added is streamed within seconds, one removed stops, with no restart. An exchange with no "
+        "instrument stored at all streams its default instruments until one is stored; one whose instruments "
+        "were all removed streams none (and says so) until one is added."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -36,7 +43,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--symbols",
-            help="comma-separated exchange symbols (one exchange only); default: the exchange's default instruments",
+            help="comma-separated exchange symbols (one exchange only), streamed as given; default: the exchange's "
+            "stored instruments, followed while running (its default instruments while none is stored)",
         )
         parser.add_argument("--stream", default="aggTrade", choices=STREAM_KINDS, help="Binance's trade stream")
         parser.add_argument(
@@ -65,7 +73,7 @@ class Command(BaseCommand):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, lambda: [s.stop() for s in streams])
             for s in streams:
-                self.stdout.write(f"streaming {s.config.exchange} {', '.join(s.config.symbols)} from {s.url}")
+                self.stdout.write(self.describe(s))
             self.stdout.write("Ctrl+C stops")
             # one stream's failure never ends the others (each supervises its own tasks; this is the last guard)
             ended = await asyncio.gather(*(s.run() for s in streams), return_exceptions=True)
@@ -89,8 +97,22 @@ class Command(BaseCommand):
             "exchange (while the exchange still returns them)."
         )
 
-    def plan(self, opts: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
-        """(exchange, symbols) of each stream to run, from the options; CommandError naming what is wrong."""
+    def describe(self, stream: TradeStream) -> str:
+        """The line that says what ``stream`` streams."""
+        config = stream.config
+        shown = ", ".join(config.symbols[:20]) + (
+            f" and {len(config.symbols) - 20} more" if len(config.symbols) > 20 else ""
+        )
+        if stream.source is None:
+            return f"streaming {config.exchange} {shown} from {stream.url}"
+        return (
+            f"streaming {config.exchange}'s stored instruments ({shown or 'none yet'}), checked every "
+            f"{config.follow_seconds:g} s for added and removed ones"
+        )
+
+    def plan(self, opts: dict[str, Any]) -> list[tuple[str, tuple[str, ...] | None]]:
+        """(exchange, symbols) of each stream to run, from the options (symbols None: its stored instruments,
+        followed); CommandError naming what is wrong."""
         raw = opts["exchange"].strip().lower()
         exchanges = (
             list(KNOWN_EXCHANGES)
@@ -108,10 +130,10 @@ class Command(BaseCommand):
         if not 0 <= opts["metrics_port"] <= 65535:
             raise CommandError(f"--metrics-port must be a port number (0 for none), got {opts['metrics_port']}")
         if opts["symbols"] is None:
-            return [(e, tuple(s for s, _, _ in DEFAULT_INSTRUMENTS[e])) for e in exchanges]
+            return [(e, None) for e in exchanges]
         if len(exchanges) > 1:
             raise CommandError(
-                "--symbols names one exchange's symbols; with several exchanges each streams its default instruments"
+                "--symbols names one exchange's symbols; with several exchanges each streams its stored instruments"
             )
         symbols = tuple(dict.fromkeys(s.strip().upper() for s in opts["symbols"].split(",") if s.strip()))
         bad = [s for s in symbols if not s.replace("-", "").replace("/", "").isalnum()]
@@ -123,7 +145,20 @@ class Command(BaseCommand):
             raise CommandError(f"--symbols: {exc}") from None
         return [(exchanges[0], symbols)]
 
-    def make(self, exchange: str, symbols: tuple[str, ...], opts: dict[str, Any]) -> TradeStream:
+    def make(self, exchange: str, symbols: tuple[str, ...] | None, opts: dict[str, Any]) -> TradeStream:
+        """The stream of ``exchange``: of ``symbols``, or (None) of its stored instruments, followed."""
+        source: Source | None = None
+        if symbols is None:
+            source = instruments_source(exchange)
+            try:
+                symbols, note = source()
+            except Exception as exc:  # the database is down: the stream waits for it, then follows the instruments
+                every = settings.STREAM_INSTRUMENTS_POLL_SECONDS
+                symbols = ()
+                note = f"{exchange}: the stored instruments could not be read ({type(exc).__name__}: {exc!s:.200}); "
+                note += f"starting with none, read again every {every:g} s"
+            if note:
+                self.stderr.write(note)
         try:
             feed = stream_adapter(exchange, symbols, kind=opts["stream"])
         except ValueError as exc:
@@ -133,9 +168,10 @@ class Command(BaseCommand):
             symbols=symbols,
             stall_seconds=opts["stall_seconds"],
             buffer_max_ticks=opts.get("buffer_max_ticks", settings.STREAM_BUFFER_MAX_TICKS),
+            follow_seconds=settings.STREAM_INSTRUMENTS_POLL_SECONDS,
         )
         try:  # signals → risk → orders (paper without API keys); TRADING_ENABLED=0 or TRADING_EXCHANGES turn it off
             listeners = stream_listeners(exchange)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        return TradeStream(config, feed, lambda: rest_adapter(exchange), listeners)
+        return TradeStream(config, feed, lambda: rest_adapter(exchange), listeners, source)

@@ -9,7 +9,8 @@ heartbeat, every second per product, carries ``last_trade_id``, so a dropped mat
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..base import Liveness, Source, StreamEvent, TradeTick
@@ -23,22 +24,42 @@ LIVENESS = Liveness(answers_pings=True, heartbeat_seconds=1.0)
 @dataclass(frozen=True, slots=True)
 class CoinbaseStream:
     """The :class:`~markets.exchanges.base.StreamAdapter` of Coinbase Exchange for ``symbols`` (product ids such
-    as ``BTC-USD``) at ``ws_url`` (``wss://ws-feed.exchange.coinbase.com`` or the simulator's)."""
+    as ``BTC-USD``) at ``ws_url`` (``wss://ws-feed.exchange.coinbase.com`` or the simulator's). With no products it
+    is a template for ``for_symbols``."""
 
     ws_url: str
     symbols: tuple[str, ...]
     name: str = EXCHANGE
     liveness: Liveness = LIVENESS
 
-    def __post_init__(self) -> None:
-        if not self.symbols:
-            raise ValueError("no products to stream")
-
     def url(self) -> str:
         return self.ws_url
 
     def subscribe(self) -> list[str]:
-        return [json.dumps({"type": "subscribe", "product_ids": list(self.symbols), "channels": list(CHANNELS)})]
+        if not self.symbols:
+            raise ValueError("no products to stream")
+        return self.subscribe_to(self.symbols)
+
+    def for_symbols(self, symbols: tuple[str, ...]) -> CoinbaseStream:
+        return replace(self, symbols=tuple(symbols))
+
+    def subscribe_to(self, symbols: Sequence[str]) -> list[str]:
+        """``{"type": "subscribe", "product_ids": ["BTC-USD"], "channels": ["matches", "heartbeat"]}`` (none for no
+        product: an empty list would mean every product of the channels)."""
+        return (
+            []
+            if not symbols
+            else [json.dumps({"type": "subscribe", "product_ids": list(symbols), "channels": list(CHANNELS)})]
+        )
+
+    def unsubscribe_from(self, symbols: Sequence[str]) -> list[str]:
+        """``{"type": "unsubscribe", "product_ids": ["BTC-USD"], "channels": ["matches", "heartbeat"]}`` (none for
+        no product: an empty list would unsubscribe every one)."""
+        return (
+            []
+            if not symbols
+            else [json.dumps({"type": "unsubscribe", "product_ids": list(symbols), "channels": list(CHANNELS)})]
+        )
 
     def parse(self, message: str | bytes, received_at: datetime) -> TradeTick | StreamEvent | None:
         """A match as a tick, a heartbeat as the last id it vouches for, anything else None; an error frame

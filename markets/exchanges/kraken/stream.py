@@ -9,8 +9,10 @@ pongs carry nothing; a rejected subscription is a ValueError saying why.
 
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,12 +23,14 @@ from .ws import WsKind, kind_of, parse_ws_trade
 
 # ``{"channel":"heartbeat"}`` comes about once a second when nothing else does; the socket answers pings as well.
 LIVENESS = Liveness(answers_pings=True, heartbeat_seconds=1.0)
+_request_ids = itertools.count(1)  # the ``req_id`` of each request, unique in the process
 
 
 @dataclass(frozen=True, slots=True)
 class KrakenStream:
     """The :class:`~markets.exchanges.base.StreamAdapter` of Kraken for ``symbols`` (altnames such as
-    ``XBTUSD``) at ``ws_url`` (``wss://ws.kraken.com/v2`` or the simulator's)."""
+    ``XBTUSD``) at ``ws_url`` (``wss://ws.kraken.com/v2`` or the simulator's). With no pairs it is a template for
+    ``for_symbols``."""
 
     ws_url: str
     symbols: tuple[str, ...]
@@ -34,26 +38,39 @@ class KrakenStream:
     liveness: Liveness = LIVENESS
 
     def __post_init__(self) -> None:
-        if not self.symbols:
-            raise ValueError("no pairs to stream")
         self.ws_names()  # a symbol that does not map is an error now, not at the first connect
 
-    def ws_names(self) -> list[str]:
-        return [venue_symbol(EXCHANGE, canonical(EXCHANGE, s), form="ws") for s in self.symbols]
+    def ws_names(self, symbols: Sequence[str] | None = None) -> list[str]:
+        """The WebSocket names (``BTC/USD``) of ``symbols``, the adapter's own by default."""
+        return [
+            venue_symbol(EXCHANGE, canonical(EXCHANGE, s), form="ws")
+            for s in (self.symbols if symbols is None else symbols)
+        ]
 
     def url(self) -> str:
         return self.ws_url
 
     def subscribe(self) -> list[str]:
-        return [
-            json.dumps(
-                {
-                    "method": "subscribe",
-                    "req_id": 1,
-                    "params": {"channel": "trade", "symbol": self.ws_names(), "snapshot": True},
-                }
-            )
-        ]
+        if not self.symbols:
+            raise ValueError("no pairs to stream")
+        return self.subscribe_to(self.symbols)
+
+    def for_symbols(self, symbols: tuple[str, ...]) -> KrakenStream:
+        return replace(self, symbols=tuple(symbols))
+
+    def subscribe_to(self, symbols: Sequence[str]) -> list[str]:
+        """``{"method": "subscribe", "req_id": 1, "params": {"channel": "trade", "symbol": ["BTC/USD"],
+        "snapshot": true}}``: the snapshot (the latest 50 trades) tells where each pair is at once."""
+        return self._request("subscribe", symbols, snapshot=True)
+
+    def unsubscribe_from(self, symbols: Sequence[str]) -> list[str]:
+        return self._request("unsubscribe", symbols)
+
+    def _request(self, method: str, symbols: Sequence[str], **extra: object) -> list[str]:
+        if not symbols:
+            return []
+        params = {"channel": "trade", "symbol": self.ws_names(symbols), **extra}
+        return [json.dumps({"method": method, "req_id": next(_request_ids), "params": params})]
 
     def parse(self, message: str | bytes, received_at: datetime) -> StreamEvent | None:
         try:

@@ -110,5 +110,7 @@ class Command(BaseCommand):
         stale = [v for v in verdicts if not v.fresh]
         if stale:
             raise CommandError("\n".join(f"{v.name}: {v.problem}" for v in stale))
-        ages = ", ".join(f"{v.name} {v.age_seconds:.1f} s" for v in verdicts)
+        ages = ", ".join(
+            f"{v.name} {'none yet' if v.age_seconds is None else f'{v.age_seconds:.1f} s'}" for v in verdicts
+        )  # a connected feed that has seen no trade yet (a quiet symbol) is live too
         self.stdout.write(f"{len(verdicts)} feed{'s' if len(verdicts) > 1 else ''} live (last trade: {ages})")

@@ -128,7 +128,7 @@ def test_a_hung_database_never_holds_the_socket(sim: Simulator, monkeypatch: pyt
         await asyncio.sleep(1)
         stream.drop(1.0)
         dropped = time.monotonic()
-        await eventually(lambda: stream.reconnects == 1 and stream._connection._ws is not None and sockets() == 1, 10)
+        await eventually(lambda: stream.reconnects == 1 and stream.sockets.sockets[0].connected and sockets() == 1, 10)
         back = time.monotonic() - dropped
         assert not switch.released.is_set()
         await asyncio.sleep(2)

@@ -1,0 +1,101 @@
+"""A running stream that follows a changing set of symbols: every ``every`` seconds it asks its source which symbols
+to stream and adds or removes the difference (``TradeStream.follow``), with no restart.
+
+The source of ``manage.py stream`` without ``--symbols`` is the exchange's stored instruments (``instruments_source``):
+those whose ``streamed`` is set. An instrument stored (or set streamed again) is streamed within ``every`` seconds
+and a second or so of subscribing; one removed (``streamed`` cleared) stops as soon. An exchange with no instrument
+stored at all (a fresh database) streams its default instruments until one is stored; one whose instruments were
+all removed streams none, and says so. A source that fails (the database down) leaves the set as it is, and is
+asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from ..exchanges.registry import venue
+from ..models import Instrument
+from ..selectors import streamed_symbols
+from .outage import pause
+
+log = logging.getLogger(__name__)
+# What a source says: the symbols to stream, and a note for the operator ("" when there is nothing to say).
+Source = Callable[[], tuple[tuple[str, ...], str]]
+
+
+class Follower(Protocol):
+    """What ``follow_source`` drives (a ``TradeStream``)."""
+
+    async def follow(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]: ...
+
+
+def instruments_source(exchange: str) -> Source:
+    """The stored instruments of ``exchange`` that are streamed; with none stored at all, its default instruments."""
+    defaults = tuple(symbol for symbol, _, _ in venue(exchange).default_instruments)
+
+    def read() -> tuple[tuple[str, ...], str]:
+        symbols = streamed_symbols(exchange=exchange)
+        if symbols:
+            return symbols, ""
+        if Instrument.objects.filter(exchange=exchange).exists():
+            return (), (
+                f"{exchange}: no instrument is streamed (every stored one was removed); streaming none until one is "
+                "added (manage.py instruments add, or the admin)"
+            )
+        return defaults, (
+            f"{exchange}: no instrument is stored; streaming its default instruments ({', '.join(defaults)}) until "
+            "one is (manage.py seed_instruments, manage.py instruments add, or the admin)"
+        )
+
+    return read
+
+
+async def follow_source(
+    stream: Follower, source: Source, every: float, stopping: asyncio.Event, *, name: str = ""
+) -> None:
+    """Until ``stopping``: ask ``source`` (on a thread: it may read the database) and make ``stream`` follow it,
+    every ``every`` seconds. Changes are logged, and a note when it changes."""
+    note: str | None = None
+    failures = 0
+    while True:
+        try:
+            symbols, said = await asyncio.to_thread(source)
+        except Exception as exc:
+            failures += 1
+            if failures == 1:
+                log.warning(
+                    "%s: the symbols to stream could not be read (%s: %s); the same ones go on, asked again every %g s",
+                    name,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    every,
+                )
+        else:
+            if failures:
+                log.warning("%s: the symbols to stream are read again after %d failures", name, failures)
+            failures = 0
+            if said != note:
+                note = said
+                if said:
+                    log.warning("%s", said)
+            added, removed = await stream.follow(symbols)
+            if added or removed:
+                log.info(
+                    "%s: now streaming %d symbols: added %s; removed %s",
+                    name,
+                    len(symbols),
+                    _few(added),
+                    _few(removed),
+                )
+        if await pause(every, stopping):
+            return
+
+
+def _few(symbols: list[str], most: int = 10) -> str:
+    if not symbols:
+        return "none"
+    more = f" and {len(symbols) - most} more" if len(symbols) > most else ""
+    return ", ".join(symbols[:most]) + more
