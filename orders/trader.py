@@ -9,6 +9,12 @@ an executor may wait on the exchange), one job after another:
 - ``on_ticks`` with every stored batch of trades: the prices of the symbols holding an open position go to the
   executor's ``watch`` (stop-loss and take-profit on every trade).
 
+A ``gate`` (default: always open) says whether this process may trade now; with stream workers sharing the
+instruments it is the trading lease's fence (``markets.stream.leased.LeasedSource.trading``, passed in by
+``live``). It is checked before anything that can send an order: each signal acted on, each symbol's stops
+watched, each reconcile. While it is shut nothing is sent (decisions are dropped: the worker holding the lease
+acts on its own); when it opens, what the previous holder left unfinished is reconciled first.
+
 It keeps what changed for the listener to push (``drain``): closed and opened positions and their orders at once,
 the unrealised PnL of open ones at most once a second. A failure here is logged and never stops the record.
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -44,9 +50,13 @@ RECONCILE_SECONDS = 60.0  # how often orders left PENDING (an answer lost) and u
 class Trader:
     """Acts on one exchange's signals through ``executor``; see the module docstring."""
 
-    def __init__(self, executor: Executor, params: RiskParams | None = None) -> None:
+    def __init__(
+        self, executor: Executor, params: RiskParams | None = None, gate: Callable[[], bool] | None = None
+    ) -> None:
         self.executor = executor
         self.params = params
+        self.gate: Callable[[], bool] = gate or (lambda: True)
+        self._trading = False  # the gate was open at the last check
         self._watched: frozenset[str] = frozenset()
         self._watched_at = 0.0
         self._lock = threading.Lock()
@@ -60,12 +70,26 @@ class Trader:
         return self.executor.exchange
 
     def start(self, now: datetime) -> None:
-        self.reconcile(now)
+        self.may_trade(now)  # reconciles when the gate is open
         self._refresh(force=True)
+
+    def may_trade(self, now: datetime) -> bool:
+        """Whether the gate is open; when it has just opened, what was left unfinished is reconciled first."""
+        if not self.gate():
+            if self._trading:
+                self._trading = False
+                log.warning("%s %s: the trading gate shut: no order is sent here", self.exchange, self.executor.mode)
+            return False
+        if not self._trading:
+            self._trading = True
+            self.reconcile(now)
+        return True
 
     def reconcile(self, now: datetime) -> None:
         """Settle what an earlier failure left unfinished (see ``Executor.reconcile``); at the start, then every
-        ``RECONCILE_SECONDS`` while trades flow."""
+        ``RECONCILE_SECONDS`` while trades flow. Nothing while the gate is shut."""
+        if not self.gate():
+            return
         self._reconciled_at = time.monotonic()
         try:
             for order in self.executor.reconcile(now):
@@ -74,9 +98,20 @@ class Trader:
             log.exception("%s %s: reconciling orders failed", self.exchange, self.executor.mode)
 
     def on_decisions(self, decisions: Iterable[Any], prices: Mapping[str, Decimal | None], now: datetime) -> None:
+        if not self.may_trade(now):
+            return
         for d in decisions:
             if str(d.action) not in ("BUY", "SELL"):
                 continue
+            if not self.gate():  # checked before every order: the fence may lapse between two
+                log.warning(
+                    "%s %s: the %s signal of %s not acted on: the trading gate shut",
+                    self.exchange,
+                    d.symbol,
+                    d.action,
+                    d.open_time,
+                )
+                break
             try:
                 acted = act_on_signal(d, self.executor, price=prices.get(d.symbol), now=now, params=self.params)
             except Exception:
@@ -97,6 +132,8 @@ class Trader:
         self._refresh(force=True)
 
     def on_ticks(self, batch: Sequence[TradeTick], now: datetime) -> None:
+        if not self.may_trade(now):
+            return
         if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS:
             self.reconcile(now)
         self._refresh()
@@ -108,6 +145,8 @@ class Trader:
                 by_symbol.setdefault(t.symbol, []).append(PricePoint(t.price, t.ts))
         closed = False
         for symbol, prices in by_symbol.items():
+            if not self.gate():
+                break
             try:
                 for position in self.executor.watch(symbol, prices, now):
                     closed |= position.status == Position.Status.CLOSED

@@ -327,6 +327,12 @@ if STREAM_LEASE_RENEW_SECONDS * 2 > STREAM_LEASE_SECONDS:
 # streamed within about this long plus a second of subscribing; one removed stops as soon.
 STREAM_INSTRUMENTS_POLL_SECONDS = _env.number("STREAM_INSTRUMENTS_POLL_SECONDS", 2.0, lo=0.1, unit="seconds")
 
+# --- issue 16: workers ---
+# The symbols the trader trades on each exchange of TRADING_EXCHANGES (comma-separated, as the exchange writes
+# them); empty: every streamed instrument. With stream workers sharing the instruments, the worker holding the
+# trading lease streams these itself (its strategy decides on their candles) and shares the others.
+TRADING_SYMBOLS = frozenset(s.upper() for s in _env.items("TRADING_SYMBOLS"))
+
 # Every variable is read above; one bad value stops the process here, each named with its value.
 try:
     _env.check()

@@ -1,8 +1,11 @@
 """``manage.py stream``: the live trade streams of one or more exchanges, with exact gap recovery, until Ctrl+C.
 
-Without ``--symbols`` each exchange streams its stored instruments and follows them while it runs (checked every
-``STREAM_INSTRUMENTS_POLL_SECONDS``); with it, exactly the symbols given. Each stream gets its listeners from
-``live.wiring``: the strategy's signals and, where trading is on, the trader.
+Without ``--symbols`` each exchange's stream is a worker that shares the exchange's stored instruments with the
+other workers through leases (``markets.stream.leased``): it streams those it holds, rebalanced every
+``STREAM_LEASE_RENEW_SECONDS``, and gives them back at a clean stop; ``--no-leases`` streams them all, alone (checked
+every ``STREAM_INSTRUMENTS_POLL_SECONDS``). With ``--symbols``, exactly the symbols given. Each stream gets its
+listeners from ``live.wiring``: the strategy's signals and, where trading is on, the trader, which trades only
+while this worker holds the exchange's trading lease.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from live.wiring import stream_listeners
+from live.wiring import stream_listeners, traded, trades
 from markets import metrics
 from markets.exchanges.binance.stream import STREAM_KINDS
 from markets.exchanges.symbols import as_stored
+from markets.leases import lease_book
 from markets.stream import StreamConfig, TradeStream
 from markets.stream.following import Source, instruments_source
+from markets.stream.leased import LeasedSource
 from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
 
@@ -32,8 +37,14 @@ class Command(BaseCommand):
         "storage thread and recovery. Without --symbols each exchange streams its stored instruments and follows "
         "them: one added is streamed within seconds, one removed stops, with no restart. An exchange with no "
         "instrument stored at all streams its default instruments until one is stored; one whose instruments "
-        "were all removed streams none (and says so) until one is added."
+        "were all removed streams none (and says so) until one is added. Run it several times, on one host or "
+        "many: the workers share each exchange's instruments through leases in MongoDB (a dead worker's are taken "
+        "over within STREAM_LEASE_SECONDS plus a round), and exactly one of them trades."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leased: list[LeasedSource] = []  # the workers' lease rounds, one per exchange streamed with leases
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -45,6 +56,12 @@ class Command(BaseCommand):
             "--symbols",
             help="comma-separated exchange symbols (one exchange only), streamed as given; default: the exchange's "
             "stored instruments, followed while running (its default instruments while none is stored)",
+        )
+        parser.add_argument(
+            "--no-leases",
+            action="store_true",
+            help="without --symbols: stream every stored instrument alone, taking no lease (do not run it beside "
+            "leased workers of the same exchange: both would stream, and trade, the same symbols)",
         )
         parser.add_argument("--stream", default="aggTrade", choices=STREAM_KINDS, help="Binance's trade stream")
         parser.add_argument(
@@ -82,7 +99,21 @@ class Command(BaseCommand):
                     self.stderr.write(f"the {s.config.exchange} stream ended on an error: {error!r}")
 
         asyncio.run(main())
+        self.release()
         self.stdout.write(self.summary(streams))
+
+    def release(self) -> None:
+        """A clean stop: every lease given back, so the other workers take these instruments at their next round."""
+        for leased in self.leased:
+            try:
+                given = leased.release()
+            except Exception as exc:
+                self.stderr.write(
+                    f"{leased.exchange}: the leases could not be given back ({type(exc).__name__}: {exc!s:.200}); "
+                    "they run out by themselves"
+                )
+            else:
+                self.stdout.write(f"{leased.exchange}: {len(given)} leases given back")
 
     def summary(self, streams: list[TradeStream]) -> str:
         """The closing line(s): the live trades written in all, and, plainly, any left unwritten because the
@@ -105,6 +136,13 @@ class Command(BaseCommand):
         )
         if stream.source is None:
             return f"streaming {config.exchange} {shown} from {stream.url}"
+        if isinstance(stream.source, LeasedSource):
+            book = stream.source.book
+            return (
+                f"streaming the {config.exchange} instruments this worker ({book.me}) holds a lease on "
+                f"({shown or 'none yet'}), rebalanced every {config.follow_seconds:g} s with the other workers "
+                f"(leases of {book.lease_seconds:g} s)"
+            )
         return (
             f"streaming {config.exchange}'s stored instruments ({shown or 'none yet'}), checked every "
             f"{config.follow_seconds:g} s for added and removed ones"
@@ -131,6 +169,8 @@ class Command(BaseCommand):
             raise CommandError(f"--metrics-port must be a port number (0 for none), got {opts['metrics_port']}")
         if opts["symbols"] is None:
             return [(e, None) for e in exchanges]
+        if opts.get("no_leases"):
+            raise CommandError("--no-leases is for streaming the stored instruments; --symbols takes no lease anyway")
         if len(exchanges) > 1:
             raise CommandError(
                 "--symbols names one exchange's symbols; with several exchanges each streams its stored instruments"
@@ -148,12 +188,18 @@ class Command(BaseCommand):
     def make(self, exchange: str, symbols: tuple[str, ...] | None, opts: dict[str, Any]) -> TradeStream:
         """The stream of ``exchange``: of ``symbols``, or (None) of its stored instruments, followed."""
         source: Source | None = None
+        leased: LeasedSource | None = None
+        every = settings.STREAM_INSTRUMENTS_POLL_SECONDS
         if symbols is None:
             source = instruments_source(exchange)
+            if not opts.get("no_leases"):  # a worker: streamed ∩ held, a lease round every STREAM_LEASE_RENEW_SECONDS
+                pinned = traded if trades(exchange) else None
+                source = leased = LeasedSource(exchange, source, lease_book(exchange), pinned=pinned)
+                every = settings.STREAM_LEASE_RENEW_SECONDS
+                self.leased.append(leased)
             try:
                 symbols, note = source()
             except Exception as exc:  # the database is down: the stream waits for it, then follows the instruments
-                every = settings.STREAM_INSTRUMENTS_POLL_SECONDS
                 symbols = ()
                 note = f"{exchange}: the stored instruments could not be read ({type(exc).__name__}: {exc!s:.200}); "
                 note += f"starting with none, read again every {every:g} s"
@@ -168,10 +214,10 @@ class Command(BaseCommand):
             symbols=symbols,
             stall_seconds=opts["stall_seconds"],
             buffer_max_ticks=opts.get("buffer_max_ticks", settings.STREAM_BUFFER_MAX_TICKS),
-            follow_seconds=settings.STREAM_INSTRUMENTS_POLL_SECONDS,
+            follow_seconds=every,
         )
         try:  # signals → risk → orders (paper without API keys); TRADING_ENABLED=0 or TRADING_EXCHANGES turn it off
-            listeners = stream_listeners(exchange)
+            listeners = stream_listeners(exchange, trading_gate=leased.trading if leased is not None else None)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         return TradeStream(config, feed, lambda: rest_adapter(exchange), listeners, source)

@@ -1,0 +1,63 @@
+"""The trader's gate (the trading lease's fence on a leased stream worker): nothing that can send an order runs
+while it is shut; it is checked again before each signal acted on; what the last holder left is reconciled when it
+opens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from markets.exchanges.base import TradeTick
+from orders import trader as trader_module
+from orders.executors.paper import PaperExecutor
+from orders.trader import Trader
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+class Counting(PaperExecutor):
+    """The paper executor, counting the calls that can send an order."""
+
+    def __init__(self) -> None:
+        super().__init__("binance")
+        self.calls: list[str] = []
+
+    def reconcile(self, now: datetime) -> list[Any]:
+        self.calls.append("reconcile")
+        return []
+
+    def watch(self, symbol: str, prices: Sequence[Any], now: datetime) -> list[Any]:
+        self.calls.append(f"watch {symbol}")
+        return []
+
+
+def decision(symbol: str, action: str = "BUY") -> Any:
+    return SimpleNamespace(symbol=symbol, action=action, open_time=NOW)
+
+
+@pytest.mark.django_db
+def test_nothing_is_sent_while_the_gate_is_shut_and_it_is_checked_before_each_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    acted: list[str] = []
+    monkeypatch.setattr(trader_module, "act_on_signal", lambda d, *a, **k: acted.append(d.symbol))
+    gate = {"open": False}
+    executor = Counting()
+    trader = Trader(executor, gate=lambda: gate["open"])
+    trader.start(NOW)
+    trader.on_decisions([decision("BTCUSDT")], {"BTCUSDT": None}, NOW)
+    tick = TradeTick("binance", "BTCUSDT", 1, Decimal(1), Decimal(1), "buy", NOW, NOW, "ws", 1, 1)
+    trader.on_ticks([tick], NOW)
+    assert (executor.calls, acted) == ([], [])
+    gate["open"] = True  # the lease taken: what the previous holder left is settled first, once
+    trader.on_decisions([decision("BTCUSDT"), decision("ETHUSDT", "SELL")], {}, NOW)
+    assert (executor.calls, acted) == (["reconcile"], ["BTCUSDT", "ETHUSDT"])
+    checks = iter([True, True, False])  # open when asked, open for the first order, shut before the second
+    trader.gate = lambda: next(checks)
+    trader.on_decisions([decision("SOLUSDT"), decision("XRPUSDT")], {}, NOW)
+    assert acted == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
