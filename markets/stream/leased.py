@@ -13,16 +13,17 @@ the trading lease, in addition to its share of the others.
 
 A round that fails (the database down) changes nothing: the stream keeps what it holds (two workers streaming a
 symbol for a while double nothing: storage is idempotent by trade id) and the failure is logged by the follower.
-Every round runs on one dedicated thread (the book uses that thread's database connection). :meth:`release` gives
-every lease back at a clean stop, so the others take over at their next round.
+The rounds run on a thread of their own, every ``renew_seconds`` (the book uses that thread's database
+connection), so a busy event loop never delays a renewal; the stream asks for the last answer more often than
+that (no I/O). :meth:`release` gives every lease back at a clean stop, so the others take over at their next round.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Gauge
 
@@ -50,31 +51,43 @@ def trading_lease(exchange: str) -> str:
 class LeasedSource:
     """Streamed ∩ held: a ``Source`` that runs a lease round each time it is asked; see the module docstring."""
 
-    def __init__(
-        self,
-        exchange: str,
-        streamed: Source,
-        book: LeaseBook,
-        *,
-        pinned: Pinned | None = None,
-        round_timeout: float | None = None,
-    ) -> None:
+    def __init__(self, exchange: str, streamed: Source, book: LeaseBook, *, pinned: Pinned | None = None) -> None:
         self.exchange = exchange
         self.book = book
         self.fence: Fence | None = None  # the trading lease while held (written by the lease thread)
         self._streamed = streamed
         self._pinned = pinned
-        self._streaming: tuple[str, ...] = ()
+        self._answer: tuple[tuple[str, ...], str] = ((), "")
+        self._error: Exception | None = None
+        self._answered = threading.Event()
+        self._stopping = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
-        self._timeout = round_timeout if round_timeout is not None else book.lease_seconds
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lease-{exchange}")
+        self._thread: threading.Thread | None = None
 
     def __call__(self) -> tuple[tuple[str, ...], str]:
-        """One round, on the lease thread: (the symbols to stream, a note). Raises when the round fails."""
-        if self._closed:
-            return (), ""
-        return self._thread.submit(self.round).result(timeout=self._timeout)
+        """The answer of the last round: (the symbols to stream, a note); raises the last round's error while the
+        rounds fail. The first call starts the rounds (on their own thread) and waits for the first one."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._rounds, name=f"lease-{self.exchange}", daemon=True)
+            self._thread.start()
+            self._answered.wait(self.book.lease_seconds)
+        if self._error is not None:
+            raise self._error
+        return self._answer
+
+    def _rounds(self) -> None:
+        """Every ``renew_seconds`` until released: one round, its answer kept for the stream to follow. The rounds
+        run here, never on the event loop: a busy stream cannot delay a renewal past the lease."""
+        every = self.book.renew_seconds
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            try:
+                self._answer, self._error = self.round(), None
+            except Exception as exc:  # the follower logs it and keeps streaming what it streams
+                self._error = exc
+            self._answered.set()
+            self._stopping.wait(max(0.0, every - (time.monotonic() - began)))
 
     def trading(self) -> bool:
         """Whether this worker may trade now: it holds the trading lease and its fence is still valid (no I/O)."""
@@ -127,15 +140,15 @@ class LeasedSource:
                 log.warning("%s: the trading lease is held by another worker: this one does not trade", self.exchange)
 
     def release(self) -> frozenset[str]:
-        """At a clean stop: no more rounds, every lease and the heartbeat given back (on the lease thread, after a
-        round in flight). Returns the symbols given back; raises when the database does not answer (then the
+        """At a clean stop: no more rounds, every lease and the heartbeat given back (after a round in flight, on
+        the calling thread). Returns the symbols given back; raises when the database does not answer (then the
         leases run out by themselves)."""
-        with self._lock:
+        with self._lock:  # a round in flight finishes first
             self._closed = True
-        try:
-            given = self._thread.submit(self._release).result(timeout=self._timeout)
-        finally:
-            self._thread.shutdown(wait=False)
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(self.book.lease_seconds)
+        given = self._release()
         leases_held.labels(self.exchange).set(0)
         trading_held.labels(self.exchange).set(0)
         return given

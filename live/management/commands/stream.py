@@ -139,9 +139,8 @@ class Command(BaseCommand):
         if isinstance(stream.source, LeasedSource):
             book = stream.source.book
             return (
-                f"streaming the {config.exchange} instruments this worker ({book.me}) holds a lease on "
-                f"({shown or 'none yet'}), rebalanced every {config.follow_seconds:g} s with the other workers "
-                f"(leases of {book.lease_seconds:g} s)"
+                f"streaming the {config.exchange} instruments this worker ({book.me}) holds a lease on, shared "
+                f"with the other workers: rebalanced every {book.renew_seconds:g} s, leases of {book.lease_seconds:g} s"
             )
         return (
             f"streaming {config.exchange}'s stored instruments ({shown or 'none yet'}), checked every "
@@ -190,13 +189,16 @@ class Command(BaseCommand):
         source: Source | None = None
         leased: LeasedSource | None = None
         every = settings.STREAM_INSTRUMENTS_POLL_SECONDS
-        if symbols is None:
+        if symbols is None and not opts.get("no_leases"):
+            # a worker: streamed ∩ held, from lease rounds on their own thread every STREAM_LEASE_RENEW_SECONDS,
+            # started once the stream runs (nothing is held during the start-up); their answer is asked for often
+            pinned = traded if trades(exchange) else None
+            source = leased = LeasedSource(exchange, instruments_source(exchange), lease_book(exchange), pinned=pinned)
+            every = max(0.1, settings.STREAM_LEASE_RENEW_SECONDS / 4)
+            self.leased.append(leased)
+            symbols = ()
+        elif symbols is None:
             source = instruments_source(exchange)
-            if not opts.get("no_leases"):  # a worker: streamed ∩ held, a lease round every STREAM_LEASE_RENEW_SECONDS
-                pinned = traded if trades(exchange) else None
-                source = leased = LeasedSource(exchange, source, lease_book(exchange), pinned=pinned)
-                every = settings.STREAM_LEASE_RENEW_SECONDS
-                self.leased.append(leased)
             try:
                 symbols, note = source()
             except Exception as exc:  # the database is down: the stream waits for it, then follows the instruments

@@ -5,6 +5,7 @@ the other's next round. Leases last 2 s and rounds are driven by hand here."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,7 +69,7 @@ def worker(database: Database[Any], me: str, instruments: Instruments, **options
 def settle(*workers: LeasedSource, rounds: int = 8) -> list[tuple[str, ...]]:
     answers: list[tuple[str, ...]] = []
     for _ in range(rounds):
-        answers = [w()[0] for w in workers]
+        answers = [w.round()[0] for w in workers]
     return answers
 
 
@@ -83,7 +84,7 @@ def test_two_workers_stream_what_each_holds_and_a_removed_symbol_stops_at_once(d
     assert set(mine_b) == b.book.held
     gone = mine_a[0]
     instruments.symbols = tuple(s for s in SYMBOLS if s != gone)
-    assert gone not in a()[0]  # unsubscribed at its next round, the lease given back
+    assert gone not in a.round()[0]  # unsubscribed at its next round, the lease given back
     assert gone not in a.book.held
     mine_a, mine_b = settle(a, b)
     assert sorted(mine_a + mine_b) == sorted(instruments.symbols)
@@ -95,12 +96,12 @@ def test_a_failed_round_keeps_what_is_held_and_a_clean_stop_hands_over(database:
     mine_a, _ = settle(a, b)
     instruments.fail = True
     with pytest.raises(ConnectionError):
-        a()  # the follower logs it and keeps streaming what it streams
+        a.round()  # the follower logs it and keeps streaming what it streams
     assert a.book.held == set(mine_a)
     instruments.fail = False
     assert a.release() == set(mine_a)
-    assert a() == ((), "")  # released: it takes nothing again
-    assert set(b()[0]) == set(SYMBOLS)  # the other's next round takes them all
+    assert a.round() == ((), "")  # released: it takes nothing again
+    assert set(b.round()[0]) == set(SYMBOLS)  # the other's next round takes them all
 
 
 def test_the_traded_symbols_go_with_the_trading_lease_whose_fence_gates_the_trader(database: Database[Any]) -> None:
@@ -126,8 +127,32 @@ def test_the_traded_symbols_go_with_the_trading_lease_whose_fence_gates_the_trad
     clock.now += LEASE  # no round for longer than it trusts the lease: the gate shuts by itself, no I/O
     assert not a.trading()
     a.release()
-    mine_b = b()[0]
+    mine_b = b.round()[0]
     assert b.trading()
     assert SYMBOLS[0] in mine_b
     assert b.fence is not None
     assert b.fence.token == fence.token + 1
+
+
+def test_the_rounds_run_on_their_own_thread_and_the_stream_reads_their_last_answer(database: Database[Any]) -> None:
+    """The first ask starts the rounds and waits for the first; later asks read the last answer (no I/O); a failing
+    round's error is raised until one succeeds; a release stops the rounds."""
+    instruments = Instruments(SYMBOLS)
+    a = worker(database, "a", instruments)
+    assert set(a()[0]) == set(SYMBOLS)
+    instruments.symbols = SYMBOLS[:3]
+    deadline = time.monotonic() + 5
+    while set(a()[0]) != set(SYMBOLS[:3]):
+        assert time.monotonic() < deadline, a()
+        time.sleep(0.05)
+    instruments.fail = True
+    deadline = time.monotonic() + 5
+    while a._error is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with pytest.raises(ConnectionError):
+        a()
+    instruments.fail = False
+    assert a.release() == set(SYMBOLS[:3])
+    assert a._thread is not None
+    assert not a._thread.is_alive()
