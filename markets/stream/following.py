@@ -31,6 +31,13 @@ class Follower(Protocol):
 
     async def follow(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]: ...
 
+    def _vouched(self, symbol: str, last_id: int) -> None: ...
+
+
+# The exchange's latest trade id of each of these symbols (one REST request each; a symbol it has none of is left
+# out); a source that has one asks it for the symbols just added (``catch_up``).
+Latest = Callable[[list[str]], dict[str, int]]
+
 
 def instruments_source(exchange: str) -> Source:
     """The stored instruments of ``exchange`` that are streamed; with none stored at all, its default instruments."""
@@ -82,6 +89,9 @@ async def follow_source(
                 if said:
                     log.warning("%s", said)
             added, removed = await stream.follow(symbols)
+            latest: Latest | None = getattr(source, "latest", None)
+            if added and latest is not None:
+                await catch_up(stream, added, latest, name)
             if added or removed:
                 log.info(
                     "%s: now streaming %d symbols: added %s; removed %s",
@@ -92,6 +102,26 @@ async def follow_source(
                 )
         if await pause(every, stopping):
             return
+
+
+async def catch_up(stream: Follower, added: list[str], latest: Latest, name: str) -> None:
+    """A symbol taken over from another worker resumes by id from its last stored trade; its first live trade opens
+    the gap, but a quiet symbol may not trade again for minutes. So the exchange is asked at once for the latest
+    trade id of each symbol just added, and a hole after the last stored one is filled now, as a heartbeat that
+    names the latest id would (``_vouched``: nothing for a symbol never stored, or already caught up)."""
+    try:
+        ids = await asyncio.to_thread(latest, added)
+    except Exception as exc:  # their first live trade still opens the gap
+        log.warning(
+            "%s: the latest trade ids of %d added symbols could not be read (%s: %s)",
+            name,
+            len(added),
+            type(exc).__name__,
+            str(exc)[:200],
+        )
+        return
+    for symbol, last_id in ids.items():
+        stream._vouched(symbol, last_id)
 
 
 def _few(symbols: list[str], most: int = 10) -> str:

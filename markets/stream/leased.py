@@ -29,7 +29,7 @@ from prometheus_client import Gauge
 
 from ..leases import Fence, LeaseBook
 from ..metrics import PREFIX
-from .following import Source, _few
+from .following import Latest, Source, _few
 
 log = logging.getLogger(__name__)
 # The symbols kept out of the shared group and streamed by the trading lease's holder, from the streamed ones.
@@ -51,8 +51,17 @@ def trading_lease(exchange: str) -> str:
 class LeasedSource:
     """Streamed ∩ held: a ``Source`` that runs a lease round each time it is asked; see the module docstring."""
 
-    def __init__(self, exchange: str, streamed: Source, book: LeaseBook, *, pinned: Pinned | None = None) -> None:
+    def __init__(
+        self,
+        exchange: str,
+        streamed: Source,
+        book: LeaseBook,
+        *,
+        pinned: Pinned | None = None,
+        latest: Latest | None = None,
+    ) -> None:
         self.exchange = exchange
+        self.latest = latest  # asked by the follower for the symbols it just added (``following.catch_up``)
         self.book = book
         self.fence: Fence | None = None  # the trading lease while held (written by the lease thread)
         self._streamed = streamed

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from argparse import ArgumentParser
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,19 @@ from markets.stream import StreamConfig, TradeStream
 from markets.stream.following import Source, instruments_source
 from markets.stream.leased import LeasedSource
 from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
+
+
+def latest_ids(exchange: str) -> Callable[[list[str]], dict[str, int]]:
+    """The exchange's latest trade id of each symbol (one REST request each), for a worker's taken-over symbols."""
+
+    def latest(symbols: list[str]) -> dict[str, int]:
+        rest = rest_adapter(exchange)
+        try:
+            return {s: trades[-1].trade_id for s in symbols if (trades := rest.latest_trades(s, 1))}
+        finally:
+            rest.close()
+
+    return latest
 
 
 class Command(BaseCommand):
@@ -193,7 +207,9 @@ class Command(BaseCommand):
             # a worker: streamed ∩ held, from lease rounds on their own thread every STREAM_LEASE_RENEW_SECONDS,
             # started once the stream runs (nothing is held during the start-up); their answer is asked for often
             pinned = traded if trades(exchange) else None
-            source = leased = LeasedSource(exchange, instruments_source(exchange), lease_book(exchange), pinned=pinned)
+            source = leased = LeasedSource(
+                exchange, instruments_source(exchange), lease_book(exchange), pinned=pinned, latest=latest_ids(exchange)
+            )
             every = max(0.1, settings.STREAM_LEASE_RENEW_SECONDS / 4)
             self.leased.append(leased)
             symbols = ()
