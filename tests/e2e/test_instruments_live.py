@@ -97,7 +97,7 @@ def test_an_instrument_added_is_streamed_within_10_s_and_one_removed_stops(
     proc = start_stream(sim, dev_stack, log)
     try:
         wait_for("the stored instruments' trades", lambda: min(count(s) for s in STORED) > 50, 60, proc, log)
-        assert "streaming binance's stored instruments (BTCUSDT, ETHUSDT)" in log.read_text()
+        assert "streaming binance's stored instruments" in log.read_text()  # those it holds a lease on: all here
         connections = opened(sim, "binance")
         added = time.monotonic()
         instrument(ADDED)  # streamed=True by default, as `manage.py instruments add` stores it

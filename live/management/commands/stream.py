@@ -153,8 +153,9 @@ class Command(BaseCommand):
         if isinstance(stream.source, LeasedSource):
             book = stream.source.book
             return (
-                f"streaming the {config.exchange} instruments this worker ({book.me}) holds a lease on, shared "
-                f"with the other workers: rebalanced every {book.renew_seconds:g} s, leases of {book.lease_seconds:g} s"
+                f"streaming {config.exchange}'s stored instruments that this worker ({book.me}) holds a lease on, "
+                f"shared with the other workers: rebalanced every {book.renew_seconds:g} s, leases of "
+                f"{book.lease_seconds:g} s"
             )
         return (
             f"streaming {config.exchange}'s stored instruments ({shown or 'none yet'}), checked every "
