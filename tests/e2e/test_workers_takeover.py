@@ -12,7 +12,8 @@
   printed, not failed: a quiet symbol whose old holder stored none of its trades before it was killed (they were
   still in its memory) starts at its first live trade on the new holder, like any symbol never stored.
 
-A second test: a worker joining two others takes its fair share (a third of the instruments) within a minute.
+A second test: a worker joining two others takes its fair share (a third of the instruments) within a minute; stopped
+cleanly (SIGTERM), it gives its leases back and the others hold them again within about a round and its stop.
 """
 
 from __future__ import annotations
@@ -298,7 +299,23 @@ def test_a_worker_joining_two_takes_its_fair_share_within_a_minute(
         wait_for("all 200 subscribed", lambda: subscribed(sim) == set(universe), 20, procs[2], logs[2])
         print(f"\na third worker took its share ({_shares()}) {took:.2f} s after it was started")
         newcomer: Any = worker_of(procs[2].pid)
-        assert sum(1 for w in holders().values() if w == newcomer) in (66, 67)
+        theirs = {s for s, w in holders().items() if w == newcomer}
+        assert len(theirs) in (66, 67)
+        others = {worker_of(p.pid) for p in procs[:2]}
+        stopped = time.monotonic()
+        procs[2].send_signal(signal.SIGTERM)  # a clean stop gives its leases back: taken at the others' next round
+        wait_for(
+            "the stopped worker's instruments held by the others",
+            lambda: all(holders().get(s) in others for s in theirs),
+            LEASE + 10,
+            procs[0],
+            logs[0],
+            every=0.1,
+        )
+        handed = time.monotonic() - stopped
+        procs[2].wait(30)
+        print(f"SIGTERM of the third: its {len(theirs)} instruments held by the others {handed:.2f} s later")
+        assert "leases given back" in logs[2].read_text()
     finally:
         stop(procs)
     for p, log in zip(procs, logs, strict=True):

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from live.wiring import stream_listeners, traded
 from markets.exchanges.base import TradeTick
+from markets.stream import ListenerContext
 from orders import trader as trader_module
 from orders.executors.paper import PaperExecutor
 from orders.trader import Trader
@@ -61,3 +63,24 @@ def test_nothing_is_sent_while_the_gate_is_shut_and_it_is_checked_before_each_or
     trader.gate = lambda: next(checks)
     trader.on_decisions([decision("SOLUSDT"), decision("XRPUSDT")], {}, NOW)
     assert acted == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+
+
+def test_the_stream_wiring_gates_the_trader_and_hands_it_the_traded_symbols_only(settings: Any) -> None:
+    """``live.wiring``: the gate given (a leased worker's trading lease) becomes the trader's; with
+    ``TRADING_SYMBOLS`` the trader is handed the decisions of those symbols only (all of them without it)."""
+    settings.BINANCE_API_KEY = settings.BINANCE_API_SECRET = ""
+    settings.TRADING_SYMBOLS = frozenset({"BTCUSDT"})
+
+    def gate() -> bool:
+        return False
+
+    signals, trading = stream_listeners("binance", trading_gate=gate)
+    assert trading.trader.gate is gate
+    jobs: list[Any] = []
+    trading.attach(ListenerContext("binance", (), lambda *a: None, lambda fn, *args: jobs.append(args)))
+    (subscriber,) = signals._subscribers
+    subscriber({"BTCUSDT": [decision("BTCUSDT")], "ETHUSDT": [decision("ETHUSDT")]}, NOW)
+    assert [sorted(decided) for decided, _ in jobs] == [["BTCUSDT"]]
+    assert traded(("BTCUSDT", "ETHUSDT")) == {"BTCUSDT"}
+    settings.TRADING_SYMBOLS = frozenset()
+    assert traded(("BTCUSDT", "ETHUSDT")) == {"BTCUSDT", "ETHUSDT"}
