@@ -72,7 +72,8 @@ def universe(sim: Simulator, db: None) -> tuple[str, ...]:
     return symbols
 
 
-def start_worker(sim: Simulator, dev_stack: dict[str, Service], log: Path) -> subprocess.Popen[str]:
+def start_worker(sim: Simulator, dev_stack: dict[str, Service], log: Path, **extra: str) -> subprocess.Popen[str]:
+    """``manage.py stream --exchange binance`` (a leased worker), trading off unless ``extra`` says otherwise."""
     env = os.environ | {
         "MONGODB_URI": dev_stack["mongo"].uri,
         "REDIS_URL": dev_stack["redis"].uri,
@@ -84,6 +85,7 @@ def start_worker(sim: Simulator, dev_stack: dict[str, Service], log: Path) -> su
         "STREAM_LEASE_RENEW_SECONDS": str(RENEW),
         "TRADING_ENABLED": "0",
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
     return subprocess.Popen(
         [
