@@ -53,6 +53,7 @@ def test_without_symbols_every_exchange_follows_its_stored_instruments() -> None
         ({"exchange": "kraken", "symbols": "NOPE"}, "--symbols"),
         ({"stall_seconds": 0}, "--stall-seconds"),
         ({"metrics_port": 70000}, "--metrics-port"),
+        ({"symbols": "BTCUSDT", "no_leases": True}, "--no-leases"),
     ],
 )
 def test_a_bad_option_is_named(given: dict[str, Any], named: str) -> None:
