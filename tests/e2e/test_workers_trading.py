@@ -64,6 +64,14 @@ def test_one_worker_trades_and_streams_the_traded_symbol_and_hands_both_over_whe
             logs[0],
         )
         wait_for("all 10 subscribed", lambda: len(subscribed(sim)) == 10, 30, procs[0], logs[0])
+        both = {"group": "binance", "pid": {"$in": [p.pid for p in procs]}}
+        wait_for(
+            "both workers' heartbeats",
+            lambda: connection.database[WORKERS].count_documents(both) == 2,
+            10,
+            procs[0],
+            logs[0],
+        )
         ids = {worker_of(p.pid): p for p in procs}
         holder = trader()
         assert holder in ids
@@ -78,11 +86,12 @@ def test_one_worker_trades_and_streams_the_traded_symbol_and_hands_both_over_whe
         ids[holder].send_signal(signal.SIGKILL)
         ids[holder].wait(10)
         survivor = next(w for w in ids if w != holder)
-        wait_for("the trading lease taken over", lambda: trader() == survivor, LEASE + 10, procs[0], logs[0], every=0.1)
+        alive = ids[survivor]
+        wait_for("the trading lease taken over", lambda: trader() == survivor, LEASE + 10, alive, other, every=0.1)
         took = time.monotonic() - killed
-        wait_for("BTCUSDT streamed again", lambda: "BTCUSDT" in subscribed(sim), 10, procs[0], logs[0])
+        wait_for("BTCUSDT streamed again", lambda: "BTCUSDT" in subscribed(sim), 10, alive, other)
         wait_for(
-            "the survivor says it trades", lambda: "holds the trading lease" in other.read_text(), 10, procs[0], logs[0]
+            "the survivor says it trades", lambda: "holds the trading lease" in other.read_text(), 10, alive, other
         )
         print(
             f"\nthe trading worker killed: the survivor holds the trading lease {took:.2f} s later and streams BTCUSDT"
