@@ -152,8 +152,7 @@ class LeasedSource:
         """At a clean stop: no more rounds, every lease and the heartbeat given back (after a round in flight, on
         the calling thread). Returns the symbols given back; raises when the database does not answer (then the
         leases run out by themselves)."""
-        with self._lock:  # a round in flight finishes first
-            self._closed = True
+        self._closed = True  # no round takes anything from now on; one in flight finishes first (the join)
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(self.book.lease_seconds)
