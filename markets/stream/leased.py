@@ -129,7 +129,6 @@ class LeasedSource:
                     len(change.lost),
                     _few(sorted(change.lost)),
                 )
-            self._streaming = streaming
             return streaming, note
 
     def _hold_trading(self) -> None:
