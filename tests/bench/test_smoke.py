@@ -42,9 +42,15 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
 SLOW = {"stream_ingest.py", "feed_latency.py"}  # mongod, redis-server, the simulator and a stream each time
 
 
+# scripts whose smoke run lives in a file of its own (more than one shape to run)
+OWN_FILE = {"tick_storage.py": "test_tick_storage_smoke.py"}
+
+
 def test_every_bench_script_has_a_smoke_run() -> None:
-    """A script added to bench/ gets its smoke run here too."""
-    assert sorted(p.name for p in BENCH.glob("*.py")) == sorted(RUNS)
+    """A script added to bench/ gets its smoke run here too, or in a file of its own named in ``OWN_FILE``."""
+    assert sorted(p.name for p in BENCH.glob("*.py")) == sorted([*RUNS, *OWN_FILE])
+    here = Path(__file__).parent
+    assert all((here / test).is_file() for test in OWN_FILE.values())
 
 
 @pytest.mark.parametrize(
