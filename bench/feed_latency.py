@@ -9,7 +9,7 @@ measured: simulator -> exchange socket -> stream (parse, buffer; flushed every 0
 ``bench/stream_ingest.py``'s measurement (the stream alone in the simulator's load mode) for the second figure.
 
     .venv/bin/python bench/feed_latency.py [--agg-rate 1000] [--rate 600] [--seconds 20] \
-        [--ingest-rates 10000,15000,40000]
+        [--ingest-rates 10000,15000,40000] [--ingest-seconds 10] [--ingest-warmup 5]
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def latency(rate: float, target: float, warmup: float, seconds: float, mongo_uri
                     "--symbols",
                     SYMBOL,
                     "--history-days",
-                    "0.02",
+                    "0",  # history starts at the day's start less the days: hours of trades to warm up from
                     "--rate",
                     str(rate),
                     "--log-level",
@@ -232,6 +232,8 @@ def main() -> None:
         default="10000,15000,40000",
         help="raw trades/s for the sustained-ingest runs ('' to skip them)",
     )
+    p.add_argument("--ingest-seconds", type=float, default=10.0, help="measuring window of each sustained-ingest run")
+    p.add_argument("--ingest-warmup", type=float, default=5.0)
     args = p.parse_args()
 
     from tradingsite.devstack import start_mongod, start_redis
@@ -243,7 +245,7 @@ def main() -> None:
             latency(args.rate, args.agg_rate, args.warmup, args.seconds, mongo.uri, redis.uri)
             if args.ingest_rates:
                 print("\n== sustained ingest of one stream process (bench/stream_ingest.py) ==")
-                stream_ingest.measure(args.ingest_rates, 10.0, 5.0, mongo, redis)
+                stream_ingest.measure(args.ingest_rates, args.ingest_seconds, args.ingest_warmup, mongo, redis)
         finally:
             redis.stop()
             mongo.stop()

@@ -1,14 +1,19 @@
 """Sustained ingest of one ``manage.py stream`` process against the simulator's load mode.
 
 Starts its own mongod and redis-server (temporary folder), then for each rate: the simulator as a
-separate process (``--rate`` raw trades/s on BTCUSDT), the stream as another, a warm-up, and a
+separate process (``--rate`` raw trades/s on BTCUSDT), the stream as another, its first stored trade, a warm-up, and a
 measuring window. Printed side by side from the same window: aggregate trades the simulator emitted
 (``/_sim/status``) and aggregate trades the stream stored (the highest stored id; ids are contiguous
 and gaps are filled), their ratio, how many ids the store was behind at the end of the window, and the
 CPU each process used in the window (100% is one core): all of it shares the machine's cores with
 mongod, so a stream at 100% is the limit, while a saturated machine points at the simulator or mongod.
 
-    .venv/bin/python bench/stream_ingest.py [--rates 2000,10000,20000] [--seconds 10]
+The simulator runs without history by default (``--history-days 0``): its history starts at the UTC day's
+start less the days asked, so any history at a load-mode rate is hours of trades by the afternoon, and the
+stream's start-up requests (the signal warm-up's 1,000 one-minute candles) would have the simulator
+aggregate them on a core during the measuring window. ``--history-days 0.02`` shows that cost.
+
+    .venv/bin/python bench/stream_ingest.py [--rates 2000,10000,20000] [--seconds 10] [--history-days 0]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -51,8 +57,27 @@ def cpu_seconds(pid: int) -> float:
     return t.user + t.system
 
 
+def first_stored(stream: subprocess.Popen, stored_max: Callable[[], int], timeout: float = 120.0) -> None:
+    """Wait until the stream has stored its first trade: it takes seconds to start (Django, the signal warm-up,
+    the socket), and a window opened before that measured the start, not the ingest."""
+    deadline = time.monotonic() + timeout
+    while stored_max() == 0:
+        if stream.poll() is not None:
+            raise RuntimeError(f"the stream exited ({stream.returncode}) before storing a trade")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the stream stored no trade within {timeout:g} s")
+        time.sleep(0.1)
+
+
 def run_once(
-    rate: float, seconds: float, warmup: float, mongo_uri: str, redis_uri: str, db: str, mongod_pid: int
+    rate: float,
+    seconds: float,
+    warmup: float,
+    mongo_uri: str,
+    redis_uri: str,
+    db: str,
+    mongod_pid: int,
+    history_days: float = 0.0,
 ) -> dict:
     from pymongo import MongoClient
 
@@ -68,7 +93,7 @@ def run_once(
             "--symbols",
             SYMBOL,
             "--history-days",
-            "0.02",
+            str(history_days),
             "--rate",
             str(rate),
             "--log-level",
@@ -108,6 +133,7 @@ def run_once(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        first_stored(stream, stored_max)
         time.sleep(warmup)
         pids = {"stream": stream.pid, "sim": sim.pid, "mongod": mongod_pid}
         c0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
@@ -123,7 +149,7 @@ def run_once(
                 p.wait(30)
 
 
-def measure(rates: str, seconds: float, warmup: float, mongo: object, redis: object) -> None:
+def measure(rates: str, seconds: float, warmup: float, mongo: object, redis: object, history_days: float = 0.0) -> None:
     """Migrate a "bench" database on ``mongo`` and print one row per raw rate of ``rates`` (comma-separated)."""
     env = os.environ | {"MONGODB_URI": mongo.uri, "REDIS_URL": redis.uri, "MONGODB_DB": "bench"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -132,7 +158,7 @@ def measure(rates: str, seconds: float, warmup: float, mongo: object, redis: obj
         f"{'ids behind at end':>18}  CPU % stream / sim / mongod (of {os.cpu_count()} cores)"
     )
     for rate in (float(r) for r in rates.split(",")):
-        r = run_once(rate, seconds, warmup, mongo.uri, redis.uri, "bench", mongo.process.pid)
+        r = run_once(rate, seconds, warmup, mongo.uri, redis.uri, "bench", mongo.process.pid, history_days)
         cpu = r["cpu"]
         print(
             f"{rate:>12,.0f} {r['emitted']:>14,.0f} {r['stored']:>13,.0f} "
@@ -147,6 +173,7 @@ def main() -> None:
     p.add_argument("--rates", default="2000,10000,20000", help="raw synthetic trades/s asked of the simulator")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--history-days", type=float, default=0.0, help="the simulator's --history-days")
     args = p.parse_args()
 
     from tradingsite.devstack import start_mongod, start_redis
@@ -154,7 +181,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         mongo, redis = start_mongod(Path(tmp) / "mongo"), start_redis(Path(tmp) / "redis")
         try:
-            measure(args.rates, args.seconds, args.warmup, mongo, redis)
+            measure(args.rates, args.seconds, args.warmup, mongo, redis, args.history_days)
         finally:
             redis.stop()
             mongo.stop()

@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -57,7 +58,7 @@ class Simulator:
         }
         self.control = Control(self)
         self.app = web.Application(
-            middlewares=[self.control.middleware, *(v.middleware() for v in self.venues.values())],
+            middlewares=[_timed, self.control.middleware, *(v.middleware() for v in self.venues.values())],
             client_max_size=1 << 20,
         )
         for venue in self.venues.values():
@@ -127,6 +128,23 @@ class Simulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+SLOW_REQUEST_S = 2.0
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log a request that took ``SLOW_REQUEST_S`` or longer to answer: history queries may (a cold klines answer
+    aggregates up to a thousand minutes). Streamed answers (WebSockets, ``/_sim/truth``) last as long as they
+    stream, so only whole answers are timed."""
+    started = time.monotonic()
+    response = await handler(request)
+    took = time.monotonic() - started
+    if took >= SLOW_REQUEST_S and isinstance(response, web.Response):
+        log.warning("slow request: %s %s answered in %.1f s", request.method, request.path_qs, took)
+    return response
 
 
 @contextlib.contextmanager

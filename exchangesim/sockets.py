@@ -1,11 +1,17 @@
-"""Socket faults every venue's streams share."""
+"""Socket faults every venue's streams share, and whether a request's client is still there."""
 
 from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 
 from aiohttp import web
+
+
+def client_gone(request: web.Request) -> Callable[[], bool]:
+    """A check of whether the client of ``request`` has closed its connection (history work for it is given up)."""
+    return lambda: request.transport is None or request.transport.is_closing()
 
 
 def reset_connection(request: web.Request) -> None:

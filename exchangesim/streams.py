@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from aiohttp import WSMsgType, web
 
 from .engine.market import Emission, now_ms
+from .engine.offload import Stopped
+from .engine.tape import Tape
 from .sockets import reset_connection
 
 if TYPE_CHECKING:
@@ -61,12 +63,14 @@ class StreamServer(Generic[S]):
 
     client_noun: ClassVar[str] = "a client"  # in the log line of a slow client cut off
     quiet_drop: ClassVar[bool] = False  # a drop ignores a socket whose close fails
+    CLOSE_WAIT: ClassVar[float] = 2.0  # seconds a stopping simulator waits for its clients' close answers
 
     def __init__(self, venue: VenueBase) -> None:
         self.venue = venue
         self.market = venue.market
         self.conns: set[S] = set()
         self.opened = 0  # stream connections accepted since the simulator started (refused ones are not)
+        self._warming: set[int] = set()  # tapes whose cold minutes a history worker is aggregating
         self.market.listeners.append(self.on_tick)
 
     def on_tick(self, t_ms: int, emissions: list[Emission]) -> None:
@@ -167,9 +171,43 @@ class StreamServer(Generic[S]):
         return len(conns)
 
     async def close(self) -> None:
-        """Close every socket: the simulator is stopping."""
-        for conn in list(self.conns):
-            await conn.ws.close(code=1001, message=b"Simulator stopping")
+        """Close every socket at once: the simulator is stopping. A client that has not answered the close
+        within ``CLOSE_WAIT`` seconds (busy, or far behind) has its connection aborted, so a stop under load
+        takes seconds, not ten seconds a socket."""
+        conns = list(self.conns)
+        if not conns:
+            return
+        closing = {asyncio.ensure_future(c.ws.close(code=1001, message=b"Simulator stopping")): c for c in conns}
+        _, late = await asyncio.wait(closing, timeout=self.CLOSE_WAIT)
+        for task in late:
+            task.cancel()
+            reset_connection(closing[task].request)
+
+    # -- history the pushes need ------------------------------------------------------------------
+    def minutes_ready(self, tape: Tape, start_ms: int, end_ms: int) -> bool:
+        """Whether the past minutes of ``[start_ms, end_ms)`` are aggregated already, so a push can be built
+        from them on the loop. If not, their aggregation starts on a history worker (one batch per tape at a
+        time) and the caller skips this push: a day of cold minutes at a high rate takes minutes to build.
+        Outside a running loop (a market ticked by hand) the caller builds them itself."""
+        cold = tape.cold_minutes(start_ms, end_ms)
+        if not cold:
+            return True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        if id(tape) not in self._warming:
+            self._warming.add(id(tape))
+            task = asyncio.ensure_future(
+                self.market.offload.run(tape.warm_minutes, iter(cold), 1 << 62, kind="candles")
+            )
+            task.add_done_callback(lambda t: self._warmed(id(tape), t))
+        return False
+
+    def _warmed(self, key: int, task: asyncio.Future[Any]) -> None:
+        self._warming.discard(key)
+        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), Stopped):
+            logging.getLogger(__name__).error("aggregating minutes for a stream failed", exc_info=task.exception())
 
 
 def subscriptions(conns: set[Any]) -> dict[str, list[str]]:

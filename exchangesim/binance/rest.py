@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..engine.aggregate import INTERVAL_MS, interval_next
 from ..engine.market import now_ms
+from ..sockets import client_gone
 from . import wire
 from .errors import BAD_INTERVAL, OPTIONAL_COMBINATION, START_AFTER_END, BinanceError
 from .params import Params
@@ -226,13 +227,16 @@ class PublicRest:
         if start is not None and end is not None and start > end:
             raise BinanceError(*START_AFTER_END)
         tape = self.market.tapes[spec.symbol]
-        opens = self.venue.served(spec.symbol).visible_opens(
-            tape.kline_opens(interval, start, end, limit or 500), interval
-        )
-        rows = tape.klines(interval, opens)
-        return json_response(
-            [wire.kline_row(spec, o, interval_next(o, interval) - 1, agg, prev) for o, agg, prev in rows]
-        )
+        served = self.venue.served(spec.symbol)
+
+        def rows() -> list:  # on a history worker: a cold answer may aggregate a thousand minutes
+            opens = served.visible_opens(tape.kline_opens(interval, start, end, limit or 500), interval)
+            return [
+                wire.kline_row(spec, o, interval_next(o, interval) - 1, agg, prev)
+                for o, agg, prev in tape.klines(interval, opens)
+            ]
+
+        return json_response(await self.market.offload.run(rows, kind="candles", gone=client_gone(request)))
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
@@ -245,19 +249,27 @@ class PublicRest:
             raise BinanceError(*OPTIONAL_COMBINATION)
         if start is not None and end is not None and start > end:
             raise BinanceError(*START_AFTER_END)
-        if from_id is not None:
-            aggs = tape.aggs_from_id(from_id, limit)
-        elif start is not None:
-            aggs = tape.aggs_between(start, end if end is not None else tape.tape.emitted_ms, limit)
-        else:
-            aggs = tape.aggs_recent(limit, end)
-        return json_response(wire.rest_aggs(spec, aggs))
+
+        def page() -> list:  # on a history worker: the page may lie in blocks not generated yet
+            if from_id is not None:
+                aggs = tape.aggs_from_id(from_id, limit)
+            elif start is not None:
+                aggs = tape.aggs_between(start, end if end is not None else tape.tape.emitted_ms, limit)
+            else:
+                aggs = tape.aggs_recent(limit, end)
+            return wire.rest_aggs(spec, aggs)
+
+        return json_response(await self.market.offload.run(page, gone=client_gone(request)))
 
     async def trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
         spec = p.symbol(self.venue.specs)
         limit = p.int("limit", default=500, lo=1, hi=1000) or 500
-        return json_response(wire.rest_trades(spec, self.venue.served(spec.symbol).trades_recent(limit)))
+        tape = self.venue.served(spec.symbol)
+        rows = await self.market.offload.run(
+            lambda: wire.rest_trades(spec, tape.trades_recent(limit)), gone=client_gone(request)
+        )
+        return json_response(rows)
 
     async def historical_trades(self, request: web.Request) -> web.Response:
         p = await read_params(request)
@@ -265,8 +277,12 @@ class PublicRest:
         limit = p.int("limit", default=500, lo=1, hi=1000) or 500
         from_id = p.int("fromId")
         tape = self.venue.served(spec.symbol)
-        trades = tape.trades_recent(limit) if from_id is None else tape.trades_from_id(from_id, limit)
-        return json_response(wire.rest_trades(spec, trades))
+
+        def page() -> list:
+            trades = tape.trades_recent(limit) if from_id is None else tape.trades_from_id(from_id, limit)
+            return wire.rest_trades(spec, trades)
+
+        return json_response(await self.market.offload.run(page, gone=client_gone(request)))
 
     async def ticker_price(self, request: web.Request) -> web.Response:
         p = await read_params(request)

@@ -276,7 +276,7 @@ class StreamServer(streams.StreamServer[Conn]):
             for s in wanted:
                 if s.endswith("@miniTicker"):
                     tape = tapes.get(s.split("@", 1)[0].upper())
-                    if tape is not None:
+                    if tape is not None and self.minutes_ready(tape, t_ms - DAY, t_ms + 1):
                         agg = tape.rolling_agg(t_ms - DAY, t_ms + 1)
                         opened = tape.price_before(t_ms - DAY) or (agg.open if agg else tape.last_price())
                         payloads[s] = [wire.ws_mini_ticker(tape.spec, agg, opened, tape.last_price(), t_ms)]
@@ -293,10 +293,10 @@ class StreamServer(streams.StreamServer[Conn]):
         for stream, st in self._klines.items():
             sym, interval = stream.split("@kline_", 1)
             tape = self.market.tapes.get(sym.upper())
-            if tape is None:
+            cur = interval_floor(t_ms, interval)
+            if tape is None or not self.minutes_ready(tape, st.open_ms, t_ms + 1):
                 continue
             out: list[str] = []
-            cur = interval_floor(t_ms, interval)
             while st.open_ms < cur:  # the kline (or klines) that ended since the last tick
                 nxt = interval_next(st.open_ms, interval)
                 agg = tape.kline_agg(st.open_ms, interval)

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..engine.batch import TradeBatch
+from ..engine.served import ServedTape
+from ..sockets import client_gone
 from ..symbols import SymbolSpec
 from . import wire
 
@@ -110,14 +113,7 @@ class PublicRest:
         limit = _int(q.get("limit"), "limit", 1, MAX_TRADES) or MAX_TRADES
         before, after = _int(q.get("before"), "before"), _int(q.get("after"), "after")
         tape = self.venue.served(spec.symbol)
-        if after is not None:
-            page = tape.trades_below_id(after, limit)
-            if before is not None:
-                page = page[int((page.ids <= before).sum()) :]
-        elif before is not None:
-            page = tape.trades_from_id(before + 1, limit)
-        else:
-            page = tape.trades_recent(limit)
+        page = await self.market.offload.run(_trade_page, tape, limit, before, after, gone=client_gone(request))
         headers = {"CB-BEFORE": str(int(page.ids[-1])), "CB-AFTER": str(int(page.ids[0]))} if len(page) else {}
         return json_response(wire.rest_trades(spec, page), headers=headers)
 
@@ -145,5 +141,18 @@ class PublicRest:
         opens = list(range(first, min(end, tape.emitted_ms) + 1, step))
         interval = GRANULARITIES[g]
         opens = self.venue.served(spec.symbol).visible_opens(opens, interval)
-        rows = [wire.candle(spec, o, agg) for o in opens if (agg := tape.kline_agg(o, interval)) is not None]
-        return json_response(rows[::-1])
+
+        def rows() -> list:  # on a history worker: a cold answer may aggregate hundreds of minutes
+            return [wire.candle(spec, o, agg) for o in opens if (agg := tape.kline_agg(o, interval)) is not None]
+
+        return json_response((await self.market.offload.run(rows, kind="candles", gone=client_gone(request)))[::-1])
+
+
+def _trade_page(tape: ServedTape, limit: int, before: int | None, after: int | None) -> TradeBatch:
+    """The trades of one page (Coinbase's cursors: ``after`` pages back, ``before`` forward), newest last."""
+    if after is not None:
+        page = tape.trades_below_id(after, limit)
+        return page[int((page.ids <= before).sum()) :] if before is not None else page
+    if before is not None:
+        return tape.trades_from_id(before + 1, limit)
+    return tape.trades_recent(limit)

@@ -11,6 +11,7 @@ from aiohttp import web
 from ..binance import wire
 from ..engine.market import now_ms
 from ..engine.tape import Tape
+from ..sockets import client_gone
 from .inputs import ControlError, venue_tape
 
 if TYPE_CHECKING:
@@ -60,9 +61,17 @@ class Truth:
         nums = self._numbers(q)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
-        for page in _pages(tape, kind, nums):
+        pages = _pages(tape, kind, nums)
+
+        def chunk() -> bytes | None:  # on a history worker: a page may lie in blocks not generated yet
+            page = next(pages, None)
+            if page is None:
+                return None
             rows = venue.truth_rows(tape.spec, kind, page)
-            await resp.write(("\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n").encode())
+            return ("\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n").encode()
+
+        while (data := await self.sim.market.offload.run(chunk, gone=client_gone(request))) is not None:
+            await resp.write(data)
         await resp.write_eof()
         return resp
 
@@ -71,7 +80,8 @@ class Truth:
         existed), ``venues.<name>.symbols`` each venue's by its own symbol names. Each venue says how many stream
         sockets are open (``open_sockets``) and how many it has accepted since the start
         (``connections_opened``: refused attempts are not counted), so a test can tell a reconnect happened.
-        ``universe`` is null, or the ``--universe`` size with each venue's count of symbols and of silent ones."""
+        ``universe`` is null, or the ``--universe`` size with each venue's count of symbols and of silent ones.
+        ``loop_lag_max_ms`` is the longest the event loop kept the clock waiting since the start."""
         market = self.sim.market
         venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
         for key in market.tapes:
@@ -82,6 +92,7 @@ class Truth:
                 "started_ms": market.started_ms,
                 "rate": market.rate,
                 "paused": market.paused,
+                "loop_lag_max_ms": round(market.lag_max_ms, 1),
                 "symbols": venues["binance"]["symbols"],
                 "faults_injected": dict(self.sim.faults.injected),
                 "venues": venues,
@@ -92,12 +103,13 @@ class Truth:
     def _tape_status(self, key: str) -> dict[str, Any]:
         market = self.sim.market
         tape = market.tapes[key]
+        last_trade_id, last_agg_id, last_price = market.last[key]
         info: dict[str, Any] = {
             "kind": market.kinds[key],
             "trades_emitted": market.emitted[key],
-            "last_trade_id": tape.last_trade_id(),
-            "last_agg_id": tape.last_agg_id(),
-            "last_price": wire.fmt(tape.last_price(), tape.spec.price_dp),
+            "last_trade_id": last_trade_id,
+            "last_agg_id": last_agg_id,
+            "last_price": wire.fmt(last_price, tape.spec.price_dp),
             "first_trade_id": tape.blocks[0].first_id if tape.blocks else None,
             "history_from_ms": tape.first_time,
         }

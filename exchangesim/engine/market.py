@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ..symbols import SymbolSpec, synthetic_spec
 from .aggregate import DAY, MINUTE
 from .batch import AggBatch, TradeBatch, aggregate_trades
 from .blocks import Block
+from .offload import BlockCache, Offload, Stopped
 from .reference import PriceReference
 from .replay import ReplayFormatError, ReplayProducer, load_replay
 from .synthetic import SyntheticProducer, SynthParams
@@ -75,6 +77,8 @@ class Market:
     BLOCK_TRADES = 3000
     LIVE_BLOCK_CHOICES = (1000, 2000, 5000, 10_000, 15_000, 20_000, 30_000, MINUTE)
     HISTORY_BLOCK_MS = MINUTE
+    CACHE_TRADES = 4_000_000  # generated trades held for every tape together: about 130 MB
+    WARM_SLICE_TRADES = 2_000_000  # trades one slice of the history warm-up reads (well under a second)
 
     def __init__(
         self,
@@ -97,6 +101,10 @@ class Market:
         self.replays: dict[str, ReplayProducer] = {}
         self._synth: dict[str, SyntheticProducer] = {}
         self.stale_until: dict[str, int] = {}  # tape key -> prints nothing before
+        # History queries run on worker threads (``offload.run``); generated blocks share one bounded cache.
+        self.stopping = threading.Event()
+        self.cache = BlockCache(self.CACHE_TRADES, self.stopping)
+        self.offload = Offload(self.stopping)
         live_from = self.started_ms // MINUTE * MINUTE
         self.hist_from = (self.started_ms // DAY * DAY - round(history_days * DAY)) // MINUTE * MINUTE
         self.reference = PriceReference(seed, self.hist_from if history_days > 0 else live_from)
@@ -117,10 +125,15 @@ class Market:
         self.listeners: list[Listener] = []
         self.emitted: dict[str, int] = dict.fromkeys(self.tapes, 0)  # trades made public since start
         self._next_agg: dict[str, int] = {}
+        # tape key -> (last trade id, last aggregate id, last price in ticks) of what is public: /_sim/status reads
+        # these for every tape without touching a block
+        self.last: dict[str, tuple[int | None, int | None, int]] = {}
         for sym, tape in self.tapes.items():
-            tape.advance(self.started_ms)
+            tape.skip_to(self.started_ms)
             last = tape.last_agg_id()
             self._next_agg[sym] = tape.spec.agg_id_base if last is None else last + 1
+            self.last[sym] = (tape.last_trade_id(), last, tape.last_price())
+        self.lag_max_ms = 0.0
         self._task: asyncio.Task | None = None
         self._warm_task: asyncio.Task | None = None
 
@@ -145,7 +158,7 @@ class Market:
                 end = stale
             return prod.next_block(prev, start, end, rate)
 
-        self.tapes[key] = Tape(spec, prod, blocks, live_from, next_block)
+        self.tapes[key] = Tape(spec, prod, blocks, live_from, next_block, self.cache)
         self.kinds[key] = "synthetic"
         self.venue_of[key] = listing.venue
         self._synth[key] = prod
@@ -155,7 +168,7 @@ class Market:
             return prod.block(0 if prev is None else prev.gen + 1)
 
         # The loop before the start is history; the clock starts where loop 0 does.
-        self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [prod.block(-1)], prod.t0, next_block)
+        self.tapes[prod.spec.symbol] = Tape(prod.spec, prod, [prod.block(-1)], prod.t0, next_block, self.cache)
         self.kinds[prod.spec.symbol] = "replay"
         self.venue_of[prod.spec.symbol] = "binance"
         self.replays[prod.spec.symbol] = prod
@@ -185,6 +198,7 @@ class Market:
         self.emitted[sym] += len(trades)
         aggs = aggregate_trades(trades, self._next_agg[sym])
         self._next_agg[sym] += len(aggs)
+        self.last[sym] = (int(trades.ids[-1]), int(aggs.agg_ids[-1]), int(trades.prices[-1]))
         return Emission(sym, trades, aggs, t_ms, self.venue_of[sym])
 
     def _notify(self, t_ms: int, emissions: list[Emission]) -> None:
@@ -195,21 +209,29 @@ class Market:
                 log.exception("market listener failed")
 
     async def run(self, tick_ms: int) -> None:
-        """Tick every ``tick_ms`` until cancelled."""
+        """Tick every ``tick_ms`` until cancelled, measuring how late each tick comes (``lag_max_ms``: the
+        longest the event loop was kept from the clock since the start; a second or more is logged)."""
         while True:
             self.tick()
+            due = time.monotonic() + tick_ms / 1000
             await asyncio.sleep(tick_ms / 1000)
+            late = (time.monotonic() - due) * 1000
+            if late > self.lag_max_ms:
+                self.lag_max_ms = late
+            if late >= 1000:
+                log.warning("the event loop was blocked for %.1f s (the clock ticked late)", late / 1000)
 
     def start(self, tick_ms: int, *, warm_history: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self.run(tick_ms))
         self._warm_task = loop.create_task(self.warm_history()) if warm_history else None
 
-    async def warm_history(self, slice_minutes: int = 8) -> None:
-        """Aggregate every minute of history in small slices between ticks, newest first.
+    async def warm_history(self) -> None:
+        """Aggregate every minute of history on a history worker, newest first, in slices of about
+        ``WARM_SLICE_TRADES`` trades, so requests queued meanwhile wait for one slice at most.
 
-        A cold request for long-interval klines must otherwise generate the whole history at once
-        (seconds per symbol); warmed, it reads cached minute aggregates.
+        A cold request for long-interval klines must otherwise aggregate the whole history it covers
+        (minutes at a high rate); warmed, it reads cached minute aggregates.
         """
         for sym, tape in self.tapes.items():
             if self.kinds[sym] != "synthetic":
@@ -217,17 +239,21 @@ class Market:
             started = time.monotonic()
             first = tape.first_time // MINUTE * MINUTE
             minutes = range(self.started_ms // MINUTE * MINUTE - MINUTE, first - 1, -MINUTE)
-            for n, m in enumerate(minutes):
-                tape.minute_agg(m)
-                if n % slice_minutes == 0:
-                    await asyncio.sleep(0)
+            pending = iter(minutes)
+            try:
+                while await self.offload.run(tape.warm_minutes, pending, self.WARM_SLICE_TRADES, kind="candles"):
+                    pass
+            except Stopped:
+                return
             log.info("history of %s warmed: %d minutes in %.1f s", sym, len(minutes), time.monotonic() - started)
 
     async def stop(self) -> None:
+        """Stop the clock and the warm-up; history work in flight gives up at its next block."""
+        self.offload.close()
         for task in (self._task, self._warm_task):
             if task:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Stopped):
                     await task
         self._task = self._warm_task = None
 

@@ -2,14 +2,14 @@
 
 The tape knows every trade it has made public (``emitted_ms``: every trade with a time at or before
 it has been emitted) and answers every query from the same blocks, so REST, WebSocket and the
-truth endpoint can never disagree.
+truth endpoint can never disagree. The clock advances it on the event loop; queries may run on a
+history worker thread at the same time (see ``offload.py`` for what keeps that safe).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ..symbols import SymbolSpec
 from .aggregate import MINUTE, Agg, aggregate, combine, interval_ceil, interval_floor, interval_next
 from .batch import AggBatch, TradeBatch, aggregate_trades, group_starts
 from .blocks import Block, Producer
+from .offload import BlockCache
 
 NextBlock = Callable[[Block | None, int], Block]
 _NOTHING = TradeBatch.empty()
@@ -25,12 +26,17 @@ View = Callable[[Block], Rows]
 
 
 class Tape:
-    """Blocks of one symbol, oldest first, plus the emission watermark."""
-
-    CACHE_BLOCKS = 64
+    """Blocks of one symbol, oldest first, plus the emission watermark. ``cache`` holds generated blocks (the
+    market shares one between its tapes, so its bound is the market's); a tape built alone has its own."""
 
     def __init__(
-        self, spec: SymbolSpec, producer: Producer, blocks: list[Block], live_from: int, next_block: NextBlock
+        self,
+        spec: SymbolSpec,
+        producer: Producer,
+        blocks: list[Block],
+        live_from: int,
+        next_block: NextBlock,
+        cache: BlockCache | None = None,
     ) -> None:
         self.spec = spec
         self.producer = producer
@@ -43,7 +49,7 @@ class Tape:
             self._append(b)
         self.emitted_ms = live_from - 1
         self.offsets: list[tuple[int, int, int]] = []  # (from_ms, until_ms, ticks): outlier prints
-        self._cache: OrderedDict[int, TradeBatch] = OrderedDict()
+        self.cache = cache if cache is not None else BlockCache()
         self._minutes: dict[int, Agg | None] = {}
 
     # -- structure ------------------------------------------------------------------------------
@@ -59,16 +65,16 @@ class Tape:
             prev = self.blocks[-1] if self.blocks else None
             self._append(self.next_block(prev, t_ms))
 
-    def trades_of(self, block: Block) -> TradeBatch:
-        """The kept trades of a block (generated, or from the small LRU cache)."""
-        full = self._cache.get(block.t_start)
+    def trades_of(self, block: Block, *, keep: bool = True) -> TradeBatch:
+        """The kept trades of a block: from the cache, or generated (and cached unless ``keep`` is false: an
+        aggregate of a past block is computed once and kept, its trades need not be)."""
+        key = (id(self), block.t_start)
+        full = self.cache.get(key)
         if full is None:
+            self.cache.check()
             full = self.producer.generate(block)
-            self._cache[block.t_start] = full
-            if len(self._cache) > self.CACHE_BLOCKS:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(block.t_start)
+            if keep:
+                self.cache.put(key, full)
         return self._offset(block, full[: block.n])
 
     def _offset(self, block: Block, trades: TradeBatch) -> TradeBatch:
@@ -81,9 +87,9 @@ class Tape:
                 trades = TradeBatch(trades.ids, trades.times, prices, trades.qtys, trades.buyer_maker)
         return trades
 
-    def _public(self, block: Block) -> TradeBatch:
+    def _public(self, block: Block, *, keep: bool = True) -> TradeBatch:
         """The emitted part of a block."""
-        trades = self.trades_of(block)
+        trades = self.trades_of(block, keep=keep)
         if block.t_end - 1 <= self.emitted_ms:
             return trades
         return trades[: int(np.searchsorted(trades.times, self.emitted_ms, side="right"))]
@@ -126,6 +132,13 @@ class Tape:
         self.emitted_ms = now_ms
         self._due = due
         return TradeBatch.concat(out)
+
+    def skip_to(self, now_ms: int) -> None:
+        """Make public every trade up to ``now_ms`` without reading them (the market's start: nobody was
+        listening), so no block is generated for it."""
+        if now_ms > self.emitted_ms:
+            self._ensure(now_ms)
+            self.emitted_ms = now_ms
 
     def truncate(self, now_ms: int) -> Block | None:
         """Cut the block holding ``now_ms`` right after it (a rate change or a pause starts now)."""
@@ -271,7 +284,7 @@ class Tape:
     def _block_agg(self, block: Block) -> Agg | None:
         if block.agg_ready:
             return block.agg
-        agg = aggregate(self._public(block))
+        agg = aggregate(self._public(block, keep=False))
         if block.t_end - 1 <= self.emitted_ms:
             block.agg, block.agg_ready = agg, True
         return agg
@@ -300,6 +313,24 @@ class Tape:
         if m + MINUTE - 1 <= self.emitted_ms:
             self._minutes[m] = agg
         return agg
+
+    def warm_minutes(self, minutes: Iterator[int], budget: int) -> bool:
+        """Aggregate minutes taken from ``minutes`` until about ``budget`` trades have been read (an empty minute
+        counts as a thousand); False once ``minutes`` is exhausted. A slice of the background warm-up."""
+        done = 0
+        for m in minutes:
+            agg = self.minute_agg(m)
+            done += 1000 + (agg.count if agg is not None else 0)
+            if done >= budget:
+                return True
+        return False
+
+    def cold_minutes(self, start_ms: int, end_ms: int) -> list[int]:
+        """The whole minutes of ``[start_ms, end_ms)`` that are over but not aggregated yet: what a kline or a
+        rolling aggregate over them would have to compute first."""
+        m0 = interval_ceil(start_ms, "1m")
+        m1 = min(interval_floor(end_ms, "1m"), interval_floor(self.emitted_ms + 1, "1m"))
+        return [m for m in range(m0, m1, MINUTE) if m not in self._minutes]
 
     def kline_agg(self, open_ms: int, interval: str) -> Agg | None:
         """Aggregate of the kline opening at ``open_ms``."""

@@ -31,6 +31,7 @@ from aiohttp import web
 from ..engine.aggregate import MINUTE, Agg, combine
 from ..engine.batch import TradeBatch
 from ..engine.tape import Tape
+from ..sockets import client_gone
 from ..symbols import SymbolSpec
 from . import pairs, wire
 
@@ -152,12 +153,16 @@ class PublicRest:
         tape = self.venue.tape(spec.symbol)
         served = self.venue.served(spec.symbol)
         since = parse_since_ns(q["since"]) if q.get("since") else None
-        if since is None:
-            page = served.trades_recent(count)
-        else:
-            from_id = _first_id_after(tape, since)
-            page = served.trades_from_id(from_id, count) if from_id is not None else TradeBatch.empty()
-        rows, ns = wire.rest_trades(spec, tape, page)
+
+        def page() -> tuple[list, list[int]]:  # on a history worker: the page may lie in blocks not generated yet
+            if since is None:
+                trades = served.trades_recent(count)
+            else:
+                from_id = _first_id_after(tape, since)
+                trades = served.trades_from_id(from_id, count) if from_id is not None else TradeBatch.empty()
+            return wire.rest_trades(spec, tape, trades)
+
+        rows, ns = await self.market.offload.run(page, gone=client_gone(request))
         last = ns[-1] if ns else (since or 0)
         return envelope({pairs.names(spec).key: rows, "last": str(last)})
 
@@ -168,7 +173,9 @@ class PublicRest:
         if minutes not in INTERVALS:
             raise KrakenError(INVALID)
         since = _int(q.get("since"), 0, 10**12, -1) if q.get("since") else None
-        rows, last = self.bars(spec, minutes, since)
+        rows, last = await self.market.offload.run(
+            self.bars, spec, minutes, since, kind="candles", gone=client_gone(request)
+        )
         return envelope({pairs.names(spec).key: rows, "last": last})
 
     def bars(self, spec: SymbolSpec, minutes: int, since_s: int | None) -> tuple[list[list[object]], int]:

@@ -4,9 +4,9 @@ to stream and adds or removes the difference (``TradeStream.follow``), with no r
 The source of ``manage.py stream`` without ``--symbols`` is the exchange's stored instruments (``instruments_source``):
 those whose ``streamed`` is set. An instrument stored (or set streamed again) is streamed within ``every`` seconds
 and a second or so of subscribing; one removed (``streamed`` cleared) stops as soon. An exchange with no instrument
-stored at all (a fresh database) streams its default instruments until one is stored; one whose instruments were
-all removed streams none, and says so. A source that fails (the database down) leaves the set as it is, and is
-asked again.
+stored at all (a fresh database) gets its default instruments stored first, as the exchange lists them; one whose
+instruments were all removed streams none, and says so. A source that fails (the database down) leaves the set
+as it is, and is asked again.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..exchanges.registry import venue
+from ..listing import InstrumentRefused, instruments_lookup
 from ..models import Instrument
 from ..selectors import streamed_symbols
+from ..services import instruments_store
 from .outage import pause
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,10 @@ Latest = Callable[[list[str]], dict[str, int]]
 
 
 def instruments_source(exchange: str) -> Source:
-    """The stored instruments of ``exchange`` that are streamed; with none stored at all, its default instruments."""
+    """The stored instruments of ``exchange`` that are streamed. With none stored at all (a fresh database), its
+    default instruments are stored first, as the exchange lists them (what ``seed_instruments`` does): from then on
+    the rows decide, so an instrument learned later by a history request (stored not streamed) changes nothing. When
+    the exchange cannot be asked, the defaults are streamed unstored, and storing them is tried again next time."""
     defaults = tuple(symbol for symbol, _, _ in venue(exchange).default_instruments)
 
     def read() -> tuple[tuple[str, ...], str]:
@@ -52,9 +57,18 @@ def instruments_source(exchange: str) -> Source:
                 f"{exchange}: no instrument is streamed (every stored one was removed); streaming none until one is "
                 "added (manage.py instruments add, or the admin)"
             )
-        return defaults, (
-            f"{exchange}: no instrument is stored; streaming its default instruments ({', '.join(defaults)}) until "
-            "one is (manage.py seed_instruments, manage.py instruments add, or the admin)"
+        try:
+            lookup = instruments_lookup(exchange=exchange, symbols=defaults)
+        except InstrumentRefused as exc:
+            return defaults, (
+                f"{exchange}: no instrument is stored, and its default instruments could not be ({exc}); streaming "
+                f"them ({', '.join(defaults)}) and trying again"
+            )
+        instruments_store(instruments=lookup.found)
+        unlisted = f"; {lookup.refusal()}" if lookup.unknown else ""
+        return streamed_symbols(exchange=exchange), (
+            f"{exchange}: no instrument was stored; stored its default instruments as the exchange lists them "
+            f"({', '.join(i.symbol for i in lookup.found)}){unlisted}"
         )
 
     return read

@@ -132,12 +132,17 @@ def test_a_socket_that_drops_is_recovered_for_its_own_symbols_only(sim: Simulato
 
 
 @pytest.mark.django_db
-def test_the_stored_instruments_are_what_the_stream_follows() -> None:
-    """Nothing stored: the default instruments, said so. Stored: those streamed. All removed: none, said so."""
+def test_the_stored_instruments_are_what_the_stream_follows(settings: Any, sim_thread: Simulator) -> None:
+    """Nothing stored: the default instruments are stored (as the exchange lists them) and streamed, said so; a
+    symbol learned later by a history request (stored, not streamed) changes nothing. Stored: those streamed. All
+    removed: none, said so."""
+    settings.BINANCE_REST_URL = sim_thread.url
     read = instruments_source("binance")
     symbols, note = read()
-    assert symbols == ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
-    assert "no instrument is stored" in note
+    assert symbols == ("BTCUSDT", "ETHUSDT")  # the simulator lists two of the four
+    assert "stored its default instruments as the exchange lists them (BTCUSDT, ETHUSDT)" in note
+    assert "BNBUSDT, SOLUSDT are not listed on binance" in note
+    assert Instrument.objects.get(exchange="binance", symbol="BTCUSDT").tick_size is not None, "the exchange's data"
     for symbol, streamed in (("XRPUSDT", True), ("ADAUSDT", True), ("DOGEUSDT", False)):
         Instrument.objects.create(
             exchange="binance",
@@ -147,11 +152,21 @@ def test_the_stored_instruments_are_what_the_stream_follows() -> None:
             quote="USDT",
             streamed=streamed,
         )
-    assert read() == (("ADAUSDT", "XRPUSDT"), "")
+    assert read() == (("ADAUSDT", "BTCUSDT", "ETHUSDT", "XRPUSDT"), "")
     Instrument.objects.filter(exchange="binance").update(streamed=False)
     symbols, note = read()
     assert symbols == ()
     assert "every stored one was removed" in note
+
+
+@pytest.mark.django_db
+def test_with_the_exchange_unreachable_the_defaults_are_streamed_unstored(settings: Any) -> None:
+    settings.BINANCE_REST_URL = "http://127.0.0.1:9"  # nothing listens there
+    symbols, note = instruments_source("binance")()
+    assert symbols == ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
+    assert "could not be" in note
+    assert "trying again" in note
+    assert not Instrument.objects.exists()
 
 
 async def test_a_follower_takes_each_change_and_outlives_a_failing_source() -> None:
