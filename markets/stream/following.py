@@ -21,6 +21,7 @@ from ..listing import InstrumentRefused, instruments_lookup
 from ..models import Instrument
 from ..selectors import streamed_symbols
 from ..services import instruments_store
+from ..types import TradeTick
 from .outage import pause
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,12 @@ class Follower(Protocol):
 
     async def follow(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]: ...
 
-    def _vouched(self, symbol: str, last_id: int) -> None: ...
+    def _take(self, tick: TradeTick) -> None: ...
 
 
-# The exchange's latest trade id of each of these symbols (one REST request each; a symbol it has none of is left
-# out); a source that has one asks it for the symbols just added (``catch_up``).
-Latest = Callable[[list[str]], dict[str, int]]
+# The exchange's latest trade of each of these symbols (one REST request each; a symbol it has none of is left out);
+# a source that has one asks it for the symbols just added (``catch_up``).
+Latest = Callable[[list[str]], dict[str, TradeTick]]
 
 
 def instruments_source(exchange: str) -> Source:
@@ -121,21 +122,23 @@ async def follow_source(
 async def catch_up(stream: Follower, added: list[str], latest: Latest, name: str) -> None:
     """A symbol taken over from another worker resumes by id from its last stored trade; its first live trade opens
     the gap, but a quiet symbol may not trade again for minutes. So the exchange is asked at once for the latest
-    trade id of each symbol just added, and a hole after the last stored one is filled now, as a heartbeat that
-    names the latest id would (``_vouched``: nothing for a symbol never stored, or already caught up)."""
+    trade of each symbol just added, and it is taken as a live one would be: a hole after the last stored trade is
+    filled now. A symbol with nothing stored gets that trade stored as its resume point: should this worker die
+    before its first live trades are written, the worker that takes the symbol over resumes from there by id (its
+    own first live trade would leave the trades between unrecovered)."""
     try:
-        ids = await asyncio.to_thread(latest, added)
+        ticks = await asyncio.to_thread(latest, added)
     except Exception as exc:  # their first live trade still opens the gap
         log.warning(
-            "%s: the latest trade ids of %d added symbols could not be read (%s: %s)",
+            "%s: the latest trades of %d added symbols could not be read (%s: %s)",
             name,
             len(added),
             type(exc).__name__,
             str(exc)[:200],
         )
         return
-    for symbol, last_id in ids.items():
-        stream._vouched(symbol, last_id)
+    for tick in ticks.values():
+        stream._take(tick)
 
 
 def _few(symbols: list[str], most: int = 10) -> str:

@@ -27,16 +27,17 @@ from markets.leases import lease_book
 from markets.stream import StreamConfig, TradeStream
 from markets.stream.following import Source, instruments_source
 from markets.stream.leased import LeasedSource
+from markets.types import TradeTick
 from markets.venues import KNOWN_EXCHANGES, rest_adapter, stream_adapter
 
 
-def latest_ids(exchange: str) -> Callable[[list[str]], dict[str, int]]:
-    """The exchange's latest trade id of each symbol (one REST request each), for a worker's taken-over symbols."""
+def latest_trades(exchange: str) -> Callable[[list[str]], dict[str, TradeTick]]:
+    """The exchange's latest trade of each symbol (one REST request each), for the symbols a worker takes."""
 
-    def latest(symbols: list[str]) -> dict[str, int]:
+    def latest(symbols: list[str]) -> dict[str, TradeTick]:
         rest = rest_adapter(exchange)
         try:
-            return {s: trades[-1].trade_id for s in symbols if (trades := rest.latest_trades(s, 1))}
+            return {s: trades[-1] for s in symbols if (trades := rest.latest_trades(s, 1))}
         finally:
             rest.close()
 
@@ -209,7 +210,11 @@ class Command(BaseCommand):
             # started once the stream runs (nothing is held during the start-up); their answer is asked for often
             pinned = traded if trades(exchange) else None
             source = leased = LeasedSource(
-                exchange, instruments_source(exchange), lease_book(exchange), pinned=pinned, latest=latest_ids(exchange)
+                exchange,
+                instruments_source(exchange),
+                lease_book(exchange),
+                pinned=pinned,
+                latest=latest_trades(exchange),
             )
             every = max(0.1, settings.STREAM_LEASE_RENEW_SECONDS / 4)
             self.leased.append(leased)

@@ -131,6 +131,56 @@ def test_a_socket_that_drops_is_recovered_for_its_own_symbols_only(sim: Simulato
     assert_equal_to_truth(sim, "ETHUSDT")
 
 
+def pause(sim: Simulator, paused: bool) -> None:
+    requests.post(f"{sim.url}/_sim/market", json={"paused": paused}, timeout=5).raise_for_status()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_symbol_a_worker_takes_with_nothing_stored_gets_the_exchanges_latest_trade_stored_at_once(
+    sim: Simulator,
+) -> None:
+    """A leased worker's source knows the exchange's latest trades (``following.catch_up``). ETH, never stored, is
+    added while the market is paused: before any live trade of it, the exchange's latest is stored, a resume point
+    for whoever takes ETH over should this worker die before writing its first live trades. Once the market goes
+    on, ETH is stored from there, contiguous and equal to the truth."""
+    stream = stream_of(sim, ("BTCUSDT",))
+    rest = BinanceRest(sim.url)
+
+    class Source:
+        """Both symbols, and the exchange's latest trade of those asked for."""
+
+        def __call__(self) -> tuple[tuple[str, ...], str]:
+            return SYMBOLS, ""
+
+        def latest(self, symbols: list[str]) -> dict[str, Any]:
+            return {s: rest.latest_trades(s, 1)[-1] for s in symbols}
+
+    async def main() -> int:
+        task = asyncio.create_task(stream.run())
+        await eventually(lambda: count("BTCUSDT") > 20, 30)
+        await asyncio.to_thread(pause, sim, True)
+        latest = await asyncio.to_thread(exchange_last_id, sim, "ETHUSDT")
+        stopping = asyncio.Event()
+        follower = asyncio.create_task(follow_source(stream, Source(), 0.1, stopping, name="test"))
+        try:
+            await eventually(lambda: count("ETHUSDT") == 1, 10)
+            assert await asyncio.to_thread(lambda: [r[0] for r in stored("binance", "ETHUSDT")]) == [latest]
+            await asyncio.to_thread(pause, sim, False)
+            await eventually(lambda: count("ETHUSDT") > 30, 15)
+        finally:
+            stopping.set()
+            await follower
+            stream.stop()
+            await asyncio.wait_for(task, 60)
+        return latest
+
+    latest = asyncio.run(main())
+    rest.close()
+    ids = assert_equal_to_truth(sim, "ETHUSDT")
+    assert ids[0] == latest
+    print(f"\nETH taken with nothing stored: {latest} (the exchange's latest) stored first, then {len(ids) - 1} more")
+
+
 @pytest.mark.django_db
 def test_the_stored_instruments_are_what_the_stream_follows(settings: Any, sim_thread: Simulator) -> None:
     """Nothing stored: the default instruments are stored (as the exchange lists them) and streamed, said so; a
