@@ -1,8 +1,9 @@
 """Instruments added and removed while ``manage.py stream --exchange binance`` runs (no ``--symbols``: it streams the
-stored instruments and follows them), end to end against the simulator. An Instrument row stored for a symbol the
-simulator lists is streamed within 10 s with no restart, on the open socket (the simulator counts no new
-connection); set ``streamed=False``, its trades stop being stored while the others go on. Once the market is paused,
-every symbol's stored trades equal the simulator's truth over the span it was streamed: 0 missing, 0 doubled."""
+stored instruments and follows them), end to end against the simulator. ``manage.py instruments add binance XRPUSDT``
+(a symbol the simulator lists) has it streamed within 10 s with no restart, on the open socket (the simulator counts
+no new connection); ``manage.py instruments remove binance XRPUSDT`` stops its trades being stored while the others
+go on. Once the market is paused, every symbol's stored trades equal the simulator's truth over the span it was
+streamed: 0 missing, 0 doubled."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import requests
 from django.conf import settings
 
 from exchangesim.server import Simulator, running_in_thread
-from markets.models import Feed, Gap, Instrument, Tick
+from markets.models import Feed, Gap, Tick
 from tests.conftest import sim_config, wait_for
 from tests.e2e.test_multivenue_recovery import stored, truth
 from tests.markets.stream.test_connection import opened
@@ -39,13 +40,6 @@ def sim() -> Iterator[Simulator]:
         yield s
 
 
-def instrument(symbol: str) -> Instrument:
-    base = symbol.removesuffix("USDT")
-    return Instrument.objects.create(
-        exchange="binance", symbol=symbol, canonical=f"{base}-USDT", base=base, quote="USDT"
-    )
-
-
 def count(symbol: str) -> int:
     return Tick.objects.filter(exchange="binance", symbol=symbol).count()
 
@@ -56,9 +50,9 @@ def exchange_last_id(sim: Simulator, symbol: str) -> int:
     return int(resp.json()[-1]["a"])
 
 
-def start_stream(sim: Simulator, dev_stack: dict[str, Service], log: Path) -> subprocess.Popen[str]:
-    """``manage.py stream --exchange binance`` (no ``--symbols``), its output into ``log``."""
-    env = os.environ | {
+def environment(sim: Simulator, dev_stack: dict[str, Service]) -> dict[str, str]:
+    """A ``manage.py`` process's environment: the session's databases, the simulator as Binance."""
+    return os.environ | {
         "MONGODB_URI": dev_stack["mongo"].uri,
         "REDIS_URL": dev_stack["redis"].uri,
         "MONGODB_DB": settings.DATABASES["default"]["NAME"],
@@ -68,6 +62,25 @@ def start_stream(sim: Simulator, dev_stack: dict[str, Service], log: Path) -> su
         "STREAM_INSTRUMENTS_POLL_SECONDS": str(POLL_SECONDS),
         "PYTHONUNBUFFERED": "1",  # its stdout lines are read while it runs
     }
+
+
+def instruments(sim: Simulator, dev_stack: dict[str, Service], *args: str) -> str:
+    """``manage.py instruments ARGS`` as an operator runs it; its output (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "instruments", *args],
+        cwd=ROOT,
+        env=environment(sim, dev_stack),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def start_stream(sim: Simulator, dev_stack: dict[str, Service], log: Path) -> subprocess.Popen[str]:
+    """``manage.py stream --exchange binance`` (no ``--symbols``), its output into ``log``."""
+    env = environment(sim, dev_stack)
     return subprocess.Popen(
         [sys.executable, "manage.py", "stream", "--exchange", "binance", "--stall-seconds", "3", "--metrics-port", "0"],
         cwd=ROOT,
@@ -92,23 +105,24 @@ def assert_equal_to_truth(sim: Simulator, symbol: str) -> int:
 def test_an_instrument_added_is_streamed_within_10_s_and_one_removed_stops(
     sim: Simulator, dev_stack: dict[str, Service], tmp_path: Path
 ) -> None:
-    for symbol in STORED:
-        instrument(symbol)
+    instruments(sim, dev_stack, "add", "binance", ",".join(STORED), "--no-progress")
     log = tmp_path / "stream.log"
     proc = start_stream(sim, dev_stack, log)
     try:
         wait_for("the stored instruments' trades", lambda: min(count(s) for s in STORED) > 50, 60, proc, log)
         assert "streaming binance's stored instruments" in log.read_text()  # those it holds a lease on: all here
         connections = opened(sim, "binance")
-        added = time.monotonic()
-        instrument(ADDED)  # streamed=True by default, as `manage.py instruments add` stores it
+        said = instruments(sim, dev_stack, "add", "binance", ADDED, "--no-progress")
+        added, added_at = time.monotonic(), datetime.now(UTC)
         wait_for(f"{ADDED}'s trades to be stored", lambda: count(ADDED) > 0, 10, proc, log)
         took = time.monotonic() - added
-        print(f"\n{ADDED} stored as an instrument: its first trade was stored {took:.2f} s later, with no restart")
+        print(f"\n`instruments add binance {ADDED}` said: {said.strip()}")
+        print(f"its first trade was stored {took:.2f} s after the command returned, with no restart")
         assert opened(sim, "binance") == connections, "subscribed on the open socket: no new connection"
         wait_for(f"more {ADDED} trades", lambda: count(ADDED) > 100, 15, proc, log)
 
-        Instrument.objects.filter(exchange="binance", symbol=ADDED).update(streamed=False)
+        said = instruments(sim, dev_stack, "remove", "binance", ADDED)
+        print(f"`instruments remove binance {ADDED}` said: {said.strip()}")
         wait_for(f"{ADDED} removed", lambda: f"removed {ADDED}" in log.read_text(), 10, proc, log)
         removed_by = datetime.now(UTC)  # the stream has unsubscribed by now: it ignores the symbol's later frames
         wait_for(f"{ADDED}'s feed record gone", lambda: not Feed.objects.filter(symbol=ADDED).exists(), 10, proc, log)
@@ -138,4 +152,9 @@ def test_an_instrument_added_is_streamed_within_10_s_and_one_removed_stops(
     for symbol in (*STORED, ADDED):
         print(f"{symbol}: {assert_equal_to_truth(sim, symbol)} trades stored, equal to the truth")
     assert took < 10
-    assert not Gap.objects.filter(symbol=ADDED).exists(), "nothing before its first live trade was 'recovered'"
+    # its record starts at the exchange's latest trade when the stream took it (a resume point, stored at once):
+    # nothing from before it was added; a hole between that trade and its first live one is filled by id
+    first = Tick.objects.filter(exchange="binance", symbol=ADDED).order_by("trade_id").first()
+    assert first is not None
+    assert first.ts >= added_at - timedelta(seconds=2), "trades from before it was added were stored"
+    assert not Gap.objects.filter(symbol=ADDED, start__lte=first.trade_id).exists()
