@@ -8,9 +8,9 @@
   and streamed by them, resumed by id from the last stored trade.
 - The market paused: every symbol's stored trades equal ``/_sim/truth`` over its streamed span (0 missing, 0
   doubled, over all 200) and end at the exchange's last trade (a symbol taken over is resumed by id from its last
-  stored trade at once, quiet or not). The symbols whose record starts after the moment all were subscribed are
-  printed, not failed: a quiet symbol whose old holder stored none of its trades before it was killed (they were
-  still in its memory) starts at its first live trade on the new holder, like any symbol never stored.
+  stored trade at once, quiet or not). And no record starts after the moment all were subscribed: a worker that
+  takes a symbol never stored stores the exchange's latest trade at once (a resume point), so a quiet symbol
+  whose holder is killed before writing its first live trades is resumed from there by its next holder.
 
 A second test: a worker joining two others takes its fair share (a third of the instruments) within a minute; stopped
 cleanly (SIGTERM), it gives its leases back and the others hold them again within about a round and its stop.
@@ -252,7 +252,7 @@ def test_three_workers_share_200_symbols_and_a_killed_ones_are_taken_over_with_n
         rows = stored("binance", s)
         if final[s] > baseline[s]:
             traded += 1
-            if not rows or rows[0][0] > baseline[s] + 1:  # see the module docstring: a quiet symbol never stored
+            if not rows or rows[0][0] > baseline[s] + 1:  # trades after all were subscribed, lost before the record
                 late.append((s, baseline[s], rows[0][0] if rows else None, final[s]))
         if not rows:
             continue
@@ -275,6 +275,7 @@ def test_three_workers_share_200_symbols_and_a_killed_ones_are_taken_over_with_n
     )
     assert took < TAKEOVER_LIMIT
     assert (missing, doubled) == (0, 0)
+    assert late == [], "trades after all were subscribed that are not stored: the record starts after them"
     assert connections == sockets == 3, "quiet symbols (and the takeover) cost no reconnect: one socket a worker"
 
 
