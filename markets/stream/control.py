@@ -105,7 +105,17 @@ class ControlListener:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # bounded: a stream's stop never waits on a receive that outlives its cancellation
+            _, stuck = await asyncio.wait(tasks, timeout=LEAVE_SECONDS)
+            for task in stuck:
+                log.warning(
+                    "%s: the control listener's %s did not end within %g s of its cancellation (left to end on its "
+                    "own); it was at %s",
+                    self.exchange,
+                    task.get_coro().__qualname__,
+                    LEAVE_SECONDS,
+                    where(task),
+                )
         error = next(iter(done)).exception()
         self._lost(error or RuntimeError("the control listener ended"))
 
@@ -173,6 +183,19 @@ class ControlListener:
             async with asyncio.timeout(LEAVE_SECONDS):
                 for channel in [*self._stale, *([self.channel] if self.channel else [])]:
                     await self.layer.group_discard(self.group, channel)
+
+
+def where(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits: the innermost frames of its await chain, ``module:line`` each (``?``: finished)."""
+    frames: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(frames) < 12:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return " > ".join(frames[-6:]) or "?"
 
 
 def _described(exc: BaseException) -> str:

@@ -28,11 +28,12 @@ from django.core.management.base import CommandError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from markets.control import ControlUnavailable, NotAcknowledged, control_group, request_drop
-from markets.stream.control import receive_commands
+from markets.stream.control import LEAVE_SECONDS, receive_commands, where
 from tradingsite.devstack import Service, free_port, start_redis
 
 STREAM = f"{socket.gethostname()} pid {os.getpid()}"  # how a stream in this process names itself
 Drops = list[tuple[float, str]]
+LISTENER_ENDS_SECONDS = 3 * LEAVE_SECONDS + 2  # leaving the group, and a receive that outlives its cancellation
 
 
 async def until(check: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
@@ -98,8 +99,12 @@ async def stream(layer: Layer, channel_layer: Any = None, **kwargs: Any) -> Asyn
         yield drops
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # bounded, and a cancellation of the test itself is not swallowed here (it once turned a hang into a
+        # confusing failure at teardown)
+        done, _ = await asyncio.wait({task}, timeout=LISTENER_ENDS_SECONDS)
+        assert done, f"the listener did not end within {LISTENER_ENDS_SECONDS} s of its cancellation: " + "; ".join(
+            f"{t.get_name()} at {where(t)}" for t in asyncio.all_tasks() if t is not asyncio.current_task()
+        )
 
 
 async def drop(seconds: float = 5, mode: str = "close", *, wait: float | None = None) -> tuple[str, ...]:
@@ -208,6 +213,43 @@ class FailsOnce:
         if len(self.channels) == 1:
             raise RedisConnectionError("Connection reset by peer")
         return await self._layer.receive(channel)
+
+
+class OutlivesItsCancellation:
+    """The channel layer whose receive, once cancelled, goes on waiting (as a receive inside channels-redis once
+    seemed to in a long test run): the first cancellation is swallowed."""
+
+    def __init__(self, layer: Any) -> None:
+        self._layer = layer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._layer, name)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        try:
+            return await self._layer.receive(channel)  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)  # cancelled again when the loop closes
+            raise
+
+
+async def test_a_receive_that_outlives_its_cancellation_does_not_hold_up_the_stop(
+    layer: Layer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listener ends within about a second all the same (``stream`` fails otherwise), says where the receive
+    was, and leaves its group."""
+    caplog.set_level(logging.WARNING, "markets.stream.control")
+    loop = asyncio.get_running_loop()
+    async with stream(layer, OutlivesItsCancellation(layer.layer)) as drops:
+        assert await drop(2) == (STREAM,)
+        stopping = loop.time()
+    took = loop.time() - stopping
+    assert drops == [(2.0, "close")]
+    assert took < 2 * LEAVE_SECONDS + 1
+    assert f"the control listener's ControlListener._listen did not end within {LEAVE_SECONDS:g} s" in caplog.text
+    assert "it was at markets.stream.control:" in caplog.text
+    assert "> tests.markets.test_control:" in caplog.text  # the await chain, down to the receive that held on
+    assert layer.members() == set(), "a stopped stream leaves its group"
 
 
 async def test_after_a_channel_layer_error_the_stream_rejoins_with_a_fresh_channel(
