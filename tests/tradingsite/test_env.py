@@ -211,6 +211,22 @@ def test_docker_compose_config_accepts_both_files() -> None:
         assert run.returncode == 0, run.stderr
 
 
+def test_the_stream_service_scales_to_several_workers() -> None:
+    """``docker compose up --scale stream=3``: replicas need no name of their own and publish no port, and each is a
+    leased worker (no ``--symbols``, no ``--no-leases``) that gives its leases back within its stop grace period."""
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.sim.yml"]):
+        stream: dict[str, object] = {}
+        for name in files:
+            stream |= yaml.safe_load((ROOT / name).read_text())["services"].get("stream", {})
+        assert "container_name" not in stream, files
+        assert "ports" not in stream, files
+        command = " ".join(stream["command"])  # type: ignore[arg-type]
+        assert "manage.py stream --exchange" in command
+        assert "--symbols" not in command
+        assert "--no-leases" not in command
+        assert stream["stop_grace_period"] == "30s"
+
+
 def test_check_deploy_is_clean_with_the_readmes_production_env(tmp_path: Path) -> None:
     dotenv = tmp_path / "production.env"
     dotenv.write_text("".join(f"{k}={v}\n" for k, v in production_env().items()))
