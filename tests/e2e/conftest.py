@@ -9,9 +9,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from exchangesim.server import Simulator, running_in_thread
 from tests.conftest import sim_config
+from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -64,3 +66,17 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def manage_env(sim: Simulator, dev_stack: Mapping[str, Service], **extra: str) -> dict[str, str]:
+    """The environment of a ``manage.py`` process of an end-to-end test: the session's mongod and Redis, this test's
+    database, the simulator as Binance, INFO logs; ``extra`` on top."""
+    return os.environ | {
+        "MONGODB_URI": dev_stack["mongo"].uri,
+        "REDIS_URL": dev_stack["redis"].uri,
+        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
+        "BINANCE_REST_URL": sim.url,
+        "BINANCE_WS_URL": sim.ws_url,
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }

@@ -7,7 +7,6 @@ streamed: 0 missing, 0 doubled."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 
 from exchangesim.server import Simulator, running_in_thread
 from markets.models import Feed, Gap, Tick
 from tests.conftest import sim_config, wait_for
+from tests.e2e.conftest import manage_env
 from tests.e2e.test_multivenue_recovery import stored, truth
 from tests.markets.stream.test_connection import opened
 from tradingsite.devstack import Service
@@ -52,16 +51,12 @@ def exchange_last_id(sim: Simulator, symbol: str) -> int:
 
 def environment(sim: Simulator, dev_stack: dict[str, Service]) -> dict[str, str]:
     """A ``manage.py`` process's environment: the session's databases, the simulator as Binance."""
-    return os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri,
-        "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
-        "BINANCE_REST_URL": sim.url,
-        "BINANCE_WS_URL": sim.ws_url,
-        "LOG_LEVEL": "INFO",
-        "STREAM_INSTRUMENTS_POLL_SECONDS": str(POLL_SECONDS),
-        "PYTHONUNBUFFERED": "1",  # its stdout lines are read while it runs
-    }
+    return manage_env(
+        sim,
+        dev_stack,
+        STREAM_INSTRUMENTS_POLL_SECONDS=str(POLL_SECONDS),
+        PYTHONUNBUFFERED="1",  # its stdout lines are read while it runs
+    )
 
 
 def instruments(sim: Simulator, dev_stack: dict[str, Service], *args: str) -> str:

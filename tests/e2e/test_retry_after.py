@@ -6,7 +6,6 @@ trades and 1m candles equal the simulator's truth, and the simulator counted no 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -19,12 +18,12 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 
 from exchangesim.server import Simulator, running_in_thread
 from markets.models import Gap, Tick
 from tests.conftest import sim_config, wait_for
 from tests.e2e import test_stream_recovery as recovery
+from tests.e2e.conftest import manage_env
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,14 +48,7 @@ def free_port() -> int:
 def start_stream(sim: Simulator, dev_stack: dict[str, Service], metrics_port: int, log: Path) -> subprocess.Popen[str]:
     """The stream on both symbols, its output into ``log`` (a pipe nobody reads for minutes fills up and blocks the
     stream's logging, and with it the stream)."""
-    env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri,
-        "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
-        "BINANCE_REST_URL": sim.url,
-        "BINANCE_WS_URL": sim.ws_url,
-        "LOG_LEVEL": "INFO",
-    }
+    env = manage_env(sim, dev_stack)
     return subprocess.Popen(
         [
             sys.executable,

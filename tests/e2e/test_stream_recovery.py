@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,13 +17,13 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
 from exchangesim.server import Simulator
 from markets.models import Candle, Feed, Gap, Tick
 from tests.conftest import wait_for
+from tests.e2e.conftest import manage_env
 from tradingsite.devstack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +31,7 @@ SYMBOL = "BTCUSDT"
 
 
 def start_stream(sim: Simulator, dev_stack: dict[str, Service], *extra: str) -> subprocess.Popen[str]:
-    env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri,
-        "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
-        "BINANCE_REST_URL": sim.url,
-        "BINANCE_WS_URL": sim.ws_url,
-        "LOG_LEVEL": "INFO",
-    }
+    env = manage_env(sim, dev_stack)
     return subprocess.Popen(
         [sys.executable, "manage.py", "stream", "--symbols", SYMBOL, *extra],
         cwd=ROOT,

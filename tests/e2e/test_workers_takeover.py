@@ -18,7 +18,6 @@ cleanly (SIGTERM), it gives its leases back and the others hold them again withi
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,13 +28,13 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 
 from exchangesim.server import Simulator, running_in_thread
 from markets.leases import LEASES, WORKERS
 from markets.models import Instrument, Tick
 from tests.conftest import sim_config, wait_for
+from tests.e2e.conftest import manage_env
 from tests.e2e.test_multivenue_recovery import stored, truth
 from tests.markets.stream.test_connection import opened
 from tradingsite.devstack import Service
@@ -74,19 +73,8 @@ def universe(sim: Simulator, db: None) -> tuple[str, ...]:
 
 def start_worker(sim: Simulator, dev_stack: dict[str, Service], log: Path, **extra: str) -> subprocess.Popen[str]:
     """``manage.py stream --exchange binance`` (a leased worker), trading off unless ``extra`` says otherwise."""
-    env = os.environ | {
-        "MONGODB_URI": dev_stack["mongo"].uri,
-        "REDIS_URL": dev_stack["redis"].uri,
-        "MONGODB_DB": settings.DATABASES["default"]["NAME"],
-        "BINANCE_REST_URL": sim.url,
-        "BINANCE_WS_URL": sim.ws_url,
-        "LOG_LEVEL": "INFO",
-        "STREAM_LEASE_SECONDS": str(LEASE),
-        "STREAM_LEASE_RENEW_SECONDS": str(RENEW),
-        "TRADING_ENABLED": "0",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
+    leased = {"STREAM_LEASE_SECONDS": str(LEASE), "STREAM_LEASE_RENEW_SECONDS": str(RENEW), "TRADING_ENABLED": "0"}
+    env = manage_env(sim, dev_stack, **leased | {"PYTHONUNBUFFERED": "1"} | extra)
     return subprocess.Popen(
         [
             sys.executable,
