@@ -84,5 +84,10 @@ def _summary(s: BackfillSummary) -> str:
             f"  fetched         {s.fetched:>12,}  ({s.requests} requests, {s.seconds:.1f} s)",
             f"  newly stored    {s.written:>12,}",
             f"  still missing   {s.still_missing:>12,}",
+            *(
+                [f"  1m candles      {s.candles:>12,}  ({s.quiet:,} quiet: flat, synthetic)"]
+                if s.what == "trades"
+                else []
+            ),
         ]
     )
