@@ -13,7 +13,7 @@ For ``[start, end)`` widened to whole minutes:
 
 Ticks are read a window of minutes at a time on the time index (any order within it: a window's minutes are whole
 when it ends), stretches without ticks are skipped with one indexed look-up, and candles are written in bulk
-upserts of ``CHUNK``: memory stays constant over a range of years. Idempotent: a second run writes the same
+upserts of ``WRITE``: memory stays constant over a range of years. Idempotent: a second run writes the same
 documents; a stored candle that disagrees with the ticks is replaced. Candles of other minutes are left alone.
 Higher intervals are aggregated from the 1m candles when read, so they follow.
 """
@@ -39,7 +39,8 @@ Progress = Callable[[int], None]  # told of every n minutes of the range done
 
 ONE_MINUTE = timedelta(minutes=1)
 WINDOW = 60  # minutes of ticks read per query
-CHUNK = 5000  # ticks per round trip, candles per bulk write
+CHUNK = 5000  # ticks per round trip; minutes per piece of a long quiet stretch
+WRITE = 1000  # candles per bulk write
 
 Before = tuple[int, datetime, Decimal]  # the last trade before a stretch: id, time, price
 After = tuple[int, datetime]  # the first trade after it: id, time
@@ -157,7 +158,7 @@ def candles_of_stored(
 
 
 class _Writer:
-    """Candles upserted ``CHUNK`` at a time, counted."""
+    """Candles upserted ``WRITE`` at a time, counted."""
 
     def __init__(self) -> None:
         self.batch: list[CandleBar] = []
@@ -166,7 +167,7 @@ class _Writer:
     def add(self, bar: CandleBar) -> None:
         self.batch.append(bar)
         self.quiet += bar.synthetic
-        if len(self.batch) >= CHUNK:
+        if len(self.batch) >= WRITE:
             self.flush()
 
     def add_all(self, bars: Iterator[CandleBar]) -> None:

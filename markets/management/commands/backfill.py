@@ -17,7 +17,8 @@ from markets.venues import KNOWN_EXCHANGES, rest_adapter
 
 class Command(BaseCommand):
     help = (
-        "Fetch trades (aggregate trades on Binance) or 1m candles of a time range from the exchange, "
+        "Fetch trades (aggregate trades on Binance; their 1m candles are then built from them) or 1m candles of a "
+        "time range from the exchange, "
         "skipping what is already stored. Safe to interrupt and rerun. Times: ISO-8601 (UTC if no zone), "
         "epoch ms, 'now' or '<n>m|h|d ago'."
     )
