@@ -20,7 +20,7 @@ Higher intervals are aggregated from the 1m candles when read, so they follow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -128,6 +128,22 @@ def candles_from_ticks(
     out.flush()
     minutes_total = int((hi - lo) / ONE_MINUTE)
     return RebuildSummary(exchange, symbol, lo, hi, minutes_total, ticks, traded, out.quiet, out.new)
+
+
+def candles_of_minutes(*, exchange: str, symbol: str, minutes: Iterable[datetime]) -> int:
+    """The candles of the given minutes (open times) rebuilt from their stored ticks, each run of consecutive
+    minutes in one pass (what the gap scan queues for minutes with ticks but no closed candle; it makes the
+    quiet ones itself). Returns how many candles were built from ticks."""
+    runs: list[list[datetime]] = []
+    for m in sorted({floor(m, "1m") for m in minutes}):
+        if runs and m - runs[-1][1] == ONE_MINUTE:
+            runs[-1][1] = m
+        else:
+            runs.append([m, m])
+    return sum(
+        candles_from_ticks(exchange=exchange, symbol=symbol, start=a, end=b + ONE_MINUTE, quiet=False).traded
+        for a, b in runs
+    )
 
 
 def candles_of_stored(
