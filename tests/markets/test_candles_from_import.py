@@ -4,9 +4,11 @@ trades' OHLCV and quiet minutes flat at the previous close, zero-volume and synt
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,6 +18,7 @@ from markets.models import Candle, Tick
 from markets.services import candles_upsert
 from markets.types import CandleBar
 from tests.markets.agg_rows import MINUTE, agg_rows, expected_candles, mismatches, served_candles, write_zip
+from tests.markets.api_requests import get_json
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("instruments")]
 
@@ -29,6 +32,8 @@ QUIET = [
     (datetime(2024, 8, 8, 23, 58, tzinfo=UTC), 3),  # over midnight again
 ]
 ROWS = agg_rows(START, END, QUIET)
+DAY, HOUR_STEP = timedelta(days=1), timedelta(hours=1)
+HOUR = {"exchange": "binance", "symbol": "BTCUSDT", "interval": "1h", "fetch": "false"}
 
 
 def test_the_rows_are_what_the_test_needs() -> None:
@@ -44,8 +49,8 @@ def test_the_rows_are_what_the_test_needs() -> None:
 
 def test_a_multi_day_aggtrades_file_is_served_as_candles_every_minute(tmp_path: Path, client: Client) -> None:
     """One monthly-named file of two and a half days: every minute from the first trade's to the last one's is
-    served; traded minutes are exactly their trades' OHLCV, quiet ones flat, zero-volume and synthetic. Imported
-    again, the candles are the same documents."""
+    served; traded minutes are exactly their trades' OHLCV, quiet ones flat, zero-volume and synthetic; the hour
+    candles of the first day are those minutes aggregated. Imported again, the candles are the same documents."""
     path = write_zip(tmp_path, "BTCUSDT-aggTrades-2024-08.zip", ROWS)
     expected = expected_candles(ROWS)
     (summary,) = binance_files_import(paths=[path])
@@ -58,6 +63,9 @@ def test_a_multi_day_aggtrades_file_is_served_as_candles_every_minute(tmp_path: 
     print(
         f"\n{len(ROWS):,} trades, {len(served):,} minutes served, {sum(c['synthetic'] for c in served.values())} quiet"
     )
+
+    hours = get_json(client, "/api/v1/candles", {**HOUR, "start": START.isoformat(), "end": (START + DAY).isoformat()})
+    assert [_hour(c) for c in hours["candles"]] == [_hour_of(expected, START + k * HOUR_STEP) for k in range(24)]
 
     before = list(Candle.objects.order_by("open_time").values())
     (again,) = binance_files_import(paths=[path])
@@ -98,9 +106,26 @@ def test_an_import_replaces_a_wrong_stored_candle_and_leaves_other_minutes_alone
     assert (kept.close, kept.source) == (outside.close, "exchange")
 
 
-def _bar(at: datetime, price: str) -> CandleBar:
-    from decimal import Decimal
+def _hour(c: dict[str, Any]) -> tuple[Any, ...]:
+    """An hour candle of the API as (open time, open, high, low, close, volume, trades)."""
+    return (c["open_time"][:16], *(Decimal(c[k]) for k in ("open", "high", "low", "close", "volume")), c["trades"])
 
+
+def _hour_of(minutes: dict[datetime, dict[str, Any]], at: datetime) -> tuple[Any, ...]:
+    """The hour candle the 1m candles of the hour from ``at`` make (the first open, the last close, the sums)."""
+    its = [minutes[at + k * MINUTE] for k in range(60)]
+    return (
+        at.strftime("%Y-%m-%dT%H:%M"),
+        its[0]["open"],
+        max(c["high"] for c in its),
+        min(c["low"] for c in its),
+        its[-1]["close"],
+        sum((c["volume"] for c in its), Decimal(0)),
+        sum(c["trades"] for c in its),
+    )
+
+
+def _bar(at: datetime, price: str) -> CandleBar:
     p = Decimal(price)
     return CandleBar(
         "binance", "BTCUSDT", "1m", at, at + MINUTE - MINUTE / 60_000, p, p, p, p, p, p, 1, p, p, source="exchange"
