@@ -22,20 +22,22 @@ from .exchanges.base import RestAdapter
 from .gaps import hole_size, id_holes
 from .history import get_price_history
 from .models import Candle, Gap, Tick
+from .rebuild import candles_from_ticks, candles_of_stored
 from .reconcile import candles_from_other_venues
-from .scan import minute_span
 from .selectors import hole_span, stored_id_holes
-from .services import candles_quiet, candles_rebuild, gap_close, gap_record, gap_touch, ticks_ingest
+from .services import gap_close, gap_record, gap_touch, ticks_ingest
 from .store import collection
 from .types import TradeTick
 
 Progress = Callable[[int], None]
+ONE_MS = timedelta(milliseconds=1)
 TOUCH_SECONDS = 10.0  # a running fill refreshes its Gap this often, so that scans see it as busy
 
 
 @dataclass(frozen=True, slots=True)
 class BackfillSummary:
-    """What a backfill found and did. ``expected`` counts trade ids (or one-minute candles) in the range."""
+    """What a backfill found and did. ``expected`` counts trade ids (or one-minute candles) in the range;
+    ``candles`` the 1m candles a trades backfill built from the stored ticks (``quiet`` of them flat)."""
 
     what: str
     exchange: str
@@ -49,6 +51,8 @@ class BackfillSummary:
     still_missing: int
     requests: int
     seconds: float
+    candles: int = 0
+    quiet: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +113,9 @@ def gap_backfill(*, adapter: RestAdapter, exchange: str, symbol: str, first_id: 
         trade_ids_fill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b, progress=touch)
     still = hole_size(stored_id_holes(exchange, symbol, first_id, last_id))
     span = hole_span(exchange, symbol, first_id, last_id)
-    if span:
-        now = datetime.now(UTC)
-        candles_rebuild(exchange=exchange, symbol=symbol, minutes=minute_span(*span), now=now)
-        candles_quiet(exchange=exchange, symbol=symbol, start=iv.floor(span[0], "1m"), end=span[1], now=now)
+    if span:  # the minutes from the stored tick before the hole to the one after, both included
+        quiet = adapter.capabilities.ids_contiguous
+        candles_from_ticks(exchange=exchange, symbol=symbol, start=span[0], end=span[1] + ONE_MS, quiet=quiet)
     gap = gap_close(gap=gap, recovered=gap.missing - still, unreturned=still)
     metrics.gap_fill_seconds.labels(exchange).observe(time.monotonic() - began)
     if still and span:  # what the exchange no longer has: the minutes inside come from another venue, so marked
@@ -142,10 +145,14 @@ def trades_backfill(
     end: datetime,
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
+    candles: bool = True,
 ) -> BackfillSummary:
     """Every trade of ``[start, end)`` stored once: the id range is found from the exchange, the ids
     already stored are skipped, and each hole is fetched by id pages. ``on_plan(n)`` is told how many
-    trades will be fetched before the first page."""
+    trades will be fetched before the first page. Then the 1m candles of the whole minutes of the range are
+    built from the stored ticks, with the quiet minutes around them (:func:`markets.rebuild.candles_of_stored`;
+    a minute that ``start`` or ``end`` cuts is left out: its trades outside the range may not be stored); not with
+    ``candles`` False (a caller that builds them itself)."""
     began, requests_before = time.monotonic(), adapter.requests
     bounds = _id_bounds(adapter, symbol, start, end)
     if bounds is None:
@@ -176,6 +183,18 @@ def trades_backfill(
         fetched += fill.fetched
         written += fill.written
         still += hole_size(fill.unreturned)
+    whole = (iv.ceil(start, "1m"), iv.floor(end, "1m"))
+    built = (
+        candles_of_stored(
+            exchange=exchange,
+            symbol=symbol,
+            first=whole[0],
+            last=whole[1] - ONE_MS,
+            quiet=adapter.capabilities.ids_contiguous,
+        )
+        if candles and whole[0] < whole[1]
+        else None
+    )
     return BackfillSummary(
         "trades",
         exchange,
@@ -189,6 +208,8 @@ def trades_backfill(
         still,
         adapter.requests - requests_before,
         time.monotonic() - began,
+        built.candles if built else 0,
+        built.quiet if built else 0,
     )
 
 

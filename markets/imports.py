@@ -5,7 +5,8 @@ in batches, so an import is idempotent (a file imported twice stores nothing new
 an interrupted import can simply be run again. What each kind becomes:
 
 - klines → candles of the file's interval (source "exchange");
-- aggTrades → ticks (a Binance tick is an aggregate trade, ARCHITECTURE §5);
+- aggTrades → ticks (a Binance tick is an aggregate trade, ARCHITECTURE §5), then the 1m candles of the minutes
+  they cover built from the stored ticks, quiet minutes flat (:func:`markets.rebuild.candles_of_stored`);
 - trades → 1m candles built from the raw trades (source "trades"). Raw trade ids are another id space
   than aggregate ids, so raw trades are never stored as ticks.
 """
@@ -21,6 +22,7 @@ from typing import TypeVar
 from .candles import stream_candles
 from .exchanges.base import CandleBar, TradeTick
 from .exchanges.binance_vision import BulkFile, Kind, bulk_files, read_agg_trades, read_klines, read_trades
+from .rebuild import candles_of_stored
 from .services import WriteResult, candles_upsert, ticks_ingest
 
 Progress = Callable[[int], None]  # called with the number of rows read since the last call
@@ -36,7 +38,8 @@ class ImportSummary:
     """What importing one file did: ``rows`` read from it, records ``written`` (new) and ``already_present``.
 
     ``stored_as`` says what the rows became ("ticks", or "candles 1m" and the like); for a raw trades
-    file ``written``/``already_present`` count candles, not rows.
+    file ``written``/``already_present`` count candles, not rows. ``candles`` counts the 1m candles an aggTrades
+    file's ticks were turned into (traded and quiet minutes; stored before or not).
     """
 
     path: Path
@@ -46,6 +49,7 @@ class ImportSummary:
     rows: int
     written: int
     already_present: int
+    candles: int = 0
 
 
 def binance_files_import(
@@ -72,9 +76,15 @@ def _file_import(file: BulkFile, progress: Progress | None) -> ImportSummary:
 def _read_and_write(file: BulkFile, progress: Progress | None) -> ImportSummary:
     rows = _RowCounter(progress)
     received_at = datetime.now(UTC)
+    candles = 0
     if file.kind is Kind.AGG_TRADES:
         stored_as = "ticks"
-        result = _write_ticks(rows.count(read_agg_trades(file, received_at=received_at)))
+        span = _Span()
+        result = _write_ticks(span.watch(rows.count(read_agg_trades(file, received_at=received_at))))
+        if span.first is not None and span.last is not None:
+            candles = candles_of_stored(
+                exchange=span.exchange, symbol=span.symbol, first=span.first, last=span.last
+            ).candles
     elif file.kind is Kind.KLINES:
         stored_as = f"candles {file.interval}"
         result = _write_candles(rows.count(read_klines(file)))
@@ -83,7 +93,7 @@ def _read_and_write(file: BulkFile, progress: Progress | None) -> ImportSummary:
         trades = rows.count(read_trades(file, received_at=received_at))
         result = _write_candles(stream_candles(trades, "1m", source="trades"))
     rows.flush()
-    return ImportSummary(file.path, str(file.kind), file.symbol, stored_as, rows.total, *result)
+    return ImportSummary(file.path, str(file.kind), file.symbol, stored_as, rows.total, *result, candles)
 
 
 def _write_ticks(ticks: Iterable[TradeTick]) -> tuple[int, int]:
@@ -111,6 +121,25 @@ def _batches(items: Iterable[T]) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+class _Span:
+    """The exchange, symbol and earliest and latest time of the ticks passing through :meth:`watch`."""
+
+    def __init__(self) -> None:
+        self.exchange = self.symbol = ""
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def watch(self, ticks: Iterable[TradeTick]) -> Iterator[TradeTick]:
+        for t in ticks:
+            if self.first is None or self.last is None:
+                self.exchange, self.symbol, self.first, self.last = t.exchange, t.symbol, t.ts, t.ts
+            elif t.ts < self.first:
+                self.first = t.ts
+            elif t.ts > self.last:
+                self.last = t.ts
+            yield t
 
 
 class _RowCounter:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from kombu.exceptions import OperationalError
@@ -35,8 +35,8 @@ from .exchanges.errors import BadRequest, ExchangeError, ExchangeUnavailable, Ra
 from .exchanges.retry import RetryPolicy
 from .exchanges.symbols import as_stored
 from .models import Instrument
-from .selectors import tick_minutes
-from .services import candles_quiet, candles_rebuild, instruments_set_streamed, instruments_store
+from .rebuild import candles_of_stored
+from .services import instruments_set_streamed, instruments_store
 from .venues import KNOWN_EXCHANGES, rest_adapter, rest_url
 
 # Someone is waiting (a form, a command): a couple of quick tries, no long rate-limit sleeps.
@@ -215,13 +215,12 @@ def instrument_history_fill(
     ``manage.py backfill --what trades``; whole minutes, so that the first candle is whole too), then the 1m candles
     of the minutes that hold them rebuilt, and the quiet minutes between them filled flat on a venue whose ids have
     no holes. Returns the trades' summary and how many candles were written. Idempotent."""
-    lo, now = iv.floor(start, "1m"), datetime.now(UTC)
-    summary = trades_backfill(adapter=adapter, exchange=exchange, symbol=symbol, start=lo, end=end)
-    minutes = tick_minutes(exchange, symbol, [(lo, end)])
-    bars = candles_rebuild(exchange=exchange, symbol=symbol, minutes=minutes, now=now)
-    if adapter.capabilities.ids_contiguous:
-        bars += candles_quiet(exchange=exchange, symbol=symbol, start=lo, end=end, now=now)
-    return summary, len(bars)
+    lo = iv.floor(start, "1m")
+    summary = trades_backfill(adapter=adapter, exchange=exchange, symbol=symbol, start=lo, end=end, candles=False)
+    built = candles_of_stored(
+        exchange=exchange, symbol=symbol, first=lo, last=end, quiet=adapter.capabilities.ids_contiguous
+    )
+    return summary, built.candles
 
 
 def _check_exchange(exchange: str) -> None:

@@ -31,8 +31,9 @@ from .exchanges.retry import RetryPolicy
 from .history import get_price_history
 from .intervals import count, floor
 from .listing import instrument_history_fill
+from .rebuild import candles_of_minutes
 from .scan import summarize
-from .services import candles_rebuild, gaps_scan, scan_config
+from .services import gaps_scan, scan_config
 from .venues import rest_adapter
 
 # gap_backfill and gaps_scan are the services the tasks call, importable from here as before.
@@ -137,10 +138,7 @@ def backfill_candles(self: Task, exchange: str, symbol: str, start_ms: int, end_
 @shared_task(ignore_result=True)
 def rebuild_candles(exchange: str, symbol: str, minutes: list[int]) -> int:
     """Rebuild the 1m candles of ``minutes`` (open times in epoch ms) from stored ticks; returns how many."""
-    bars = candles_rebuild(
-        exchange=exchange, symbol=symbol, minutes=[from_ms(m) for m in minutes], now=datetime.now(UTC)
-    )
-    return len(bars)
+    return candles_of_minutes(exchange=exchange, symbol=symbol, minutes=[from_ms(m) for m in minutes])
 
 
 @shared_task(bind=True, max_retries=5, **EXCHANGE_TASK)

@@ -53,6 +53,8 @@ def lose_ten_minutes(sim: Simulator) -> tuple[datetime, datetime, list[datetime]
     backfill("--what", "trades", "--symbol", "BTCUSDT", "--start", start.isoformat(), "--end", end.isoformat())
     ticks = connection.database[Tick._meta.db_table]
     assert ticks.delete_many({"symbol": "BTCUSDT", "ts": {"$gte": lost_from, "$lt": lost_to}}).deleted_count > 1000
+    # the backfill built their candles too; a stream that missed those minutes leaves none
+    connection.database[Candle._meta.db_table].delete_many({"symbol": "BTCUSDT", "open_time": {"$gte": lost_from}})
     candles_rebuild(
         exchange="binance", symbol="BTCUSDT", minutes=[start + k * MINUTE for k in range(30)], now=datetime.now(UTC)
     )

@@ -103,7 +103,7 @@ def store_minutes(symbol: str, minutes: int) -> tuple[datetime, datetime]:
     start = end - minutes * MINUTE
     adapter = rest_adapter("binance")
     try:
-        trades_backfill(adapter=adapter, exchange="binance", symbol=symbol, start=start, end=end)
+        trades_backfill(adapter=adapter, exchange="binance", symbol=symbol, start=start, end=end, candles=False)
     finally:
         adapter.close()
     return start, end

@@ -17,7 +17,8 @@ from markets.venues import KNOWN_EXCHANGES, rest_adapter
 
 class Command(BaseCommand):
     help = (
-        "Fetch trades (aggregate trades on Binance) or 1m candles of a time range from the exchange, "
+        "Fetch trades (aggregate trades on Binance; their 1m candles are then built from them) or 1m candles of a "
+        "time range from the exchange, "
         "skipping what is already stored. Safe to interrupt and rerun. Times: ISO-8601 (UTC if no zone), "
         "epoch ms, 'now' or '<n>m|h|d ago'."
     )
@@ -84,5 +85,10 @@ def _summary(s: BackfillSummary) -> str:
             f"  fetched         {s.fetched:>12,}  ({s.requests} requests, {s.seconds:.1f} s)",
             f"  newly stored    {s.written:>12,}",
             f"  still missing   {s.still_missing:>12,}",
+            *(
+                [f"  1m candles      {s.candles:>12,}  ({s.quiet:,} quiet: flat, synthetic)"]
+                if s.what == "trades"
+                else []
+            ),
         ]
     )
