@@ -147,6 +147,13 @@ async def run(args: argparse.Namespace) -> dict:
         async with aiohttp.ClientSession() as http:
             ping_s = await ping_after_spawn(http, url, spawned)
             await asyncio.sleep(args.settle)
+            warm_s = None
+            if args.after_warm:  # steady state: the history warm-up (minutes of a worker) is over
+                for _ in range(3600):  # a second apart, an hour at most
+                    if not (await status(http, url))[1].get("history_warming"):
+                        break
+                    await asyncio.sleep(1)
+                warm_s = time.monotonic() - spawned
             _, st = await status(http, url)
             symbols = sorted(st["venues"]["binance"]["symbols"])
             streams = [f"{s.lower()}@{args.stream}" for s in symbols]
@@ -167,7 +174,14 @@ async def run(args: argparse.Namespace) -> dict:
             line = await asyncio.wait_for(sub.stdout.readline(), 60)  # type: ignore[union-attr]
             streams_file.unlink(missing_ok=True)
             received = json.loads(line)
-        return {"ping_s": ping_s, "symbols": len(symbols), "baseline": baseline, "loaded": loaded, "sub": received}
+        return {
+            "ping_s": ping_s,
+            "warm_s": warm_s,
+            "symbols": len(symbols),
+            "baseline": baseline,
+            "loaded": loaded,
+            "sub": received,
+        }
     finally:
         if sub is not None and sub.returncode is None:
             sub.kill()
@@ -201,6 +215,7 @@ def main() -> int:
     ap.add_argument("--history-days", type=float, default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-warm-history", action="store_true", help="the simulator does not warm its history")
+    ap.add_argument("--after-warm", action="store_true", help="measure once the history warm-up is over")
     ap.add_argument("--subscriber", nargs=2, metavar=("WS_URL", "STREAMS_FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.subscriber:
@@ -213,6 +228,8 @@ def main() -> int:
         f"ping {r['ping_s']:.1f} s after spawn; {os.cpu_count()} cores; {args.seconds:g} s per phase, "
         f"a status request every {args.interval * 1000:.0f} ms"
     )
+    if r["warm_s"] is not None:
+        print(f"measured after the history warm-up, over {r['warm_s']:.0f} s after spawn")
     print("/_sim/status latency (ms) and the clock's lag")
     print(
         f"{'phase':<22} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} {'lag max':>8} {'emitted/s':>11} "

@@ -81,7 +81,8 @@ class Truth:
         sockets are open (``open_sockets``) and how many it has accepted since the start
         (``connections_opened``: refused attempts are not counted), so a test can tell a reconnect happened.
         ``universe`` is null, or the ``--universe`` size with each venue's count of symbols and of silent ones.
-        ``loop_lag_max_ms`` is the longest the event loop kept the clock waiting since the start."""
+        ``loop_lag_max_ms`` is the longest the event loop kept the clock waiting since the start; ``history_warming``
+        whether the history warm-up (a worker busy for minutes with a universe) still runs."""
         market = self.sim.market
         venues: dict[str, dict[str, Any]] = {name: {**v.status(), "symbols": {}} for name, v in self.sim.venues.items()}
         for key in market.tapes:
@@ -93,6 +94,7 @@ class Truth:
                 "rate": market.rate,
                 "paused": market.paused,
                 "loop_lag_max_ms": round(market.lag_max_ms, 1),
+                "history_warming": market.warming,
                 "symbols": venues["binance"]["symbols"],
                 "faults_injected": dict(self.sim.faults.injected),
                 "venues": venues,

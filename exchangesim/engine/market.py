@@ -249,6 +249,11 @@ class Market:
         self._task = loop.create_task(self.run(tick_ms))
         self._warm_task = loop.create_task(self.warm_history()) if warm_history else None
 
+    @property
+    def warming(self) -> bool:
+        """Whether the history warm-up is still running."""
+        return self._warm_task is not None and not self._warm_task.done()
+
     async def warm_history(self) -> None:
         """Aggregate every minute of history on a history worker, newest first, in slices of about
         ``WARM_SLICE_TRADES`` trades, so requests queued meanwhile wait for one slice at most.
