@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 from .engine.market import Emission, now_ms
 from .engine.offload import Stopped
 from .engine.tape import Tape
-from .sockets import reset_connection
+from .sockets import reset_connection, text_frames
 
 if TYPE_CHECKING:
     from .venues import VenueBase
@@ -64,6 +64,9 @@ class StreamServer(Generic[S]):
     client_noun: ClassVar[str] = "a client"  # in the log line of a slow client cut off
     quiet_drop: ClassVar[bool] = False  # a drop ignores a socket whose close fails
     CLOSE_WAIT: ClassVar[float] = 2.0  # seconds a stopping simulator waits for its clients' close answers
+    CHUNK_FRAMES: ClassVar[int] = 256  # messages written at once; the loop is given back between two chunks
+    WRITE_BUFFER_HIGH: ClassVar[int] = 1 << 20  # unsent bytes above which a writer waits for its client
+    DRAIN_POLL_S: ClassVar[float] = 0.005
 
     def __init__(self, venue: VenueBase) -> None:
         self.venue = venue
@@ -132,7 +135,11 @@ class StreamServer(Generic[S]):
         return batch
 
     async def _writer(self, conn: S) -> None:
-        """Send what is queued, in order; during a stall batches are dropped, and corruptions are applied."""
+        """Send what is queued, in order; during a stall batches are dropped, and corruptions are applied.
+
+        A batch goes out in chunks of ``CHUNK_FRAMES`` messages, each written at once (``_write``), and the loop is
+        given back between two chunks: a tick's fan-out over a universe is thousands of messages, and sent one
+        ``send_str`` (one system call) each they held every other request (``/_sim/status`` too) for tens of ms."""
         while True:
             batch = await conn.queue.get()
             if batch is None or conn.ws.closed:
@@ -143,8 +150,29 @@ class StreamServer(Generic[S]):
             conn.queued_frames -= len(batch)
             if self.stalled():
                 continue
-            for f in self.venue.faults.corrupt_frames(self.venue.name, self.render(conn, batch)):
-                await conn.ws.send_str(f)
+            for i in range(0, len(batch), self.CHUNK_FRAMES):
+                if i:
+                    await asyncio.sleep(0)
+                chunk = batch[i : i + self.CHUNK_FRAMES]
+                if not await self._write(
+                    conn, self.venue.faults.corrupt_frames(self.venue.name, self.render(conn, chunk))
+                ):
+                    return
+
+    async def _write(self, conn: S, frames: list[str]) -> bool:
+        """Write ``frames`` as WebSocket messages in one go, then wait while more than ``WRITE_BUFFER_HIGH`` bytes
+        are still unsent (a slow reader: its batches wait in the queue meanwhile, where the fan-out counts them).
+        False once the socket is closing (nothing is written after a close frame)."""
+        transport = conn.request.transport
+        if conn.ws.closed or transport is None or transport.is_closing():
+            return False
+        if frames:
+            transport.write(text_frames(frames))
+        while transport.get_write_buffer_size() > self.WRITE_BUFFER_HIGH:
+            await asyncio.sleep(self.DRAIN_POLL_S)
+            if conn.ws.closed or transport.is_closing():
+                return False
+        return True
 
     # -- fan-out --------------------------------------------------------------------------------
     def deliver(self, conn: S, batch: list[Any]) -> None:

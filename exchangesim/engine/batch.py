@@ -106,6 +106,19 @@ def group_starts(trades: TradeBatch) -> np.ndarray:
     return np.flatnonzero(change)
 
 
+def count_groups(trades: TradeBatch) -> int:
+    """How many aggregate trades ``trades`` make (``len(group_starts(trades))`` without the indices)."""
+    n = len(trades)
+    if n < 2:
+        return n
+    same = (
+        (trades.times[1:] == trades.times[:-1])
+        & (trades.prices[1:] == trades.prices[:-1])
+        & (trades.buyer_maker[1:] == trades.buyer_maker[:-1])
+    )
+    return n - int(np.count_nonzero(same))
+
+
 def aggregate_trades(trades: TradeBatch, first_agg_id: int) -> AggBatch:
     """Aggregate trades of ``trades``, numbered from ``first_agg_id``.
 

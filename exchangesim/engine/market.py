@@ -12,13 +12,14 @@ import contextlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..symbols import SymbolSpec, synthetic_spec
 from .aggregate import DAY, MINUTE
-from .batch import AggBatch, TradeBatch, aggregate_trades
+from .batch import AggBatch, TradeBatch, aggregate_trades, count_groups
 from .blocks import Block
 from .offload import BlockCache, Offload, Stopped
 from .reference import PriceReference
@@ -55,15 +56,27 @@ class Listing:
         return tape_key(self.venue, self.spec.symbol)
 
 
-@dataclass(frozen=True, slots=True)
 class Emission:
-    """What one tape made public in one tick. ``symbol`` is the tape key; ``venue`` the venue it is on."""
+    """What one tape made public in one tick. ``symbol`` is the tape key; ``venue`` the venue it is on.
 
-    symbol: str
-    trades: TradeBatch
-    aggs: AggBatch
-    now_ms: int
-    venue: str = "binance"
+    ``aggs`` (the trades' aggregate trades, numbered from ``first_agg``) is built on first use and kept: only a
+    Binance ``@aggTrade`` subscriber needs them, and building them for every tape that printed was half the clock's
+    work over a universe."""
+
+    __slots__ = ("_aggs", "first_agg", "now_ms", "symbol", "trades", "venue")
+
+    def __init__(self, symbol: str, trades: TradeBatch, first_agg: int, now_ms: int, venue: str = "binance") -> None:
+        self.symbol, self.trades, self.first_agg, self.now_ms, self.venue = symbol, trades, first_agg, now_ms, venue
+        self._aggs: AggBatch | None = None
+
+    @property
+    def aggs(self) -> AggBatch:
+        if self._aggs is None:
+            self._aggs = aggregate_trades(self.trades, self.first_agg)
+        return self._aggs
+
+    def __repr__(self) -> str:
+        return f"Emission({self.symbol!r}, {len(self.trades)} trades, {self.now_ms}, {self.venue!r})"
 
 
 Listener = Callable[[int, list[Emission]], None]
@@ -79,6 +92,7 @@ class Market:
     HISTORY_BLOCK_MS = MINUTE
     CACHE_TRADES = 4_000_000  # generated trades held for every tape together: about 130 MB
     WARM_SLICE_TRADES = 2_000_000  # trades one slice of the history warm-up reads (well under a second)
+    WARM_PAUSE = 1.0  # after each slice the warm-up waits this many times as long as the slice took
 
     def __init__(
         self,
@@ -148,12 +162,13 @@ class Market:
         if history_days <= 0:
             prod._start(live_from)
 
+        phase = zlib.crc32(key.encode())
+
         def next_block(prev: Block | None, _t: int) -> Block:
             start = prev.t_end if prev else live_from
             stale = self.stale_until.get(key, 0)
             rate = 0.0 if self.paused or start < stale else self.rate * listing.rate_factor
-            size = self.live_block_ms(rate)
-            end = (start // size + 1) * size
+            end = self.live_block_end(start, rate, phase)
             if start < stale < end:  # the stale window ends inside: trading resumes on time
                 end = stale
             return prod.next_block(prev, start, end, rate)
@@ -178,6 +193,14 @@ class Market:
         wanted = self.BLOCK_TRADES / rate * 1000 if rate > 0 else MINUTE
         return next((ms for ms in self.LIVE_BLOCK_CHOICES if ms >= wanted), MINUTE)
 
+    def live_block_end(self, start: int, rate: float, phase: int) -> int:
+        """Where the live block starting at ``start`` ends: at the next multiple of its length (``live_block_ms``)
+        shifted by ``phase`` (each tape's own, a hash of its key). Without the shift every quiet tape's block of a
+        universe ended on the same minute, so one tick generated hundreds of blocks (half a second on the loop)."""
+        size = self.live_block_ms(rate)
+        offset = phase % size
+        return (start - offset) // size * size + size + offset
+
     def specs_of(self, venue: str) -> dict[str, SymbolSpec]:
         """The specs of one venue's tapes, keyed by the venue's symbol names."""
         return {t.spec.symbol: t.spec for k, t in self.tapes.items() if self.venue_of[k] == venue}
@@ -196,10 +219,10 @@ class Market:
         if not len(trades):
             return None
         self.emitted[sym] += len(trades)
-        aggs = aggregate_trades(trades, self._next_agg[sym])
-        self._next_agg[sym] += len(aggs)
-        self.last[sym] = (int(trades.ids[-1]), int(aggs.agg_ids[-1]), int(trades.prices[-1]))
-        return Emission(sym, trades, aggs, t_ms, self.venue_of[sym])
+        first_agg = self._next_agg[sym]
+        self._next_agg[sym] += count_groups(trades)
+        self.last[sym] = (int(trades.ids[-1]), self._next_agg[sym] - 1, int(trades.prices[-1]))
+        return Emission(sym, trades, first_agg, t_ms, self.venue_of[sym])
 
     def _notify(self, t_ms: int, emissions: list[Emission]) -> None:
         for listener in self.listeners:
@@ -226,6 +249,11 @@ class Market:
         self._task = loop.create_task(self.run(tick_ms))
         self._warm_task = loop.create_task(self.warm_history()) if warm_history else None
 
+    @property
+    def warming(self) -> bool:
+        """Whether the history warm-up is still running."""
+        return self._warm_task is not None and not self._warm_task.done()
+
     async def warm_history(self) -> None:
         """Aggregate every minute of history on a history worker, newest first, in slices of about
         ``WARM_SLICE_TRADES`` trades, so requests queued meanwhile wait for one slice at most.
@@ -241,8 +269,13 @@ class Market:
             minutes = range(self.started_ms // MINUTE * MINUTE - MINUTE, first - 1, -MINUTE)
             pending = iter(minutes)
             try:
-                while await self.offload.run(tape.warm_minutes, pending, self.WARM_SLICE_TRADES, kind="candles"):
-                    pass
+                while True:
+                    began = time.monotonic()
+                    more = await self.offload.run(tape.warm_minutes, pending, self.WARM_SLICE_TRADES, kind="candles")
+                    # a pause as long as the slice took: the warm-up keeps a worker (and the GIL) half the time
+                    await asyncio.sleep((time.monotonic() - began) * self.WARM_PAUSE)
+                    if not more:
+                        break
             except Stopped:
                 return
             log.info("history of %s warmed: %d minutes in %.1f s", sym, len(minutes), time.monotonic() - started)
