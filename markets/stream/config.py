@@ -41,6 +41,7 @@ class SymbolState:
     """The stream's view of one symbol: the last trade seen, and how many were taken since the metrics were told."""
 
     last_id: int | None = None  # the highest trade id seen (or stored, at start)
+    first_id: int | None = None  # the first id taken of a symbol with nothing stored: its seam with a previous holder
     last_ts: datetime | None = None
     last_price: Decimal | None = None
     received: int = 0  # trades taken since the metrics were last told (a plain int: no lock per trade)

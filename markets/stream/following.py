@@ -36,6 +36,23 @@ class Follower(Protocol):
 
     def _take(self, tick: TradeTick) -> None: ...
 
+    async def check_seams(self, symbols: list[str], after: float) -> None: ...
+
+
+class Seams:
+    """The seam checks running (``TradeStream.check_seams``), kept referenced until they end."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+
+    def watch(self, stream: Follower, symbols: list[str], after: float) -> None:
+        task = asyncio.create_task(stream.check_seams(symbols, after))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+
+seams = Seams()
+
 
 # The exchange's latest trade of each of these symbols (one REST request each; a symbol it has none of is left out);
 # a source that has one asks it for the symbols just added (``catch_up``).
@@ -107,6 +124,7 @@ async def follow_source(
             latest: Latest | None = getattr(source, "latest", None)
             if added and latest is not None:
                 await catch_up(stream, added, latest, name)
+                seams.watch(stream, added, getattr(source, "seam_seconds", every))
             if added or removed:
                 log.info(
                     "%s: now streaming %d symbols: added %s; removed %s",

@@ -98,6 +98,12 @@ class LeasedSource:
             self._answered.set()
             self._stopping.wait(max(0.0, every - (time.monotonic() - began)))
 
+    @property
+    def seam_seconds(self) -> float:
+        """How long after taking a symbol its seam with the previous holder is checked (``check_seams``): by a
+        lease's length the previous holder has stopped streaming it, or died."""
+        return self.book.lease_seconds
+
     def trading(self) -> bool:
         """Whether this worker may trade now: it holds the trading lease and its fence is still valid (no I/O)."""
         fence = self.fence

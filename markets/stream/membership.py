@@ -12,6 +12,7 @@ received of it are still written, and its feed record is deleted.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -23,8 +24,9 @@ from .feeds import FeedWriter
 from .outage import DatabaseHealth, back_off_delay, pause
 from .recovery import GapRecovery
 from .sockets import SocketPool
-from .storage import Storage, resume_point, unfinished_gaps
+from .storage import Storage, resume_point, stored_below, unfinished_gaps
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -75,6 +77,31 @@ class Membership:
             self._recovery.fill(gap.symbol, gap.start, gap.end, (None, None))
         self.sockets.add(symbols)
         return True
+
+    async def check_seams(self, symbols: list[str], after: float) -> None:
+        """A symbol taken with nothing stored starts at its first trade taken here; the worker that streamed it
+        before may write its last trades (or the resume point it stored on taking it) only later, below that first
+        trade, leaving a hole nobody saw. So, ``after`` seconds and again twice as late, the highest stored id
+        below the first one taken is read, and a hole between them is filled by id like any gap."""
+        for wait in (after, after):
+            if await pause(wait, self._stopping):
+                return
+            for symbol in symbols:
+                st = self.state.get(symbol)
+                if st is None or st.first_id is None:
+                    continue
+                first = st.first_id
+                below = await self._db_retrying(
+                    "reading the stored trades below a seam", stored_below, self.config.exchange, symbol, first
+                )
+                if below is not None and below[0] < first - 1:
+                    log.info(
+                        "%s %s: %d trades between what an earlier holder stored and this stream's first are missing",
+                        self.config.exchange,
+                        symbol,
+                        first - 1 - below[0],
+                    )
+                    self._recovery.fill(symbol, below[0] + 1, first - 1, (below[1], None))
 
     async def _resume(
         self, states: dict[str, SymbolState], track: Callable[[str, datetime | None], Awaitable[None]]

@@ -155,6 +155,16 @@ def last_stored(exchange: str, symbol: str) -> tuple[int, datetime, Decimal] | N
     return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC), doc["price"].to_decimal()) if doc else None
 
 
+def stored_below(exchange: str, symbol: str, trade_id: int) -> tuple[int, datetime] | None:
+    """The id and exchange time of the highest stored tick below ``trade_id``."""
+    doc = connection.database[Tick._meta.db_table].find_one(
+        {"exchange": exchange, "symbol": symbol, "trade_id": {"$lt": trade_id}},
+        {"trade_id": 1, "ts": 1},
+        sort=[("trade_id", -1)],
+    )
+    return (int(doc["trade_id"]), doc["ts"].replace(tzinfo=UTC)) if doc else None
+
+
 def resume_minutes(exchange: str, symbol: str, last_ts: datetime) -> set[datetime]:
     """The minutes to rebuild on a restart: from the newest stored 1m candle (perhaps written mid-minute) to the
     last stored tick's, at most ``RESUME_LOOKBACK`` back (beat's scan_gaps builds older missing candles). A stream

@@ -378,6 +378,8 @@ class TradeStream(Membership):
                     now=tick.ts + CANDLE_GRACE,
                     grace=CANDLE_GRACE,
                 )
+        else:
+            st.first_id = tick.trade_id  # nothing stored when it was added: see ``membership.check_seams``
         st.last_id, st.last_ts, st.last_price = tick.trade_id, tick.ts, tick.price
         st.received += 1
         self._buffer.append(tick)

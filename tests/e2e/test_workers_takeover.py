@@ -32,7 +32,7 @@ from django.db import connection
 
 from exchangesim.server import Simulator, running_in_thread
 from markets.leases import LEASES, WORKERS
-from markets.models import Instrument, Tick
+from markets.models import Gap, Instrument, Tick
 from tests.conftest import sim_config, wait_for
 from tests.e2e.conftest import manage_env
 from tests.e2e.test_multivenue_recovery import stored, truth
@@ -250,7 +250,7 @@ def test_three_workers_share_200_symbols_and_a_killed_ones_are_taken_over_with_n
         holes = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
         assert ids == list(range(ids[0], ids[-1] + 1)), (
             f"{s}: a missing or doubled trade id: {len(holes)} missing {holes[:5]}..{holes[-5:]}, stored {ids[0]}.."
-            f"{ids[-1]}, baseline {baseline[s]}"
+            f"{ids[-1]}, baseline {baseline[s]}; its gaps: {gaps_of(s)}; the logs say: {said_of(s, logs)}"
         )
         assert ids[-1] == final[s], f"{s}: stored up to {ids[-1]}, the exchange's last is {final[s]}"  # caught up
         assert rows == truth(sim, "binance", s, ids[0], ids[-1]), f"{s} differs from the truth"
@@ -265,6 +265,18 @@ def test_three_workers_share_200_symbols_and_a_killed_ones_are_taken_over_with_n
     assert (missing, doubled) == (0, 0)
     assert late == [], "trades after all were subscribed that are not stored: the record starts after them"
     assert connections == sockets == 3, "quiet symbols (and the takeover) cost no reconnect: one socket a worker"
+
+
+def gaps_of(symbol: str) -> list[tuple[int, int, str, int]]:
+    """The recorded gaps of ``symbol``: (first id, last id, state, recovered)."""
+    return list(Gap.objects.filter(symbol=symbol).values_list("start", "end", "state", "recovered"))
+
+
+def said_of(symbol: str, logs: list[Path]) -> list[str]:
+    """The workers' log lines naming ``symbol`` (the worker's number first)."""
+    return [
+        f"{i}: {line[:200]}" for i, log in enumerate(logs) for line in log.read_text().splitlines() if symbol in line
+    ]
 
 
 def _shares() -> list[int]:
