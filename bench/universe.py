@@ -30,7 +30,9 @@ every symbol subscribed, a warm-up, then the measuring window. One row per W, al
   stores, the figure that compares across W on a small machine.
 
 On a 2-core machine every process shares the same two cores: more workers do not add cores, so the rows say how
-the work divides and what one core does, not what a cluster of hosts would do. The simulator runs without history
+the work divides and what one core does, not what a cluster of hosts would do. The bench's own change-stream reader
+and mongod's change stream (every insert read from the oplog) take a little of them too; the simulator also runs
+Coinbase and Kraken's universes (nobody streams them), part of its CPU. The simulator runs without history
 by default (``--history-days 0``, as ``bench/stream_ingest.py``; see there why). Progress goes to stderr; every
 process started here is stopped on error and on Ctrl+C.
 
