@@ -43,7 +43,11 @@ SLOW = {"stream_ingest.py", "feed_latency.py"}  # mongod, redis-server, the simu
 
 
 # scripts whose smoke run lives in a file of its own (more than one shape to run)
-OWN_FILE = {"tick_storage.py": "test_tick_storage_smoke.py", "sim_status.py": "test_sim_status_smoke.py"}
+OWN_FILE = {
+    "tick_storage.py": "test_tick_storage_smoke.py",
+    "sim_status.py": "test_sim_status_smoke.py",
+    "universe.py": "test_universe_smoke.py",
+}
 
 
 def test_every_bench_script_has_a_smoke_run() -> None:
