@@ -46,7 +46,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,10 +57,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.stream_ingest import cpu_seconds  # noqa: E402
+from tradingsite.devstack import free_port  # noqa: E402
+
 LISTED = 2  # BTCUSDT and ETHUSDT: Binance's listed symbols, the universe's first ranks
 LEASES, WORKERS = "lease", "lease_worker"  # markets.leases' collections (read here without importing Django)
 TICKS = "markets_tick"
@@ -69,12 +69,6 @@ TICKS = "markets_tick"
 
 def note(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sim_status(base: str) -> dict[str, Any]:
@@ -85,15 +79,6 @@ def sim_status(base: str) -> dict[str, Any]:
 def last_agg_ids(status: dict[str, Any]) -> dict[str, int]:
     """Each Binance symbol's last aggregate trade id (-1: none yet)."""
     return {s: -1 if v["last_agg_id"] is None else int(v["last_agg_id"]) for s, v in status["symbols"].items()}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (0 once it is gone)."""
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.NoSuchProcess:
-        return 0.0
-    return t.user + t.system
 
 
 def percentile(values: list[float], q: float) -> float:
