@@ -83,8 +83,8 @@ class Membership:
         before may write its last trades (or the resume point it stored on taking it) only later, below that first
         trade, leaving a hole nobody saw. So, ``after`` seconds and again twice as late, the highest stored id
         below the first one taken is read, and a hole between them is filled by id like any gap."""
-        for wait in (after, after):
-            if await pause(wait, self._stopping):
+        for _ in range(2):  # ``after`` seconds after taking them, and as long again
+            if await pause(after, self._stopping):
                 return
             for symbol in symbols:
                 st = self.state.get(symbol)
