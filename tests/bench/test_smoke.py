@@ -47,6 +47,7 @@ OWN_FILE = {
     "tick_storage.py": "test_tick_storage_smoke.py",
     "sim_status.py": "test_sim_status_smoke.py",
     "universe.py": "test_universe_smoke.py",
+    "history_api.py": "test_history_api_smoke.py",
 }
 
 
