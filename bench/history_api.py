@@ -153,10 +153,7 @@ def store(days: int, n_ticks: int, seed: int) -> None:
 def answer_docs(db: Any, candles: str, interval: str, lo: datetime, hi: datetime) -> None:
     """Store the ``interval`` candles of ``[lo, hi)`` aggregated from the 1m ones, as candle documents of their own
     (the baseline's documents for an aggregated answer)."""
-    from markets.history import _trunc_unit
-    from markets.intervals import INTERVALS
-
-    unit, size = _trunc_unit(INTERVALS[interval])
+    unit, size = {"5m": ("minute", 5), "1h": ("hour", 1)}[interval]
     key = {"exchange": EXCHANGE, "symbol": SYMBOL}
     pipeline = [
         {"$match": {**key, "interval": "1m", "open_time": {"$gte": lo, "$lt": hi}}},

@@ -14,7 +14,8 @@ from itertools import pairwise
 from typing import Any
 
 from . import intervals as iv
-from .documents import CANDLE_DECIMALS, as_decimal, as_utc, candle_of, from_ms, to_ms
+from . import reads
+from .documents import CANDLE_DECIMALS, as_utc, from_ms, to_ms
 from .exchanges.base import RestAdapter
 from .exchanges.retry import RetryPolicy
 from .models import Candle, Gap, Instrument
@@ -53,6 +54,7 @@ class PriceHistory:
     stored; ``spans`` cut the range by source ("mongodb", "exchange" for fetched by this call,
     "missing", "future"); ``exchange_requests`` counts the requests this call sent to the exchange.
     ``queued`` lists the parts of ``missing`` that a backfill task is queued for (``markets.history_queue``).
+    ``rows`` holds the candles as output rows instead of ``candles`` when asked for (``shaped``).
     """
 
     exchange: str
@@ -66,6 +68,7 @@ class PriceHistory:
     missing: list[tuple[datetime, datetime]] = field(default_factory=list)
     exchange_requests: int = 0
     queued: list[tuple[datetime, datetime]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def get_price_history(
@@ -79,6 +82,7 @@ def get_price_history(
     adapter: RestAdapter | None = None,
     policy: RetryPolicy | None = None,
     progress: Callable[[int], None] | None = None,
+    shaped: bool = False,
 ) -> PriceHistory:
     """Candles of ``symbol`` on ``exchange`` for ``[start, end)``; see the module docstring.
 
@@ -88,6 +92,8 @@ def get_price_history(
     With ``fetch=False`` only stored candles are returned. ``progress(n)`` is told of every ``n``
     one-minute candles fetched. ``adapter`` replaces the configured one (the caller keeps its counters
     and closes it); otherwise one is made, with ``policy`` for its retries, only if something is missing.
+    ``shaped``: the candles come as output rows in ``rows`` (``markets.reads``: numbers printed, times ISO), not as
+    ``CandleBar`` records in ``candles``.
     """
     _check(symbol, start, end, interval, exchange)
     with contextlib.ExitStack() as owned:
@@ -125,18 +131,20 @@ def get_price_history(
                         progress(len(bars))
                 requests += rest.requests - before
                 fetched.append((r0, r1))
-    stored = _stored_opens(exchange, symbol, lo, hi, closed_only=False)
-    missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
+    docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi)
     if fetched:
         _record_unrecoverable(exchange, symbol, iv.subtract(missing, known_holes), now)
     if fetch and missing and _from_other_venues(exchange, symbol, missing, now):
-        stored = _stored_opens(exchange, symbol, lo, hi, closed_only=False)
-        missing = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, stored)
+        docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi)
 
     spans = _spans(lo, reachable_hi, missing, fetched)
     if reachable_hi < hi:
         spans.append(Span(reachable_hi, hi, "future"))
-    candles = _read(exchange, symbol, interval, lo, hi)
+    if shaped:
+        places = reads.places_of(exchange, symbol)
+        rows, candles = [reads.candle_row(d, places) for d in docs], []
+    else:
+        rows, candles = [], [_bar(d, exchange, symbol, interval) for d in docs]
     return PriceHistory(
         exchange=exchange,
         symbol=symbol,
@@ -145,9 +153,10 @@ def get_price_history(
         end=end,
         candles=candles,
         spans=spans,
-        complete=not missing and reachable_hi == hi and all(c.closed for c in candles),
+        complete=not missing and reachable_hi == hi and all(d["closed"] for d in docs),
         missing=missing,
         exchange_requests=requests,
+        rows=rows,
     )
 
 
@@ -302,65 +311,39 @@ def _spans(
     return spans
 
 
-def _read(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[CandleBar]:
-    """Stored one-minute candles of ``[lo, hi)``, aggregated in MongoDB when ``interval`` is wider."""
-    match = {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi}}
+def _read(
+    exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime, reachable_hi: datetime
+) -> tuple[list[dict[str, Any]], list[tuple[datetime, datetime]]]:
+    """The stored candles of ``[lo, hi)`` shaped for output (``markets.reads``; aggregated in MongoDB when
+    ``interval`` is wider than 1m), and the 1m ranges of ``[lo, reachable_hi)`` that have no stored candle."""
     if interval == iv.BASE_INTERVAL:
-        docs = list(collection(Candle).find(match, {"_id": 0}).sort("open_time", 1))
-        return [candle_of(d, interval) for d in docs]
-    unit, size = _trunc_unit(iv.INTERVALS[interval])
-    pipeline = [
-        {"$match": match},
-        {"$sort": {"open_time": 1}},
-        {
-            "$group": {
-                "_id": {"$dateTrunc": {"date": "$open_time", "unit": unit, "binSize": size}},
-                "open": {"$first": "$open"},
-                "high": {"$max": "$high"},
-                "low": {"$min": "$low"},
-                "close": {"$last": "$close"},
-                "volume": {"$sum": "$volume"},
-                "quote_volume": {"$sum": "$quote_volume"},
-                "trades": {"$sum": "$trades"},
-                "taker_buy_volume": {"$sum": "$taker_buy_volume"},
-                "taker_buy_quote_volume": {"$sum": "$taker_buy_quote_volume"},
-                "sources": {"$addToSet": "$source"},
-                "all_closed": {"$min": "$closed"},
-                "all_synthetic": {"$min": "$synthetic"},
-                "minutes": {"$sum": 1},
-            }
-        },
-        {"$sort": {"_id": 1}},
-    ]
+        docs = reads.minute_docs(exchange, symbol, lo, hi)
+        return docs, reads.holes(lo, reachable_hi, ONE_MINUTE, [as_utc(d["t"]) for d in docs])
+    docs = reads.bucket_docs(exchange, symbol, interval, lo, hi)
     width = iv.INTERVALS[interval]
-    per = width // iv.INTERVALS[iv.BASE_INTERVAL]
-    out = []
-    for g in collection(Candle).aggregate(pipeline):
-        open_time = as_utc(g["_id"])
-        complete = bool(g["all_closed"]) and g["minutes"] == per
-        out.append(
-            CandleBar(
-                exchange=exchange,
-                symbol=symbol,
-                interval=interval,
-                open_time=open_time,
-                close_time=open_time + width - timedelta(milliseconds=1),
-                **{k: as_decimal(g[k]) for k in CANDLE_DECIMALS},
-                trades=int(g["trades"]),
-                source="+".join(sorted(g["sources"])),
-                closed=complete,
-                synthetic=bool(g["all_synthetic"]),
-            )
-        )
-    return out
+    full = {as_utc(d["t"]) for d in docs if d["minutes"] == width // ONE_MINUTE}
+    partial = [t for t in iv.opens(lo, reachable_hi, interval) if t not in full]
+    if not partial:  # every candle holds all its minutes: nothing is missing, no minute need be read
+        return docs, []
+    # Only the stretch from the first to the last candle short of minutes is read minute by minute.
+    a, b = partial[0], min(partial[-1] + width, reachable_hi)
+    return docs, reads.holes(a, b, ONE_MINUTE, sorted(_stored_opens(exchange, symbol, a, b, closed_only=False)))
 
 
-def _trunc_unit(width: timedelta) -> tuple[str, int]:
-    """``$dateTrunc``'s unit and bin size for an interval (its bins start at 2000-01-01, epoch-aligned)."""
-    for unit, step in (("day", timedelta(days=1)), ("hour", timedelta(hours=1)), ("minute", timedelta(minutes=1))):
-        if width % step == timedelta(0):
-            return unit, width // step
-    raise ValueError(f"no $dateTrunc unit for {width}")
+def _bar(d: dict[str, Any], exchange: str, symbol: str, interval: str) -> CandleBar:
+    """A shaped candle document (``markets.reads``) as a record."""
+    return CandleBar(
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        open_time=as_utc(d["t"]),
+        close_time=datetime.fromisoformat(d["close_time"]),
+        **{k: Decimal(d[k]) for k in CANDLE_DECIMALS},
+        trades=int(d["trades"]),
+        source=d["source"],
+        closed=bool(d["closed"]),
+        synthetic=bool(d["synthetic"]),
+    )
 
 
 GAP_KIND = "candles"

@@ -35,11 +35,19 @@ SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "inte
 
 
 def history_read_or_queue(
-    symbol: str, start: datetime, end: datetime, interval: str = "1m", exchange: str = "binance", *, queue: bool = True
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    interval: str = "1m",
+    exchange: str = "binance",
+    *,
+    queue: bool = True,
+    shaped: bool = False,
 ) -> PriceHistory:
     """``get_price_history`` from MongoDB only; with ``queue`` the missing days are queued for backfill (see the
-    module docstring). Raises :class:`markets.history.InvalidRequest` for a bad argument, like it."""
-    history = get_price_history(symbol, start, end, interval, exchange, fetch=False)
+    module docstring). Raises :class:`markets.history.InvalidRequest` for a bad argument, like it. ``shaped``: the
+    candles as output rows (``PriceHistory.rows``)."""
+    history = get_price_history(symbol, start, end, interval, exchange, fetch=False, shaped=shaped)
     if not queue or not history.missing:
         return history
     lo, hi = history.missing[0][0], history.missing[-1][1]

@@ -9,6 +9,7 @@ adds the ``$type`` conditions and walks the index in trade-id order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Any
 from bson import Int64
 from django.conf import settings
 
+from . import reads
 from .consolidated import USD_QUOTES, Consolidated, ConsolidatedConfig, VenuePrice, consolidate
 from .documents import as_decimal, as_utc, candle_of, tick_of
 from .intervals import floor
@@ -81,28 +83,39 @@ def tick_page(
     """Up to ``limit`` ticks with ``from_id <= trade_id <= to_id`` and exchange time in ``[start, end)``,
     ordered by trade id. Time bounds are first turned into id bounds (trade ids follow exchange time), so
     the id index walk never passes over ticks outside the time range."""
+    query = tick_filter(exchange=exchange, symbol=symbol, from_id=from_id, to_id=to_id, start=start, end=end)
+    if query is None:
+        return TickPage([], None)
+    docs = list(collection(Tick).find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
+    ticks = [tick_of(d) for d in docs[:limit]]
+    more = len(docs) > limit
+    return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
+
+
+def tick_filter(
+    *,
+    exchange: str,
+    symbol: str,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The query of the ticks with ``from_id <= trade_id <= to_id`` and exchange time in ``[start, end)``, on the
+    id index (time bounds turned into id bounds); None when no tick can match."""
     if start is not None:
         first = tick_edge(exchange, symbol, {"$gte": start}, 1)
         if first is None:
-            return TickPage([], None)
+            return None
         from_id = max(from_id or 0, first[0])
     if end is not None:
         last = tick_edge(exchange, symbol, {"$lt": end}, -1)
         if last is None:
-            return TickPage([], None)
+            return None
         to_id = last[0] if to_id is None else min(to_id, last[0])
     if from_id is not None and to_id is not None and from_id > to_id:
-        return TickPage([], None)
-    trade_id: dict[str, Any] = {"$type": "long"}
-    if from_id is not None:
-        trade_id["$gte"] = Int64(from_id)
-    if to_id is not None:
-        trade_id["$lte"] = Int64(to_id)
-    query: dict[str, Any] = {
-        "exchange": {"$eq": exchange, "$type": "string"},
-        "symbol": {"$eq": symbol, "$type": "string"},
-        "trade_id": trade_id,
-    }
+        return None
+    query = reads.tick_query(exchange, symbol, from_id, to_id)
     ts: dict[str, datetime] = {}
     if start is not None:
         ts["$gte"] = start
@@ -110,10 +123,52 @@ def tick_page(
         ts["$lt"] = end
     if ts:
         query["ts"] = ts
-    docs = list(collection(Tick).find(query, {"_id": 0}).sort("trade_id", 1).hint(TICK_INDEX).limit(limit + 1))
-    ticks = [tick_of(d) for d in docs[:limit]]
-    more = len(docs) > limit
-    return TickPage(ticks, ticks[-1].trade_id + 1 if more else None)
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class TickRows:
+    """Ticks in trade-id order as output rows (``markets.reads``), and the id the next page starts from (None when
+    there is no more). ``rows`` may be a cursor, read as it is iterated (a CSV answer streams it)."""
+
+    rows: Iterable[dict[str, Any]]
+    next_from_id: int | None
+
+
+def tick_rows(
+    *,
+    exchange: str,
+    symbol: str,
+    limit: int,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    stream: bool = False,
+) -> TickRows:
+    """:func:`tick_page`'s ticks as output rows (numbers printed by the instrument's tick and step). With
+    ``stream`` the rows are a cursor read as it is iterated, and the end of the page is found first (one index
+    walk past ``limit`` ids), so that a page of any size holds in constant memory."""
+    query = tick_filter(exchange=exchange, symbol=symbol, from_id=from_id, to_id=to_id, start=start, end=end)
+    if query is None:
+        return TickRows([], None)
+    places = reads.places_of(exchange, symbol)
+    if stream:
+        after = list(
+            collection(Tick)
+            .find(query, {"_id": 0, "trade_id": 1})
+            .sort("trade_id", 1)
+            .hint(TICK_INDEX)
+            .skip(limit)
+            .limit(1)
+        )
+        next_from_id = int(after[0]["trade_id"]) if after else None
+        if next_from_id is not None:
+            query["trade_id"]["$lt"] = Int64(next_from_id)
+        return TickRows((reads.tick_row(d, places) for d in reads.tick_docs(query, None)), next_from_id)
+    docs = list(reads.tick_docs(query, limit + 1, batch_size=limit + 1))
+    rows = [reads.tick_row(d, places) for d in docs[:limit]]
+    return TickRows(rows, rows[-1]["trade_id"] + 1 if len(docs) > limit else None)
 
 
 def gap_list(

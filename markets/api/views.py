@@ -7,10 +7,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -22,6 +25,8 @@ from ..exchanges.errors import BadRequest
 from ..exchanges.retry import RetryPolicy
 from ..history import PriceHistory, get_price_history
 from ..history_queue import history_read_or_queue
+from ..reads import CANDLE_FIELDS, TICK_FIELDS
+from . import fast
 from .params import CandlesParams, ConsolidatedParams, FeedsParams, GapsParams, InstrumentsParams, TicksParams
 from .serializers import (
     ConsolidatedOut,
@@ -30,7 +35,6 @@ from .serializers import (
     GapOut,
     InstrumentOut,
     PriceHistoryOut,
-    TickOut,
     TickPageOut,
 )
 
@@ -74,6 +78,27 @@ class PublicView(APIView):
     permission_classes = (AllowAny,)
 
 
+JSON = "application/json"
+CSV_TICKS = 1_000_000  # ticks in one CSV answer without `limit`; `Link: <next>` carries on from there
+
+
+class CsvView(PublicView):
+    """An endpoint that also answers CSV (``?format=csv`` or ``Accept: text/csv``, ``fast.py``). Its errors stay
+    the JSON bodies of ``errors.py``, whatever was asked for."""
+
+    renderer_classes = (JSONRenderer, BrowsableAPIRenderer, fast.CsvRenderer)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if fast.wants_csv(self.request):
+            self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), JSON
+        return super().handle_exception(exc)
+
+
+def csv_out(description: str) -> OpenApiResponse:
+    """The ``text/csv`` answer of a CSV endpoint, described."""
+    return OpenApiResponse(OpenApiTypes.STR, description=description)
+
+
 class InstrumentsView(PublicView):
     @extend_schema(
         operation_id="instruments_list",
@@ -87,7 +112,7 @@ class InstrumentsView(PublicView):
         return Response(InstrumentOut(selectors.instrument_list(exchange=p.get("exchange")), many=True).data)
 
 
-class CandlesView(PublicView):
+class CandlesView(CsvView):
     @extend_schema(
         operation_id="candles_get",
         parameters=[CandlesParams],
@@ -99,17 +124,29 @@ class CandlesView(PublicView):
         "`complete: false`. `spans` says where each part came from, `complete` whether every candle is there. "
         "When the exchange refuses the symbol's candles (it does not list it: delisted, or the instrument was "
         "stored from another deployment of the venue), the answer is what MongoDB has, `missing` the rest: an "
-        "instrument without stored candles has an empty history, not an error.",
-        responses={200: PriceHistoryOut, 400: BAD_INPUT, 502: EXCHANGE_DOWN, 503: RATE_LIMITED},
+        "instrument without stored candles has an empty history, not an error.\n\n"
+        "CSV: `?format=csv` (or `Accept: text/csv`) answers the candles alone as text/csv, streamed: a header row "
+        f"({', '.join(CANDLE_FIELDS)}), times ISO-8601 UTC, numbers as in JSON, booleans true/false; `X-Complete` "
+        "says `complete`. Errors are JSON.",
+        responses={
+            (200, JSON): OpenApiResponse(PriceHistoryOut, description="JSON: the candles with their provenance"),
+            (200, fast.CSV): csv_out("JSON: the candles with their provenance; CSV: the candles alone, one a line"),
+            (400, JSON): BAD_INPUT,
+            (502, JSON): EXCHANGE_DOWN,
+            (503, JSON): RATE_LIMITED,
+        },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         p = parse(CandlesParams, request)
         args = (p["symbol"], p["start"], p["end"], p["interval"], p["exchange"])
         if request.user.is_staff:  # only staff may make this request spend the exchange's budget
             history = _fetched_or_stored(*args, fetch=p["fetch"])
         else:
-            history = history_read_or_queue(*args, queue=p["fetch"])
-        return Response(PriceHistoryOut(history).data)
+            history = history_read_or_queue(*args, queue=p["fetch"], shaped=True)
+        if fast.wants_csv(request):
+            name = f"{history.exchange}-{history.symbol}-{history.interval}-{fast.filename_time(history.start)}.csv"
+            return fast.csv_response(history.rows, CANDLE_FIELDS, name, {"X-Complete": str(history.complete).lower()})
+        return fast.json_answer(request, fast.history_body(history))
 
 
 def _fetched_or_stored(
@@ -118,37 +155,53 @@ def _fetched_or_stored(
     """``get_price_history`` fetching what is missing; when the exchange refuses that (a 4xx: it does not list the
     symbol), what is stored. An exchange that fails or cannot be reached is still an error (502/503)."""
     try:
-        return get_price_history(symbol, start, end, interval, exchange, fetch=fetch, policy=API_RETRY)
+        return get_price_history(symbol, start, end, interval, exchange, fetch=fetch, policy=API_RETRY, shaped=True)
     except BadRequest as exc:
         log.warning("%s %s: the exchange refused its candles (%s); answering the stored ones", exchange, symbol, exc)
-        return get_price_history(symbol, start, end, interval, exchange, fetch=False)
+        return get_price_history(symbol, start, end, interval, exchange, fetch=False, shaped=True)
 
 
-class TicksView(PublicView):
+class TicksView(CsvView):
     @extend_schema(
         operation_id="ticks_list",
         parameters=[TicksParams],
         tags=["market data"],
         summary="Stored ticks",
         description="Ticks in trade-id order, a page at a time: follow `next` (the same query with "
-        "from_id = last trade id + 1) until it is null.",
-        responses={200: TickPageOut, 400: BAD_INPUT},
+        "from_id = last trade id + 1) until it is null.\n\n"
+        "CSV: `?format=csv` (or `Accept: text/csv`) answers text/csv, streamed: a header row "
+        f"({', '.join(TICK_FIELDS)}), times ISO-8601 UTC, numbers as in JSON. Without `limit` a CSV answer holds "
+        f"every tick of the bounds up to {CSV_TICKS:,}; with `limit`, that many. When more ticks follow, the "
+        '`Link` header (`<url>; rel="next"`) is the URL of the rest, as `next` is in JSON. Errors are JSON.',
+        responses={
+            (200, JSON): OpenApiResponse(TickPageOut, description="JSON: a page of ticks and `next`"),
+            (200, fast.CSV): csv_out(
+                "JSON: a page of ticks and `next`; CSV: the ticks, one a line, `Link` to the rest"
+            ),
+            (400, JSON): BAD_INPUT,
+        },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         p = parse(TicksParams, request)
-        page = selectors.tick_page(
+        csv = fast.wants_csv(request)
+        page = selectors.tick_rows(
             exchange=p["exchange"],
             symbol=p["symbol"],
-            limit=p["limit"],
+            limit=p["limit"] if not csv or "limit" in request.query_params else CSV_TICKS,
             from_id=p.get("from_id"),
             to_id=p.get("to_id"),
             start=p.get("start"),
             end=p.get("end"),
+            stream=csv,
         )
         url = None
         if page.next_from_id is not None:
             url = replace_query_param(request.build_absolute_uri(), "from_id", page.next_from_id)
-        return Response({"results": TickOut(page.ticks, many=True).data, "next": url})
+        if csv:
+            first = fast.filename_time(p["start"]) if p.get("start") else p.get("from_id", "first")
+            name = f"{p['exchange']}-{p['symbol']}-ticks-{first}.csv"
+            return fast.csv_response(page.rows, TICK_FIELDS, name, {"Link": f'<{url}>; rel="next"'} if url else {})
+        return fast.json_answer(request, {"results": page.rows, "next": url})
 
 
 class GapsView(PublicView):
