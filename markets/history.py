@@ -14,11 +14,11 @@ from itertools import pairwise
 from typing import Any
 
 from . import intervals as iv
-from . import reads
+from . import reads, rollups
 from .documents import CANDLE_DECIMALS, as_utc, from_ms, to_ms
 from .exchanges.base import RestAdapter
 from .exchanges.retry import RetryPolicy
-from .models import Candle, Gap, Instrument
+from .models import Candle, Gap
 from .reconcile import VenueBudget, candles_from_other_venues
 from .services import candles_upsert, instruments_store
 from .store import collection
@@ -105,7 +105,8 @@ def get_price_history(
                 owned.callback(adapter.close)
             return adapter
 
-        if not Instrument.objects.filter(exchange=exchange, symbol=symbol).exists():
+        places = reads.places_of(exchange, symbol)  # None: not stored
+        if places is None:
             _learn_instrument(exchange, symbol, exchange_adapter() if fetch else None)
 
         # Stored and fetched data is one-minute candles; the range widens to whole candles of `interval`.
@@ -113,7 +114,11 @@ def get_price_history(
         now = datetime.now(UTC)
         reachable_hi = max(lo, min(hi, iv.floor(now, iv.BASE_INTERVAL) + iv.INTERVALS[iv.BASE_INTERVAL]))
         # A stored candle that was still open when fetched is fetched again; the rest is never asked twice.
-        to_fetch = iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, _stored_opens(exchange, symbol, lo, hi))
+        to_fetch = (
+            iv.missing_ranges(lo, reachable_hi, iv.BASE_INTERVAL, _stored_opens(exchange, symbol, lo, hi))
+            if fetch
+            else []
+        )
         fetched: list[tuple[datetime, datetime]] = []
         known_holes: list[tuple[datetime, datetime]] = []
         requests = 0
@@ -141,8 +146,8 @@ def get_price_history(
     if reachable_hi < hi:
         spans.append(Span(reachable_hi, hi, "future"))
     if shaped:
-        places = reads.places_of(exchange, symbol)
-        rows, candles = [reads.candle_row(d, places) for d in docs], []
+        places = places or reads.places_of(exchange, symbol) or reads.Places(0, 0)
+        rows, candles = reads.candle_rows(docs, places), []
     else:
         rows, candles = [], [_bar(d, exchange, symbol, interval) for d in docs]
     return PriceHistory(
@@ -319,7 +324,7 @@ def _read(
     if interval == iv.BASE_INTERVAL:
         docs = reads.minute_docs(exchange, symbol, lo, hi)
         return docs, reads.holes(lo, reachable_hi, ONE_MINUTE, [as_utc(d["t"]) for d in docs])
-    docs = reads.bucket_docs(exchange, symbol, interval, lo, hi)
+    docs = rollups.wide_docs(exchange, symbol, interval, lo, hi)
     width = iv.INTERVALS[interval]
     full = {as_utc(d["t"]) for d in docs if d["minutes"] == width // ONE_MINUTE}
     partial = [t for t in iv.opens(lo, reachable_hi, interval) if t not in full]

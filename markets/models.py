@@ -152,3 +152,25 @@ class Feed(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange}:{self.symbol} {self.state}"
+
+
+class CandleRollup(models.Model):
+    """A wider candle (5m to 1d) aggregated from stored 1m candles, kept so that reads of wide ranges need not
+    aggregate every minute again (``markets.rollups``). Derived data: only a candle whose minutes are all stored
+    and closed is kept, and a write of any of its minutes marks it stale (``candle`` null, ``version`` new)."""
+
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    interval = models.CharField(max_length=4)
+    open_time = models.DateTimeField()
+    version = models.CharField(max_length=24, help_text="changed by every write that marks it stale")
+    candle = models.JSONField(null=True, help_text="the candle as the API prints it, numbers not yet by tick/step")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol", "interval", "open_time"], name="rollup_identity")
+        ]
+        indexes = [models.Index(fields=["exchange", "symbol", "interval", "open_time"], name="rollup_order")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.symbol} {self.interval} {self.open_time:%Y-%m-%d %H:%M} rollup"

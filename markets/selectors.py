@@ -152,7 +152,7 @@ def tick_rows(
     query = tick_filter(exchange=exchange, symbol=symbol, from_id=from_id, to_id=to_id, start=start, end=end)
     if query is None:
         return TickRows([], None)
-    places = reads.places_of(exchange, symbol)
+    places = reads.places_of(exchange, symbol) or reads.Places(0, 0)
     if stream:
         after = list(
             collection(Tick)
@@ -165,9 +165,9 @@ def tick_rows(
         next_from_id = int(after[0]["trade_id"]) if after else None
         if next_from_id is not None:
             query["trade_id"]["$lt"] = Int64(next_from_id)
-        return TickRows((reads.tick_row(d, places) for d in reads.tick_docs(query, None)), next_from_id)
+        return TickRows(reads.tick_rows(reads.tick_docs(query, None), places), next_from_id)
     docs = list(reads.tick_docs(query, limit + 1, batch_size=limit + 1))
-    rows = [reads.tick_row(d, places) for d in docs[:limit]]
+    rows = list(reads.tick_rows(docs[:limit], places))
     return TickRows(rows, rows[-1]["trade_id"] + 1 if len(docs) > limit else None)
 
 

@@ -23,7 +23,7 @@ from django.db import IntegrityError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from . import metrics
+from . import metrics, rollups
 from .candles import build_candles, quiet_candles
 from .documents import candle_doc, d128, tick_bson, tick_of
 from .intervals import floor, missing_ranges
@@ -95,6 +95,7 @@ def ticks_ingest(*, ticks: Iterable[TradeTick]) -> WriteResult:
 def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     """Insert or replace candles by (exchange, symbol, interval, open_time); returns new vs updated."""
     coll = collection(Candle)
+    candles = list(candles)  # read twice: written, then their wider candles' rollups marked stale
     ops = []
     for c in candles:
         doc = candle_doc(c)
@@ -103,6 +104,7 @@ def candles_upsert(*, candles: Iterable[CandleBar]) -> WriteResult:
     if not ops:
         return WriteResult(0, 0)
     result = coll.bulk_write(ops, ordered=False)
+    rollups.mark_stale(candles)  # after the write: a read that kept an aggregate of the old minutes is undone
     return WriteResult(result.upserted_count, len(ops) - result.upserted_count)
 
 
