@@ -8,13 +8,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from markets.api.fast import json_answer
 from markets.api.params import TIME_HELP, QueryParams, TimeParam, exchange_param, limit_param, symbol_param
 from markets.api.serializers import DecimalString, UtcTime
 from markets.api.views import BAD_INPUT, PublicView, parse
@@ -23,6 +24,7 @@ from markets.intervals import INTERVALS
 
 from . import selectors
 from .models import Signal
+from .reads import signal_rows
 
 SIGNALS_PAGE = 500
 MAX_SIGNALS_PAGE = 5000
@@ -139,9 +141,9 @@ class SignalsView(PublicView):
         "follow `next` until it is null.",
         responses={200: SignalPageOut, 400: BAD_INPUT},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         p = parse(SignalsParams, request)
-        page = selectors.signal_page(
+        page = signal_rows(
             exchange=p["exchange"],
             symbol=p["symbol"],
             limit=p["limit"],
@@ -154,4 +156,4 @@ class SignalsView(PublicView):
         url = None
         if page.next is not None:
             url = replace_query_param(request.build_absolute_uri(), "cursor", cursor_text(page.next))
-        return Response({"results": SignalOut(page.signals, many=True).data, "next": url})
+        return json_answer(request, {"results": page.rows, "next": url})
