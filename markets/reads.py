@@ -96,32 +96,38 @@ def candle_match(exchange: str, symbol: str, lo: datetime, hi: datetime) -> dict
     return {"exchange": exchange, "symbol": symbol, "interval": iv.BASE_INTERVAL, "open_time": {"$gte": lo, "$lt": hi}}
 
 
+def _shape(fields: dict[str, Any]) -> dict[str, Any]:
+    """A stage replacing each document by ``fields`` in this order (``$replaceWith`` keeps an object's order):
+    the rows come out of the server with the answer's keys in the answer's order."""
+    return {"$replaceWith": fields}
+
+
 def minute_docs(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
-    """The stored 1m candles of ``[lo, hi)`` in open-time order, shaped for output (numbers still unprinted):
-    ``t`` is the open time as a datetime, the other keys are the output fields."""
+    """The stored 1m candles of ``[lo, hi)`` in open-time order, shaped for output (numbers still unprinted): the
+    output fields in order, then ``t``, the open time as a datetime."""
     pipeline = [
         {"$match": candle_match(exchange, symbol, lo, hi)},
         {"$sort": {"open_time": 1}},
-        {
-            "$project": {
-                "_id": 0,
-                "t": "$open_time",
+        _shape(
+            {
                 "open_time": iso("$open_time"),
                 "close_time": iso("$close_time"),
-                **{k: text(f"${k}") for k in ("open", "high", "low", "close", *SUMS)},
-                "trades": 1,
-                "source": 1,
-                "closed": 1,
+                **{k: text(f"${k}") for k in ("open", "high", "low", "close", "volume", "quote_volume")},
+                "trades": "$trades",
+                **{k: text(f"${k}") for k in ("taker_buy_volume", "taker_buy_quote_volume")},
+                "source": "$source",
+                "closed": "$closed",
                 "synthetic": {"$ifNull": ["$synthetic", False]},
+                "t": "$open_time",
             }
-        },
+        ),
     ]
     return list(collection(Candle).aggregate(pipeline))
 
 
 def bucket_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
     """The ``interval`` candles of ``[lo, hi)`` aggregated from the stored 1m candles, in open-time order, shaped
-    for output like :func:`minute_docs`; ``minutes`` is how many 1m candles each holds, ``sources`` theirs."""
+    for output like :func:`minute_docs`'s; ``minutes`` (last) is how many 1m candles each holds."""
     width = iv.INTERVALS[interval]
     unit, size = trunc_unit(width)
     pipeline = [
@@ -142,25 +148,25 @@ def bucket_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: dat
             }
         },
         {"$sort": {"_id": 1}},
-        {
-            "$project": {
-                "_id": 0,
-                "t": "$_id",
+        _shape(
+            {
                 "open_time": iso("$_id"),
                 "close_time": iso({"$add": ["$_id", width // _MS - 1]}),
-                **{k: text(f"${k}") for k in ("open", "high", "low", "close", *SUMS)},
-                "trades": 1,
-                "sources": 1,
-                "closed": 1,
+                **{k: text(f"${k}") for k in ("open", "high", "low", "close", "volume", "quote_volume")},
+                "trades": "$trades",
+                **{k: text(f"${k}") for k in ("taker_buy_volume", "taker_buy_quote_volume")},
+                "source": "$sources",
+                "closed": "$closed",
                 "synthetic": {"$ifNull": ["$synthetic", False]},
-                "minutes": 1,
+                "t": "$_id",
+                "minutes": "$minutes",
             }
-        },
+        ),
     ]
     per = width // iv.INTERVALS[iv.BASE_INTERVAL]
     docs = list(collection(Candle).aggregate(pipeline))
     for d in docs:
-        d["source"] = "+".join(sorted(d.pop("sources")))
+        d["source"] = "+".join(sorted(d["source"]))
         d["closed"] = bool(d["closed"]) and d["minutes"] == per
     return docs
 
@@ -188,30 +194,19 @@ def _print(memo: dict[Any, Any], text: str, places: int) -> str | None:
     return got
 
 
-def candle_rows(docs: Iterable[dict[str, Any]], p: Places) -> list[dict[str, Any]]:
-    """Shaped candle documents as the output rows: every number printed by ``plain`` with the places ``p``."""
+def candle_rows(docs: list[dict[str, Any]], p: Places) -> list[dict[str, Any]]:
+    """Shaped candle documents made the output rows, in place: every number printed by ``plain`` with the places
+    ``p``, the keys after the output fields (``t``, ``minutes``) dropped."""
     pp, qp = p.price, p.qty
     pm, qm = printed(pp), printed(qp)
-    return [
-        {
-            "open_time": d["open_time"],
-            "close_time": d["close_time"],
-            "open": pm.get(d["open"]) or _print(pm, d["open"], pp),
-            "high": pm.get(d["high"]) or _print(pm, d["high"], pp),
-            "low": pm.get(d["low"]) or _print(pm, d["low"], pp),
-            "close": pm.get(d["close"]) or _print(pm, d["close"], pp),
-            "volume": qm.get(d["volume"]) or _print(qm, d["volume"], qp),
-            "quote_volume": pm.get(d["quote_volume"]) or _print(pm, d["quote_volume"], pp),
-            "trades": int(d["trades"]),
-            "taker_buy_volume": qm.get(d["taker_buy_volume"]) or _print(qm, d["taker_buy_volume"], qp),
-            "taker_buy_quote_volume": pm.get(d["taker_buy_quote_volume"])
-            or _print(pm, d["taker_buy_quote_volume"], pp),
-            "source": d["source"],
-            "closed": bool(d["closed"]),
-            "synthetic": bool(d["synthetic"]),
-        }
-        for d in docs
-    ]
+    for d in docs:
+        for k in ("open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"):
+            d[k] = pm.get(d[k]) or _print(pm, d[k], pp)
+        d["volume"] = qm.get(d["volume"]) or _print(qm, d["volume"], qp)
+        d["taker_buy_volume"] = qm.get(d["taker_buy_volume"]) or _print(qm, d["taker_buy_volume"], qp)
+        del d["t"]
+        d.pop("minutes", None)
+    return docs
 
 
 def holes(lo: datetime, hi: datetime, step: timedelta, opens: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -255,37 +250,28 @@ def tick_docs(query: dict[str, Any], limit: int | None, *, batch_size: int = 100
     if limit is not None:
         stages.append({"$limit": limit})
     stages.append(
-        {
-            "$project": {
-                "_id": 0,
-                "trade_id": 1,
+        _shape(
+            {
+                "trade_id": "$trade_id",
                 "price": text("$price"),
                 "qty": text("$qty"),
-                "taker_side": 1,
+                "taker_side": "$taker_side",
                 "ts": iso("$ts"),
                 "received_at": iso("$received_at"),
-                "source": 1,
-                "first_trade_id": 1,
-                "last_trade_id": 1,
+                "source": "$source",
+                "first_trade_id": "$first_trade_id",
+                "last_trade_id": "$last_trade_id",
             }
-        }
+        )
     )
     return collection(Tick).aggregate(stages, hint=TICK_INDEX, batchSize=batch_size)
 
 
 def tick_rows(docs: Iterable[dict[str, Any]], p: Places) -> Iterator[dict[str, Any]]:
-    """Shaped tick documents as the output rows (read as iterated), numbers printed with the places ``p``."""
+    """Shaped tick documents made the output rows as they are read: price and quantity printed with ``p``."""
     pp, qp = p.price, p.qty
     pm, qm = printed(pp), printed(qp)
     for d in docs:
-        yield {
-            "trade_id": int(d["trade_id"]),
-            "price": pm.get(d["price"]) or _print(pm, d["price"], pp),
-            "qty": qm.get(d["qty"]) or _print(qm, d["qty"], qp),
-            "taker_side": d["taker_side"],
-            "ts": d["ts"],
-            "received_at": d["received_at"],
-            "source": d["source"],
-            "first_trade_id": int(d["first_trade_id"]),
-            "last_trade_id": int(d["last_trade_id"]),
-        }
+        d["price"] = pm.get(d["price"]) or _print(pm, d["price"], pp)
+        d["qty"] = qm.get(d["qty"]) or _print(qm, d["qty"], qp)
+        yield d

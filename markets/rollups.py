@@ -67,7 +67,7 @@ def wide_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datet
         )
     }
     todo = [t for t in iv.opens(lo, hi, interval) if (kept.get(t) or {}).get("candle") is None]
-    out = {t: {"t": t, **d["candle"]} for t, d in kept.items() if d.get("candle") is not None}
+    out = {t: {**d["candle"], "t": t} for t, d in kept.items() if d.get("candle") is not None}
     if todo:
         width = iv.INTERVALS[interval]
         fresh = bucket_docs(exchange, symbol, interval, todo[0], min(todo[-1] + width, hi))
