@@ -136,17 +136,17 @@ def get_price_history(
                         progress(len(bars))
                 requests += rest.requests - before
                 fetched.append((r0, r1))
-    docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi)
+    places = places or reads.places_of(exchange, symbol) or reads.Places(0, 0)
+    docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi, places)
     if fetched:
         _record_unrecoverable(exchange, symbol, iv.subtract(missing, known_holes), now)
     if fetch and missing and _from_other_venues(exchange, symbol, missing, now):
-        docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi)
+        docs, missing = _read(exchange, symbol, interval, lo, hi, reachable_hi, places)
 
     spans = _spans(lo, reachable_hi, missing, fetched)
     if reachable_hi < hi:
         spans.append(Span(reachable_hi, hi, "future"))
     if shaped:
-        places = places or reads.places_of(exchange, symbol) or reads.Places(0, 0)
         rows, candles = reads.candle_rows(docs, places), []
     else:
         rows, candles = [], [_bar(d, exchange, symbol, interval) for d in docs]
@@ -317,14 +317,15 @@ def _spans(
 
 
 def _read(
-    exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime, reachable_hi: datetime
+    exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime, reachable_hi: datetime, places: reads.Places
 ) -> tuple[list[dict[str, Any]], list[tuple[datetime, datetime]]]:
-    """The stored candles of ``[lo, hi)`` shaped for output (``markets.reads``; aggregated in MongoDB when
-    ``interval`` is wider than 1m), and the 1m ranges of ``[lo, reachable_hi)`` that have no stored candle."""
+    """The stored candles of ``[lo, hi)`` shaped for output (``markets.reads``; wider than 1m: from the rollups or
+    aggregated in MongoDB, ``markets.rollups``, numbers maybe printed with ``places``), and the 1m ranges of
+    ``[lo, reachable_hi)`` that have no stored candle."""
     if interval == iv.BASE_INTERVAL:
         docs = reads.minute_docs(exchange, symbol, lo, hi)
         return docs, reads.holes(lo, reachable_hi, ONE_MINUTE, [as_utc(d["t"]) for d in docs])
-    docs = rollups.wide_docs(exchange, symbol, interval, lo, hi)
+    docs = rollups.wide_docs(exchange, symbol, interval, lo, hi, places)
     width = iv.INTERVALS[interval]
     full = {as_utc(d["t"]) for d in docs if d["minutes"] == width // ONE_MINUTE}
     partial = [t for t in iv.opens(lo, reachable_hi, interval) if t not in full]

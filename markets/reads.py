@@ -194,18 +194,21 @@ def _print(memo: dict[Any, Any], text: str, places: int) -> str | None:
     return got
 
 
-def candle_rows(docs: list[dict[str, Any]], p: Places) -> list[dict[str, Any]]:
+def candle_rows(docs: list[dict[str, Any]], p: Places, *, keep: bool = False) -> list[dict[str, Any]]:
     """Shaped candle documents made the output rows, in place: every number printed by ``plain`` with the places
-    ``p``, the keys after the output fields (``t``, ``minutes``) dropped."""
+    ``p``, the keys after the output fields (``t``, ``minutes``, ``printed``) dropped (with ``keep``, kept). A
+    document whose ``printed`` is true is printed with ``p`` already (``markets.rollups``)."""
     pp, qp = p.price, p.qty
     pm, qm = printed(pp), printed(qp)
     for d in docs:
-        for k in ("open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"):
-            d[k] = pm.get(d[k]) or _print(pm, d[k], pp)
-        d["volume"] = qm.get(d["volume"]) or _print(qm, d["volume"], qp)
-        d["taker_buy_volume"] = qm.get(d["taker_buy_volume"]) or _print(qm, d["taker_buy_volume"], qp)
-        del d["t"]
-        d.pop("minutes", None)
+        if not d.pop("printed", False):
+            for k in ("open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"):
+                d[k] = pm.get(d[k]) or _print(pm, d[k], pp)
+            d["volume"] = qm.get(d["volume"]) or _print(qm, d["volume"], qp)
+            d["taker_buy_volume"] = qm.get(d["taker_buy_volume"]) or _print(qm, d["taker_buy_volume"], qp)
+        if not keep:
+            del d["t"]
+            d.pop("minutes", None)
     return docs
 
 

@@ -24,7 +24,7 @@ from pymongo.errors import BulkWriteError
 from . import intervals as iv
 from .documents import as_utc
 from .models import CandleRollup
-from .reads import bucket_docs
+from .reads import Places, bucket_docs, candle_rows
 from .store import collection
 from .types import CandleBar
 
@@ -56,9 +56,13 @@ def mark_stale(candles: Iterable[CandleBar]) -> int:
     return len(ops)
 
 
-def wide_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+def wide_docs(
+    exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime, places: Places
+) -> list[dict[str, Any]]:
     """The ``interval`` candles of ``[lo, hi)`` shaped like ``markets.reads.bucket_docs``'s, in open-time order:
-    from their rollups where valid, aggregated from the 1m candles otherwise (and kept when complete)."""
+    from their rollups where valid, aggregated from the 1m candles otherwise (and kept when complete). A rollup
+    keeps its numbers printed with ``places`` (``plain`` again with other places prints what it would print of the
+    unprinted value); those read back printed with ``places`` carry ``printed`` (``reads.candle_rows`` skips them)."""
     key = {"exchange": exchange, "symbol": symbol, "interval": interval}
     kept = {
         as_utc(d["open_time"]): d
@@ -67,7 +71,12 @@ def wide_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datet
         )
     }
     todo = [t for t in iv.opens(lo, hi, interval) if (kept.get(t) or {}).get("candle") is None]
-    out = {t: {**d["candle"], "t": t} for t, d in kept.items() if d.get("candle") is not None}
+    mark = [places.price, places.qty]
+    out = {
+        t: {**d["candle"], "t": t, "printed": d["candle"].pop("printed", None) == mark}
+        for t, d in kept.items()
+        if d.get("candle") is not None
+    }
     if todo:
         width = iv.INTERVALS[interval]
         fresh = bucket_docs(exchange, symbol, interval, todo[0], min(todo[-1] + width, hi))
@@ -81,6 +90,8 @@ def wide_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datet
                 continue  # valid already (a candle inside the aggregated stretch)
             if d["closed"] and d["minutes"] == per:
                 candle = {k: v for k, v in d.items() if k != "t"}
+                candle_rows([candle], places, keep=True)
+                candle["printed"] = mark
                 if seen is None:
                     ops.append(InsertOne({**key, "open_time": t, "version": str(ObjectId()), "candle": candle}))
                 else:

@@ -196,3 +196,18 @@ def test_ticks_say_what_the_serializers_say(client: Client) -> None:
         assert "from_id=251" in body["next"]
     doge = get_json(client, "/api/v1/ticks", {"exchange": "binance", "symbol": "DOGEUSDT", "limit": "1"})
     assert (doge["results"][0]["price"], doge["results"][0]["qty"]) == ("0.12345", "1500")
+
+
+def test_kept_rollups_follow_a_new_tick_size(client: Client) -> None:
+    """Rollups keep their numbers printed with the tick and step of when they were kept; after the exchange changes
+    the instrument's filters the same candles print with the new places, as the serializers say."""
+    store_instruments()
+    candles_upsert(candles=minutes("BTCUSDT", 60, quiet=3))
+    params = {"exchange": "binance", "symbol": "BTCUSDT", "interval": "15m", "fetch": "false"}
+    params |= {"start": "2025-06-02T00:00:00Z", "end": "2025-06-02T01:00:00Z"}
+    first = get_json(client, "/api/v1/candles", params)
+    assert first["candles"][0]["open"] == "60000.10"
+    Instrument.objects.filter(symbol="BTCUSDT").update(tick_size=Decimal("0.0001"), step_size=Decimal("0.1"))
+    body = get_json(client, "/api/v1/candles", params)
+    assert (body["candles"][0]["open"], body["candles"][0]["volume"]) == ("60000.1000", "130.0")
+    assert body == expected("BTCUSDT", "15m", params["start"], params["end"])
