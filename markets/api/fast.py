@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -100,14 +102,29 @@ def csv_lines(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> Iterator
 
 
 def csv_response(
-    rows: Iterable[dict[str, Any]], fields: Sequence[str], filename: str, headers: dict[str, str] | None = None
+    request: Request,
+    rows: Iterable[dict[str, Any]],
+    fields: Sequence[str],
+    filename: str,
+    headers: dict[str, str] | None = None,
 ) -> StreamingHttpResponse:
-    """A streamed CSV answer of ``rows`` (read as it is sent), offered for download as ``filename``."""
-    response = StreamingHttpResponse(csv_lines(rows, fields), content_type=f"{CSV}; charset=utf-8")
+    """A streamed CSV answer of ``rows`` (read as it is sent), offered for download as ``filename``. Served by
+    ASGI (Daphne) the pieces come through an asynchronous iterator, each read in Django's sync thread: given a
+    synchronous one, Django's ASGI handler would read the whole answer into memory before sending it."""
+    lines = csv_lines(rows, fields)
+    body = _pieces(lines) if isinstance(request._request, ASGIRequest) else lines
+    response = StreamingHttpResponse(body, content_type=f"{CSV}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+async def _pieces(lines: Iterator[str]) -> AsyncIterator[str]:
+    """``lines`` as an asynchronous iterator, each piece read in Django's sync thread (where the cursor was made)."""
+    read = sync_to_async(next, thread_sensitive=True)
+    while (piece := await read(lines, None)) is not None:
+        yield piece
 
 
 def filename_time(t: datetime) -> str:

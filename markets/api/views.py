@@ -145,7 +145,8 @@ class CandlesView(CsvView):
             history = history_read_or_queue(*args, queue=p["fetch"], shaped=True)
         if fast.wants_csv(request):
             name = f"{history.exchange}-{history.symbol}-{history.interval}-{fast.filename_time(history.start)}.csv"
-            return fast.csv_response(history.rows, CANDLE_FIELDS, name, {"X-Complete": str(history.complete).lower()})
+            complete = {"X-Complete": str(history.complete).lower()}
+            return fast.csv_response(request, history.rows, CANDLE_FIELDS, name, complete)
         return fast.json_answer(request, fast.history_body(history))
 
 
@@ -200,7 +201,8 @@ class TicksView(CsvView):
         if csv:
             first = fast.filename_time(p["start"]) if p.get("start") else p.get("from_id", "first")
             name = f"{p['exchange']}-{p['symbol']}-ticks-{first}.csv"
-            return fast.csv_response(page.rows, TICK_FIELDS, name, {"Link": f'<{url}>; rel="next"'} if url else {})
+            link = {"Link": f'<{url}>; rel="next"'} if url else {}
+            return fast.csv_response(request, page.rows, TICK_FIELDS, name, link)
         return fast.json_answer(request, {"results": page.rows, "next": url})
 
 

@@ -92,3 +92,22 @@ def test_bad_input_on_a_csv_request_is_the_json_400(client: Client) -> None:
         assert set(response.json()["fields"]) == {bad}
     response = client.get("/api/v1/candles", {**CANDLES, "interval": "7m"}, HTTP_ACCEPT="text/csv")
     assert (response.status_code, response.json()["error"]) == (400, "invalid request")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_csv_is_an_asynchronous_stream() -> None:
+    """Served by ASGI (Daphne in production) the CSV comes through an asynchronous iterator, a piece at a time (a
+    synchronous one would be read whole into memory by Django's ASGI handler), with the same lines."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    await sync_to_async(ticks_ingest)(ticks=ticks(2500))
+    response = await AsyncClient().get("/api/v1/ticks", {**TICKS, "format": "csv"})
+    assert response.status_code == 200
+    assert response.streaming
+    assert response.is_async
+    pieces = [piece async for piece in response]
+    assert len(pieces) == 3  # 1,000 lines a piece
+    text = b"".join(pieces).decode()
+    assert text.count("\n") == 2501
+    assert text.splitlines()[-1].startswith("2500,")
