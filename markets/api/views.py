@@ -1,5 +1,7 @@
 """The history API's views: parse the query with a ``params`` serializer, call one selector or service,
-shape the answer with a ``serializers`` class. Errors are shaped by ``errors.exception_handler``."""
+shape the answer with a ``serializers`` class. Candles and ticks come as output rows from ``markets.reads`` and are
+answered by ``fast.py`` (orjson, or CSV streamed); their serializers remain the schema. Errors are shaped by
+``errors.exception_handler``."""
 
 from __future__ import annotations
 
