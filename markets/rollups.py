@@ -14,7 +14,7 @@ rather than 43,200 minutes to aggregate.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -30,17 +30,22 @@ from .types import CandleBar
 
 WIDER = tuple(i for i in iv.INTERVALS if i != iv.BASE_INTERVAL)
 DUPLICATE_KEY = 11000
+CLOCK_MARGIN = timedelta(minutes=1)
 
 
 def mark_stale(candles: Iterable[CandleBar]) -> int:
     """Mark stale the rollups of the wider candles holding the closed 1m ``candles`` (creating the marks where
     there is no rollup yet, so that a read under way cannot keep an aggregate of the minutes before this write).
-    Returns how many wider candles were marked."""
+    A wider candle that ends later than a minute from now is not marked: until its last minute is over it cannot be
+    complete, so no read keeps it (the minute covers an exchange clock ahead of ours). The stream's closing minutes
+    thus mark only the wider candles they complete. Returns how many wider candles were marked."""
+    soon = datetime.now(UTC) + CLOCK_MARGIN
     keys = {
-        (c.exchange, c.symbol, wide, iv.floor(c.open_time, wide))
+        (c.exchange, c.symbol, wide, t)
         for c in candles
         if c.closed and c.interval == iv.BASE_INTERVAL
         for wide in WIDER
+        if (t := iv.floor(c.open_time, wide)) + iv.INTERVALS[wide] <= soon
     }
     if not keys:
         return 0

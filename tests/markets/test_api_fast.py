@@ -211,3 +211,19 @@ def test_kept_rollups_follow_a_new_tick_size(client: Client) -> None:
     body = get_json(client, "/api/v1/candles", params)
     assert (body["candles"][0]["open"], body["candles"][0]["volume"]) == ("60000.1000", "130.0")
     assert body == expected("BTCUSDT", "15m", params["start"], params["end"])
+
+
+def test_only_wider_candles_that_may_be_complete_are_marked() -> None:
+    """A closed minute marks the rollups of its five wider candles; one whose wider candles all end later than a
+    minute from now (tomorrow's first minute) marks none, and an open minute marks none."""
+    from datetime import UTC, datetime
+
+    from markets.intervals import floor
+    from markets.rollups import mark_stale
+
+    old = minutes("BTCUSDT", 1, quiet=-1)[0]
+    tomorrow = floor(datetime.now(UTC), "1d") + timedelta(days=1)
+    assert mark_stale([old]) == 5
+    assert mark_stale([replace(old, open_time=tomorrow, close_time=tomorrow + MINUTE)]) == 0
+    assert mark_stale([replace(old, closed=False)]) == 0
+    assert CandleRollup.objects.filter(candle__isnull=True).count() == 5
