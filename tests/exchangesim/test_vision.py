@@ -93,6 +93,9 @@ async def test_a_file_built_again_is_the_same(vis: tuple[Simulator, aiohttp.Clie
     cache.close()
     assert (await fetch_zip(http, sim, path))[0] == first
     assert cache.builds == builds + 1
+    async with http.get(sim.url + "/_sim/status") as r:
+        vision = (await r.json())["venues"]["binance"]["vision"]
+    assert vision == {"delay_seconds": 0, "files_built": builds + 1, "cache_bytes": len(first)}
 
 
 async def test_what_is_not_published_is_404(vis: tuple[Simulator, aiohttp.ClientSession]) -> None:
