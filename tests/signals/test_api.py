@@ -93,8 +93,8 @@ def test_signals_of_an_instrument_default_to_buy_and_sell(client: Client, stored
         "interval": "1m",
         "candle_open_time": iso(0),
         "decision": "BUY",
-        "confidence": "0.30",
-        "net": "0.30",
+        "confidence": "0.3",  # a ratio: no instrument's places, trailing zeros dropped (markets.numbers.plain)
+        "net": "0.3",
         "indicators": {"close": 64000.5, "sma20": 64001.25, "rsi14": None},
         "votes": [{"rule": "ma_cross", "weight": "0.30", "reason": "vote of candle 0"}],
         "reasons": ["vote of candle 0"],
