@@ -11,8 +11,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import selectors
-from ..documents import from_ms
+from ..gap_bounds import gap_ids, gap_times
 from ..numbers import plain
 from ..places import NONE, Places, instrument_places, places_of
 
@@ -221,26 +220,10 @@ class GapOut(serializers.Serializer):
         return None if t is None else utc_iso(t)
 
     def get_first_id(self, gap: Any) -> int | None:
-        return gap.start if gap.kind == TRADES else None
+        return gap_ids(gap)[0]
 
     def get_last_id(self, gap: Any) -> int | None:
-        return gap.end if gap.kind == TRADES else None
-
-
-TRADES = "trades"
-
-
-def gap_times(gap: Any) -> tuple[datetime | None, datetime | None]:
-    """A Gap's bounds as times: a candle gap's stored epoch ms; for a trade gap the exchange times of the stored
-    ticks either side of its ids (two index look-ups, kept on the object for the second call)."""
-    if gap.kind != TRADES:
-        return from_ms(gap.start), from_ms(gap.end)
-    cached = getattr(gap, "_times", None)
-    if cached is None:
-        span = selectors.hole_span(gap.exchange, gap.symbol, gap.start, gap.end)
-        cached = span if span is not None else (None, None)
-        gap._times = cached
-    return cached
+        return gap_ids(gap)[1]
 
 
 class FeedOut(serializers.Serializer):
