@@ -3,11 +3,13 @@ size (prices, quote amounts) and of its step size (base quantities), read from t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from .models import Instrument
-from .numbers import places
+from .numbers import places, plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,30 @@ def instrument_places(exchange: str, symbol: str, memo: dict[tuple[str, str], Pl
     if memo is not None:
         memo[key] = found
     return found
+
+
+Memo = dict[tuple[str, str], Places]
+
+
+def priced(data: Mapping[str, Any], fields: Mapping[str, str | None], found: Places) -> dict[str, Any]:
+    """``data`` (a payload for the page) with each of ``fields`` (name → "price", "qty" or None) printed by
+    :func:`markets.numbers.plain` with ``found``'s places; absent and null fields are left as they are."""
+    out = dict(data)
+    for name, kind in fields.items():
+        if out.get(name) is not None:
+            out[name] = plain(out[name], found.of(kind))
+    return out
+
+
+def priced_rows(
+    rows: Iterable[Mapping[str, Any]], fields: Mapping[str, str | None], memo: Memo
+) -> list[dict[str, Any]]:
+    """Payloads of any instruments (positions, orders, last prices), each printed with its own ``exchange`` and
+    ``symbol``'s places; ``memo`` keeps the places already read. May read the database: call it off an event loop
+    unless :func:`known` says it will not."""
+    return [priced(r, fields, instrument_places(str(r.get("exchange")), str(r.get("symbol")), memo=memo)) for r in rows]
+
+
+def known(rows: Iterable[Mapping[str, Any]], memo: Memo) -> bool:
+    """Whether every row's instrument is in ``memo`` already (then :func:`priced_rows` reads nothing)."""
+    return all((r.get("exchange"), r.get("symbol")) in memo for r in rows)
