@@ -80,8 +80,8 @@ def test_position_list_shows_signed_coloured_pnl(admin_client: Client, records: 
     assert "#15803d" in html  # green for the gain
     assert "#b91c1c" in html  # red for the loss
     assert "40020.000000" not in html
-    assert "<td class=\"field-show_entry\">40020.00</td>" in html  # the tick is 0.01
-    assert "<td class=\"field-show_qty\">0.02500</td>" in html  # the step is 0.00001
+    assert '<td class="field-show_entry">40020.00</td>' in html  # the tick is 0.01
+    assert '<td class="field-show_qty">0.02500</td>' in html  # the step is 0.00001
     assert "Close selected positions" in html
     assert "Delete selected" not in html
     assert "/admin/orders/position/add/" not in html
