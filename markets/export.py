@@ -2,8 +2,8 @@
 
 Rows are the ones the JSON API answers for the same query: ticks as ``/api/v1/ticks`` pages them (trade-id
 order, exchange time in ``[start, end)``), candles as ``/api/v1/candles?fetch=false`` (open times in
-``[start, end)`` widened to whole candles of the interval; 1m read as stored, wider intervals by
-:func:`markets.history._read`, the API's own stored read, a chunk of whole candles at a time). Columns and
+``[start, end)`` widened to whole candles of the interval; 1m read as stored, wider intervals from the API's own
+read, :func:`markets.history.get_price_history` without fetching, a chunk of whole candles at a time). Columns and
 their order are the API's JSON fields (``TickOut``, ``CandleOut``).
 
 - CSV: a header row; times ISO-8601 UTC with ``Z`` to the millisecond; prices and quantities by
@@ -40,7 +40,7 @@ from bson import Int64
 
 from . import intervals as iv
 from .api.serializers import utc_iso
-from .history import _read as stored_candles  # the API's stored read; one aggregation, not two
+from .history import get_price_history
 from .models import Candle, Instrument, Tick
 from .numbers import places, plain
 from .selectors import TICK_INDEX, id_count, tick_edge
@@ -163,10 +163,13 @@ def export_plan(
 
 
 def export_total(plan: ExportPlan) -> int:
-    """How many rows the export will have, for a progress bar: the candles of the range, or the ticks stored
-    with ids between the range's first and last (one count on the id index; exact when ids follow time)."""
+    """How many rows the export will have, for a progress bar: the stored 1m candles of the range, the wider
+    candles it can hold, or the ticks stored with ids between its first and last (a count on an index; exact
+    when ids follow time)."""
     if plan.what == "candles":
-        return iv.count(*plan.opens, plan.interval or iv.BASE_INTERVAL)
+        if plan.interval != iv.BASE_INTERVAL:
+            return iv.count(*plan.opens, plan.interval or iv.BASE_INTERVAL)
+        return collection(Candle).count_documents(_minute_query(plan))
     ids = _tick_ids(plan)
     return id_count(plan.exchange, plan.symbol, *ids) if ids else 0
 
@@ -197,25 +200,35 @@ def _tick_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
 
 def _minute_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
     """The stored 1m candles, as ``history._read`` reads them for 1m."""
-    lo, hi = plan.opens
-    query: dict[str, Any] = {"exchange": plan.exchange, "symbol": plan.symbol, "interval": iv.BASE_INTERVAL}
-    query["open_time"] = {"$gte": lo, "$lt": hi}
-    cursor = collection(Candle).find(query, _projection(CANDLE_COLUMNS, times)).sort("open_time", 1)
+    cursor = collection(Candle).find(_minute_query(plan), _projection(CANDLE_COLUMNS, times)).sort("open_time", 1)
     yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), CANDLE_COLUMNS, size)
 
 
 def _aggregated_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
-    """Wider candles from the API's stored read, ``size`` candles' worth of range at a time (chunks start on
-    candle boundaries, so each candle is aggregated whole, as in one read of the full range)."""
+    """Wider candles as the API reads them (its one aggregation, not a second), a chunk of whole candles at a time
+    within one request's limits (``MAX_CANDLES``, ``MAX_SPAN``): each candle is aggregated whole, as in one read
+    of the full range."""
     interval = plan.interval or iv.BASE_INTERVAL
+    width = iv.INTERVALS[interval]
     lo, hi = plan.opens
-    step = iv.INTERVALS[interval] * size
+    step = width * max(1, min(size, iv.MAX_CANDLES, iv.MAX_SPAN // width))
     t = lo
     while t < hi:
-        bars = stored_candles(plan.exchange, plan.symbol, interval, t, min(t + step, hi))
-        if bars:
-            yield _bar_columns(bars, times)
+        chunk = get_price_history(plan.symbol, t, min(t + step, hi), interval, plan.exchange, fetch=False)
+        if chunk.candles:
+            yield _bar_columns(chunk.candles, times)
         t += step
+
+
+def _minute_query(plan: ExportPlan) -> dict[str, Any]:
+    """The stored 1m candles of the plan's range."""
+    lo, hi = plan.opens
+    return {
+        "exchange": plan.exchange,
+        "symbol": plan.symbol,
+        "interval": iv.BASE_INTERVAL,
+        "open_time": {"$gte": lo, "$lt": hi},
+    }
 
 
 def _tick_ids(plan: ExportPlan) -> tuple[int, int] | None:

@@ -68,6 +68,8 @@ class Command(BaseCommand):
                 summary = history_export(
                     plan=plan, fmt=fmt, out=out, force=opts["force"], size=opts["batch"], progress=bar.update
                 )
+                bar.total = bar.n  # a wider interval's total counts the candles the range can hold, not those stored
+                bar.refresh()
             finally:
                 bar.close()
         except ExportError as exc:
