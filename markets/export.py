@@ -313,6 +313,7 @@ def csv_write(plan: ExportPlan, batches: Iterable[Batch], out: IO[str], progress
         writer.writerows(zip(*(shape(c, batch[c]) for c in plan.columns), strict=True))
         n = len(batch[plan.columns[0]])
         rows += n
+        del batch  # before the next is read: one batch in memory, not two
         progress(n)
     return rows
 
@@ -356,9 +357,11 @@ def parquet_write(plan: ExportPlan, batches: Iterable[Batch], path: Path, progre
                 else:
                     arrays.append(pa.array(values, f.type))
             table = pa.Table.from_arrays(arrays, schema=schema)
-            writer.write_table(table, row_group_size=table.num_rows)
-            rows += table.num_rows
-            progress(table.num_rows)
+            n = table.num_rows
+            writer.write_table(table, row_group_size=n)
+            rows += n
+            del batch, values, arrays, table  # before the next is read: one batch in memory, not two
+            progress(n)
     return rows
 
 
