@@ -340,8 +340,8 @@ BOUND = 24 * 2**20  # bytes: measured peaks are in the test's docstring
 def test_memory_stays_bounded_by_the_batch(tmp_path: Path, instruments: list[Instrument]) -> None:
     """Exporting 200,000 ticks 10,000 at a time holds one batch, not the file: the Python heap's peak (tracemalloc)
     stays under 24 MiB for CSV and Parquet, and Arrow's own allocations under 24 MiB at every batch. Measured:
-    peaks of 14.1 MiB (CSV) and 12.4 MiB (Parquet), Arrow 2.5 MiB; the same export as one 200,000-row batch, as
-    a whole-file implementation would hold it, peaks at 117 MiB (CSV) and 131 MiB (Parquet)."""
+    peaks of 8.5 MiB (CSV) and 7.1 MiB (Parquet), Arrow 1.7 MiB; the same export as one 200,000-row batch, as a
+    whole-file implementation would hold it, peaks at 117 MiB (CSV) and 131 MiB (Parquet)."""
     t0 = datetime(2025, 6, 2, tzinfo=UTC)
     ticks_ingest(
         ticks=(
