@@ -302,18 +302,24 @@ def test_bad_input_is_named(tmp_path: Path, change: dict[str, str], named: str) 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_an_interrupted_export_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     """Rows that fail mid-stream (a reader that raises after its first batch) leave neither the file nor its
-    ``.part``; Ctrl+C after the first batch over an existing file with --force leaves the old file as it was."""
+    ``.part``: an error as it is, Ctrl+C as a CommandError saying so. Ctrl+C after the first batch over an
+    existing file with --force leaves the old file as it was."""
     real = export.export_batches
+    failure: BaseException = RuntimeError("the database went away")
 
     def failing(*args: Any, **kwargs: Any) -> Iterator[export.Batch]:
         batches = real(*args, **kwargs)
         yield next(batches)
-        raise RuntimeError("the database went away")
+        raise failure
 
     monkeypatch.setattr(export, "export_batches", failing)
     out = tmp_path / f"ticks.{fmt}"
     args = ("--what", "ticks", "--symbol", SYMBOL, "--start", "2025-06-02T00:00Z", "--end", "2025-06-02T00:11Z")
     with pytest.raises(RuntimeError, match="went away"):
+        run(*args, "--batch", "5", "--out", str(out))
+    assert list(tmp_path.iterdir()) == []
+    failure = KeyboardInterrupt()
+    with pytest.raises(CommandError, match=f"interrupted: {out} was not written"):
         run(*args, "--batch", "5", "--out", str(out))
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()

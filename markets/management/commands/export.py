@@ -74,6 +74,9 @@ class Command(BaseCommand):
                 bar.close()
         except ExportError as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt:
+            where = "stdout got part of the rows" if to_stdout else f"{out} was not written (one there is as it was)"
+            raise CommandError(f"interrupted: {where}") from None
         (self.stderr if to_stdout else self.stdout).write(_summary(label, fmt, summary))
 
 
