@@ -199,7 +199,7 @@ def _tick_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
 
 
 def _minute_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
-    """The stored 1m candles, as ``history._read`` reads them for 1m."""
+    """The stored 1m candles, read as the API reads them for 1m (by open time on the candle index)."""
     cursor = collection(Candle).find(_minute_query(plan), _projection(CANDLE_COLUMNS, times)).sort("open_time", 1)
     yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), CANDLE_COLUMNS, size)
 

@@ -263,6 +263,19 @@ def test_csv_to_stdout(stored: Instrument) -> None:
 
 
 @pytest.mark.usefixtures("stored")
+@pytest.mark.parametrize("what", ["ticks", "candles"])
+def test_an_empty_range_is_a_header_or_an_empty_table(tmp_path: Path, what: str) -> None:
+    """A range without data gives a CSV of the header alone and a Parquet file of no rows with the schema."""
+    args = ("--what", what, "--symbol", SYMBOL, "--start", "2025-06-03T00:00:00Z", "--end", "2025-06-03T01:00:00Z")
+    assert "0 rows as csv" in run(*args, "--out", str(tmp_path / "e.csv"))
+    assert "0 rows as parquet" in run(*args, "--out", str(tmp_path / "e.parquet"))
+    columns = TICK_COLUMNS if what == "ticks" else CANDLE_COLUMNS
+    assert (tmp_path / "e.csv").read_text() == ",".join(columns) + "\n"
+    frame = pd.read_parquet(tmp_path / "e.parquet")
+    assert (tuple(frame.columns), len(frame)) == (columns, 0)
+
+
+@pytest.mark.usefixtures("stored")
 @pytest.mark.parametrize(
     ("change", "named"),
     [
