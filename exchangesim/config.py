@@ -46,4 +46,6 @@ class SimConfig:
     subscribe_timeout: float = 5.0  # a Coinbase socket must subscribe this soon after connecting
     warm_history: bool = False  # aggregate the synthetic history in the background at start (the CLI does)
     explicit_symbols: bool = False  # --symbols given with --replay: add them as synthetic
+    # data.binance.vision files: a UTC day (or month) is published this many seconds after it ends
+    vision_delay: float = 600.0
     universe: int = 0  # synthetic symbols added to every venue (universe.py), 0 for none

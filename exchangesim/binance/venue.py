@@ -19,6 +19,7 @@ from .limits import WeightLimiter
 from .records import ORDER_TYPES
 from .rest import PublicRest, make_middleware
 from .signed import SignedRest
+from .vision import Vision
 from .ws import StreamServer
 
 RATE_LIMITS = [
@@ -49,10 +50,15 @@ class BinanceVenue(VenueBase):
         self.public = PublicRest(self)
         self.signed = SignedRest(self)
         self.streams = StreamServer(self)
+        self.vision = Vision(self, config.vision_delay)
         market.listeners.append(self._match_orders)
 
     def routes(self) -> list[web.RouteDef]:
-        return [*self.public.routes(), *self.signed.routes(), *self.streams.routes()]
+        return [*self.public.routes(), *self.signed.routes(), *self.streams.routes(), *self.vision.routes()]
+
+    async def close(self) -> None:
+        await super().close()
+        self.vision.close()
 
     def middleware(self) -> Middleware:
         """Binance's own (weight, bans, its headers and error shape), not the prefix middleware of ``VenueBase``."""
