@@ -7,8 +7,8 @@ Paths as Binance's (``<base>`` is the simulator's URL; ``BINANCE_DATA_URL`` poin
     /data/spot/daily/klines/<SYMBOL>/<INTERVAL>/<SYMBOL>-<INTERVAL>-<YYYY-MM-DD>.zip
     /data/spot/monthly/klines/<SYMBOL>/<INTERVAL>/<SYMBOL>-<INTERVAL>-<YYYY-MM>.zip
 
-each with ``<file>.zip.CHECKSUM`` holding ``<sha256 hex>  <file>.zip\\n``. A zip holds one CSV of the same name
-(see ``vision_files.py`` for the rows). Klines intervals are those that divide a day, ``1s`` to ``1d``.
+each with ``<file>.zip.CHECKSUM`` holding ``<sha256 hex>  <file>.zip\\n``. A zip holds one CSV of the same name,
+``<file>.csv`` (see ``vision_files.py`` for the rows). Klines intervals are those that divide a day, ``1s`` to ``1d``.
 
 Files are written from the tape, the truth ``/_sim/truth`` streams: without ``/_sim/rest/forget`` they equal
 ``/api/v3/aggTrades`` and ``/api/v3/klines`` over the same times. A REST fault or the weight limit does not touch
@@ -75,7 +75,7 @@ class FileKey:
 
     @property
     def csv_name(self) -> str:
-        return self.zip_name[: -len(".zip")]
+        return f"{self.symbol}-{self.kind}-{self.date}.csv"
 
 
 @dataclass(frozen=True, slots=True)

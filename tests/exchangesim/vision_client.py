@@ -48,7 +48,7 @@ async def fetch_zip(http: aiohttp.ClientSession, sim: Simulator, path: str) -> t
     name = path.rsplit("/", 1)[1]
     assert checksum == f"{hashlib.sha256(body).hexdigest()}  {name}\n"
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
-        assert zf.namelist() == [name.removesuffix(".zip")]
+        assert zf.namelist() == [name.removesuffix(".zip") + ".csv"]
         text = zf.read(zf.namelist()[0]).decode()
     return body, text
 
