@@ -58,6 +58,7 @@ class BackfillSummary:
     files: int = 0
     file_bytes: int = 0
     unpublished: int = 0  # whole days wanted from files but not published: taken from REST
+    candle_seconds: float = 0.0  # of ``seconds``, building the 1m candles
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,7 @@ def trades_backfill(
         fetched += fill.fetched
         written += fill.written
         still += hole_size(fill.unreturned)
-    whole = (iv.ceil(start, "1m"), iv.floor(end, "1m"))
+    whole, candles_began = (iv.ceil(start, "1m"), iv.floor(end, "1m")), time.monotonic()
     built = (
         candles_of_stored(
             exchange=exchange,
@@ -218,6 +219,7 @@ def trades_backfill(
         if candles and whole[0] < whole[1]
         else None
     )
+    ended = time.monotonic()
     return BackfillSummary(
         "trades",
         exchange,
@@ -230,13 +232,14 @@ def trades_backfill(
         written,
         still,
         adapter.requests - requests_before,
-        time.monotonic() - began,
+        ended - began,
         built.candles if built else 0,
         built.quiet if built else 0,
         files.rows,
         files.files,
         files.bytes,
         len(files.unpublished),
+        ended - candles_began,
     )
 
 

@@ -122,7 +122,8 @@ def _summary(s: BackfillSummary) -> str:
             *(
                 [
                     f"  1m candles      {s.candles:>12,}  ({s.quiet:,} quiet: flat, synthetic)",
-                    f"  rate            {rate:>12} trades/s  ({got:,} in {s.seconds:.1f} s)",
+                    f"  rate            {rate:>12} trades/s  ({got:,} in {s.seconds:.1f} s, "
+                    f"{s.candle_seconds:.1f} s of it building candles)",
                 ]
                 if trades
                 else []
