@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -56,9 +57,10 @@ def publish_day(sim: Simulator, host: FileHost, day: date, **kw: Any) -> list[di
     return rows
 
 
-def backfill(*args: str) -> dict[str, int]:
-    out = io.StringIO()
-    call_command("backfill", "--what", "trades", "--symbol", SYMBOL, *args, "--no-progress", stdout=out)
+def backfill(*args: str, bar: io.StringIO | None = None) -> dict[str, int]:
+    """The summary's figures; with ``bar``, the progress bar is drawn there."""
+    out, quiet = io.StringIO(), () if bar is not None else ("--no-progress",)
+    call_command("backfill", "--what", "trades", "--symbol", SYMBOL, *args, *quiet, stdout=out, stderr=bar)
     print(out.getvalue())
     return summary_figures(out.getvalue())
 
@@ -87,7 +89,8 @@ def test_published_days_come_from_files_and_the_rest_from_rest_every_id_once(
     from_file = publish_day(sim, host, day)
     want = [r["a"] for r in truth(sim, at(old, -1), at(day, 25))]
 
-    got = backfill(*args)
+    bar = io.StringIO()
+    got = backfill(*args, bar=bar)
     docs = stored()
     assert [int(d["trade_id"]) for d in docs] == want == list(range(want[0], want[-1] + 1))
     assert {int(d["trade_id"]) for d in docs if d["source"] == "import"} == {r["a"] for r in from_file}
@@ -95,6 +98,8 @@ def test_published_days_come_from_files_and_the_rest_from_rest_every_id_once(
     assert got["fetched"] == len(want) - len(from_file)
     assert (got["newly stored"], got["still missing"], got["1m candles"]) == (len(want), 0, 50 * 60)
     assert [p.rsplit("/", 1)[-1] for p in host.zips_asked()] == [f"{SYMBOL}-aggTrades-{day}.zip"]
+    assert re.search(rf"{SYMBOL}-aggTrades-{day}\.zip: [\d.]+ of [\d.]+ MB", bar.getvalue())  # the download
+    assert re.search(r"100%\|#+\| (\S+)/\1 ", bar.getvalue())  # every trade counted on the bar
 
     asked = len(host.log)
     again = backfill(*args)

@@ -72,7 +72,7 @@ class Command(BaseCommand):
 
         def downloading(name: str, done: int, total: int | None) -> None:
             of = f" of {total / 1e6:,.1f}" if total else ""
-            bar.set_postfix_str(f"{name}: {done / 1e6:,.1f}{of} MB", refresh=done == total)
+            bar.set_postfix_str(f"{name}: {done / 1e6:,.1f}{of} MB")
 
         extra = {"source": opts["source"], "on_bytes": downloading} if trades else {}
         run = trades_backfill if trades else candles_backfill
