@@ -130,6 +130,7 @@ class BinanceVenue(VenueBase):
             "open_sockets": len(self.streams.conns),
             "connections_opened": self.streams.opened,
             "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
+            "vision": self.vision.status(),
         }
 
     def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:

@@ -253,6 +253,10 @@ class Vision:
 
         return await self.market.offload.run(build, kind="files")
 
+    def status(self) -> dict[str, object]:
+        """For ``/_sim/status``: the publication delay, files built since the start, bytes the cache holds."""
+        return {"delay_seconds": self.delay_ms / 1000, "files_built": self.cache.builds, "cache_bytes": self.cache.held}
+
     def close(self) -> None:
         self.cache.close()
 

@@ -11,10 +11,14 @@ import itertools
 from collections.abc import AsyncIterator
 
 import aiohttp
+import numpy as np
 import pytest
 
+from exchangesim.binance import vision_files, wire
 from exchangesim.engine.aggregate import DAY
+from exchangesim.engine.batch import AggBatch
 from exchangesim.server import Simulator
+from exchangesim.symbols import SymbolSpec
 from tests.conftest import sim_config
 from tests.exchangesim.vision_client import (
     SYMBOL,
@@ -89,6 +93,9 @@ async def test_a_file_built_again_is_the_same(vis: tuple[Simulator, aiohttp.Clie
     cache.close()
     assert (await fetch_zip(http, sim, path))[0] == first
     assert cache.builds == builds + 1
+    async with http.get(sim.url + "/_sim/status") as r:
+        vision = (await r.json())["venues"]["binance"]["vision"]
+    assert vision == {"delay_seconds": 0, "files_built": builds + 1, "cache_bytes": len(first)}
 
 
 async def test_what_is_not_published_is_404(vis: tuple[Simulator, aiohttp.ClientSession]) -> None:
@@ -121,3 +128,24 @@ async def test_what_is_not_published_is_404(vis: tuple[Simulator, aiohttp.Client
     sim.binance.vision.delay_ms = 2 * DAY
     assert await status_of(http, sim, agg_path("daily", yesterday)) == 404
     assert await status_of(http, sim, kline_path("daily", "1h", yesterday) + ".CHECKSUM") == 404
+
+
+@pytest.mark.parametrize(("price_dp", "qty_dp"), [(2, 5), (4, 6), (6, 6), (0, 8), (8, 0), (10, 3)])
+def test_fast_rows_are_written_as_rest_writes_them(price_dp: int, qty_dp: int) -> None:
+    """pyarrow's rows equal Python's ``wire.fmt`` rows; values below 0.000001 or with more than 8 decimals take
+    Python's path (the first three cases take the fast one)."""
+    spec = SymbolSpec("XUSDT", "X", "USDT", price_dp, qty_dp, 1.0, 1, 1)
+    n = 7
+    aggs = AggBatch(
+        agg_ids=np.arange(10, 10 + n, dtype=np.int64),
+        prices=np.array([1, 5, 99, 100, 123_456_789, 10**12, 7], dtype=np.int64),
+        qtys=np.array([1, 10, 1000, 99_999, 3, 10**9, 42], dtype=np.int64),
+        first_ids=np.arange(100, 100 + n, dtype=np.int64),
+        last_ids=np.arange(100, 100 + n, dtype=np.int64) + np.array([0, 0, 1, 0, 2, 0, 0]),
+        times=np.arange(n, dtype=np.int64) + 1_796_428_805_172,
+        buyer_maker=np.array([True, False, True, True, False, False, True]),
+    )
+    for us in (False, True):
+        fast = vision_files.agg_rows(spec, aggs, us).decode()
+        assert fast == vision_files._agg_rows_python(spec, aggs, us).decode()
+        assert [r.split(",")[1:3] for r in fast.splitlines()] == [[r["p"], r["q"]] for r in wire.rest_aggs(spec, aggs)]
