@@ -142,3 +142,24 @@ def test_a_file_whose_checksum_differs_is_refused_and_nothing_of_it_stored(
 def test_a_source_that_does_not_apply_is_refused(args: tuple[str, ...], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("backfill", "--symbol", SYMBOL, "--start", "2h ago", *args, "--no-progress")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_whole_ended_month_comes_from_the_simulators_monthly_file(settings: Any) -> None:
+    """Last month, whole, from the simulator's own data.binance.vision copy: one monthly file, no trade page by REST,
+    the stored ids the truth's."""
+    config = sim_config(
+        symbols=(SYMBOL,), venue_symbols={"coinbase": (), "kraken": ()}, history_days=62, rate=0.002, vision_delay=0
+    )
+    with running_in_thread(config) as sim:
+        settings.BINANCE_REST_URL = settings.BINANCE_DATA_URL = sim.url
+        this_month = datetime.now(UTC).date().replace(day=1)
+        last_month = (this_month - timedelta(days=1)).replace(day=1)
+        got = backfill("--start", at(last_month).isoformat(), "--end", at(this_month).isoformat())
+        want = [r["a"] for r in truth(sim, at(last_month), at(this_month))]
+        venue = requests.get(f"{sim.url}/_sim/status", timeout=10).json()["venues"]["binance"]
+    assert [int(d["trade_id"]) for d in stored()] == want
+    assert (got["from files"], got["fetched"], got["still missing"]) == (len(want), 0, 0)
+    assert venue["vision"]["files_built"] == 1  # the monthly file, no daily one
+    assert venue["requests"].get("/api/v3/aggTrades", 0) <= 2  # the range's first trade and the first after it
