@@ -30,7 +30,7 @@ from django.conf import settings
 
 from .exchanges.binance_vision import describe, read_agg_trades
 from .exchanges.binance_vision_download import OnBytes, VisionDownloader, daily_url, monthly_url
-from .exchanges.errors import ExchangeUnavailable
+from .exchanges.errors import ExchangeError, ExchangeUnavailable
 from .exchanges.registry import venue
 from .models import Tick
 from .services import ticks_ingest
@@ -99,7 +99,9 @@ def files_step(
     days = wanted_days(spans, start, end, (now or datetime.now(UTC)).date())
     if not days:
         return FilesResult()
-    return files_fill(exchange=exchange, symbol=symbol, days=days, progress=progress, on_bytes=on_bytes)
+    return files_fill(
+        exchange=exchange, symbol=symbol, days=days, ids=(first, last), progress=progress, on_bytes=on_bytes
+    )
 
 
 def hole_spans(
@@ -149,12 +151,15 @@ def files_fill(
     exchange: str,
     symbol: str,
     days: list[date],
+    ids: tuple[int, int] | None = None,
     progress: Progress | None = None,
     on_bytes: OnBytes | None = None,
     today: date | None = None,
 ) -> FilesResult:
     """Download, verify and store the aggTrades files of ``days`` (monthly files for whole ended months, daily files
-    otherwise), one at a time through a temporary folder. Days whose file is not published are returned as such."""
+    otherwise), one at a time through a temporary folder. Days whose file is not published are returned as such.
+    ``ids``: the exchange's first and last id of the range the days lie in; a file holding another id is refused
+    before that row is stored (files from another exchange than REST's: the base URL settings disagree)."""
     base, today = data_url(exchange), today or datetime.now(UTC).date()
     files = rows = written = 0
     unpublished: list[date] = []
@@ -167,9 +172,11 @@ def files_fill(
             if path is None:
                 return False
             try:
-                got = _store(path, symbol, progress)
+                got = _store(path, symbol, ids, progress)
             except ValueError as exc:
                 raise ExchangeUnavailable(exchange, f"{url}: {exc}", url=url) from None
+            except _ForeignId as exc:
+                raise ExchangeError(exchange, f"{url}: {exc}{_settings_hint(exchange)}") from None
             finally:
                 path.unlink(missing_ok=True)
             files, rows, written = files + 1, rows + got[0], written + got[1]
@@ -182,8 +189,13 @@ def files_fill(
         return FilesResult(files, rows, written, dl.bytes, dl.requests, tuple(unpublished))
 
 
-def _store(path: Path, symbol: str, progress: Progress | None) -> tuple[int, int]:
-    """The rows read from the aggTrades file at ``path`` and how many of them were new, stored in batches."""
+class _ForeignId(Exception):
+    """A file's trade id outside the exchange's ids for the range."""
+
+
+def _store(path: Path, symbol: str, ids: tuple[int, int] | None, progress: Progress | None) -> tuple[int, int]:
+    """The rows read from the aggTrades file at ``path`` and how many of them were new, stored in batches; each id
+    checked to lie in ``ids`` first."""
     rows = written = 0
     batch: list[TradeTick] = []
 
@@ -195,6 +207,12 @@ def _store(path: Path, symbol: str, progress: Progress | None) -> tuple[int, int
         batch.clear()
 
     for tick in read_agg_trades(describe(path, symbol=symbol)):
+        if ids is not None and not ids[0] <= tick.trade_id <= ids[1]:
+            raise _ForeignId(
+                f"aggregate trade id {tick.trade_id:,} is not among the exchange's ids of the range "
+                f"({ids[0]:,}..{ids[1]:,}); nothing stored from this file"
+                + (f" beyond its first {rows:,} rows" if rows else "")
+            )
         batch.append(tick)
         rows += 1
         if len(batch) >= BATCH:
@@ -202,6 +220,12 @@ def _store(path: Path, symbol: str, progress: Progress | None) -> tuple[int, int
     if batch:
         flush()
     return rows, written
+
+
+def _settings_hint(exchange: str) -> str:
+    v = venue(exchange)
+    files = v.bulk_files.url_setting if v.bulk_files else ""
+    return f" (do {files} and {v.rest_url_setting} point at the same exchange?)"
 
 
 def _whole_month(month: date, wanted: list[date], today: date) -> bool:

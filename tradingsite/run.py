@@ -58,6 +58,7 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
         env = {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
+        env["BINANCE_DATA_URL"] = sim.url  # its data.binance.vision files, which `backfill --what trades` reads
         for venue, socket_path in SIM_SOCKETS.items():
             if venue in sim.venues:
                 env[f"{venue.upper()}_REST_URL"] = sim.venue_url(venue)

@@ -49,10 +49,10 @@ def truth(sim: Simulator, start: datetime, end: datetime) -> list[dict[str, Any]
     return [json.loads(line) for line in resp.text.splitlines() if line]
 
 
-def publish_day(sim: Simulator, host: FileHost, day: date, **kw: Any) -> list[dict[str, Any]]:
-    """The day's truth published as its aggTrades file (Binance's columns); the day's trades."""
+def publish_day(sim: Simulator, host: FileHost, day: date, shift: int = 0, **kw: Any) -> list[dict[str, Any]]:
+    """The day's truth published as its aggTrades file (Binance's columns; ids moved by ``shift``); its trades."""
     rows = truth(sim, at(day), at(day + timedelta(days=1)))
-    csv = [f"{r['a']},{r['p']},{r['q']},{r['f']},{r['l']},{r['T']},{r['m']},True" for r in rows]
+    csv = [f"{r['a'] + shift},{r['p']},{r['q']},{r['f']},{r['l']},{r['T']},{r['m']},True" for r in rows]
     host.publish(daily_url(host.url, SYMBOL, day), csv, **kw)
     return rows
 
@@ -130,6 +130,21 @@ def test_a_file_whose_checksum_differs_is_refused_and_nothing_of_it_stored(
     assert got["fetched"] == len(want)
     assert "from files" not in got
     assert len(host.log) == asked
+
+
+@pytest.mark.django_db
+def test_a_file_of_another_exchanges_ids_is_refused(market: tuple[Simulator, FileHost]) -> None:
+    """Files whose ids are not the REST exchange's (BINANCE_DATA_URL at the real Binance, REST at the simulator):
+    refused naming the file and both settings, nothing stored."""
+    sim, host = market
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    publish_day(sim, host, day, shift=3_000_000_000)
+    with pytest.raises(
+        CommandError,
+        match=r"aggTrades-.*\.zip: aggregate trade id [\d,]+ is not among .* nothing stored .*BINANCE_DATA_URL",
+    ):
+        backfill("--start", at(day).isoformat(), "--end", at(day, 24).isoformat())
+    assert stored() == []
 
 
 @pytest.mark.parametrize(
