@@ -95,12 +95,18 @@ def files_step(
     ``holes`` of ``first..last`` lie; nothing when ``source`` says REST or the venue publishes no files."""
     if not holes or not uses_files(exchange, source):
         return FilesResult()
-    spans = hole_spans(exchange, symbol, holes, first, last, start, end)
-    days = wanted_days(spans, start, end, (now or datetime.now(UTC)).date())
+    today = (now or datetime.now(UTC)).date()
+    days = wanted_days(hole_spans(exchange, symbol, holes, first, last, start, end), start, end, today)
     if not days:
         return FilesResult()
     return files_fill(
-        exchange=exchange, symbol=symbol, days=days, ids=(first, last), progress=progress, on_bytes=on_bytes
+        exchange=exchange,
+        symbol=symbol,
+        days=days,
+        ids=(first, last),
+        progress=progress,
+        on_bytes=on_bytes,
+        today=today,
     )
 
 
