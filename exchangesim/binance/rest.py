@@ -106,7 +106,7 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
             except BinanceError:
                 venue.faults.count("weight_429")
                 raise
-            headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+            headers[venue.limiter.header] = str(used)
             if request.match_info.http_exception is not None:
                 exc = request.match_info.http_exception
                 raise BinanceError(
@@ -119,7 +119,7 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
                 await asyncio.sleep(fault.delay_ms / 1000)
         except BinanceError as err:
             headers.update(err.headers)
-            headers.setdefault("X-MBX-USED-WEIGHT-1M", str(venue.limiter.used(client, now_ms())))
+            headers.setdefault(venue.limiter.header, str(venue.limiter.used(client, now_ms())))
             return json_response(err.body(), err.status, headers)
         except web.HTTPException:
             raise
