@@ -105,6 +105,7 @@ def run(sim: object, uri: str, args: argparse.Namespace) -> None:
 
     limiter.charge = counted
     adapter = rest_adapter("binance")
+    adapter.instruments(["BTCUSDT"])  # the client learns the simulator's limit, as a stream does at its start
     end = datetime.now(UTC) - timedelta(minutes=5)
     start = end - timedelta(hours=args.hours)
     trades = 0

@@ -123,3 +123,17 @@ def test_a_rest_backfill_uses_every_full_window_to_90_percent_without_a_429(tran
     assert len(full) >= 3, windows
     assert all(used >= 0.9 * LIMIT for used in full), windows
     assert all(used <= LIMIT for used in windows), windows
+
+
+def test_a_client_that_does_not_know_the_limit_learns_it_from_the_first_429() -> None:
+    """Without exchangeInfo the budget assumes Binance's 6,000 a minute; a simulator allowing 40 per 4 s answers
+    one 429, whose message states the limit: the client waits its Retry-After and paces itself from then on."""
+    with running_in_thread(sim_config(weight_limit=40, weight_window_s=WINDOW_S)) as sim:
+        adapter = BinanceRest(sim.url)
+        for _ in range(25):  # 100 weight: two and a half windows
+            adapter.latest_trades("BTCUSDT")
+        assert (adapter.budget.limit, adapter.budget.window) == (40, WINDOW_S)
+        adapter.close()
+        status = requests.get(f"{sim.url}/_sim/status", timeout=5).json()
+    assert status["faults_injected"].get("weight_429") == 1
+    assert not {"backoff_violation", "ban_418"} & set(status["faults_injected"])

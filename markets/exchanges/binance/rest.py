@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,16 @@ from ..limiter import VenueLimiter, limiter_for
 from ..retry import OnWait, RetryPolicy, call_with_retry
 from ..weight import WeightBudget, budget_for, reported_weight
 from .client import python_binance
-from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_rule
+from .parse import (
+    EPOCH,
+    EXCHANGE,
+    WINDOW_UNITS,
+    _aware,
+    parse_agg_trade,
+    parse_exchange_info,
+    parse_kline,
+    parse_weight_rule,
+)
 
 CAPABILITIES = Capabilities(
     ids_contiguous=True,
@@ -38,6 +48,7 @@ CAPABILITIES = Capabilities(
     trades_time_window=None,  # the 1-hour aggTrades window was lifted on 2022-12-05
 )
 DEFAULT_WEIGHT_LIMIT = 6000  # REQUEST_WEIGHT per minute until exchangeInfo says otherwise
+LIMIT_TOLD = re.compile(r"current limit is (\d+) request weight per (\d+) (SECOND|MINUTE|HOUR|DAY)", re.IGNORECASE)
 WEIGHTS = {"exchangeInfo": 20, "aggTrades": 4, "klines": 2}  # Binance's weight of each endpoint this adapter asks
 UNKNOWN_SYMBOL = -1121
 TRADING = "TRADING"  # exchangeInfo's status of a symbol that trades now (others: BREAK, HALT, ...)
@@ -267,6 +278,8 @@ class BinanceRest:
         what = _what(endpoint, params)
         if status in (418, 429):
             metrics.rest_rate_limited.labels(EXCHANGE, str(status)).inc()
+            if told := LIMIT_TOLD.search(msg or ""):  # "current limit is 6000 request weight per 1 MINUTE"
+                self.budget.learn(limit=int(told[1]), window=int(told[2]) * WINDOW_UNITS[told[3].upper()])
             retry_after = retry_after_seconds(headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
             verb = "banned our address (HTTP 418)" if status == 418 else "rate limited us (HTTP 429)"
