@@ -89,7 +89,7 @@ class WeightBudget:
             if limit is not None and limit > 0:
                 self.limit = limit
             if window is not None and window > 0 and window != self.window:
-                self.window, self._current = window, -1
+                self._switch(window)
 
     def take(self, cost: int, sleep: Callable[[float], object], announce: Announce | None = None) -> Ticket:
         """Reserve ``cost`` in the current window, sleeping to the next one first when it has no room."""
@@ -115,11 +115,15 @@ class WeightBudget:
             if reported is None:
                 return
             used, window = reported
-            if window != self.window:  # the exchange counts over another window than we thought
-                self.window, self._current = window, -1
-                self._roll(self._clock())
-            if ticket.window == self._current:
+            switched = window != self.window
+            if switched:  # the exchange counts over another window than we thought
+                self._switch(window)
+            if switched or ticket.window == self._current:
                 self.used = max(self.used, used)
+
+    def _switch(self, window: int) -> None:
+        """Count over ``window`` seconds from now on, keeping what is counted (an over-count only waits)."""
+        self.window, self._current = window, int(self._clock() // window)
 
     def _roll(self, now: float) -> None:
         current = int(now // self.window)
