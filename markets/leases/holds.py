@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 HOLDS = "backfill_hold"
 LEASE_SECONDS = 60.0
 RENEW_SECONDS = 15.0
-Span = Callable[[int, int], tuple[datetime, datetime] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +67,7 @@ class Hold:
         return self.start is not None and self.end is not None and start < self.end and self.start < end
 
     def describe(self) -> str:
+        """``manage.py backfill trades (host:pid:ab12) (2026-12-07T10:00:00Z .. 2026-12-07T13:00:00Z; until ..)``."""
         what = []
         if self.first_id is not None:
             what.append(f"ids {self.first_id}..{self.last_id}")
