@@ -40,6 +40,7 @@ class SimConfig:
     ws_max_incoming_per_s: int = 5
     ws_max_streams: int = 1024
     weight_limit: int = 6000  # request weight per minute per client address
+    weight_window_s: int = 60  # the window weight_limit counts over (Binance: a minute; shorter in tests)
     ban_after: int = 5  # requests sent before a 429/418 Retry-After has passed, before the 418 ban
     ban_seconds: int = 120
     kline_push_ms: int = 2000

@@ -22,6 +22,7 @@ from .exchanges.base import RestAdapter
 from .exchanges.binance_vision_download import OnBytes
 from .gaps import hole_size, id_holes
 from .history import get_price_history
+from .id_pages import ids_fill_pipelined, pipelined
 from .models import Candle, Gap, Tick
 from .rebuild import candles_from_ticks, candles_of_stored
 from .reconcile import candles_from_other_venues
@@ -83,6 +84,17 @@ def trade_ids_fill(
     """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported.
     ``since`` is the exchange time of the trade before ``first_id`` (read from storage when not given): what an
     exchange that pages only by time (Kraken) starts from."""
+    if pipelined(adapter):  # a few pages at once (markets/id_pages.py)
+        return FillResult(
+            *ids_fill_pipelined(
+                adapter=adapter,
+                symbol=symbol,
+                first_id=first_id,
+                last_id=last_id,
+                store=lambda page: ticks_ingest(ticks=page).written,
+                progress=progress,
+            )
+        )
     fetched = written = 0
     unreturned: list[tuple[int, int]] = []
     next_id = first_id

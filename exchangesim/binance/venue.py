@@ -15,7 +15,7 @@ from ..venues import Middleware, VenueBase
 from . import wire
 from .accounts import OrderBook
 from .filters import symbol_filters
-from .limits import WeightLimiter
+from .limits import WeightLimiter, interval
 from .records import ORDER_TYPES
 from .rest import PublicRest, make_middleware
 from .signed import SignedRest
@@ -45,7 +45,9 @@ class BinanceVenue(VenueBase):
 
     def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
         super().__init__(market, config, faults)
-        self.limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
+        self.limiter = WeightLimiter(
+            config.weight_limit, config.ban_after, config.ban_seconds, window_ms=config.weight_window_s * 1000
+        )
         self.orders = OrderBook(config.api_keys, config.balances)
         self.public = PublicRest(self)
         self.signed = SignedRest(self)
@@ -67,6 +69,7 @@ class BinanceVenue(VenueBase):
     def exchange_info(self, symbols: list[str]) -> dict[str, object]:
         limits = [dict(r) for r in RATE_LIMITS]
         limits[0]["limit"] = self.limiter.limit
+        limits[0]["interval"], limits[0]["intervalNum"] = interval(self.limiter.window_ms)
         specs = self.specs
         return {
             "timezone": "UTC",

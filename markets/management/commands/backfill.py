@@ -12,6 +12,7 @@ from markets.backfill import BackfillSummary, candles_backfill, trades_backfill
 from markets.bulk import SOURCES, uses_files
 from markets.exchanges.errors import ExchangeError
 from markets.history import InvalidRequest
+from markets.leases.holds import backfill_held
 from markets.times import parse_range
 from markets.venues import KNOWN_EXCHANGES, rest_adapter
 
@@ -76,18 +77,22 @@ class Command(BaseCommand):
 
         extra = {"source": opts["source"], "on_bytes": downloading} if trades else {}
         run = trades_backfill if trades else candles_backfill
+        held = backfill_held(
+            f"manage.py backfill {unit}", exchange=opts["exchange"], symbol=symbol, start=start, end=end
+        )
         try:
             adapter = rest_adapter(opts["exchange"], on_wait=waiting)
-            summary = run(
-                adapter=adapter,
-                exchange=opts["exchange"],
-                symbol=symbol,
-                start=start,
-                end=end,
-                progress=bar.update,
-                on_plan=plan,
-                **extra,
-            )
+            with held:  # the gap scan leaves what this run fills to it (markets/leases/holds.py)
+                summary = run(
+                    adapter=adapter,
+                    exchange=opts["exchange"],
+                    symbol=symbol,
+                    start=start,
+                    end=end,
+                    progress=bar.update,
+                    on_plan=plan,
+                    **extra,
+                )
         except InvalidRequest as exc:
             raise CommandError(f"--{exc.field} {exc.message}") from None
         except ExchangeError as exc:
