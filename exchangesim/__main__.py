@@ -59,7 +59,20 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (2.0 = twice real time)")
     p.add_argument("--api-key", default=os.environ.get("SIM_API_KEY"))
     p.add_argument("--api-secret", default=os.environ.get("SIM_API_SECRET"))
-    p.add_argument("--history-days", type=float, default=7.0)
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=7.0,
+        help="days of synthetic history before today 00:00 UTC (whole days: each is a data.binance.vision file); "
+        "with --rate 0.1, --history-days 4 is about 35,000 trades a symbol",
+    )
+    p.add_argument(
+        "--vision-delay",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="data.binance.vision files of a UTC day (or month) appear this long after it ends (default 600)",
+    )
     p.add_argument("--ping-interval", type=float, default=20.0)
     p.add_argument("--pong-timeout", type=float, default=60.0)
     p.add_argument("--max-connection-age", type=float, default=24 * 3600.0)
@@ -72,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     a = p.parse_args(argv)
     if bool(a.api_key) != bool(a.api_secret):
         p.error("--api-key and --api-secret go together")
-    if a.rate < 0 or a.speed <= 0 or a.history_days < 0:
-        p.error("--rate and --history-days must be >= 0 and --speed > 0")
+    if a.rate < 0 or a.speed <= 0 or a.history_days < 0 or a.vision_delay < 0:
+        p.error("--rate, --history-days and --vision-delay must be >= 0 and --speed > 0")
     if not 0 <= a.universe <= MAX_SIZE:
         p.error(f"--universe must be from 0 to {MAX_SIZE}, got {a.universe}")
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         explicit_symbols=a.symbols is not None,
         warm_history=not a.no_warm_history,
         universe=a.universe,
+        vision_delay=a.vision_delay,
     )
 
 

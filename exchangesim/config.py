@@ -40,10 +40,13 @@ class SimConfig:
     ws_max_incoming_per_s: int = 5
     ws_max_streams: int = 1024
     weight_limit: int = 6000  # request weight per minute per client address
+    weight_window_s: int = 60  # the window weight_limit counts over (Binance: a minute; shorter in tests)
     ban_after: int = 5  # requests sent before a 429/418 Retry-After has passed, before the 418 ban
     ban_seconds: int = 120
     kline_push_ms: int = 2000
     subscribe_timeout: float = 5.0  # a Coinbase socket must subscribe this soon after connecting
     warm_history: bool = False  # aggregate the synthetic history in the background at start (the CLI does)
     explicit_symbols: bool = False  # --symbols given with --replay: add them as synthetic
+    # data.binance.vision files: a UTC day (or month) is published this many seconds after it ends
+    vision_delay: float = 600.0
     universe: int = 0  # synthetic symbols added to every venue (universe.py), 0 for none

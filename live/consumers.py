@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from markets import selectors
+from markets.gap_bounds import gap_times
 from markets.live import (
     PRICES_GROUP,
     TRADES_PER_MESSAGE,
@@ -35,6 +36,7 @@ from markets.live import (
     market_group,
     trade_data,
 )
+from markets.places import instrument_places
 from markets.venues import KNOWN_EXCHANGES
 from orders.access import may_see_trading
 from orders.live import ORDERS_GROUP, order_data, position_data
@@ -42,6 +44,8 @@ from orders.models import Position
 from orders.selectors import position_list, recent_orders, recent_positions
 from signals.live import signal_row_data
 from signals.selectors import recent_signals
+
+from .payloads import CANDLE, ORDER, POSITION, TRADE, Memo, known, priced, priced_rows
 
 TRADES_INTERVAL = 0.1
 NOT_FOUND = 4404  # WebSocket close code (4000-4999 are the application's): no such instrument
@@ -55,21 +59,28 @@ def snapshot(exchange: str, symbol: str, *, trading: bool = False) -> dict[str, 
     if exchange not in KNOWN_EXCHANGES or not selectors.instrument_exists(exchange=exchange, symbol=symbol):
         return None
     feed = selectors.feed_of(exchange=exchange, symbol=symbol)
+    places = instrument_places(exchange, symbol)
+    gaps = selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)
     first: dict[str, Any] = {
         "type": "snapshot",
         "exchange": exchange,
         "symbol": symbol,
         "simulated": settings.MARKET_SIMULATED,
         "feed": feed_data(feed, now=timezone.now()) if feed else None,
-        "candles": [candle_data(c) for c in selectors.recent_candles(exchange=exchange, symbol=symbol)],
-        "trades": [trade_data(t) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)],
-        "gaps": [gap_data(g) for g in selectors.gap_list(exchange=exchange, symbol=symbol, kind="trades", limit=20)],
+        "candles": [
+            priced(candle_data(c), CANDLE, places) for c in selectors.recent_candles(exchange=exchange, symbol=symbol)
+        ],
+        "trades": [
+            priced(trade_data(t), TRADE, places) for t in selectors.recent_ticks(exchange=exchange, symbol=symbol)
+        ],
+        "gaps": [gap_data(g, span=gap_times(g)) for g in gaps],
         "signals": [signal_row_data(s) for s in recent_signals(exchange=exchange, symbol=symbol)][::-1],
         "trading": trading,
     }
     if trading:
-        first["positions"] = [position_data(p) for p in trading_positions()]
-        first["orders"] = [order_data(o) for o in recent_orders(limit=RECENT_ORDERS)]
+        memo: Memo = {(exchange, symbol): places}
+        first["positions"] = priced_rows([position_data(p) for p in trading_positions()], POSITION, memo)
+        first["orders"] = priced_rows([order_data(o) for o in recent_orders(limit=RECENT_ORDERS)], ORDER, memo)
     return first
 
 
@@ -102,6 +113,8 @@ class MarketConsumer(BrowserConsumer):
         self._next_send = 0.0
         self._sender: asyncio.Task[None] | None = None
         self.trading = may_see_trading(self.scope.get("user"))
+        self.places = await database_sync_to_async(instrument_places)(self.exchange, self.symbol)
+        self.memo: Memo = {(self.exchange, self.symbol): self.places}
         await self.accept()
         first = await database_sync_to_async(snapshot)(self.exchange, self.symbol, trading=self.trading)
         if first is None:
@@ -126,7 +139,8 @@ class MarketConsumer(BrowserConsumer):
 
     async def market_trades(self, event: dict[str, Any]) -> None:
         data = event["data"]
-        self._pending = (self._pending + data["trades"])[-TRADES_PER_MESSAGE:]
+        trades = [priced(t, TRADE, self.places) for t in data["trades"][-TRADES_PER_MESSAGE:]]
+        self._pending = (self._pending + trades)[-TRADES_PER_MESSAGE:]
         self._pending_count += data["count"]
         now = time.monotonic()
         if now >= self._next_send:
@@ -146,7 +160,9 @@ class MarketConsumer(BrowserConsumer):
         await self.send_json({"type": "trades", "trades": trades, "count": count})
 
     async def market_candles(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "candles", **event["data"]})
+        data = event["data"]
+        candles = [priced(c, CANDLE, self.places) for c in data.get("candles", [])]
+        await self.send_json({"type": "candles", **data, "candles": candles})
 
     async def market_feed(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "feed", "feed": event["data"]})
@@ -163,9 +179,13 @@ class MarketConsumer(BrowserConsumer):
         if not getattr(self, "trading", False):
             return
         data = event["data"]
-        await self.send_json(
-            {"type": "orders", "positions": data.get("positions", []), "orders": data.get("orders", [])}
-        )
+        positions, orders = data.get("positions", []), data.get("orders", [])
+        if known([*positions, *orders], self.memo):
+            positions, orders = priced_rows(positions, POSITION, self.memo), priced_rows(orders, ORDER, self.memo)
+        else:  # an instrument not seen yet: its places are read from MongoDB, off the event loop
+            positions = await database_sync_to_async(priced_rows)(positions, POSITION, self.memo)
+            orders = await database_sync_to_async(priced_rows)(orders, ORDER, self.memo)
+        await self.send_json({"type": "orders", "positions": positions, "orders": orders})
 
 
 class PricesConsumer(BrowserConsumer):
@@ -178,6 +198,7 @@ class PricesConsumer(BrowserConsumer):
             return
         self._latest: dict[str, dict[str, Any]] = {}
         self._sender: asyncio.Task[None] | None = None
+        self.memo: Memo = {}
         await self.accept()
         await self.channel_layer.group_add(PRICES_GROUP, self.channel_name)
 
@@ -195,4 +216,8 @@ class PricesConsumer(BrowserConsumer):
     async def _send_later(self) -> None:
         await asyncio.sleep(0.5)
         prices, self._latest = list(self._latest.values()), {}
+        if known(prices, self.memo):
+            prices = priced_rows(prices, TRADE, self.memo)
+        else:  # an instrument not seen yet: its places are read from MongoDB, off the event loop
+            prices = await database_sync_to_async(priced_rows)(prices, TRADE, self.memo)
         await self.send_json({"type": "prices", "prices": prices})

@@ -29,6 +29,7 @@ from markets.control import (
     drop_problems,
     request_drop,
 )
+from markets.numbers import places
 from markets.venues import DEFAULT_INSTRUMENTS
 from orders.access import may_see_trading
 
@@ -122,11 +123,9 @@ def feed_drop(request: HttpRequest, exchange: str) -> JsonResponse:
 
 
 def _decimals(step: Decimal | None) -> int | None:
-    """Digits after the point of an exchange filter step (0.01 -> 2), or None when unknown."""
-    if not step:
-        return None
-    exponent = step.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else None
+    """Digits after the point of an exchange filter step (0.01 -> 2, ``markets.numbers.places``), or None when
+    unknown, for the page's config; its prices and quantities arrive printed by the server (``live.payloads``)."""
+    return places(step) if step else None
 
 
 def _body(request: HttpRequest) -> dict[str, Any] | None:

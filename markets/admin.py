@@ -6,6 +6,7 @@ again."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -15,9 +16,12 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import selectors
+from .admin_numbers import EMPTY, PlainNumbersAdmin, number, places_for, shown
 from .exchanges.base import InstrumentInfo
+from .gap_bounds import gap_ids, gap_times
 from .listing import InstrumentRefused, instruments_add, instruments_remove, instruments_stream, instruments_verify
 from .models import Candle, Feed, Gap, Instrument, Tick
+from .times import iso
 from .venues import KNOWN_EXCHANGES
 
 
@@ -61,7 +65,7 @@ class InstrumentAddForm(forms.ModelForm):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(PlainNumbersAdmin):
     """The instrument list shows each last price, kept live over ``/ws/prices/`` (``admin_prices.js``). Adding
     takes an exchange and a symbol only (:class:`InstrumentAddForm`); a stored instrument's exchange and symbol
     cannot be changed (add the other one instead)."""
@@ -73,13 +77,18 @@ class InstrumentAdmin(admin.ModelAdmin):
         "canonical",
         "status",
         "streamed",
-        "tick_size",
-        "step_size",
-        "min_notional",
+        "show_tick_size",
+        "show_step_size",
+        "show_min_notional",
     )
     list_filter = ("exchange", "streamed", "status", "quote")
     search_fields = ("symbol", "canonical")
     actions = ("remove_instruments", "stream_again")
+    number_kinds = {"tick_size": "price", "step_size": "qty", "min_notional": "price"}  # noqa: RUF012
+
+    show_tick_size = number("tick_size", "tick size", "price")
+    show_step_size = number("step_size", "step size", "qty")
+    show_min_notional = number("min_notional", "min notional", "price")
 
     class Media:
         js = ("markets/admin_prices.js",)
@@ -135,7 +144,7 @@ class InstrumentAdmin(admin.ModelAdmin):
             '<span class="live-price" data-instrument="{}:{}" data-testid="live-price">{}</span>',
             obj.exchange,
             obj.symbol,
-            last[0].price if last else "—",
+            shown(last[0].price, places_for(obj).price) if last else EMPTY,
         )
 
 
@@ -162,13 +171,30 @@ def _report(
 
 
 @admin.register(Tick)
-class TickAdmin(admin.ModelAdmin):
-    list_display = ("exchange", "symbol", "trade_id", "price", "qty", "taker_side", "ts", "source")
+class TickAdmin(PlainNumbersAdmin):
+    list_display = ("exchange", "symbol", "trade_id", "show_price", "show_qty", "taker_side", "ts", "source")
     list_filter = ("exchange", "symbol", "source", "taker_side")
     search_fields = ("=trade_id",)
     date_hierarchy = "ts"
     ordering = ("-ts",)
     show_full_result_count = False  # counting millions of ticks on every page view is wasted work
+    fields = (
+        "exchange",
+        "symbol",
+        "trade_id",
+        "show_price",
+        "show_qty",
+        "taker_side",
+        "ts",
+        "received_at",
+        "source",
+        "first_trade_id",
+        "last_trade_id",
+    )
+    readonly_fields = fields
+
+    show_price = number("price", "price", "price")
+    show_qty = number("qty", "qty", "qty")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -181,29 +207,92 @@ class TickAdmin(admin.ModelAdmin):
 
 
 @admin.register(Candle)
-class CandleAdmin(admin.ModelAdmin):
+class CandleAdmin(PlainNumbersAdmin):
     list_display = (
         "exchange",
         "symbol",
         "interval",
         "open_time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
+        "show_open",
+        "show_high",
+        "show_low",
+        "show_close",
+        "show_volume",
         "source",
         "closed",
         "synthetic",
     )
     list_filter = ("exchange", "symbol", "interval", "source", "closed", "synthetic")
     date_hierarchy = "open_time"
+    number_kinds = {  # noqa: RUF012
+        **dict.fromkeys(("open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"), "price"),
+        **dict.fromkeys(("volume", "taker_buy_volume"), "qty"),
+    }
+
+    show_open = number("open", "open", "price")
+    show_high = number("high", "high", "price")
+    show_low = number("low", "low", "price")
+    show_close = number("close", "close", "price")
+    show_volume = number("volume", "volume", "qty")
 
 
 @admin.register(Gap)
 class GapAdmin(admin.ModelAdmin):
-    list_display = ("exchange", "symbol", "kind", "start", "end", "state", "missing", "recovered", "detected_at")
+    """Gap bounds as times with the ids beside them (``markets.gap_bounds``): a candle gap's minutes; a trade gap's
+    missing ids and the times of the stored trades either side of them."""
+
+    list_display = (
+        "exchange",
+        "symbol",
+        "kind",
+        "first_id",
+        "last_id",
+        "start_time",
+        "end_time",
+        "state",
+        "missing",
+        "recovered",
+        "detected_at",
+    )
     list_filter = ("exchange", "symbol", "kind", "state")
+    fields = (
+        "exchange",
+        "symbol",
+        "kind",
+        "first_id",
+        "last_id",
+        "start_time",
+        "end_time",
+        "state",
+        "reason",
+        "missing",
+        "recovered",
+        "detected_at",
+        "updated_at",
+    )
+    readonly_fields = tuple(f for f in fields if f not in ("state", "reason"))
+
+    @admin.display(description="first id")
+    def first_id(self, gap: Gap) -> int | str:
+        first = gap_ids(gap)[0]
+        return EMPTY if first is None else first
+
+    @admin.display(description="last id")
+    def last_id(self, gap: Gap) -> int | str:
+        last = gap_ids(gap)[1]
+        return EMPTY if last is None else last
+
+    @admin.display(description="start (UTC)")
+    def start_time(self, gap: Gap) -> str:
+        return _iso(gap_times(gap)[0])
+
+    @admin.display(description="end (UTC)")
+    def end_time(self, gap: Gap) -> str:
+        return _iso(gap_times(gap)[1])
+
+
+def _iso(t: datetime | None) -> str:
+    return EMPTY if t is None else iso(t)
 
 
 @admin.register(Feed)

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from bson import Int64
 
+from . import bulk, metrics
 from . import intervals as iv
-from . import metrics
 from .exchanges.base import RestAdapter
+from .exchanges.binance_vision_download import OnBytes
 from .gaps import hole_size, id_holes
 from .history import get_price_history
+from .id_pages import ids_fill_pipelined, pipelined
 from .models import Candle, Gap, Tick
 from .rebuild import candles_from_ticks, candles_of_stored
 from .reconcile import candles_from_other_venues
@@ -53,6 +55,11 @@ class BackfillSummary:
     seconds: float
     candles: int = 0
     quiet: int = 0
+    from_files: int = 0  # trades read from bulk files (``fetched`` counts those from REST)
+    files: int = 0
+    file_bytes: int = 0
+    unpublished: int = 0  # whole days wanted from files but not published: taken from REST
+    candle_seconds: float = 0.0  # of ``seconds``, building the 1m candles
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,17 @@ def trade_ids_fill(
     """Fetch trades ``first_id..last_id`` by id pages and store them; ids the exchange skips are reported.
     ``since`` is the exchange time of the trade before ``first_id`` (read from storage when not given): what an
     exchange that pages only by time (Kraken) starts from."""
+    if pipelined(adapter):  # a few pages at once (markets/id_pages.py)
+        return FillResult(
+            *ids_fill_pipelined(
+                adapter=adapter,
+                symbol=symbol,
+                first_id=first_id,
+                last_id=last_id,
+                store=lambda page: ticks_ingest(ticks=page).written,
+                progress=progress,
+            )
+        )
     fetched = written = 0
     unreturned: list[tuple[int, int]] = []
     next_id = first_id
@@ -146,13 +164,19 @@ def trades_backfill(
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
     candles: bool = True,
+    source: str = "rest",
+    on_bytes: OnBytes | None = None,
 ) -> BackfillSummary:
     """Every trade of ``[start, end)`` stored once: the id range is found from the exchange, the ids
     already stored are skipped, and each hole is fetched by id pages. ``on_plan(n)`` is told how many
     trades will be fetched before the first page. Then the 1m candles of the whole minutes of the range are
     built from the stored ticks, with the quiet minutes around them (:func:`markets.rebuild.candles_of_stored`;
     a minute that ``start`` or ``end`` cuts is left out: its trades outside the range may not be stored); not with
-    ``candles`` False (a caller that builds them itself)."""
+    ``candles`` False (a caller that builds them itself). ``source`` (:data:`markets.bulk.SOURCES`): ``auto`` and
+    ``files`` take the whole days holding holes from the venue's bulk files first (:func:`markets.bulk.files_step`;
+    ``on_bytes`` hears the downloads; REST then fetches what they did not hold); ``rest``, the default, pages REST
+    only."""
+    bulk.uses_files(exchange, source)  # a bad source refused before any request
     began, requests_before = time.monotonic(), adapter.requests
     bounds = _id_bounds(adapter, symbol, start, end)
     if bounds is None:
@@ -175,15 +199,27 @@ def trades_backfill(
     expected, missing = last - first + 1, hole_size(holes)
     if on_plan:
         on_plan(missing)
-    fetched = written = still = 0
-    for a, b in holes:
+    files = bulk.files_step(
+        exchange=exchange,
+        symbol=symbol,
+        holes=holes,
+        first=first,
+        last=last,
+        start=start,
+        end=end,
+        source=source,
+        progress=progress,
+        on_bytes=on_bytes,
+    )
+    fetched, written, still = 0, files.written, 0
+    for a, b in holes if not files.rows else id_holes(_stored_ids(exchange, symbol, first, last), first, last):
         fill = trade_ids_fill(
             adapter=adapter, exchange=exchange, symbol=symbol, first_id=a, last_id=b, progress=progress
         )
         fetched += fill.fetched
         written += fill.written
         still += hole_size(fill.unreturned)
-    whole = (iv.ceil(start, "1m"), iv.floor(end, "1m"))
+    whole, candles_began = (iv.ceil(start, "1m"), iv.floor(end, "1m")), time.monotonic()
     built = (
         candles_of_stored(
             exchange=exchange,
@@ -195,6 +231,7 @@ def trades_backfill(
         if candles and whole[0] < whole[1]
         else None
     )
+    ended = time.monotonic()
     return BackfillSummary(
         "trades",
         exchange,
@@ -207,9 +244,14 @@ def trades_backfill(
         written,
         still,
         adapter.requests - requests_before,
-        time.monotonic() - began,
+        ended - began,
         built.candles if built else 0,
         built.quiet if built else 0,
+        files.rows,
+        files.files,
+        files.bytes,
+        len(files.unpublished),
+        ended - candles_began,
     )
 
 

@@ -4,7 +4,8 @@
 asked, however wide the range. What is missing, less what the exchange already answered empty (an
 unrecoverable Gap), is queued for :func:`markets.tasks.backfill_candles`, one task per UTC day, and each day at
 most once per ``HISTORY_BACKFILL_DEDUP_SECONDS``: the request that adds the day's key to the cache (Redis
-``SET NX`` with that TTL, :func:`dedup_key`) sends the task, later ones see the key and send nothing. The
+``SET NX`` with that TTL, :func:`dedup_key`) sends the task, later ones see the key and send nothing; a day that a
+running backfill holds (``manage.py backfill``: :mod:`markets.leases.holds`) is left to it. The
 answer's ``queued`` lists the missing parts whose day is queued, by this request or an earlier one.
 
 If the cache or the broker cannot be reached nothing is queued (the failure is logged): the answer is the same
@@ -20,12 +21,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from . import intervals as iv
 from .documents import to_ms
 from .history import PriceHistory, get_price_history, unrecoverable_ranges
+from .leases.holds import live_holds
 from .tasks import backfill_candles
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,13 @@ def dedup_key(exchange: str, symbol: str, day: datetime) -> str:
 
 
 def backfill_queue(*, exchange: str, symbol: str, day: datetime) -> bool:
-    """Queue the 1m candles of ``day`` for backfill unless already queued; whether this call sent the task.
+    """Queue the 1m candles of ``day`` for backfill unless already queued or held by a running backfill
+    (:mod:`markets.leases.holds`: logged, naming the holder); whether this call sent the task.
     :class:`QueueUnavailable` when the cache or the broker cannot be reached."""
+    holder = next((h for h in live_holds(connection.database, exchange, symbol) if h.covers_time(day, day + DAY)), None)
+    if holder is not None:  # a running backfill fills it (and its candles): a second fill would halve its budget
+        log.info("history backfill of %s %s %s not queued: held by %s", exchange, symbol, day.date(), holder.describe())
+        return False
     key = dedup_key(exchange, symbol, day)
     try:
         if not cache.add(key, 1, timeout=settings.HISTORY_BACKFILL_DEDUP_SECONDS):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.db import models
 
 PRICE = {"max_digits": 38, "decimal_places": 18}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Instrument(models.Model):
@@ -125,7 +128,12 @@ class Gap(models.Model):
         ordering = ["-detected_at"]
 
     def __str__(self) -> str:
-        return f"{self.exchange}:{self.symbol} {self.kind} [{self.start}, {self.end}] {self.state}"
+        if self.kind == "trades":
+            return f"{self.exchange}:{self.symbol} trades ids {self.start}..{self.end} {self.state}"
+        start, end = (_EPOCH + timedelta(milliseconds=ms) for ms in (self.start, self.end))
+        return (
+            f"{self.exchange}:{self.symbol} {self.kind} [{start:%Y-%m-%dT%H:%M}Z, {end:%Y-%m-%dT%H:%M}Z) {self.state}"
+        )
 
 
 class Feed(models.Model):

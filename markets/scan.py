@@ -45,6 +45,7 @@ class HolePlan:
     fill: list[IdRange] = field(default_factory=list)  # queue a backfill
     busy: list[IdRange] = field(default_factory=list)  # a live stream (or a running task) is on it
     unrecoverable: list[IdRange] = field(default_factory=list)  # the exchange already said it lacks them
+    held: list[tuple[int, int, str]] = field(default_factory=list)  # a running backfill holds them: (first, last, who)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ def summarize(scans: Iterable[SymbolScan]) -> dict[str, int]:
     """Counts over a scan, for its log line and its task result."""
     scans = list(scans)
     found = [h for s in scans for h in (*s.holes.fill, *s.holes.busy, *s.holes.unrecoverable)]
+    found += [(a, b) for s in scans for a, b, _ in s.holes.held]
     return {
         "symbols": len(scans),
         "holes": len(found),
@@ -70,6 +72,7 @@ def summarize(scans: Iterable[SymbolScan]) -> dict[str, int]:
         "queued": sum(len(s.holes.fill) for s in scans),
         "busy": sum(len(s.holes.busy) for s in scans),
         "unrecoverable": sum(len(s.holes.unrecoverable) for s in scans),
+        "held": sum(len(s.holes.held) for s in scans),
         "minutes": sum(len(s.minutes) for s in scans),
         "quiet": sum(s.quiet for s in scans),
     }
@@ -126,11 +129,16 @@ def within(r: IdRange, others: Iterable[IdRange]) -> bool:
 
 
 def plan_holes(
-    holes: Iterable[IdRange], *, busy: Iterable[IdRange] = (), unrecoverable: Iterable[IdRange] = ()
+    holes: Iterable[IdRange],
+    *,
+    busy: Iterable[IdRange] = (),
+    unrecoverable: Iterable[IdRange] = (),
+    held: Callable[[int, int], str | None] | None = None,
 ) -> HolePlan:
     """Holes inside a range the exchange could not return are left (asking again every minute would
-    only spend request weight); holes overlapping a range being filled are left to that filler; the rest
-    are to be filled."""
+    only spend request weight); holes overlapping a range being filled are left to that filler, and so are
+    those a running backfill holds (``held(first, last)`` names its holder, None when none holds them); the
+    rest are to be filled."""
     busy, unrecoverable = list(busy), list(unrecoverable)
     plan = HolePlan()
     for h in holes:
@@ -138,6 +146,8 @@ def plan_holes(
             plan.unrecoverable.append(h)
         elif overlaps(h, busy):
             plan.busy.append(h)
+        elif held is not None and (holder := held(*h)) is not None:
+            plan.held.append((h[0], h[1], holder))
         else:
             plan.fill.append(h)
     return plan

@@ -27,6 +27,7 @@ from . import metrics, rollups
 from .candles import build_candles, quiet_candles
 from .documents import candle_doc, d128, tick_bson, tick_of
 from .intervals import floor, missing_ranges
+from .leases.holds import holds_check
 from .models import Candle, Gap, Instrument, Tick
 from .scan import HolePlan, ScanConfig, SymbolScan, hole_minutes, minutes_to_rebuild, plan_holes, rebuild_until
 from .selectors import (
@@ -322,8 +323,9 @@ def symbol_scan(*, exchange: str, symbol: str, config: ScanConfig, now: datetime
         )
         busy = gaps.filter(state=Gap.State.FILLING, updated_at__gte=now - config.busy).values_list("start", "end")
         unrecoverable = gaps.filter(state=Gap.State.UNRECOVERABLE).values_list("start", "end")
-        plan = plan_holes(found, busy=list(busy), unrecoverable=list(unrecoverable))
-        spans = [span for a, b in (*plan.fill, *plan.busy) if (span := hole_span(exchange, symbol, a, b))]
+        plan = plan_holes(found, busy=list(busy), unrecoverable=list(unrecoverable), held=holds_check(exchange, symbol))
+        holes = (*plan.fill, *plan.busy, *((a, b) for a, b, _ in plan.held))
+        spans = [span for a, b in holes if (span := hole_span(exchange, symbol, a, b))]
         for a, b in plan.fill:
             gap_record(exchange=exchange, symbol=symbol, first_id=a, last_id=b)
     until = rebuild_until(now=now, grace=config.grace, last=last, after=tick_after(exchange, symbol, last[0]))

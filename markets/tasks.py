@@ -9,7 +9,8 @@ live stream, a second worker or a manual backfill does no harm.
 
 What the live stream owns is left to it: the open tail after the last stored id, ticks newer than the
 settle time (the stream records a hole it has just seen within milliseconds), and holes overlapping a Gap
-it is filling right now.
+it is filling right now. What a running backfill holds (``manage.py backfill``, these tasks: a hold in MongoDB,
+:mod:`markets.leases.holds`) is left to it too, and logged naming the holder.
 
 The tasks are thin: the scan is ``markets.services.gaps_scan`` (over the arithmetic of ``markets.scan`` and the
 reads of ``markets.selectors``), a hole's fill ``markets.backfill.gap_backfill``, a range of candles
@@ -30,6 +31,7 @@ from .exchanges.errors import BadRequest, ExchangeError, RateLimited
 from .exchanges.retry import RetryPolicy
 from .history import get_price_history
 from .intervals import count, floor
+from .leases.holds import backfill_held
 from .listing import instrument_history_fill
 from .rebuild import candles_of_minutes
 from .scan import summarize
@@ -71,6 +73,10 @@ def scan_gaps() -> dict[str, int]:
     """Find holes and missing 1m candles in stored data, queue their fills; returns the counts."""
     scans = gaps_scan(config=scan_config(), now=datetime.now(UTC))
     for s in scans:
+        for first_id, last_id, holder in s.holes.held:
+            log.info(
+                "scan_gaps: %s %s ids %d..%d not queued: held by %s", s.exchange, s.symbol, first_id, last_id, holder
+            )
         for first_id, last_id in s.holes.fill:
             backfill_range.delay(s.exchange, s.symbol, first_id, last_id)
         if s.minutes:
@@ -87,8 +93,10 @@ def backfill_range(self: Task, exchange: str, symbol: str, first_id: int, last_i
     with the live stream fetches at most what is still missing. Exchange errors are retried with
     exponential back-off; a rate limit waits at least the exchange's Retry-After."""
     adapter = rest_adapter(exchange, policy=TASK_REST_POLICY)
+    hold = {"exchange": exchange, "symbol": symbol, "first_id": first_id, "last_id": last_id}
     try:
-        gap = gap_backfill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
+        with backfill_held("celery backfill_range", **hold):
+            gap = gap_backfill(adapter=adapter, exchange=exchange, symbol=symbol, first_id=first_id, last_id=last_id)
     except RateLimited as exc:
         if exc.retry_after is None:
             raise
@@ -152,9 +160,10 @@ def backfill_history(self: Task, exchange: str, symbol: str, start_ms: int) -> d
         return {"trades": 0, "candles": 0, "still_missing": 0}
     adapter = rest_adapter(exchange, policy=TASK_REST_POLICY)
     try:
-        summary, candles = instrument_history_fill(
-            adapter=adapter, exchange=exchange, symbol=symbol, start=start, end=end
-        )
+        with backfill_held("celery backfill_history", exchange=exchange, symbol=symbol, start=start, end=end):
+            summary, candles = instrument_history_fill(
+                adapter=adapter, exchange=exchange, symbol=symbol, start=start, end=end
+            )
     except RateLimited as exc:
         if exc.retry_after is None:
             raise

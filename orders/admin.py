@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
@@ -18,44 +18,31 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from markets.admin_numbers import EMPTY, PlainNumbersAdmin, shown
+from markets.admin_numbers import number as money
+
 from .models import Fill, Order, Position, RiskDecision
 from .services import ActionRefused, orders_announce, positions_announce, staff_cancel, staff_close
 
 R = TypeVar("R", Order, Position)
 
-EMPTY = "—"
 UP, DOWN = "#15803d", "#b91c1c"
-
-
-def plain(value: Decimal | None) -> str:
-    """A stored decimal without the trailing zeros of its 18 places (``40020.000…`` is ``40020``)."""
-    return EMPTY if value is None else format(value.normalize(), "f")
+PRICE, QTY = "price", "qty"  # prices and quote amounts print to the instrument's tick, quantities to its step
 
 
 def signed(value: Decimal | None) -> SafeString | str:
-    """Profit and loss to the cent, with its sign, green or red; the exact figure on hover."""
+    """Profit and loss exactly (``markets.numbers.plain``, no trailing zeros), with its sign, green or red."""
     if value is None:
         return EMPTY
     colour = UP if value > 0 else DOWN if value < 0 else "inherit"
     return format_html(
-        '<span style="color:{};font-variant-numeric:tabular-nums" title="{}">{}</span>',
+        '<span style="color:{};font-variant-numeric:tabular-nums">{}</span>',
         colour,
-        plain(value),
-        f"{value:+,.2f}",
+        ("+" if value > 0 else "") + shown(value),
     )
 
 
-def money(field: str, description: str) -> Callable[[Any, Model], str]:
-    """A column or read-only field showing ``field`` as :func:`plain` (Django would print all 18 places)."""
-
-    @admin.display(description=description, ordering=field)
-    def show(_admin: Any, obj: Model) -> str:
-        return plain(getattr(obj, field))
-
-    return show
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlainNumbersAdmin):
     """No add, change or delete by hand; the change page is a view."""
 
     show_full_result_count = False
@@ -150,12 +137,12 @@ class RiskDecisionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    show_qty = money("qty", "qty")
-    show_price = money("price", "price")
-    show_stop = money("stop_price", "stop")
-    show_take_profit = money("take_profit_price", "take-profit")
-    show_equity = money("equity", "equity")
-    show_available = money("available", "available")
+    show_qty = money("qty", "qty", QTY)
+    show_price = money("price", "price", PRICE)
+    show_stop = money("stop_price", "stop", PRICE)
+    show_take_profit = money("take_profit_price", "take-profit", PRICE)
+    show_equity = money("equity", "equity", PRICE)
+    show_available = money("available", "available", PRICE)
 
     @admin.display(description="verdict", ordering="approved")
     def verdict(self, obj: RiskDecision) -> SafeString:
@@ -203,10 +190,10 @@ class OrderInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ("created_at",)
 
-    show_qty = money("qty", "qty")
-    show_price = money("stop_price", "stop / trigger")
-    show_avg_price = money("avg_price", "avg fill")
-    show_fee = money("fee", "fee")
+    show_qty = money("qty", "qty", QTY)
+    show_price = money("stop_price", "stop / trigger", PRICE)
+    show_avg_price = money("avg_price", "avg fill", PRICE)
+    show_fee = money("fee", "fee", PRICE)  # in the quote asset
 
 
 @admin.register(Position)
@@ -257,13 +244,13 @@ class PositionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    show_qty = money("qty", "qty")
-    show_entry = money("entry_price", "entry")
-    show_stop = money("stop_price", "stop")
-    show_take_profit = money("take_profit_price", "take-profit")
-    show_last = money("last_price", "last")
-    show_fees = money("fees", "fees")
-    show_exit = money("exit_price", "exit")
+    show_qty = money("qty", "qty", QTY)
+    show_entry = money("entry_price", "entry", PRICE)
+    show_stop = money("stop_price", "stop", PRICE)
+    show_take_profit = money("take_profit_price", "take-profit", PRICE)
+    show_last = money("last_price", "last", PRICE)
+    show_fees = money("fees", "fees", PRICE)
+    show_exit = money("exit_price", "exit", PRICE)
 
     @admin.display(description="unrealised PnL", ordering="unrealised_pnl")
     def unrealised(self, obj: Position) -> SafeString | str:
@@ -290,9 +277,9 @@ class FillInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = False
 
-    show_price = money("price", "price")
-    show_qty = money("qty", "qty")
-    show_fee = money("fee", "fee")
+    show_price = money("price", "price", PRICE)
+    show_qty = money("qty", "qty", QTY)
+    show_fee = money("fee", "fee")  # in fee_asset: its own digits
 
 
 @admin.register(Order)
@@ -346,12 +333,12 @@ class OrderAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    show_qty = money("qty", "qty")
-    show_limit = money("price", "limit price")
-    show_price = money("stop_price", "stop / trigger")
-    show_executed = money("executed_qty", "executed")
-    show_avg_price = money("avg_price", "avg fill")
-    show_fee = money("fee", "fee")
+    show_qty = money("qty", "qty", QTY)
+    show_limit = money("price", "limit price", PRICE)
+    show_price = money("stop_price", "stop / trigger", PRICE)
+    show_executed = money("executed_qty", "executed", QTY)
+    show_avg_price = money("avg_price", "avg fill", PRICE)
+    show_fee = money("fee", "fee", PRICE)  # in the quote asset
 
     @admin.display(description="position PnL")
     def position_pnl(self, obj: Order) -> SafeString | str:
@@ -391,9 +378,9 @@ class FillAdmin(ReadOnlyAdmin):
     fields = ("order_link", "symbol", "trade_id", "show_price", "show_qty", "show_fee", "fee_asset", "ts")
     readonly_fields = fields
 
-    show_price = money("price", "price")
-    show_qty = money("qty", "qty")
-    show_fee = money("fee", "fee")
+    show_price = money("price", "price", PRICE)
+    show_qty = money("qty", "qty", QTY)
+    show_fee = money("fee", "fee")  # in fee_asset: its own digits
 
     @admin.display(description="symbol", ordering="order__symbol")
     def symbol(self, obj: Fill) -> str:

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from markets.api.params import QueryParams, exchange_param, limit_param, symbol_param
-from markets.api.serializers import DecimalString, ErrorOut, UtcTime
+from markets.api.serializers import DecimalString, ErrorOut, PlacesOut, UtcTime
 from markets.api.views import BAD_INPUT, parse
 
 from .access import STAFF_ONLY, TradingDataAccess
@@ -81,18 +81,18 @@ class PositionsParams(RecordParams):
     status = known_param("status", Position.Status.values, "open or closed")
 
 
-class FillOut(serializers.Serializer):
+class FillOut(PlacesOut):
     """One execution of an order."""
 
     trade_id = serializers.CharField(help_text="the exchange's trade id (paper-1, ... on paper)")
-    price = DecimalString()
-    qty = DecimalString()
+    price = DecimalString(kind="price")
+    qty = DecimalString(kind="qty")
     fee = DecimalString(help_text="in fee_asset")
     fee_asset = serializers.CharField()
     ts = UtcTime(help_text="when it filled")
 
 
-class OrderOut(serializers.Serializer):
+class OrderOut(PlacesOut):
     """One order we placed (or tried to), as the exchange (or the paper book) last reported it."""
 
     id = serializers.CharField()
@@ -104,12 +104,12 @@ class OrderOut(serializers.Serializer):
     type = serializers.CharField(help_text="MARKET, STOP_LOSS, TAKE_PROFIT, LIMIT_MAKER, ... (Binance's names)")
     purpose = serializers.CharField(help_text="entry, stop_loss, take_profit or exit")
     status = serializers.CharField(help_text=", ".join(Order.Status.values))
-    qty = DecimalString()
-    price = DecimalString(allow_null=True, help_text="the limit price; null for a market order")
-    stop_price = DecimalString(allow_null=True, help_text="the trigger of a stop-loss or take-profit")
-    executed_qty = DecimalString()
-    avg_price = DecimalString(allow_null=True, help_text="average fill price; null before a fill")
-    fee = DecimalString(help_text="in the quote asset")
+    qty = DecimalString(kind="qty")
+    price = DecimalString(kind="price", allow_null=True, help_text="the limit price; null for a market order")
+    stop_price = DecimalString(kind="price", allow_null=True, help_text="the trigger of a stop-loss or take-profit")
+    executed_qty = DecimalString(kind="qty")
+    avg_price = DecimalString(kind="price", allow_null=True, help_text="average fill price; null before a fill")
+    fee = DecimalString(kind="price", help_text="in the quote asset")
     reason = serializers.CharField(help_text="why it was rejected, cancelled or expired; empty otherwise")
     exchange_order_id = serializers.IntegerField(allow_null=True)
     position_id = serializers.CharField(allow_null=True, help_text="the position it opened, protects or closed")
@@ -119,7 +119,7 @@ class OrderOut(serializers.Serializer):
     updated_at = UtcTime()
 
 
-class PositionOut(serializers.Serializer):
+class PositionOut(PlacesOut):
     """A long position with its protection and its profit and loss (quote asset, every fee included)."""
 
     id = serializers.CharField()
@@ -127,16 +127,16 @@ class PositionOut(serializers.Serializer):
     exchange = serializers.CharField()
     symbol = serializers.CharField()
     status = serializers.CharField(help_text="open or closed")
-    qty = DecimalString(help_text="base quantity held")
-    entry_price = DecimalString(help_text="average fill price of the entry")
-    stop_price = DecimalString()
-    take_profit_price = DecimalString()
-    last_price = DecimalString(allow_null=True)
-    fees = DecimalString(help_text="fees paid so far, in the quote asset")
+    qty = DecimalString(kind="qty", help_text="base quantity held")
+    entry_price = DecimalString(kind="price", help_text="average fill price of the entry")
+    stop_price = DecimalString(kind="price")
+    take_profit_price = DecimalString(kind="price")
+    last_price = DecimalString(kind="price", allow_null=True)
+    fees = DecimalString(kind="price", help_text="fees paid so far, in the quote asset")
     unrealised_pnl = DecimalString(allow_null=True, help_text="at the last price, fees paid; null once closed")
     realised_pnl = DecimalString(allow_null=True, help_text="exit - entry, less every fee; null while open")
     pnl = DecimalString(allow_null=True, help_text="realised when closed, else unrealised")
-    exit_price = DecimalString(allow_null=True)
+    exit_price = DecimalString(kind="price", allow_null=True)
     exit_reason = serializers.CharField(help_text="stop_loss, take_profit, signal or manual; empty while open")
     entry_client_order_id = serializers.CharField(help_text="the order that opened it")
     risk_decision_id = serializers.CharField(allow_null=True)

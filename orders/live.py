@@ -17,6 +17,27 @@ from .models import Order, Position
 
 ORDERS_GROUP = "orders"
 ORDERS_EVENT = "orders.update"
+# How the page prints each decimal (``markets.places.priced``): to the instrument's tick ("price": prices and quote
+# amounts), to its step ("qty"), or its own digits without trailing zeros (None: profit and loss).
+POSITION_NUMBERS = {
+    "qty": "qty",
+    "entry_price": "price",
+    "stop_price": "price",
+    "take_profit_price": "price",
+    "last_price": "price",
+    "fees": "price",
+    "exit_price": "price",
+    "unrealised_pnl": None,
+    "realised_pnl": None,
+}
+ORDER_NUMBERS = {
+    "qty": "qty",
+    "price": "price",
+    "stop_price": "price",
+    "executed_qty": "qty",
+    "avg_price": "price",
+    "fee": "price",
+}
 
 
 def orders_update(positions: Iterable[Position], orders: Iterable[Order]) -> dict[str, Any]:

@@ -27,7 +27,9 @@ from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .live import order_data, position_data
+from markets.places import priced_rows
+
+from .live import ORDER_NUMBERS, POSITION_NUMBERS, order_data, position_data
 from .models import Order, Position
 from .services import ActionRefused, orders_announce, positions_announce, staff_cancel, staff_close
 
@@ -101,8 +103,9 @@ def order_cancel_view(request: HttpRequest, pk: str) -> JsonResponse:
 
 
 def _answer(positions: list[Position], orders: list[Order], detail: str) -> dict[str, Any]:
+    memo: dict[tuple[str, str], Any] = {}  # the page shows the strings as they come: printed by markets.numbers.plain
     return {
         "detail": detail,
-        "positions": [position_data(p) for p in positions],
-        "orders": [order_data(o) for o in orders],
+        "positions": priced_rows([position_data(p) for p in positions], POSITION_NUMBERS, memo),
+        "orders": priced_rows([order_data(o) for o in orders], ORDER_NUMBERS, memo),
     }

@@ -1,9 +1,12 @@
-"""Admin view of the stored signals: read-only (the strategy writes them; a recomputation replaces them)."""
+"""Admin view of the stored signals: read-only (the strategy writes them; a recomputation replaces them). Confidence
+and net vote print by ``markets.numbers.plain`` (Django would show their 18 stored places)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+
+from markets.admin_numbers import number
 
 from .models import Signal
 
@@ -16,7 +19,7 @@ class SignalAdmin(admin.ModelAdmin):
         "symbol",
         "interval",
         "decision",
-        "confidence",
+        "show_confidence",
         "strategy",
         "version",
         "updated_at",
@@ -34,8 +37,8 @@ class SignalAdmin(admin.ModelAdmin):
         "interval",
         "candle_open_time",
         "decision",
-        "confidence",
-        "net",
+        "show_confidence",
+        "show_net",
         "reasons",
         "votes",
         "indicators",
@@ -43,6 +46,9 @@ class SignalAdmin(admin.ModelAdmin):
         "updated_at",
     )
     readonly_fields = fields
+
+    show_confidence = number("confidence", "confidence")  # ratios: their own digits, no trailing zeros
+    show_net = number("net", "net")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -57,7 +57,12 @@ def simulator(port: int) -> Iterator[dict[str, str]]:
     config = SimConfig(host=SIM_HOST, port=port, symbols=symbols, explicit_symbols=True)
     with running_in_thread(config) as sim:
         print(f"exchange simulator (simulated market data) on {sim.url}", flush=True)
-        env = {"BINANCE_REST_URL": sim.url, "BINANCE_WS_URL": sim.ws_url, "MARKET_SIMULATED": "1"}
+        env = {
+            "BINANCE_REST_URL": sim.url,
+            "BINANCE_WS_URL": sim.ws_url,
+            "BINANCE_DATA_URL": sim.url,
+            "MARKET_SIMULATED": "1",
+        }
         for venue, socket_path in SIM_SOCKETS.items():
             if venue in sim.venues:
                 env[f"{venue.upper()}_REST_URL"] = sim.venue_url(venue)

@@ -333,6 +333,11 @@ STREAM_INSTRUMENTS_POLL_SECONDS = _env.number("STREAM_INSTRUMENTS_POLL_SECONDS",
 # trading lease streams these itself (its strategy decides on their candles) and shares the others.
 TRADING_SYMBOLS = frozenset(s.upper() for s in _env.items("TRADING_SYMBOLS"))
 
+# --- issue 17: vision ---
+# Binance's public bulk files (data.binance.vision: daily and monthly aggTrades and klines zips, each with a
+# .CHECKSUM), at the same paths under this base URL; the exchange simulator serves its history there too.
+BINANCE_DATA_URL = _env.url("BINANCE_DATA_URL", "https://data.binance.vision", schemes=_http)
+
 # Every variable is read above; one bad value stops the process here, each named with its value.
 try:
     _env.check()

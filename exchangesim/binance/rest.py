@@ -18,6 +18,7 @@ from ..engine.market import now_ms
 from ..sockets import client_gone
 from . import wire
 from .errors import BAD_INTERVAL, OPTIONAL_COMBINATION, START_AFTER_END, BinanceError
+from .limits import WeightLimiter
 from .params import Params
 
 if TYPE_CHECKING:
@@ -100,13 +101,13 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
                     await asyncio.sleep(fault.delay_ms / 1000)
                 if fault.status in (418, 429) and fault.retry_after is not None:
                     venue.limiter.told_to_wait(client, fault.retry_after, now_ms())
-                raise _fault_error(fault.status, fault.retry_after)
+                raise _fault_error(fault.status, fault.retry_after, venue.limiter)
             try:
                 used = venue.limiter.charge(client, request_weight(request), now_ms())
             except BinanceError:
                 venue.faults.count("weight_429")
                 raise
-            headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+            headers[venue.limiter.header] = str(used)
             if request.match_info.http_exception is not None:
                 exc = request.match_info.http_exception
                 raise BinanceError(
@@ -119,7 +120,7 @@ def make_middleware(venue: BinanceVenue) -> Callable[[web.Request, Handler], Awa
                 await asyncio.sleep(fault.delay_ms / 1000)
         except BinanceError as err:
             headers.update(err.headers)
-            headers.setdefault("X-MBX-USED-WEIGHT-1M", str(venue.limiter.used(client, now_ms())))
+            headers.setdefault(venue.limiter.header, str(venue.limiter.used(client, now_ms())))
             return json_response(err.body(), err.status, headers)
         except web.HTTPException:
             raise
@@ -150,13 +151,13 @@ def _admit(venue: BinanceVenue, client: str) -> None:
         venue.faults.count("backoff_violation")
 
 
-def _fault_error(status: int, retry_after: int | None) -> BinanceError:
+def _fault_error(status: int, retry_after: int | None, limiter: WeightLimiter) -> BinanceError:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if status == 429:
         return BinanceError(
             -1003,
-            "Too much request weight used; current limit is 6000 request weight per 1 "
-            "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+            f"Too much request weight used; current limit is {limiter.limit} request weight per {limiter.per}. "
+            "Please use WebSocket Streams for live updates to avoid polling the API.",
             429,
             headers,
         )

@@ -15,10 +15,11 @@ from ..venues import Middleware, VenueBase
 from . import wire
 from .accounts import OrderBook
 from .filters import symbol_filters
-from .limits import WeightLimiter
+from .limits import WeightLimiter, interval
 from .records import ORDER_TYPES
 from .rest import PublicRest, make_middleware
 from .signed import SignedRest
+from .vision import Vision
 from .ws import StreamServer
 
 RATE_LIMITS = [
@@ -44,15 +45,22 @@ class BinanceVenue(VenueBase):
 
     def __init__(self, market: Market, config: SimConfig, faults: Faults) -> None:
         super().__init__(market, config, faults)
-        self.limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
+        self.limiter = WeightLimiter(
+            config.weight_limit, config.ban_after, config.ban_seconds, window_ms=config.weight_window_s * 1000
+        )
         self.orders = OrderBook(config.api_keys, config.balances)
         self.public = PublicRest(self)
         self.signed = SignedRest(self)
         self.streams = StreamServer(self)
+        self.vision = Vision(self, config.vision_delay)
         market.listeners.append(self._match_orders)
 
     def routes(self) -> list[web.RouteDef]:
-        return [*self.public.routes(), *self.signed.routes(), *self.streams.routes()]
+        return [*self.public.routes(), *self.signed.routes(), *self.streams.routes(), *self.vision.routes()]
+
+    async def close(self) -> None:
+        await super().close()
+        self.vision.close()
 
     def middleware(self) -> Middleware:
         """Binance's own (weight, bans, its headers and error shape), not the prefix middleware of ``VenueBase``."""
@@ -61,6 +69,7 @@ class BinanceVenue(VenueBase):
     def exchange_info(self, symbols: list[str]) -> dict[str, object]:
         limits = [dict(r) for r in RATE_LIMITS]
         limits[0]["limit"] = self.limiter.limit
+        limits[0]["interval"], limits[0]["intervalNum"] = interval(self.limiter.window_ms)
         specs = self.specs
         return {
             "timezone": "UTC",
@@ -124,6 +133,7 @@ class BinanceVenue(VenueBase):
             "open_sockets": len(self.streams.conns),
             "connections_opened": self.streams.opened,
             "subscriptions": sorted({s for c in self.streams.conns for s in c.subs}),
+            "vision": self.vision.status(),
         }
 
     def truth_rows(self, spec: SymbolSpec, kind: str, rows: Any) -> list[dict[str, object]]:

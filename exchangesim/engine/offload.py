@@ -81,12 +81,12 @@ class Offload:
 
     Candles (klines, candles, OHLC and the history warm-up: they may aggregate a thousand minutes) and trade pages
     (at most a few blocks each) have threads of their own, so a queue of cold klines requests never holds up the
-    pages a stream's gap recovery is waiting for. ``gone`` (polled every half second) tells that the client went
-    away: its work is then given up at the next block, so a client that times out and asks again does not leave
-    the first attempt grinding beside the second.
+    pages a stream's gap recovery is waiting for; bulk files (a day of trades: seconds of work) have one thread.
+    ``gone`` (polled every half second) tells that the client went away: its work is then given up at the next
+    block, so a client that times out and asks again does not leave the first attempt grinding beside the second.
     """
 
-    WORKERS: ClassVar[dict[str, int]] = {"candles": 2, "trades": 2}
+    WORKERS: ClassVar[dict[str, int]] = {"candles": 2, "trades": 2, "files": 1}
     POLL_S = 0.5
 
     def __init__(self, stopping: threading.Event | None = None) -> None:

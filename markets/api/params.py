@@ -3,8 +3,9 @@
 - ``exchange`` is one of ``KNOWN_EXCHANGES``; ``symbol`` is a stored instrument of that exchange. Symbols
   are upper-cased before the look-up (``btcusdt`` is ``BTCUSDT``); a canonical name such as ``BTC-USDT``
   is refused with a hint naming the venue symbol.
-- Times are ISO-8601 (``2026-11-24T00:00:00Z``, any offset; a time without an offset is taken as UTC)
-  or epoch milliseconds (digits only). Accepted from 2009-01-01T00:00:00Z to one year after now.
+- Times are read by ``markets.times.parse_time``, the commands' grammar: ISO-8601 (``2026-11-24T00:00:00Z``,
+  any offset; a time without an offset is taken as UTC), epoch milliseconds (digits only), ``now`` or
+  ``<n>m|h|d ago``, ``now`` read once per request. Accepted from 2009-01-01T00:00:00Z to 366 days after now.
 - ``base`` is one canonical asset (``BTC``, upper-cased; Kraken's ``XBT`` is ``BTC``), not a pair.
 - Unknown parameters are refused (a misspelt ``inteval`` must not silently mean the default); ``format``
   (DRF's renderer switch) is always allowed.
@@ -25,10 +26,10 @@ from .. import selectors
 from ..exchanges.symbols import KRAKEN_ALIASES
 from ..intervals import INTERVALS, MAX_CANDLES, MAX_SPAN, count
 from ..models import Gap
+from ..times import EARLIEST, iso, parse_time
 from ..venues import KNOWN_EXCHANGES
 from .serializers import utc_iso
 
-MIN_TIME = datetime(2009, 1, 1, tzinfo=UTC)  # before Bitcoin's first block: no market data can be older
 MAX_AHEAD = timedelta(days=366)  # an end a little in the future is fine (today's candles); years ahead is a typo
 TICKS_PAGE = 1000
 MAX_TICKS_PAGE = 5000
@@ -37,103 +38,45 @@ MAX_ID = 2**63 - 1  # trade ids are stored as BSON int64
 GAP_KINDS = ("trades", "candles")  # kinds the stream and the history service record
 ALWAYS_ALLOWED = frozenset({"format"})
 
-_EPOCH = re.compile(r"[+-]?[0-9]+")
-_MS = timedelta(milliseconds=1)
 TIME_HELP = (
     "ISO-8601 (2026-11-24T00:00:00Z, or with an offset such as +01:00, written %2B01:00 in a URL; a time "
-    "without an offset is UTC) or epoch milliseconds (digits only); from 2009-01-01T00:00:00Z to one year after now."
+    "without an offset is UTC), epoch milliseconds (digits only), now, or <n>m|h|d ago (90m ago, 6h ago, 7d ago; "
+    "now is read once per request, so start=2h ago&end=now is exactly two hours); from "
+    f"{iso(EARLIEST)} to {MAX_AHEAD.days} days after now."
 )
 
 
-def _ms(t: datetime) -> int:
-    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // _MS
+def clock() -> datetime:
+    """The time a request's ``now`` and ``ago`` are read from (tests pin it)."""
+    return datetime.now(UTC)
 
 
 @extend_schema_field({"type": "string", "example": "2026-11-24T00:00:00Z", "description": TIME_HELP})
 class TimeParam(serializers.Field):
-    """A point in time from ISO-8601 or epoch milliseconds, returned as an aware UTC datetime."""
+    """A point in time by :func:`markets.times.parse_time` (the commands' grammar), returned as an aware UTC
+    datetime. ``now`` is read once per request: the parameter serializer's context keeps it (``context["now"]``
+    may be given; else :func:`clock` is read at the first time parameter)."""
 
     default_error_messages: ClassVar[dict[str, str]] = {
         "required": "required: " + TIME_HELP,
         "null": "required: " + TIME_HELP,
-        "invalid": "{value!r} is not a time: " + TIME_HELP,
-        "plus": "{value!r} is not a time: a '+' in a URL must be sent as %2B ({fixed})",
-        "negative": "{value} is a negative epoch; epoch milliseconds are digits only, at least {min_ms} ({min})",
-        "early": "{value} is before {min}, the earliest time accepted{hint}",
-        "late": "{value} is more than {days} days after now; the latest time accepted is {max}{hint}",
     }
 
     def to_internal_value(self, data: object) -> datetime:
         text = str(data).strip()
         if not text:
             self.fail("required")
-        if len(text) > 64:
-            self.fail("invalid", value=text[:64] + "...")
-        if _EPOCH.fullmatch(text):
-            return self._from_epoch(text)
-        # MongoDB keeps milliseconds: a bound with microseconds is rounded up to the next whole ms, so
-        # that [start, end) means the same on stored times as on the request.
-        t = self._from_iso(text)
-        return t if t.microsecond % 1000 == 0 else t + timedelta(microseconds=1000 - t.microsecond % 1000)
+        context = self.context  # the root serializer's: one per request
+        if "now" not in context:
+            context["now"] = clock()
+        now = context["now"]
+        try:
+            return parse_time(text, now=now, ahead=MAX_AHEAD)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from None
 
     def to_representation(self, value: datetime) -> str:
         return utc_iso(value)
-
-    def _from_epoch(self, text: str) -> datetime:
-        n = int(text)
-        lo, hi = _ms(MIN_TIME), _ms(datetime.now(UTC) + MAX_AHEAD)
-        if n < 0:
-            self.fail("negative", value=text, min_ms=lo, min=utc_iso(MIN_TIME))
-        if n < lo:
-            hint = (
-                f"; {n} looks like epoch seconds: this API takes milliseconds ({n * 1000})"
-                if (lo <= n * 1000 <= hi)
-                else ""
-            )
-            self.fail("early", value=f"epoch ms {n}", min=f"{utc_iso(MIN_TIME)} (epoch ms {lo})", hint=hint)
-        if n > hi:
-            hint = (
-                f"; {n} looks like epoch microseconds: this API takes milliseconds ({n // 1000})"
-                if (lo <= n // 1000 <= hi)
-                else ""
-            )
-            self.fail(
-                "late",
-                value=f"epoch ms {n}",
-                days=MAX_AHEAD.days,
-                max=f"{utc_iso(_max_time())} (epoch ms {hi})",
-                hint=hint,
-            )
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=n)
-
-    def _from_iso(self, text: str) -> datetime:
-        try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            # A literal "+" in a query string arrives as a space: "...T01:00:00 01:00".
-            plus = text[::-1].replace(" ", "+", 1)[::-1]
-            if " " in text and _parses(plus):
-                self.fail("plus", value=text, fixed=plus)
-            self.fail("invalid", value=text)
-        if t.tzinfo is None or t.utcoffset() is None:
-            t = t.replace(tzinfo=UTC)  # documented: a time without an offset is UTC
-        if t < MIN_TIME:
-            self.fail("early", value=text, min=utc_iso(MIN_TIME), hint="")
-        if t > _max_time():
-            self.fail("late", value=text, days=MAX_AHEAD.days, max=utc_iso(_max_time()), hint="")
-        return t.astimezone(UTC)
-
-
-def _parses(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _max_time() -> datetime:
-    return datetime.now(UTC) + MAX_AHEAD
 
 
 def exchange_param(*, required: bool) -> serializers.ChoiceField:

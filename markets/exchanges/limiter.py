@@ -266,7 +266,10 @@ def shared_store() -> SharedWaits | None:
 
 
 def reset() -> None:
-    """Forget every limiter of the process and its entries on the store (tests)."""
+    """Forget every limiter of the process and its entries on the store, and the weight budgets (tests)."""
+    from . import weight  # it builds on this module
+
+    weight.reset()
     with _registry_lock:
         limiters = list(_limiters.values())
         _limiters.clear()

@@ -12,7 +12,9 @@ name. A row (:class:`Venue`) holds:
 - ``signed_orders``: whether it takes signed orders through our Binance executor (without, trading is paper);
 - ``symbols``: how it spells a pair (:class:`SymbolRules`, applied by :mod:`.symbols`);
 - ``sockets``: how far its live sockets may be used (:class:`SocketLimits`: streams per socket, messages a second,
-  new connections per window), which the stream keeps under.
+  new connections per window), which the stream keeps under;
+- ``bulk_files``: where it publishes its trades as daily and monthly files (:class:`BulkFiles`), which a trades
+  backfill downloads instead of paging REST (:mod:`markets.bulk`); None for a venue that publishes none.
 
 To add an exchange: its package behind the Protocols of :mod:`.base`, a row here, its settings in
 ``tradingsite/settings.py``.
@@ -145,6 +147,16 @@ class SocketLimits:
             raise ValueError(f"socket limits must be positive: {self}")
 
 
+@dataclass(frozen=True, slots=True)
+class BulkFiles:
+    """A venue's public files of aggregate trades, laid out as data.binance.vision (read by
+    :mod:`.binance_vision` and fetched by :mod:`.binance_vision_download`): the setting naming their base URL, and
+    the URL used while that setting is absent."""
+
+    url_setting: str
+    default_url: str
+
+
 # -- adapters ------------------------------------------------------------------------------------------------
 
 
@@ -223,6 +235,7 @@ class Venue:
     sockets: SocketLimits
     signed_orders: bool = False
     credential_settings: Mapping[str, str] = field(default_factory=dict)  # factory keyword → setting name
+    bulk_files: BulkFiles | None = None
 
 
 VENUES: dict[str, Venue] = {
@@ -247,6 +260,7 @@ VENUES: dict[str, Venue] = {
             sockets=SocketLimits(1024, 4, 250, 300.0, "Binance WebSocket Streams: limits"),
             signed_orders=True,
             credential_settings={"api_key": "BINANCE_API_KEY", "api_secret": "BINANCE_API_SECRET"},
+            bulk_files=BulkFiles("BINANCE_DATA_URL", "https://data.binance.vision"),
         ),
         Venue(
             name="coinbase",

@@ -77,6 +77,7 @@ def manage_env(sim: Simulator, dev_stack: Mapping[str, Service], **extra: str) -
         "MONGODB_DB": settings.DATABASES["default"]["NAME"],
         "BINANCE_REST_URL": sim.url,
         "BINANCE_WS_URL": sim.ws_url,
+        "BINANCE_DATA_URL": sim.url,
         "LOG_LEVEL": "INFO",
         **extra,
     }

@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from markets.numbers import plain
 from orders.live import ORDERS_GROUP, order_data, position_data
 from orders.models import Order, Position
 from orders.services import act_on_signal
@@ -115,9 +116,10 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     page.goto(f"{site}{PAGE}")
     page.locator(row("positions", book.btc.pk) + " button").wait_for(timeout=10_000)
     btc_cells = page.locator(row("positions", book.btc.pk) + " td").all_inner_texts()
-    assert btc_cells[:8] == ["BTCUSDT", "0.025", "40020", "38800", "42400", "40000", "-1.50", "open"]
+    # Printed by the server (markets.numbers.plain): prices to the tick 0.01, qty to the step 0.00001, P&L exact.
+    assert btc_cells[:8] == ["BTCUSDT", "0.02500", "40020.00", "38800.00", "42400.00", "40000.00", "-1.5005", "open"]
     eth_cells = page.locator(row("positions", book.eth.pk) + " td").all_inner_texts()
-    assert eth_cells[6] == f"+{book.eth.realised_pnl:.2f}"
+    assert eth_cells[6] == f"+{plain(book.eth.realised_pnl)}"
     assert eth_cells[7] == "closed · take-profit"
     assert page.locator("#orders tbody tr[data-id]").count() == 6
     assert page.locator(row("positions", book.eth.pk) + " button").count() == 0  # closed: nothing to close
@@ -138,7 +140,7 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
         "MARKET",
         "entry",
         "FILLED",
-        format(entry.qty.normalize(), "f"),
+        plain(entry.qty, 5),
     ]
     assert page.locator(row("positions", eth2.pk) + " td").nth(7).inner_text() == "open"
     assert page.locator("#orders button[data-action=cancel]").count() == 4
@@ -152,8 +154,8 @@ def test_panels_fill_live_and_staff_close_a_position(site: str, chromium: Any) -
     closed = page.locator(row("positions", book.btc.pk) + " td").all_inner_texts()
     btc = Position.objects.get(pk=book.btc.pk)
     assert (btc.status, btc.exit_reason) == ("closed", "manual")
-    assert closed[5] == format(btc.exit_price.normalize(), "f")
-    assert closed[6] == f"{btc.realised_pnl:.2f}"
+    assert closed[5] == plain(btc.exit_price, 2)
+    assert closed[6] == plain(btc.realised_pnl)
     assert closed[7] == "closed · closed by hand"
     exit_order = Order.objects.get(position=btc, purpose="exit")
     page.locator(row("orders", exit_order.pk)).wait_for(timeout=5_000)

@@ -268,14 +268,15 @@ async def test_trades_are_coalesced_to_about_ten_messages_a_second(instruments: 
     assert messages <= elapsed * 10 + 2
 
 
-async def test_admin_prices_are_for_staff_only(sockets: Connect) -> None:
+async def test_admin_prices_are_for_staff_only(instruments: None, sockets: Connect) -> None:
+    """Staff only; the last price of each instrument, printed to its tick (``live.payloads``)."""
     comm, connected = await sockets("/ws/prices/")
     assert not connected
     staff = await database_sync_to_async(get_user_model().objects.create_user)("ops", is_staff=True)
     comm, connected = await sockets("/ws/prices/", staff)
     assert connected
     layer = get_channel_layer()
-    for price in ("1.00", "2.00"):
+    for price in ("1.00000000", "2"):
         await layer.group_send(
             PRICES_GROUP,
             {"type": "prices.update", "data": {"exchange": "binance", "symbol": "BTCUSDT", "price": price, "time": 0}},

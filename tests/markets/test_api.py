@@ -64,7 +64,8 @@ def candles(n: int, start: datetime = T0) -> list[CandleBar]:
 
 @pytest.mark.django_db
 def test_instruments_list(client: Client, instruments: list[Instrument]) -> None:
-    """Stored instruments, filtered by exchange, with filters as decimal strings."""
+    """Stored instruments, filtered by exchange, with filters as decimal strings printed to the tick (tick size,
+    min notional) and to the step (step size)."""
     body = get_json(client, "/api/v1/instruments", {"exchange": "binance"})
     assert [i["symbol"] for i in body] == ["BTCUSDT", "ETHUSDT"]
     assert body[0] == {
@@ -74,9 +75,9 @@ def test_instruments_list(client: Client, instruments: list[Instrument]) -> None
         "base": "BTC",
         "quote": "USDT",
         "status": "TRADING",
-        "tick_size": "0.01000000",
-        "step_size": "0.00001000",
-        "min_notional": "5.00000000",
+        "tick_size": "0.01",
+        "step_size": "0.00001",
+        "min_notional": "5.00",
     }
     assert len(get_json(client, "/api/v1/instruments")) == 2
 
@@ -103,7 +104,7 @@ def test_ticks_pages_walk_every_id_once_in_order(client: Client) -> None:
     assert first == {
         "trade_id": 1,
         "price": "61000.01",
-        "qty": "0.00100",  # the step (0.00001) has 5 places: markets.numbers.plain
+        "qty": "0.00100",
         "taker_side": "sell",
         "ts": "2025-06-02T00:00:00.000Z",
         "received_at": "2025-06-02T00:00:00.040Z",
@@ -145,13 +146,15 @@ def test_gaps_newest_first_and_filtered(client: Client) -> None:
         )
         Gap.objects.filter(pk=gap.pk).update(detected_at=T0 + timedelta(minutes=i))
     body = get_json(client, "/api/v1/gaps", {"exchange": "binance", "symbol": "BTCUSDT"})
-    assert [g["start"] for g in body] == [100, 200, 300]
+    assert [(g["first_id"], g["start"]) for g in body] == [(100, None), (None, "1970-01-01T00:00:00.200Z"), (300, None)]
     assert set(body[0]) == {
         "exchange",
         "symbol",
         "kind",
         "start",
         "end",
+        "first_id",
+        "last_id",
         "state",
         "reason",
         "missing",
@@ -160,8 +163,10 @@ def test_gaps_newest_first_and_filtered(client: Client) -> None:
         "updated_at",
     }
     assert body[0]["detected_at"].endswith("Z")
-    assert [g["start"] for g in get_json(client, "/api/v1/gaps", {"kind": "trades"})] == [100, 300]
-    assert [g["start"] for g in get_json(client, "/api/v1/gaps", {"state": "unrecoverable"})] == [200]
+    assert [g["first_id"] for g in get_json(client, "/api/v1/gaps", {"kind": "trades"})] == [100, 300]
+    assert [g["end"] for g in get_json(client, "/api/v1/gaps", {"state": "unrecoverable"})] == [
+        "1970-01-01T00:00:00.209Z"
+    ]
     assert len(get_json(client, "/api/v1/gaps", {"limit": "2"})) == 2
 
 

@@ -108,3 +108,12 @@ def test_the_rebuild_stops_where_the_checked_ids_stop() -> None:
     )
     assert rebuild_until(now=now, grace=GRACE, last=last, after=(101, T0 + 6 * MINUTE)) == T0 + 6 * MINUTE
     assert rebuild_until(now=now, grace=GRACE, last=last, after=(150, T0 + 6 * MINUTE)) == T0 + 5 * MINUTE
+
+
+def test_holes_a_running_backfill_holds_are_left_to_it_and_named() -> None:
+    """A hole the ``held`` check names is neither filled nor busy: it is listed with its holder."""
+    held = {(30, 40): "manage.py backfill trades (h:1:ab)"}
+    plan = plan_holes([(1, 5), (30, 40), (50, 60)], busy=[(55, 56)], held=lambda a, b: held.get((a, b)))
+    assert plan.fill == [(1, 5)]
+    assert plan.busy == [(50, 60)]
+    assert plan.held == [(30, 40, "manage.py backfill trades (h:1:ab)")]

@@ -164,6 +164,7 @@ def test_scan_finds_holes_and_missing_candles_and_leaves_the_streams_part(broker
         "queued": 1,
         "busy": 2,
         "unrecoverable": 1,
+        "held": 0,
         "minutes": 7,
         "quiet": 0,
     }

@@ -169,6 +169,7 @@ def test_worker_refills_exactly_the_deleted_ids(sim: Simulator, worker: Path) ->
         "queued": 0,
         "busy": 0,
         "unrecoverable": 0,
+        "held": 0,
         "minutes": 0,
         "quiet": 0,
     }

@@ -22,8 +22,9 @@ from django.test import Client
 
 from exchangesim.server import Simulator
 from markets.exchanges.base import Source, TradeTick
+from markets.places import Places, priced
 from markets.services import ticks_ingest
-from orders.live import ORDERS_GROUP, order_data, position_data
+from orders.live import ORDER_NUMBERS, ORDERS_GROUP, POSITION_NUMBERS, order_data, position_data
 from orders.models import Order, Position
 from tests.conftest import API_KEY, API_SECRET
 from tests.live import test_consumers
@@ -33,6 +34,17 @@ from tests.orders.test_api import Records, make_records
 pytestmark = pytest.mark.django_db(transaction=True)  # the consumer reads on threads of its own
 sockets = test_consumers.sockets  # the consumer sockets fixture, each ended with a disconnect
 Connect = test_consumers.Connect
+PLACES = Places(price=2, qty=5)  # make_records' instruments: tick 0.01, step 0.00001
+
+
+def on_page(data: dict[str, Any]) -> dict[str, Any]:
+    """An ``orders.update``'s data as the page gets it: decimals printed by ``markets.numbers.plain``."""
+    return {
+        "positions": [priced(p, POSITION_NUMBERS, PLACES) for p in data["positions"]],
+        "orders": [priced(o, ORDER_NUMBERS, PLACES) for o in data["orders"]],
+    }
+
+
 SLIP = D("0.0005")
 
 
@@ -203,7 +215,7 @@ async def test_snapshot_carries_positions_and_orders_to_staff(sockets: Connect) 
         (str(records.eth.pk), "closed"),
     ]
     btc = await database_sync_to_async(Position.objects.get)(pk=records.btc.pk)
-    assert first["positions"][0] == position_data(btc)
+    assert first["positions"][0] == priced(position_data(btc), POSITION_NUMBERS, PLACES)
     assert len(first["orders"]) == 6
     assert {o["symbol"] for o in first["orders"]} == {"BTCUSDT", "ETHUSDT"}
     assert all(isinstance(o["qty"], str) and isinstance(o["created_at"], int) for o in first["orders"])
@@ -228,7 +240,7 @@ async def test_anyone_but_staff_gets_no_trading_records_and_no_updates(sockets: 
     await staff.receive_json_from(timeout=5)
     data = {"positions": [position_data(records.btc)], "orders": []}
     await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
-    assert await staff.receive_json_from(timeout=5) == {"type": "orders", **data}
+    assert await staff.receive_json_from(timeout=5) == {"type": "orders", **on_page(data)}
     assert await comm.receive_nothing(timeout=0.5)
 
 
@@ -241,7 +253,7 @@ async def test_trading_data_public_shows_them_to_anonymous_sockets(sockets: Conn
     assert [p["id"] for p in first["positions"]] == [str(records.btc.pk), str(records.eth.pk)]
     data = {"positions": [position_data(records.btc)], "orders": []}
     await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
-    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
+    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **on_page(data)}
 
 
 async def test_an_orders_update_reaches_a_connected_staff_page(sockets: Connect) -> None:
@@ -251,7 +263,7 @@ async def test_an_orders_update_reaches_a_connected_staff_page(sockets: Connect)
     stop = await database_sync_to_async(Order.objects.get)(position=records.btc, purpose="stop_loss")
     data = {"positions": [position_data(records.btc)], "orders": [order_data(stop)]}
     await get_channel_layer().group_send(ORDERS_GROUP, {"type": "orders.update", "data": data})
-    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **data}
+    assert await comm.receive_json_from(timeout=5) == {"type": "orders", **on_page(data)}
 
 
 async def test_a_staff_close_is_pushed_to_every_staff_page(sockets: Connect) -> None:

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from markets.numbers import plain
 from orders.models import Order, Position, RiskDecision
 from tests.orders.test_api import Records, make_records
 
@@ -70,15 +71,17 @@ def test_filtered_lists_render_for_staff(
 
 
 def test_position_list_shows_signed_coloured_pnl(admin_client: Client, records: Records) -> None:
-    """Unrealised PnL of the open position, realised PnL of the closed one, signed to the cent; no 18-place
-    decimals; date drill-down and the close action offered, adding not."""
+    """Unrealised PnL of the open position, realised PnL of the closed one, signed and exact (markets.numbers.plain:
+    no trailing zeros); prices to the tick, quantities to the step, no 18-place decimals; date drill-down and the
+    close action offered, adding not."""
     html = admin_client.get("/admin/orders/position/").content.decode()
-    assert "-1.50</span>" in html  # BTCUSDT: 0.025 × (40,000 - 40,020) - 1.0005 fee
-    assert f"+{records.eth.realised_pnl:,.2f}</span>" in html
+    assert "-1.5005</span>" in html  # BTCUSDT: 0.025 × (40,000 - 40,020) - 1.0005 fee
+    assert f"+{plain(records.eth.realised_pnl)}</span>" in html
     assert "#15803d" in html  # green for the gain
     assert "#b91c1c" in html  # red for the loss
     assert "40020.000000" not in html
-    assert "40020" in html
+    assert '<td class="field-show_entry">40020.00</td>' in html  # the tick is 0.01
+    assert '<td class="field-show_qty">0.02500</td>' in html  # the step is 0.00001
     assert "Close selected positions" in html
     assert "Delete selected" not in html
     assert "/admin/orders/position/add/" not in html
@@ -88,7 +91,7 @@ def test_position_list_shows_signed_coloured_pnl(admin_client: Client, records: 
 def test_order_list_links_pnl_and_searches_by_client_id(admin_client: Client, records: Records) -> None:
     html = admin_client.get("/admin/orders/order/").content.decode()
     assert "Cancel selected orders" in html
-    assert f"+{records.eth.realised_pnl:,.2f}</span>" in html  # the ETHUSDT orders' position, closed
+    assert f"+{plain(records.eth.realised_pnl)}</span>" in html  # the ETHUSDT orders' position, closed
     assert "the take-profit filled first" in html
     entry = Order.objects.get(position=records.btc, purpose="entry")
     found = admin_client.get("/admin/orders/order/", {"q": entry.client_order_id})

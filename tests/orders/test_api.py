@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from markets.numbers import plain
 from orders.access import STAFF_ONLY
 from orders.executors.base import PricePoint
 from orders.executors.paper import PaperExecutor
@@ -86,12 +87,12 @@ def test_orders_newest_first_with_fills_reasons_and_string_decimals(staff: Clien
         ("BTCUSDT", "entry", "FILLED"),
     ]
     entry = next(r for r in rows if r["symbol"] == "BTCUSDT" and r["purpose"] == "entry")
-    assert entry["qty"] == "0.025"
-    assert entry["avg_price"] == format(records.btc.entry_price, "f")
+    assert entry["qty"] == "0.02500"  # the instrument's step is 0.00001, its tick 0.01 (markets.numbers.plain)
+    assert entry["avg_price"] == plain(records.btc.entry_price, 2)
     assert entry["price"] is None
     assert entry["position_id"] == str(records.btc.pk)
     assert entry["created_at"] == "2026-11-24T10:00:00.000Z"
-    assert [(f["trade_id"], f["qty"], f["fee_asset"]) for f in entry["fills"]] == [("paper-1", "0.025", "USDT")]
+    assert [(f["trade_id"], f["qty"], f["fee_asset"]) for f in entry["fills"]] == [("paper-1", "0.02500", "USDT")]
     assert ISO_UTC.fullmatch(entry["fills"][0]["ts"])
     for row in rows:
         for key in ("qty", "executed_qty", "fee"):
@@ -130,12 +131,12 @@ def test_positions_with_their_pnl(staff: Client, records: Records) -> None:
     assert [(p["symbol"], p["status"]) for p in rows] == [("ETHUSDT", "closed"), ("BTCUSDT", "open")]
     eth, btc = rows
     assert (eth["exit_reason"], eth["unrealised_pnl"]) == ("take_profit", None)
-    assert eth["realised_pnl"] == eth["pnl"] == format(records.eth.realised_pnl, "f")
+    assert eth["realised_pnl"] == eth["pnl"] == plain(records.eth.realised_pnl)  # a P&L: no trailing zeros
     assert D(eth["realised_pnl"]) > 0
     assert eth["closed_at"] == "2026-11-24T10:02:00.000Z"
     assert (btc["realised_pnl"], btc["exit_reason"], btc["closed_at"]) == (None, "", None)
-    assert btc["unrealised_pnl"] == btc["pnl"] == format(records.btc.unrealised_pnl, "f")
-    assert (btc["qty"], btc["stop_price"], btc["take_profit_price"]) == ("0.025", "38800.00", "42400.00")
+    assert btc["unrealised_pnl"] == btc["pnl"] == plain(records.btc.unrealised_pnl)
+    assert (btc["qty"], btc["stop_price"], btc["take_profit_price"]) == ("0.02500", "38800.00", "42400.00")
     assert (btc["opened_at"], btc["id"]) == ("2026-11-24T10:00:00.000Z", str(records.btc.pk))
     for row in rows:
         for key in ("qty", "entry_price", "stop_price", "take_profit_price", "fees", "pnl"):

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
+from markets.api import params
 from signals.models import Signal
 from signals.rules import Action, Decision, Vote
 from signals.services import signals_store
@@ -93,8 +94,8 @@ def test_signals_of_an_instrument_default_to_buy_and_sell(client: Client, stored
         "interval": "1m",
         "candle_open_time": iso(0),
         "decision": "BUY",
-        "confidence": "0.30",
-        "net": "0.30",
+        "confidence": "0.3",  # a ratio: no instrument's places, trailing zeros dropped (markets.numbers.plain)
+        "net": "0.3",
         "indicators": {"close": 64000.5, "sma20": 64001.25, "rsi14": None},
         "votes": [{"rule": "ma_cross", "weight": "0.30", "reason": "vote of candle 0"}],
         "reasons": ["vote of candle 0"],
@@ -230,3 +231,12 @@ def test_admin_lists_signals_read_only(admin_client: Client) -> None:
 @pytest.mark.django_db
 def test_admin_needs_staff(client: Client) -> None:
     assert client.get("/admin/signals/signal/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_times_take_now_and_ago(client: Client, stored: list[Decision], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' time forms on the signals API: with the clock pinned at candle 30, ``start=10m ago&end=now``
+    is candles 20..29 (``markets.times.parse_time``, now read once per request)."""
+    monkeypatch.setattr(params, "clock", lambda: T0 + 30 * MINUTE)
+    rows = get_json(client, {**BASE, "interval": "1m", "start": "10m ago", "end": "now", "decision": "BUY,SELL,HOLD"})
+    assert [r["candle_open_time"] for r in rows["results"]] == [iso(i) for i in range(20, 30)]

@@ -21,6 +21,7 @@ APP_SERVICES = ("migrate", "web", "stream", "worker", "beat")
 SIM_URLS = {
     "BINANCE_REST_URL": "http://exchangesim:9900",
     "BINANCE_WS_URL": "ws://exchangesim:9900",
+    "BINANCE_DATA_URL": "http://exchangesim:9900",
     "COINBASE_REST_URL": "http://exchangesim:9900/coinbase",
     "COINBASE_WS_URL": "ws://exchangesim:9900/coinbase/ws",
     "KRAKEN_REST_URL": "http://exchangesim:9900/kraken",

@@ -1,7 +1,6 @@
 // The consolidated price: the median across venues of this instrument's base asset, polled from the API (it changes
 // with every venue's trades, not only this one's). Stale venues are greyed, outliers red; neither is in the median.
 import { $, cfg } from "./config.js";
-import { price } from "./format.js";
 import { getJson } from "./http.js";
 import { market } from "./market.js";
 
@@ -12,7 +11,7 @@ const age = (ms) => ms < 60000 ? `${Math.round(ms / 1000)} s` : ms < 3600000 ? `
 const bps = (s) => s === null ? "—" : +s > 0 ? `+${s}` : s;
 
 function renderConsolidated(c) {
-  $("cons-price").textContent = c.price === null ? "—" : price(c.price);
+  $("cons-price").textContent = c.price === null ? "—" : c.price;
   $("cons-note").textContent = c.price === null ? c.reason : "";
   $("cons-used").textContent = `· ${c.venues_used}/${c.venues.length} venues`;
   const rows = document.createDocumentFragment();
@@ -22,7 +21,7 @@ function renderConsolidated(c) {
       v.exchange === cfg.exchange && v.symbol === cfg.symbol && "current"].filter(Boolean).join(" ");
     tr.dataset.venue = `${v.exchange}:${v.symbol}`;
     tr.title = v.ts ? `last trade ${v.ts} (${age(v.age_ms)} ago), id ${v.trade_id}` : "no stored trade";
-    for (const text of [`${v.exchange} ${v.symbol}`, v.price === null ? "—" : price(v.price), bps(v.deviation_bps)]) {
+    for (const text of [`${v.exchange} ${v.symbol}`, v.price === null ? "—" : v.price, bps(v.deviation_bps)]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.appendChild(td);

@@ -15,6 +15,9 @@ function describeGap(g) {
   return `filling: ${fmt(g.missing)} trades missing (${ids})`;
 }
 
+/** The exchange times the missing trades lie between (the stored trades either side of the ids), when known. */
+const span = (g) => g.from == null ? "" : g.to == null || g.to === g.from ? `${utc(g.from)} ` : `${utc(g.from)}–${utc(g.to)} `;
+
 export function renderGaps() {
   const list = $("gaps");
   list.replaceChildren();
@@ -23,7 +26,7 @@ export function renderGaps() {
   for (const g of gaps.slice(0, GAP_ROWS)) {
     const li = document.createElement("li");
     li.dataset.state = g.state;
-    li.textContent = (g.from ? `${utc(g.from)} ` : "") + describeGap(g);
+    li.textContent = span(g) + describeGap(g);
     list.appendChild(li);
   }
   drawMarkers();

@@ -1,7 +1,7 @@
 // The last price and the trade tape: the newest trades on top (at most TAPE_ROWS), the price coloured by its last
 // move and repeated in the tab's title, and the trade rate of the last five seconds for the badge.
 import { $, cfg } from "./config.js";
-import { fmt, price, qty, utc } from "./format.js";
+import { fmt, utc } from "./format.js";
 import { market } from "./market.js";
 
 const TAPE_ROWS = 50;
@@ -19,7 +19,7 @@ export function addTrades(trades, count) {
   for (const t of trades.slice(-TAPE_ROWS).reverse()) {
     const tr = document.createElement("tr");
     tr.className = t.side === "buy" ? "up" : "down";
-    for (const text of [utc(t.time), price(t.price), qty(t.qty)]) {
+    for (const text of [utc(t.time), t.price, t.qty]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.appendChild(td);
@@ -34,9 +34,9 @@ export function addTrades(trades, count) {
     el.className = +last.price > +market.lastPrice ? "up" : "down";
   }
   market.lastPrice = last.price;
-  el.textContent = price(last.price);
+  el.textContent = last.price;
   $("price-time").textContent = utc(last.time) + " UTC";
-  document.title = `${price(last.price)} ${cfg.symbol} · tradingsite`;
+  document.title = `${last.price} ${cfg.symbol} · tradingsite`;
   rate.push([Date.now(), count]);
 }
 

@@ -13,13 +13,13 @@ const staff = trading !== null && trading.dataset.closeUrl !== undefined;
 const CLOSED_ROWS = 10, ORDER_ROWS = 30;
 const OPEN_ORDER = new Set(["PENDING", "NEW", "PARTIALLY_FILLED"]);
 const EXIT = { stop_loss: "stop-loss", take_profit: "take-profit", signal: "SELL signal", manual: "closed by hand" };
-// Stored decimals carry trailing zeros; any symbol may show here, so they are trimmed rather than cut to this
-// instrument's tick size.
-const plain = (s) => s === null || s === undefined ? "—" : String(s).includes(".") ? String(s).replace(/\.?0+$/, "") : String(s);
+// Prices, quantities and P&L arrive printed by the server (markets.numbers.plain, to each record's own instrument)
+// and are shown as they come; the sign of a P&L only picks its colour.
+const plain = (s) => s === null || s === undefined ? "—" : String(s);
 const signedPnl = (s) => {
   if (s === null || s === undefined) return { text: "—" };
-  const n = +s;
-  return { text: `${n > 0 ? "+" : ""}${n.toFixed(2)}`, cls: n > 0 ? "up" : n < 0 ? "down" : "", title: s };
+  const up = !String(s).startsWith("-") && /[1-9]/.test(s), down = String(s).startsWith("-");
+  return { text: `${up ? "+" : ""}${s}`, cls: up ? "up" : down ? "down" : "" };
 };
 const stamp = (ms) => new Date(ms).toISOString().slice(5, 19).replace("T", " ");
 

@@ -118,6 +118,28 @@ def parse_filters(filters: Iterable[Any], what: str = "symbol") -> SymbolFilters
     )
 
 
+WINDOW_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+
+
+def parse_weight_rule(payload: Any) -> tuple[int, int] | None:
+    """The REQUEST_WEIGHT limit and its window in seconds from an exchangeInfo answer's ``rateLimits``, or None
+    when absent: ``{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}``
+    is ``(6000, 60)``."""
+    limits = payload.get("rateLimits") if isinstance(payload, Mapping) else None
+    for r in limits if isinstance(limits, list) else ():
+        if (
+            isinstance(r, Mapping)
+            and r.get("rateLimitType") == "REQUEST_WEIGHT"
+            and r.get("interval") in WINDOW_UNITS
+            and isinstance(r.get("intervalNum"), int)
+            and r["intervalNum"] > 0
+            and isinstance(r.get("limit"), int)
+            and r["limit"] > 0
+        ):
+            return int(r["limit"]), WINDOW_UNITS[r["interval"]] * r["intervalNum"]
+    return None
+
+
 def parse_weight_limit(payload: Any) -> int | None:
     """The REQUEST_WEIGHT limit per minute from an exchangeInfo answer's ``rateLimits``, or None when absent:
     ``{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}``."""

@@ -2,15 +2,16 @@
 :func:`.client.python_binance`). No Django here.
 
 Every request is retried with :func:`markets.exchanges.retry.call_with_retry` and admitted by the venue's limiter
-(:mod:`markets.exchanges.limiter`: nothing is sent while Binance has asked this host to wait), and a small weight
-governor waits for the next minute rather than provoke a 429 when the weight Binance reports
-(``X-MBX-USED-WEIGHT-1M``) nears the limit.
+(:mod:`markets.exchanges.limiter`: nothing is sent while Binance has asked this host to wait), and its weight is
+reserved first in the venue's :class:`~markets.exchanges.weight.WeightBudget`, which waits for the next window
+rather than provoke a 429 and learns what others spent from ``X-MBX-USED-WEIGHT-1M``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,18 @@ from ..errors import BadRequest, ExchangeError, ExchangeUnavailable, RateLimited
 from ..http import network_reason, page_limit, retry_after_seconds
 from ..limiter import VenueLimiter, limiter_for
 from ..retry import OnWait, RetryPolicy, call_with_retry
+from ..weight import WeightBudget, budget_for, reported_weight
 from .client import python_binance
-from .parse import EPOCH, EXCHANGE, _aware, parse_agg_trade, parse_exchange_info, parse_kline, parse_weight_limit
+from .parse import (
+    EPOCH,
+    EXCHANGE,
+    WINDOW_UNITS,
+    _aware,
+    parse_agg_trade,
+    parse_exchange_info,
+    parse_kline,
+    parse_weight_rule,
+)
 
 CAPABILITIES = Capabilities(
     ids_contiguous=True,
@@ -37,8 +48,8 @@ CAPABILITIES = Capabilities(
     trades_time_window=None,  # the 1-hour aggTrades window was lifted on 2022-12-05
 )
 DEFAULT_WEIGHT_LIMIT = 6000  # REQUEST_WEIGHT per minute until exchangeInfo says otherwise
-WEIGHT_HEADROOM = 0.9  # at this share of the limit, wait for the next minute instead of risking a 429
-MINUTE_MARGIN = 0.25  # seconds past the minute boundary, for clock skew between us and Binance
+LIMIT_TOLD = re.compile(r"current limit is (\d+) request weight per (\d+) (SECOND|MINUTE|HOUR|DAY)", re.IGNORECASE)
+WEIGHTS = {"exchangeInfo": 20, "aggTrades": 4, "klines": 2}  # Binance's weight of each endpoint this adapter asks
 UNKNOWN_SYMBOL = -1121
 TRADING = "TRADING"  # exchangeInfo's status of a symbol that trades now (others: BREAK, HALT, ...)
 
@@ -53,8 +64,9 @@ class BinanceRest:
     ``requests`` counts the HTTP requests sent, retries included; ``used_weight`` is the last
     ``X-MBX-USED-WEIGHT-1M`` Binance reported (error answers included) and ``weight_limit`` the per-minute
     limit (from exchangeInfo once :meth:`instruments` ran, else 6000). ``on_wait(seconds, reason)`` is told
-    of every wait (rate limit, back-off, weight governor) before it starts. ``limiter`` is the venue's (the
-    process's one for Binance at this host unless given).
+    of every wait (rate limit, back-off, weight budget) before it starts. ``limiter`` and ``budget`` are the
+    venue's (the process's ones for Binance at this host unless given). :meth:`twin` makes another instance for
+    another thread, sharing them.
     """
 
     name = EXCHANGE
@@ -72,17 +84,35 @@ class BinanceRest:
         on_wait: OnWait | None = None,
         clock: Callable[[], float] = time.time,
         limiter: VenueLimiter | None = None,
+        budget: WeightBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter or limiter_for(EXCHANGE, self.base_url)
+        self.budget = budget or budget_for(EXCHANGE, self.base_url, DEFAULT_WEIGHT_LIMIT)
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.requests = 0
         self.used_weight: int | None = None
         self.weight_limit = DEFAULT_WEIGHT_LIMIT
-        self._weight_minute: int | None = None  # the minute (clock // 60) used_weight was reported in
         self._sleep, self._on_wait, self._clock = sleep, on_wait, clock
+        self._keys = (api_key, api_secret)
+        self._reported: tuple[int, int] | None = None  # (used, window seconds) the last answer reported
         self._client = python_binance(self.base_url, key=api_key, secret=api_secret, timeout=timeout)
+
+    def twin(self) -> BinanceRest:
+        """Another adapter like this one (for another thread), sharing the venue's limiter and weight budget."""
+        return BinanceRest(
+            self.base_url,
+            api_key=self._keys[0],
+            api_secret=self._keys[1],
+            policy=self.policy,
+            timeout=self.timeout,
+            sleep=self._sleep,
+            on_wait=self._on_wait,
+            clock=self._clock,
+            limiter=self.limiter,
+            budget=self.budget,
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -110,11 +140,12 @@ class BinanceRest:
             "exchangeInfo",
             params,
             lambda: self._client._get("exchangeInfo", data=dict(query)),
-            lambda p: (parse_exchange_info(p), parse_weight_limit(p)),
+            lambda p: (parse_exchange_info(p), parse_weight_rule(p)),
         )
-        infos, limit = payload
-        if limit is not None:
-            self.weight_limit = limit
+        infos, rule = payload
+        if rule is not None:
+            self.weight_limit = rule[0]
+            self.budget.learn(limit=rule[0], window=rule[1])
         return infos
 
     def trading_instruments(self) -> list[InstrumentInfo]:
@@ -193,8 +224,14 @@ class BinanceRest:
         """``parse(send())`` through the retry helper, the weight governor before every attempt."""
 
         def attempt() -> T:
-            self._govern()
-            payload = self._send(endpoint, params, send)
+            ticket = self.budget.take(WEIGHTS.get(endpoint, 1), self._sleep, self._announce)
+            self._reported = None
+            try:
+                # the budget may have slept: a Retry-After told meanwhile holds this request too
+                self.limiter.admit(self.policy.max_wait, self._sleep, self._announce)
+                payload = self._send(endpoint, params, send)
+            finally:
+                self.budget.settle(ticket, self._reported)
             try:
                 return parse(payload)
             except ValueError as exc:  # the exchange answered nonsense: as good as no answer
@@ -241,6 +278,8 @@ class BinanceRest:
         what = _what(endpoint, params)
         if status in (418, 429):
             metrics.rest_rate_limited.labels(EXCHANGE, str(status)).inc()
+            if told := LIMIT_TOLD.search(msg or ""):  # "current limit is 6000 request weight per 1 MINUTE"
+                self.budget.learn(limit=int(told[1]), window=int(told[2]) * WINDOW_UNITS[told[3].upper()])
             retry_after = retry_after_seconds(headers.get("Retry-After"))
             asked = f"asked to wait {retry_after:g} s" if retry_after is not None else "gave no Retry-After"
             verb = "banned our address (HTTP 418)" if status == 418 else "rate limited us (HTTP 429)"
@@ -268,26 +307,15 @@ class BinanceRest:
 
     # -- request weight ----------------------------------------------------------------------------------------
     def _note_weight(self, response: requests.Response | None) -> None:
-        raw = response.headers.get("X-MBX-USED-WEIGHT-1M") if response is not None else None
-        if raw is not None and raw.isdigit():
-            self.used_weight = int(raw)
+        self._reported = reported_weight(response.headers) if response is not None else None
+        if self._reported is not None:
+            self.used_weight = self._reported[0]
             metrics.rest_used_weight.labels(EXCHANGE).set(self.used_weight)
-            self._weight_minute = int(self._clock() // 60)
 
-    def _govern(self) -> None:
-        """Wait for the next minute when the weight reported this minute is near the limit."""
-        if self.used_weight is None or self._weight_minute is None:
-            return
-        now = self._clock()
-        if int(now // 60) != self._weight_minute or self.used_weight < WEIGHT_HEADROOM * self.weight_limit:
-            return
-        seconds = (self._weight_minute + 1) * 60 - now + MINUTE_MARGIN
-        reason = f"request weight {self.used_weight} of {self.weight_limit} used this minute"
+    def _announce(self, seconds: float, reason: str) -> None:
         log.info("waiting %.1f s: %s", seconds, reason)
         if self._on_wait is not None:
             self._on_wait(seconds, reason)
-        self._sleep(seconds)
-        self._weight_minute = None  # a new minute: the old count no longer applies
 
 
 def _what(endpoint: str, params: Mapping[str, Any]) -> str:

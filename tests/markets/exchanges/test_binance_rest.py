@@ -20,6 +20,7 @@ from markets.exchanges.base import RestAdapter, Source
 from markets.exchanges.binance import BinanceRest
 from markets.exchanges.errors import BadRequest, ExchangeUnavailable, RateLimited
 from markets.exchanges.retry import RetryPolicy
+from markets.exchanges.weight import WeightBudget
 from tests.conftest import sim_config
 
 QUICK = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
@@ -281,23 +282,27 @@ def test_closed_port_is_exchange_unavailable() -> None:
 def test_weight_governor_waits_for_the_next_minute_instead_of_a_429() -> None:
     """Near the weight limit the adapter waits for the minute boundary rather than provoke a 429.
 
-    The fake sleep stands in for the minute passing by clearing the simulator's weight counters.
+    The fake sleep stands in for the minute passing: it moves the budget's clock on and clears the simulator's
+    weight counters.
     """
     with running_in_thread(sim_config(weight_limit=100)) as sim:
         slept: list[float] = []
+        now = [time.time()]
 
         def minute_passes(seconds: float) -> None:
             slept.append(seconds)
+            now[0] += seconds
             requests.post(f"{sim.url}/_sim/reset", timeout=5)
 
         waits = Waits()
-        adapter = BinanceRest(sim.url, sleep=minute_passes, on_wait=waits)
+        budget = WeightBudget("binance", 6000, 60, clock=lambda: now[0])
+        adapter = BinanceRest(sim.url, sleep=minute_passes, on_wait=waits, budget=budget)
         adapter.instruments(["BTCUSDT"])  # learns the limit of 100 (and weighs 20)
         for _ in range(40):  # 160 more weight: more than the limit
             adapter.latest_trades("BTCUSDT")
         assert slept, "the governor never waited"
         assert all(0 < s <= 60.25 for s in slept)
-        assert all(re.fullmatch(r"request weight (9\d|100) of 100 used this minute", r) for _, r in waits)
+        assert all(re.fullmatch(r"request weight (9\d) of 100 used this window \(60 s\)", r) for _, r in waits)
         assert adapter.requests == 41
         assert "weight_429" not in _status(sim)["faults_injected"]
 
