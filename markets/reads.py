@@ -58,6 +58,7 @@ TICK_INDEX = "tick_identity"  # the partial unique index, walked in trade-id ord
 _MS = timedelta(milliseconds=1)
 _PRINTED: dict[int, dict[Any, Any]] = {}  # places -> text -> plain(text, places)
 _PRINTED_MAX = 200_000
+BATCH = 10_000  # candles in the first reply: an answer (at most MAX_CANDLES) in one round trip, not 101 and the rest
 
 
 def iso(expr: Any) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def minute_docs(exchange: str, symbol: str, lo: datetime, hi: datetime) -> list[
             }
         ),
     ]
-    return list(collection(Candle).aggregate(pipeline))
+    return list(collection(Candle).aggregate(pipeline, batchSize=BATCH))
 
 
 def bucket_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
@@ -164,7 +165,7 @@ def bucket_docs(exchange: str, symbol: str, interval: str, lo: datetime, hi: dat
         ),
     ]
     per = width // iv.INTERVALS[iv.BASE_INTERVAL]
-    docs = list(collection(Candle).aggregate(pipeline))
+    docs = list(collection(Candle).aggregate(pipeline, batchSize=BATCH))
     for d in docs:
         d["source"] = "+".join(sorted(d["source"]))
         d["closed"] = bool(d["closed"]) and d["minutes"] == per
