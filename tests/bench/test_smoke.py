@@ -31,6 +31,10 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--rates", "1000", "--seconds", "2", "--warmup", "5"],
         ["raw/s asked", "       1,000 "],
     ),
+    "backfill_budget.py": (
+        ["--seconds", "9", "--limit", "40", "--window", "4", "--hours", "1"],
+        ["simulator weight limit 40 per 4 s", "full windows:", "429s: "],
+    ),
     "feed_latency.py": (
         [
             *("--rate", "300", "--agg-rate", "0", "--warmup", "8", "--seconds", "4"),
