@@ -46,11 +46,11 @@ def streamed_symbols(*, exchange: str) -> tuple[str, ...]:
 
 
 def instrument_exists(*, exchange: str | None, symbol: str) -> bool:
-    """Whether ``symbol`` is a stored instrument of ``exchange`` (of any exchange when it is None)."""
-    qs = Instrument.objects.filter(symbol=symbol)
-    if exchange is not None:
-        qs = qs.filter(exchange=exchange)
-    return qs.exists()
+    """Whether ``symbol`` is a stored instrument of ``exchange`` (of any exchange when it is None). One pymongo
+    ``find_one`` on the unique (exchange, symbol) index: every API request asks it, and the ORM's query costs a
+    millisecond more (``bench/history_api.py``)."""
+    query = {"symbol": symbol} if exchange is None else {"exchange": exchange, "symbol": symbol}
+    return collection(Instrument).find_one(query, {"_id": 1}) is not None
 
 
 def instrument_symbol_of(*, exchange: str | None, canonical: str) -> str | None:
