@@ -186,7 +186,9 @@ async def test_coinbase_and_kraken_sockets_subscribe_and_unsubscribe_live(
             lambda: time.monotonic() - seen[first][-1] > 1.0 and time.monotonic() - seen[second][-1] < 0.5,
         )
         kept, other = len(seen[first]), len(seen[second])
-        await until(f"more {second} trades", lambda: len(seen[second]) > other + 20)
+        # the second pair's trades go on: a few more are enough to show it (Kraken prints 0.3 of the rate, about 6 a
+        # second here, and a loaded CI machine saw fewer than 20 in 10 s once)
+        await until(f"more {second} trades", lambda: len(seen[second]) > other + 5, within=30.0)
         assert len(seen[first]) == kept
         assert conn.reconnects == 0
         assert await asyncio.to_thread(opened, sim, name) - before == 1
