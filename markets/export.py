@@ -43,38 +43,15 @@ from .api.serializers import utc_iso
 from .history import get_price_history
 from .models import Candle, Instrument, Tick
 from .numbers import places, plain
+from .reads import CANDLE_FIELDS, TICK_FIELDS
 from .selectors import TICK_INDEX, id_count, tick_edge
 from .store import collection
 from .types import CandleBar
 from .venues import KNOWN_EXCHANGES
 
-TICK_COLUMNS = (
-    "trade_id",
-    "price",
-    "qty",
-    "taker_side",
-    "ts",
-    "received_at",
-    "source",
-    "first_trade_id",
-    "last_trade_id",
-)
-CANDLE_COLUMNS = (
-    "open_time",
-    "close_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trades",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "source",
-    "closed",
-    "synthetic",
-)
+# the API's JSON fields, in order: the same columns as ?format=csv (markets.reads)
+TICK_COLUMNS = TICK_FIELDS
+CANDLE_COLUMNS = CANDLE_FIELDS
 TIMES = frozenset({"ts", "received_at", "open_time", "close_time"})
 PRICES = frozenset({"price", "open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"})  # tick places
 QUANTITIES = frozenset({"qty", "volume", "taker_buy_volume"})  # step places
