@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
 
 from ..exchanges.registry import venue
 from ..listing import InstrumentRefused, instruments_lookup
@@ -22,6 +22,7 @@ from ..models import Instrument
 from ..selectors import streamed_symbols
 from ..services import instruments_store
 from ..types import TradeTick
+from .config import SymbolState
 from .outage import pause
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ Source = Callable[[], tuple[tuple[str, ...], str]]
 class Follower(Protocol):
     """What ``follow_source`` drives (a ``TradeStream``)."""
 
+    state: dict[str, SymbolState]
+
     async def follow(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]: ...
 
     def _take(self, tick: TradeTick) -> None: ...
@@ -39,19 +42,24 @@ class Follower(Protocol):
     async def check_seams(self, symbols: list[str], after: float) -> None: ...
 
 
-class Seams:
-    """The seam checks running (``TradeStream.check_seams``), kept referenced until they end."""
+class Background:
+    """The follower's work it does not wait for (catch-ups, ``TradeStream.check_seams``), kept referenced until it
+    ends."""
 
     def __init__(self) -> None:
         self._running: set[asyncio.Task[None]] = set()
 
-    def watch(self, stream: Follower, symbols: list[str], after: float) -> None:
-        task = asyncio.create_task(stream.check_seams(symbols, after))
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
 
-seams = Seams()
+background = Background()
+# How long a symbol just added may stay unheard on its socket before the exchange is asked for its latest trade
+# (``catch_up``): longer than a loaded machine's socket takes to subscribe and deliver what REST already shows,
+# short next to the minutes a quiet symbol may go without a trade.
+CATCH_UP_GRACE = 5.0
 
 
 # The exchange's latest trade of each of these symbols (one REST request each; a symbol it has none of is left out);
@@ -93,10 +101,17 @@ def instruments_source(exchange: str) -> Source:
 
 
 async def follow_source(
-    stream: Follower, source: Source, every: float, stopping: asyncio.Event, *, name: str = ""
+    stream: Follower,
+    source: Source,
+    every: float,
+    stopping: asyncio.Event,
+    *,
+    name: str = "",
+    grace: float = CATCH_UP_GRACE,
 ) -> None:
     """Until ``stopping``: ask ``source`` (on a thread: it may read the database) and make ``stream`` follow it,
-    every ``every`` seconds. Changes are logged, and a note when it changes."""
+    every ``every`` seconds. Changes are logged, and a note when it changes. Symbols added are caught up
+    (``catch_up``, after ``grace`` seconds) and their seams checked, in the background."""
     note: str | None = None
     failures = 0
     while True:
@@ -123,8 +138,8 @@ async def follow_source(
             added, removed = await stream.follow(symbols)
             latest: Latest | None = getattr(source, "latest", None)
             if added and latest is not None:
-                await catch_up(stream, added, latest, name)
-                seams.watch(stream, added, getattr(source, "seam_seconds", every))
+                background.start(catch_up(stream, added, latest, name, grace, stopping))
+                background.start(stream.check_seams(added, getattr(source, "seam_seconds", every)))
             if added or removed:
                 log.info(
                     "%s: now streaming %d symbols: added %s; removed %s",
@@ -137,24 +152,45 @@ async def follow_source(
             return
 
 
-async def catch_up(stream: Follower, added: list[str], latest: Latest, name: str) -> None:
+async def catch_up(
+    stream: Follower, added: list[str], latest: Latest, name: str, grace: float, stopping: asyncio.Event
+) -> None:
     """A symbol taken over from another worker resumes by id from its last stored trade; its first live trade opens
-    the gap, but a quiet symbol may not trade again for minutes. So the exchange is asked at once for the latest
-    trade of each symbol just added, and it is taken as a live one would be: a hole after the last stored trade is
-    filled now. A symbol with nothing stored gets that trade stored as its resume point: should this worker die
-    before its first live trades are written, the worker that takes the symbol over resumes from there by id (its
-    own first live trade would leave the trades between unrecovered)."""
+    the gap, but a quiet symbol may not trade again for minutes. So the exchange is asked for the latest trade of
+    each symbol just added that its socket has not been heard from ``grace`` seconds later, and that trade is taken
+    as a live one would be: a hole after the last stored trade is filled now. A symbol with nothing stored gets that
+    trade stored as its resume point: should this worker die before its first live trades are written, the worker
+    that takes the symbol over resumes from there by id (its own first live trade would leave the trades between
+    unrecovered).
+
+    Asked at once, REST is often ahead of a socket that is still subscribing or delivering: its latest trade, taken
+    first, opened a gap of the trades the socket was about to deliver (a fill, and its REST requests, for nothing).
+    And a symbol heard within the grace needs no request at all."""
+    since = {s: (st, st.last_id) for s in added if (st := stream.state.get(s)) is not None}
+    if await pause(grace, stopping):
+        return
+    # the same record (not removed, nor added again) and nothing taken since it was added: unheard
+    unheard = [s for s, (st, last_id) in since.items() if stream.state.get(s) is st and st.last_id == last_id]
+    if not unheard:
+        return
     try:
-        ticks = await asyncio.to_thread(latest, added)
+        ticks = await asyncio.to_thread(latest, unheard)
     except Exception as exc:  # their first live trade still opens the gap
         log.warning(
             "%s: the latest trades of %d added symbols could not be read (%s: %s)",
             name,
-            len(added),
+            len(unheard),
             type(exc).__name__,
             str(exc)[:200],
         )
         return
+    log.info(
+        "%s: %d added symbols unheard on their sockets after %g s; their latest trades asked: %s",
+        name,
+        len(unheard),
+        grace,
+        _few(unheard),
+    )
     for tick in ticks.values():
         stream._take(tick)
 

@@ -147,8 +147,8 @@ def test_an_instrument_added_is_streamed_within_10_s_and_one_removed_stops(
     for symbol in (*STORED, ADDED):
         print(f"{symbol}: {assert_equal_to_truth(sim, symbol)} trades stored, equal to the truth")
     assert took < 10
-    # its record starts at the exchange's latest trade when the stream took it (a resume point, stored at once):
-    # nothing from before it was added; a hole between that trade and its first live one is filled by id
+    # its record starts at its first live trade, or at the exchange's latest when its socket stayed unheard (a
+    # resume point): nothing from before it was added; a hole between that trade and its first live one is filled
     first = Tick.objects.filter(exchange="binance", symbol=ADDED).order_by("trade_id").first()
     assert first is not None
     assert first.ts >= added_at - timedelta(seconds=2), "trades from before it was added were stored"

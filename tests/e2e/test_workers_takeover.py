@@ -8,8 +8,8 @@
   and streamed by them, resumed by id from the last stored trade.
 - The market paused: every symbol's stored trades equal ``/_sim/truth`` over its streamed span (0 missing, 0
   doubled, over all 200) and end at the exchange's last trade (a symbol taken over is resumed by id from its last
-  stored trade at once, quiet or not). And no record starts after the moment all were subscribed: a worker that
-  takes a symbol never stored stores the exchange's latest trade at once (a resume point), so a quiet symbol
+  stored trade, quiet or not). And no record starts after the moment all were subscribed: a worker that takes a
+  symbol never stored, unheard on its socket, stores the exchange's latest trade (a resume point), so a quiet symbol
   whose holder is killed before writing its first live trades is resumed from there by its next holder.
 
 A second test: a worker joining two others takes its fair share (a third of the instruments) within a minute; stopped

@@ -6,6 +6,7 @@ And the source ``manage.py stream`` follows: the stored instruments."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,13 +137,13 @@ def pause(sim: Simulator, paused: bool) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_symbol_a_worker_takes_with_nothing_stored_gets_the_exchanges_latest_trade_stored_at_once(
+def test_a_symbol_a_worker_takes_with_nothing_stored_and_hears_nothing_of_gets_the_exchanges_latest_trade_stored(
     sim: Simulator,
 ) -> None:
     """A leased worker's source knows the exchange's latest trades (``following.catch_up``). ETH, never stored, is
-    added while the market is paused: before any live trade of it, the exchange's latest is stored, a resume point
-    for whoever takes ETH over should this worker die before writing its first live trades. Once the market goes
-    on, ETH is stored from there, contiguous and equal to the truth."""
+    added while the market is paused: its socket says nothing, so after the grace the exchange's latest is stored,
+    before any live trade of it, a resume point for whoever takes ETH over should this worker die before writing
+    its first live trades. Once the market goes on, ETH is stored from there, contiguous and equal to the truth."""
     stream = stream_of(sim, ("BTCUSDT",))
     rest = BinanceRest(sim.url)
 
@@ -161,7 +162,7 @@ def test_a_symbol_a_worker_takes_with_nothing_stored_gets_the_exchanges_latest_t
         await asyncio.to_thread(pause, sim, True)
         latest = await asyncio.to_thread(exchange_last_id, sim, "ETHUSDT")
         stopping = asyncio.Event()
-        follower = asyncio.create_task(follow_source(stream, Source(), 0.1, stopping, name="test"))
+        follower = asyncio.create_task(follow_source(stream, Source(), 0.1, stopping, name="test", grace=1.0))
         try:
             await eventually(lambda: count("ETHUSDT") == 1, 10)
             assert await asyncio.to_thread(lambda: [r[0] for r in stored("binance", "ETHUSDT")]) == [latest]
@@ -179,6 +180,46 @@ def test_a_symbol_a_worker_takes_with_nothing_stored_gets_the_exchanges_latest_t
     ids = assert_equal_to_truth(sim, "ETHUSDT")
     assert ids[0] == latest
     print(f"\nETH taken with nothing stored: {latest} (the exchange's latest) stored first, then {len(ids) - 1} more")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_symbol_its_socket_delivers_within_the_grace_costs_no_rest_request_and_opens_no_gap(sim: Simulator) -> None:
+    """ETH, never stored, is added to a worker's running BTC stream while the market trades. Its socket delivers
+    within the grace, so the exchange is not asked for its latest trade: asked at once, REST was ahead of a socket
+    still subscribing or delivering, and its latest trade, taken first, opened a gap of the trades the socket was
+    about to deliver (seen once in CI: 3 ids of BNBUSDT at a worker's start, filled by REST for nothing)."""
+    grace = 2.0
+    stream = stream_of(sim, ("BTCUSDT",))
+    asked: list[list[str]] = []
+
+    class Source:
+        def __call__(self) -> tuple[tuple[str, ...], str]:
+            return SYMBOLS, ""
+
+        def latest(self, symbols: list[str]) -> dict[str, Any]:
+            asked.append(symbols)
+            return {}
+
+    async def main() -> None:
+        task = asyncio.create_task(stream.run())
+        await eventually(lambda: count("BTCUSDT") > 20, 30)
+        stopping = asyncio.Event()
+        follower = asyncio.create_task(follow_source(stream, Source(), 0.1, stopping, name="test", grace=grace))
+        added = time.monotonic()
+        try:
+            await eventually(lambda: count("ETHUSDT") > 30, 15)
+            await asyncio.sleep(max(0.0, added + grace + 1 - time.monotonic()))  # the catch-up is over
+        finally:
+            stopping.set()
+            await follower
+            stream.stop()
+            await asyncio.wait_for(task, 60)
+
+    asyncio.run(main())
+    assert asked == [], "a symbol heard on its socket within the grace was asked of the exchange"
+    assert not Gap.objects.exists(), [(g.symbol, g.start, g.end) for g in Gap.objects.all()]
+    ids = assert_equal_to_truth(sim, "ETHUSDT")
+    print(f"\nETH heard within {grace:g} s: 0 REST requests, 0 gaps, {len(ids)} trades stored as the truth")
 
 
 @pytest.mark.django_db
