@@ -36,7 +36,6 @@ from typing import IO, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bson import Int64
 
 from . import intervals as iv
 from .api.serializers import utc_iso
@@ -44,7 +43,7 @@ from .history import get_price_history
 from .models import Candle, Instrument, Tick
 from .numbers import places, plain
 from .reads import CANDLE_FIELDS, TICK_FIELDS
-from .selectors import TICK_INDEX, id_count, tick_edge
+from .selectors import TICK_INDEX, id_count, tick_edge, tick_filter
 from .store import collection
 from .types import CandleBar
 from .venues import KNOWN_EXCHANGES
@@ -161,16 +160,11 @@ def export_batches(plan: ExportPlan, *, times: Times, size: int = BATCH) -> Iter
 
 
 def _tick_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
-    """Ticks as ``selectors.tick_page`` reads them: time bounds turned into id bounds, the id index walked."""
-    ids = _tick_ids(plan)
-    if ids is None:
+    """Ticks as the API reads them (``selectors.tick_filter``): time bounds turned into id bounds, the id index
+    walked."""
+    query = tick_filter(exchange=plan.exchange, symbol=plan.symbol, start=plan.start, end=plan.end)
+    if query is None:
         return
-    query = {
-        "exchange": {"$eq": plan.exchange, "$type": "string"},
-        "symbol": {"$eq": plan.symbol, "$type": "string"},
-        "trade_id": {"$type": "long", "$gte": Int64(ids[0]), "$lte": Int64(ids[1])},
-        "ts": {"$gte": plan.start, "$lt": plan.end},
-    }
     cursor = collection(Tick).find(query, _projection(TICK_COLUMNS, times)).sort("trade_id", 1).hint(TICK_INDEX)
     yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), TICK_COLUMNS, size)
 
