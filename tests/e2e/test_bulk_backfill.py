@@ -1,7 +1,8 @@
 """``manage.py backfill --what trades`` over three whole UTC days and an hour either side: the days from the
 simulator's data.binance.vision files, the hours from its REST by id. The stored trades equal ``/_sim/truth`` (none
-missing, none twice), and then the same range backfilled by REST alone: both rates printed, and the files path sent
-far fewer REST requests."""
+missing, none twice), and then the same range backfilled by REST alone: both rates printed (not asserted: against
+the simulator on this machine REST pages four at a time with no network between, and the two rates are within a
+factor of two of each other either way), and the files path sent at most a tenth of the REST requests."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def assert_exact(sim: Simulator, want: list[Trade], got: dict[str, Any], minutes
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_three_days_from_bulk_files_and_rest_are_exact_and_faster_than_rest_alone(
+def test_three_days_from_bulk_files_and_rest_are_exact_with_a_tenth_of_rest_alones_requests(
     dev_stack: dict[str, Service],
 ) -> None:
     config = sim_config(symbols=(SYMBOL,), rate=RATE, history_days=5.0, vision_delay=0)
