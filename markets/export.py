@@ -48,9 +48,6 @@ from .store import collection
 from .types import CandleBar
 from .venues import KNOWN_EXCHANGES
 
-# the API's JSON fields, in order: the same columns as ?format=csv (markets.reads)
-TICK_COLUMNS = TICK_FIELDS
-CANDLE_COLUMNS = CANDLE_FIELDS
 TIMES = frozenset({"ts", "received_at", "open_time", "close_time"})
 PRICES = frozenset({"price", "open", "high", "low", "close", "quote_volume", "taker_buy_quote_volume"})  # tick places
 QUANTITIES = frozenset({"qty", "volume", "taker_buy_volume"})  # step places
@@ -92,7 +89,7 @@ class ExportPlan:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return TICK_COLUMNS if self.what == "ticks" else CANDLE_COLUMNS
+        return TICK_FIELDS if self.what == "ticks" else CANDLE_FIELDS
 
     @property
     def opens(self) -> tuple[datetime, datetime]:
@@ -165,14 +162,14 @@ def _tick_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
     query = tick_filter(exchange=plan.exchange, symbol=plan.symbol, start=plan.start, end=plan.end)
     if query is None:
         return
-    cursor = collection(Tick).find(query, _projection(TICK_COLUMNS, times)).sort("trade_id", 1).hint(TICK_INDEX)
-    yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), TICK_COLUMNS, size)
+    cursor = collection(Tick).find(query, _projection(TICK_FIELDS, times)).sort("trade_id", 1).hint(TICK_INDEX)
+    yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), TICK_FIELDS, size)
 
 
 def _minute_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
     """The stored 1m candles, read as the API reads them for 1m (by open time on the candle index)."""
-    cursor = collection(Candle).find(_minute_query(plan), _projection(CANDLE_COLUMNS, times)).sort("open_time", 1)
-    yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), CANDLE_COLUMNS, size)
+    cursor = collection(Candle).find(_minute_query(plan), _projection(CANDLE_FIELDS, times)).sort("open_time", 1)
+    yield from _columns(cursor.batch_size(min(size, CURSOR_BATCH)), CANDLE_FIELDS, size)
 
 
 def _aggregated_batches(plan: ExportPlan, times: Times, size: int) -> Iterator[Batch]:
@@ -253,7 +250,7 @@ def _columns(docs: Iterable[dict[str, Any]], columns: tuple[str, ...], size: int
 def _bar_columns(bars: list[CandleBar], times: Times) -> Batch:
     """Candles as a column batch of the same shape as the projected documents'."""
     batch: Batch = {}
-    for c in CANDLE_COLUMNS:
+    for c in CANDLE_FIELDS:
         values = [getattr(b, c) for b in bars]
         if c in TIMES:
             batch[c] = [utc_iso(t) for t in values] if times == "iso" else [(t - iv.EPOCH) // MS for t in values]

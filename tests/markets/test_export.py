@@ -22,8 +22,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from markets import export
-from markets.export import CANDLE_COLUMNS, TICK_COLUMNS, export_plan, history_export
+from markets.export import export_plan, history_export
 from markets.models import Instrument
+from markets.reads import CANDLE_FIELDS, TICK_FIELDS
 from markets.services import candles_upsert, ticks_ingest
 from markets.types import CandleBar, Source, TradeTick
 from tests.markets.api_requests import get_json
@@ -180,7 +181,7 @@ def test_csv_and_parquet_hold_the_apis_values(
     progress bar ends full."""
     api = api_ticks(client, start, end) if what == "ticks" else api_candles(client, start, end, interval or "1m")
     assert len(api) == rows
-    columns = TICK_COLUMNS if what == "ticks" else CANDLE_COLUMNS
+    columns = TICK_FIELDS if what == "ticks" else CANDLE_FIELDS
     extra = ("--interval", interval) if interval else ()
     args = ("--what", what, *extra, "--symbol", SYMBOL.lower(), "--start", start, "--end", end)
     for fmt, batch in itertools.product(("csv", "parquet"), ("50000", "2", "1")):
@@ -207,13 +208,13 @@ def test_csv_prints_the_contract_and_parquet_keeps_exact_types(tmp_path: Path) -
     run("--what", "ticks", *common, "--out", str(tmp_path / "t.csv"))
     run("--what", "candles", *common, "--out", str(tmp_path / "c.csv"))
     ticks = (tmp_path / "t.csv").read_text().splitlines()
-    assert ticks[0] == ",".join(TICK_COLUMNS)
+    assert ticks[0] == ",".join(TICK_FIELDS)
     assert (
         ticks[1] == "9000000000,0.05230,0.5000,sell,2025-06-02T00:00:00.001Z,2025-06-02T00:00:00.038Z,rest,20000,20001"
     )
     assert ticks[4].split(",")[1:3] == ["0.05233", "10.0000"]  # 1E+1 with the step's places
     candles = (tmp_path / "c.csv").read_text().splitlines()
-    assert candles[0] == ",".join(CANDLE_COLUMNS)
+    assert candles[0] == ",".join(CANDLE_FIELDS)
     assert candles[1] == (
         "2025-06-02T00:00:00.000Z,2025-06-02T00:00:59.999Z,0.05230,0.05233,0.05228,0.05231,2.5000,0.130751234,4,"
         "1.2500,0.06538,trades,true,false"
@@ -228,7 +229,7 @@ def test_csv_prints_the_contract_and_parquet_keeps_exact_types(tmp_path: Path) -
     schema = pq.read_schema(tmp_path / "c.parquet")
     assert {f.name: str(f.type) for f in schema} == {
         **dict.fromkeys(("open_time", "close_time"), "timestamp[ms, tz=UTC]"),
-        **{c: "decimal128(38, 18)" for c in CANDLE_COLUMNS if c in DECIMAL_COLUMNS},
+        **{c: "decimal128(38, 18)" for c in CANDLE_FIELDS if c in DECIMAL_COLUMNS},
         "trades": "int64",
         "source": "string",
         "closed": "bool",
@@ -257,7 +258,7 @@ def test_csv_to_stdout(stored: Instrument) -> None:
     args = ("--what", "ticks", "--symbol", SYMBOL, "--start", "2025-06-02T00:00:00Z", "--end", "2025-06-02T00:01:00Z")
     call_command("export", *args, "--out", "-", "--no-progress", stdout=out, stderr=err)
     lines = out.getvalue().splitlines()
-    assert lines[0] == ",".join(TICK_COLUMNS)
+    assert lines[0] == ",".join(TICK_FIELDS)
     assert [line.split(",")[0] for line in lines[1:]] == [str(9_000_000_000 + i) for i in range(4)]
     assert "4 rows as csv to stdout" in err.getvalue()
 
@@ -269,7 +270,7 @@ def test_an_empty_range_is_a_header_or_an_empty_table(tmp_path: Path, what: str)
     args = ("--what", what, "--symbol", SYMBOL, "--start", "2025-06-03T00:00:00Z", "--end", "2025-06-03T01:00:00Z")
     assert "0 rows as csv" in run(*args, "--out", str(tmp_path / "e.csv"))
     assert "0 rows as parquet" in run(*args, "--out", str(tmp_path / "e.parquet"))
-    columns = TICK_COLUMNS if what == "ticks" else CANDLE_COLUMNS
+    columns = TICK_FIELDS if what == "ticks" else CANDLE_FIELDS
     assert (tmp_path / "e.csv").read_text() == ",".join(columns) + "\n"
     frame = pd.read_parquet(tmp_path / "e.parquet")
     assert (tuple(frame.columns), len(frame)) == (columns, 0)

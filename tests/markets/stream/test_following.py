@@ -19,7 +19,7 @@ from markets.exchanges.binance import BinanceRest
 from markets.exchanges.binance.stream import BinanceStream
 from markets.models import Feed, Gap, Instrument, Tick
 from markets.stream import StreamConfig, TradeStream
-from markets.stream.following import follow_source, instruments_source
+from markets.stream.following import CATCH_UP_GRACE, follow_source, instruments_source
 from tests.conftest import sim_config
 from tests.e2e.test_multivenue_recovery import stored, truth
 from tests.markets.stream.test_connection import opened
@@ -188,7 +188,7 @@ def test_a_symbol_its_socket_delivers_within_the_grace_costs_no_rest_request_and
     within the grace, so the exchange is not asked for its latest trade: asked at once, REST was ahead of a socket
     still subscribing or delivering, and its latest trade, taken first, opened a gap of the trades the socket was
     about to deliver (seen once in CI: 3 ids of BNBUSDT at a worker's start, filled by REST for nothing)."""
-    grace = 2.0
+    grace = CATCH_UP_GRACE
     stream = stream_of(sim, ("BTCUSDT",))
     asked: list[list[str]] = []
 
